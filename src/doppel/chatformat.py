@@ -1,0 +1,195 @@
+"""Every format decision in one place: roles, message joins, loss masks, windows, prompts.
+
+A conversation is a list of turns; a turn is a burst of messages by one speaker. Each turn becomes
+one ChatML block with the speaker's name as the role, its messages joined by MESSAGE_SEP (as the
+2023 reference did), so the model learns both when to send another message (the separator) and
+when to hand the floor over (`<|im_end|>`):
+
+    <|im_start|>Alex
+    hey
+    >>> what's up<|im_end|>
+    <|im_start|>Sam
+    ...
+
+Training and inference both build token ids here, piece by piece (header, content, end), so a
+training window and the generation prompt for the same history agree token for token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+MESSAGE_SEP = "\n>>> "
+IGNORE_INDEX = -100  # label value that carries no loss (PyTorch's cross-entropy default)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """A burst: consecutive messages by one speaker."""
+
+    speaker: str
+    messages: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Example:
+    """One training window: token ids and labels (IGNORE_INDEX where no loss)."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(label != IGNORE_INDEX for label in self.labels)
+
+
+@dataclass(slots=True)
+class EncodeStats:
+    """What encoding did to the data, so nothing is cut silently."""
+
+    conversations: int = 0
+    windows: int = 0
+    truncated_messages: int = 0
+    skipped_without_trained_speaker: int = 0
+    tokens: int = 0
+    trained_tokens: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def group_turns(messages: Iterable[tuple[str, str]]) -> list[ChatTurn]:
+    """Group (speaker, text) messages into turns: consecutive messages by one speaker."""
+    turns: list[ChatTurn] = []
+    for speaker, text in messages:
+        if turns and turns[-1].speaker == speaker:
+            turns[-1] = ChatTurn(speaker, (*turns[-1].messages, text))
+        else:
+            turns.append(ChatTurn(speaker, (text,)))
+    return turns
+
+
+def split_messages(content: str) -> list[str]:
+    """Turn a generated block's content back into separate messages."""
+    return [part.strip() for part in content.split(MESSAGE_SEP) if part.strip()]
+
+
+def render_text(turns: Sequence[ChatTurn]) -> str:
+    """The text form of a conversation (for reading and debugging; ids come from encode_*)."""
+    return "".join(f"{IM_START}{t.speaker}\n{MESSAGE_SEP.join(t.messages)}{IM_END}\n" for t in turns)
+
+
+def ensure_chat_tokens(tokenizer) -> list[str]:
+    """Add the two ChatML tokens when the tokenizer lacks them; return the ones added."""
+    vocab = tokenizer.get_vocab()
+    missing = [token for token in (IM_START, IM_END) if token not in vocab]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+    for token in (IM_START, IM_END):
+        ids = tokenizer.encode(token, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(f"{token} is not a single token for this tokenizer: {ids}")
+    tokenizer.pad_token = tokenizer.pad_token or IM_END
+    return missing
+
+
+class ChatEncoder:
+    """Turns conversations into training windows and histories into generation prompts."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.im_start_id = tokenizer.convert_tokens_to_ids(IM_START)
+        self.im_end_id = tokenizer.convert_tokens_to_ids(IM_END)
+        self.newline_ids = self._ids("\n")
+        bos = tokenizer.bos_token_id
+        self.prefix = [bos] if bos is not None and bos not in (self.im_start_id, self.im_end_id) else []
+        self._header_cache: dict[str, list[int]] = {}
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    def header(self, speaker: str) -> list[int]:
+        """`<|im_start|>Name\\n`: never carries loss."""
+        if speaker not in self._header_cache:
+            self._header_cache[speaker] = [self.im_start_id, *self._ids(f"{speaker}\n")]
+        return self._header_cache[speaker]
+
+    def block(self, turn: ChatTurn, trained: bool) -> tuple[list[int], list[int]]:
+        """One turn's ids and labels: content and `<|im_end|>` carry loss when trained."""
+        head = self.header(turn.speaker)
+        body = [*self._ids(MESSAGE_SEP.join(turn.messages)), self.im_end_id]
+        ids = head + body + self.newline_ids
+        labels = [IGNORE_INDEX] * len(head) + (body if trained else [IGNORE_INDEX] * len(body))
+        return ids, labels + [IGNORE_INDEX] * len(self.newline_ids)
+
+    def encode(
+        self,
+        turns: Sequence[ChatTurn],
+        trained_speakers: set[str] | None,
+        max_length: int,
+        stats: EncodeStats | None = None,
+    ) -> list[Example]:
+        """Overlapping windows of whole turns that fit max_length; None trains every speaker.
+
+        A window holds as many turns as fit; the next window starts halfway through the previous
+        one, so every trained turn appears in a window with context. A turn too long for a window
+        on its own keeps its first tokens and is counted in stats.truncated_messages.
+        """
+        stats = stats if stats is not None else EncodeStats()
+        stats.conversations += 1
+        if trained_speakers is not None and not any(t.speaker in trained_speakers for t in turns):
+            stats.skipped_without_trained_speaker += 1
+            return []
+        blocks = [self._fitted_block(t, trained_speakers, max_length, stats) for t in turns]
+        examples: list[Example] = []
+        start = 0
+        while start < len(blocks):
+            end, length = start, len(self.prefix)
+            while end < len(blocks) and length + len(blocks[end][0]) <= max_length:
+                length += len(blocks[end][0])
+                end += 1
+            window = blocks[start:end]
+            ids = self.prefix + [i for block_ids, _ in window for i in block_ids]
+            labels = [IGNORE_INDEX] * len(self.prefix) + [x for _, lab in window for x in lab]
+            example = Example(ids, labels)
+            if example.trained_tokens:
+                examples.append(example)
+                stats.tokens += len(ids)
+                stats.trained_tokens += example.trained_tokens
+            if end >= len(blocks):
+                break
+            start = max(start + 1, (start + end) // 2)
+        stats.windows += len(examples)
+        return examples
+
+    def _fitted_block(self, turn, trained_speakers, max_length, stats) -> tuple[list[int], list[int]]:
+        trained = trained_speakers is None or turn.speaker in trained_speakers
+        ids, labels = self.block(turn, trained)
+        room = max_length - len(self.prefix)
+        if len(ids) <= room:
+            return ids, labels
+        stats.truncated_messages += 1
+        tail = [self.im_end_id, *self.newline_ids]
+        tail_labels = [self.im_end_id if trained else IGNORE_INDEX] + [IGNORE_INDEX] * len(
+            self.newline_ids
+        )
+        keep = room - len(tail)
+        return ids[:keep] + tail, labels[:keep] + tail_labels
+
+    def prompt(self, history: Sequence[ChatTurn], respondent: str, max_length: int,
+               reserve: int = 0) -> list[int]:
+        """Ids for the history followed by the respondent's header, ready to generate from.
+
+        The oldest turns are dropped until the prompt and `reserve` new tokens fit max_length.
+        """
+        head = self.header(respondent)
+        blocks = [self.block(turn, trained=False)[0] for turn in history]
+        budget = max_length - reserve - len(self.prefix) - len(head)
+        kept: list[list[int]] = []
+        for ids in reversed(blocks):
+            if len(ids) > budget:
+                break
+            kept.append(ids)
+            budget -= len(ids)
+        return self.prefix + [i for ids in reversed(kept) for i in ids] + head

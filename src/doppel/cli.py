@@ -1,0 +1,66 @@
+"""The `doppel` command: a table of sub-commands, each a typed function in `doppel.commands`.
+
+Usage: doppel --help
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from doppel.errors import DoppelError
+
+# command name -> module in doppel.commands that defines `command` (typed options = flags = --help)
+COMMANDS = {
+    "sample-export": "sample_export",
+    "prepare": "prepare",
+    "train": "train",
+    "chat": "chat",
+    "serve": "serve",
+    "eval": "eval",
+    "compare": "compare",
+    "demo": "demo",
+}
+
+app = typer.Typer(
+    help="Turn a Telegram export into a language model that chats like you and your friends.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for _name, _module in COMMANDS.items():
+    try:
+        _fn = importlib.import_module(f"doppel.commands.{_module}").command
+    except ModuleNotFoundError as _missing:  # a command still being built is simply not offered
+        if _missing.name != f"doppel.commands.{_module}":
+            raise
+        continue
+    app.command(_name, help=_fn.__doc__)(_fn)
+
+
+def main() -> None:
+    """Run the CLI, turning every DoppelError into one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except DoppelError as error:
+        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as usage:  # click usage errors carry their own exit code and message
+        import click
+
+        if isinstance(usage, click.ClickException):
+            usage.show()
+            sys.exit(usage.exit_code)
+        raise

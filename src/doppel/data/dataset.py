@@ -1,0 +1,111 @@
+"""The dataset folder contract: conversations.jsonl + manifest.json, versioned and checked on read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doppel.errors import DoppelError
+
+SCHEMA_VERSION = 1
+CONVERSATIONS = "conversations.jsonl"
+MANIFEST = "manifest.json"
+
+
+@dataclass(slots=True)
+class Turn:
+    """One message in a conversation (a burst is several Turns by the same speaker in a row)."""
+
+    speaker_id: str
+    speaker: str
+    time: float
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"speaker_id": self.speaker_id, "speaker": self.speaker, "time": self.time,
+                "text": self.text}
+
+
+@dataclass(slots=True)
+class Conversation:
+    id: str
+    chat_id: str
+    chat_name: str
+    chat_type: str
+    split: str  # "train" or "val"
+    messages: list[Turn] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "chat": {"id": self.chat_id, "name": self.chat_name, "type": self.chat_type},
+            "split": self.split,
+            "messages": [m.to_json() for m in self.messages],
+        }
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Conversation:
+        chat = row["chat"]
+        return cls(
+            id=row["id"], chat_id=chat["id"], chat_name=chat["name"], chat_type=chat["type"],
+            split=row["split"], messages=[Turn(**m) for m in row["messages"]],
+        )
+
+
+@dataclass(slots=True)
+class Dataset:
+    """A prepared dataset folder: who "me" is, the speakers, and the conversations."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def me_id(self) -> str:
+        return self.manifest["me"]["id"]
+
+    @property
+    def me_name(self) -> str:
+        return self.manifest["me"]["name"]
+
+    @property
+    def speakers(self) -> dict[str, str]:
+        """Speaker id -> display name, for every speaker with kept messages."""
+        return {sid: s["name"] for sid, s in self.manifest["speakers"].items()}
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    def conversations(self, split: str | None = None) -> Iterator[Conversation]:
+        with open(self.path / CONVERSATIONS, encoding="utf-8") as lines:
+            for line in lines:
+                conversation = Conversation.from_json(json.loads(line))
+                if split is None or conversation.split == split:
+                    yield conversation
+
+
+def load_dataset(path: Path) -> Dataset:
+    """Open a dataset folder, with a clear error for a missing, foreign or outdated one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DoppelError(f"dataset folder {path} does not exist; create it with `doppel prepare`")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file() or not (path / CONVERSATIONS).is_file():
+        raise DoppelError(
+            f"{path} is not a doppel dataset folder (needs {MANIFEST} and {CONVERSATIONS}); "
+            "create it with `doppel prepare`"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DoppelError(f"{manifest_path} is not valid JSON ({error}); run `doppel prepare` again") from None
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+    if version != SCHEMA_VERSION:
+        raise DoppelError(
+            f"{path} has dataset schema version {version!r}, this doppel reads version "
+            f"{SCHEMA_VERSION}; run `doppel prepare` again with this version"
+        )
+    return Dataset(path=path, manifest=manifest)

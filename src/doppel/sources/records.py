@@ -1,0 +1,35 @@
+"""The common record every export reader yields, so the rest of doppel never sees a source format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Chat:
+    """A chat as the export describes it. `id` is normalised (see telegram.normalize_peer_id)."""
+
+    id: str
+    name: str
+    type: str  # personal_chat, private_group, bot_chat, saved_messages, ... or "unknown"
+
+
+@dataclass(slots=True)
+class Message:
+    """One message, or a non-message event that matters for splitting (call, history clear).
+
+    `drop` is None for a message that may be kept; otherwise the counted reason it is not
+    conversation text ("service", "forward", "via_bot", ...). `kind` is "message" or "boundary"
+    (a call or a history clear: a natural end of a conversation).
+    """
+
+    chat: Chat
+    id: int
+    time: float  # UTC epoch seconds
+    speaker_id: str | None
+    speaker: str | None
+    text: str
+    kind: str = "message"
+    drop: str | None = None
+    media: str | None = None  # short marker such as "[photo]" or a sticker's emoji, when media
+    pii: list[tuple[str, str]] = field(default_factory=list)  # (entity type, text) from the export

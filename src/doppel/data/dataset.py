@@ -1,4 +1,4 @@
-"""The dataset folder contract: conversations.jsonl + manifest.json, versioned and checked on read."""
+"""The dataset folder contract: conversations.jsonl + manifest.json, versioned, checked on read."""
 
 from __future__ import annotations
 
@@ -101,7 +101,8 @@ def load_dataset(path: Path) -> Dataset:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DoppelError(f"{manifest_path} is not valid JSON ({error}); run `doppel prepare` again") from None
+        raise DoppelError(
+            f"{manifest_path} is not valid JSON ({error}); run `doppel prepare` again") from None
     version = manifest.get("schema_version") if isinstance(manifest, dict) else None
     if version != SCHEMA_VERSION:
         raise DoppelError(
@@ -109,3 +110,24 @@ def load_dataset(path: Path) -> Dataset:
             f"{SCHEMA_VERSION}; run `doppel prepare` again with this version"
         )
     return Dataset(path=path, manifest=manifest)
+
+
+class DatasetWriter:
+    """Writes a dataset folder's files into `folder` (a temporary one from atomic_dir)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._lines = open(self.folder / CONVERSATIONS, "w", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, conversation: Conversation) -> None:
+        self._lines.write(json.dumps(conversation.to_json(), ensure_ascii=False) + "\n")
+
+    def finish(self, manifest: dict[str, Any]) -> None:
+        """Close conversations.jsonl and write manifest.json with this schema version."""
+        self._lines.close()
+        manifest = {"schema_version": SCHEMA_VERSION, **manifest}
+        text = json.dumps(manifest, ensure_ascii=False, indent=1)
+        (self.folder / MANIFEST).write_text(text + "\n", encoding="utf-8")
+
+    def close(self) -> None:
+        self._lines.close()

@@ -1,0 +1,69 @@
+"""`doppel prepare`: a Telegram export -> a dataset folder (conversations, manifest, report).
+
+Usage: doppel prepare result.json -o dataset/ [--groups] [--me user123] [--gap auto]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from doppel.data.gaps import format_duration
+from doppel.data.options import DEFAULTS, PrepareOptions, option_help
+
+
+def command(
+    export: Annotated[Path, typer.Argument(
+        help="The export's result.json (Telegram Desktop, JSON).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder to write.",
+                                         show_default=False)],
+    me: Annotated[str | None, typer.Option(help=option_help("me"))] = DEFAULTS.me,
+    groups: Annotated[bool, typer.Option("--groups", help=option_help("groups"))] = DEFAULTS.groups,
+    include: Annotated[list[str] | None, typer.Option(help=option_help("include"))] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help=option_help("exclude"))] = None,
+    media: Annotated[str, typer.Option(help=option_help("media"))] = DEFAULTS.media,
+    gap: Annotated[str, typer.Option(help=option_help("gap"))] = DEFAULTS.gap,
+    val_fraction: Annotated[float, typer.Option(help=option_help("val_fraction"))] = (
+        DEFAULTS.val_fraction),
+    mask: Annotated[bool, typer.Option("--mask/--no-mask", help=option_help("mask"))] = (
+        DEFAULTS.mask),
+    mask_urls: Annotated[bool, typer.Option("--mask-urls", help=option_help("mask_urls"))] = (
+        DEFAULTS.mask_urls),
+    keep_single_speaker: Annotated[bool, typer.Option(
+        "--keep-single-speaker", help=option_help("keep_single_speaker"))] = (
+        DEFAULTS.keep_single_speaker),
+    force: Annotated[bool, typer.Option("--force", help=option_help("force"))] = DEFAULTS.force,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Turn a Telegram export into a dataset folder: conversations.jsonl, manifest.json, report."""
+    from doppel.data.pipeline import prepare_dataset
+
+    options = PrepareOptions(
+        me=me, groups=groups, include=tuple(include or ()), exclude=tuple(exclude or ()),
+        media=media, gap=gap, val_fraction=val_fraction, mask=mask, mask_urls=mask_urls,
+        keep_single_speaker=keep_single_speaker, force=force)
+    summary = prepare_dataset(export, output, options, progress=not quiet)
+    console = Console()
+    table = Table(title=f"Dataset for {summary.me['name']} ({summary.me['id']})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    skipped = ", ".join(f"{n} {r}" for r, n in summary.chats_skipped.items()) or "none"
+    table.add_row("chats", f"{summary.chats_kept} used; left out: {skipped}")
+    table.add_row("conversations", f"{summary.conversations['train']:,} train, "
+                  f"{summary.conversations['val']:,} val")
+    table.add_row("messages", f"{summary.messages['train']:,} train, {summary.messages['val']:,} "
+                  f"val (of {summary.messages_read:,} read)")
+    table.add_row("speakers", str(summary.speakers))
+    table.add_row("session gap", f"{format_duration(summary.gap_seconds)}: {summary.gap_reason}")
+    table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in summary.dropped.items()) or "none")
+    table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in summary.masked.items())
+                  or ("none found" if options.mask else "off"))
+    console.print(table)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"Wrote {summary.out_dir}/ in {summary.seconds:.1f}s: conversations.jsonl, "
+                  f"manifest.json, report.html (open it to check the data).")

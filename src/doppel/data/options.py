@@ -1,0 +1,91 @@
+"""Every `doppel prepare` option in one place: its default and help feed the CLI and the library."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from doppel.errors import DoppelError
+
+MEDIA_MODES = ("markers", "drop")
+# the automatic session gap never leaves this range, whatever the histogram says
+AUTO_GAP_MIN_S = 20 * 60.0
+AUTO_GAP_MAX_S = 12 * 3600.0
+
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_GAP_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How an export becomes a dataset; validated on construction (bad values raise DoppelError)."""
+
+    me: str | None = _opt(
+        None, "Who you are: an id (user123 or 123) or your exact display name. "
+        "Default: the export's owner (full exports); required for single-chat exports.")
+    groups: bool = _opt(False, "Also use group chats (personal chats only by default).")
+    include: tuple[str, ...] = _opt(
+        (), "Use only these chats (name or id; repeatable). Overrides the chat-type filters.")
+    exclude: tuple[str, ...] = _opt((), "Leave out these chats (name or id; repeatable).")
+    media: str = _opt(
+        "markers", "What to do with photos, voice notes, files...: 'markers' keeps a short "
+        "marker such as [photo], 'drop' leaves them out (captions stay). Stickers always "
+        "become their emoji.")
+    gap: str = _opt(
+        "auto", "Time gap that starts a new conversation: 'auto' (picked from the data, "
+        "20m..12h) or a duration such as 30m, 6h, 1h30m, 1d.")
+    val_fraction: float = _opt(
+        0.1, "Share of each chat's latest conversations held out for validation (0..0.5).")
+    mask: bool = _opt(True, "Mask phone numbers, emails and card numbers (on by default).")
+    mask_urls: bool = _opt(False, "Also mask URLs as [url].")
+    keep_single_speaker: bool = _opt(
+        False, "Keep conversations in which only one person wrote (dropped by default: "
+        "nobody answered, so there is no exchange to learn from).")
+    force: bool = _opt(False, "Replace DATASET_DIR if it exists.")
+
+    def __post_init__(self) -> None:
+        if self.media not in MEDIA_MODES:
+            raise DoppelError(
+                f"--media must be one of {', '.join(MEDIA_MODES)}, not {self.media!r}")
+        if not 0.0 <= self.val_fraction <= 0.5:
+            raise DoppelError(f"--val-fraction must be between 0 and 0.5, not {self.val_fraction}")
+        object.__setattr__(self, "include", tuple(self.include))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+        self.gap_seconds  # noqa: B018 - validates the gap now, not halfway through the export
+
+    @property
+    def gap_seconds(self) -> float | None:
+        """The fixed gap in seconds, or None for 'auto'."""
+        return None if self.gap == "auto" else parse_duration(self.gap)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["include"], data["exclude"] = list(self.include), list(self.exclude)
+        return data
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '30m', '6h', '1h30m', '1d' -> seconds; anything else is a DoppelError."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _GAP_PART.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise DoppelError(
+            f"--gap {text!r} is not a duration; use 'auto' or a number with a unit such as "
+            "90s, 30m, 6h, 1h30m or 1d")
+    seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+    if seconds <= 0:
+        raise DoppelError(f"--gap {text!r} must be longer than zero")
+    return seconds
+
+
+def option_help(name: str) -> str:
+    """The help text of one option, for the CLI flag."""
+    return next(f.metadata["help"] for f in fields(PrepareOptions) if f.name == name)
+
+
+DEFAULTS = PrepareOptions()

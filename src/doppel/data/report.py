@@ -1,0 +1,223 @@
+"""The dataset report (report.md, report.html, plots/*.png), drawn from the manifest alone.
+
+Everything shown comes from manifest.json, so a report can be redrawn from any dataset folder,
+and the numbers a person reads are the numbers the next step uses.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doppel.data.gaps import BINS_PER_DECADE, GapHistogram, format_duration
+
+TOP = 20  # bars per volume plot
+
+
+@dataclass(slots=True)
+class Section:
+    """One part of the report, rendered the same way into Markdown and HTML."""
+
+    title: str
+    lines: list[str] = field(default_factory=list)
+    table: list[list[str]] = field(default_factory=list)  # first row is the header
+    image: str | None = None
+
+
+def _barh(ax: Any, labels: list[str], values: list[float], xlabel: str) -> None:
+    ax.barh(range(len(values)), values, color="#4c72b0")
+    ax.set_yticks(range(len(values)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+
+
+def _plot_chats(ax: Any, m: dict[str, Any]) -> None:
+    kept = [c for c in m["chats"] if c["kept"]]
+    kept.sort(key=lambda c: -sum(c["messages"].values()))
+    kept = kept[:TOP]
+    train = [c["messages"].get("train", 0) for c in kept]
+    val = [c["messages"].get("val", 0) for c in kept]
+    labels = [c["name"][:30] for c in kept]
+    ax.barh(range(len(kept)), train, color="#4c72b0", label="train")
+    ax.barh(range(len(kept)), val, left=train, color="#dd8452", label="val")
+    ax.set_yticks(range(len(kept)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("messages kept")
+    ax.legend()
+    ax.set_title(f"Messages per chat (top {TOP})")
+
+
+def _plot_speakers(ax: Any, m: dict[str, Any]) -> None:
+    speakers = list(m["speakers"].values())[:TOP]
+    _barh(ax, [s["name"][:30] for s in speakers], [s["messages"] for s in speakers], "messages")
+    ax.set_title(f"Messages per speaker (top {TOP})")
+
+
+def _plot_gaps(ax: Any, m: dict[str, Any]) -> None:
+    counts = m["stats"]["gap_histogram"]
+    edges = [GapHistogram.edge(i) for i in range(len(counts) + 1)]
+    ax.stairs(counts, edges, fill=True, color="#4c72b0")
+    ax.set_xscale("log")
+    gap = m["params"]["gap_seconds"]
+    ax.axvline(gap, color="#c44e52", linewidth=2, label=f"session gap {format_duration(gap)}")
+    marks = [(60, "1m"), (3600, "1h"), (86400, "1d"), (7 * 86400, "1w"), (30 * 86400, "30d")]
+    ax.set_xticks([s for s, _ in marks], [label for _, label in marks])
+    ax.set_xlabel(f"pause before a message (log scale, {BINS_PER_DECADE} bins per decade)")
+    ax.set_ylabel("messages")
+    ax.legend()
+    ax.set_title("Pauses between messages and the session gap")
+
+
+def _plot_lengths(ax: Any, m: dict[str, Any]) -> None:
+    bins = {int(k): v for k, v in m["stats"]["length_bit_bins"].items()}
+    keys = list(range(1, max(bins) + 1)) if bins else []
+    labels = [f"{1 << (k - 1)}-{(1 << k) - 1}" for k in keys]
+    ax.bar(range(len(keys)), [bins.get(k, 0) for k in keys], color="#4c72b0")
+    ax.set_xticks(range(len(keys)), labels, rotation=45, ha="right")
+    ax.set_xlabel("characters per message")
+    ax.set_ylabel("messages")
+    ax.set_title("Message length")
+
+
+def _plot_sizes(ax: Any, m: dict[str, Any]) -> None:
+    sizes = {int(k): v for k, v in m["stats"]["conversation_sizes"].items()}
+    if sizes:
+        ax.hist(list(sizes), weights=list(sizes.values()), bins=min(50, max(sizes)),
+                color="#4c72b0")
+    ax.set_xlabel("messages per conversation")
+    ax.set_ylabel("conversations")
+    ax.set_title("Conversation size")
+
+
+def _plot_drops(ax: Any, m: dict[str, Any]) -> None:
+    counts = m["counts"]
+    items = [*counts["dropped"].items()]
+    if counts["messages_in_skipped_chats"]:
+        items.append(("in skipped chats", counts["messages_in_skipped_chats"]))
+    items.sort(key=lambda kv: -kv[1])
+    _barh(ax, [k for k, _ in items] or ["(none)"], [v for _, v in items] or [0], "messages")
+    ax.set_title("Messages left out, by reason")
+
+
+PLOTS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
+    "chats.png": _plot_chats,
+    "speakers.png": _plot_speakers,
+    "gaps.png": _plot_gaps,
+    "lengths.png": _plot_lengths,
+    "conversation_sizes.png": _plot_sizes,
+    "drops.png": _plot_drops,
+}
+
+
+def write_plots(folder: Path, manifest: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (folder / "plots").mkdir(exist_ok=True)
+    for name, draw in PLOTS.items():
+        fig, ax = plt.subplots(figsize=(8, 5))
+        draw(ax, manifest)
+        fig.tight_layout()
+        fig.savefig(folder / "plots" / name, dpi=90)
+        plt.close(fig)
+
+
+def _sections(m: dict[str, Any]) -> list[Section]:
+    counts, params = m["counts"], m["params"]
+    overview = Section("Overview", [
+        f"You: **{m['me']['name']}** ({m['me']['id']}).",
+        f"Export: `{m['export']['path']}` ({m['export']['size_bytes']:,} bytes, "
+        f"layout {m['export']['layout']}), fingerprint `{m['fingerprint'][:23]}...`.",
+        f"Chats used: {counts['chats_kept']}; left out: " + (", ".join(
+            f"{n} {reason}" for reason, n in counts["chats_skipped"].items()) or "none") + ".",
+        f"Conversations: {counts['conversations']['train']:,} train, "
+        f"{counts['conversations']['val']:,} val; messages: {counts['messages']['train']:,} "
+        f"train, {counts['messages']['val']:,} val; speakers: {len(m['speakers'])}.",
+        "Masked: " + (", ".join(f"{n} {kind}" for kind, n in counts["masked"].items())
+                      or ("nothing found" if params["mask"] else "off (--no-mask)")) + ".",
+        *[f"Warning: {w}." for w in m["warnings"]],
+    ])
+    gap = Section("Session gap", [
+        f"A pause longer than **{format_duration(params['gap_seconds'])}** starts a new "
+        f"conversation: {params['gap_reason']}. Calls and cleared history always do."
+    ], image="plots/gaps.png")
+    chats = Section("Chats", table=[["chat", "type", "used", "conversations", "messages",
+                                     "left out"]], image="plots/chats.png")
+    for c in m["chats"]:
+        used = "yes" if c["kept"] else f"no ({c['skip_reason']})"
+        conv = sum(c.get("conversations", {}).values())
+        msgs = sum(c.get("messages", {}).values())
+        dropped = c.get("dropped", {})
+        chats.table.append([c["name"], c["type"], used, str(conv), str(msgs),
+                            ", ".join(f"{k} {v}" for k, v in dropped.items())])
+    speakers = Section("Speakers", table=[["speaker", "id", "messages", "chats"]],
+                       image="plots/speakers.png")
+    for sid, s in m["speakers"].items():
+        speakers.table.append([s["name"], sid, str(s["messages"]), str(len(s["chats"]))])
+    drops = Section("What was left out", [
+        f"{counts['single_speaker_conversations']} conversations in which only one person "
+        "wrote were dropped (nobody answered)." if not params["keep_single_speaker"] else
+        "Conversations with a single speaker were kept (--keep-single-speaker)."],
+        table=[["reason", "messages"], *[[k, str(v)] for k, v in counts["dropped"].items()]],
+        image="plots/drops.png")
+    shapes = [Section("Message length", image="plots/lengths.png"),
+              Section("Conversation size", image="plots/conversation_sizes.png")]
+    params_table = Section("Parameters", table=[["parameter", "value"],
+                                                *[[k, str(v)] for k, v in params.items()]])
+    return [overview, gap, chats, speakers, drops, *shapes, params_table]
+
+
+def _markdown(sections: list[Section]) -> str:
+    out = ["# doppel dataset report", ""]
+    for s in sections:
+        out += [f"## {s.title}", ""]
+        if s.lines:
+            out += [*[f"{line}  " for line in s.lines], ""]
+        if s.table:
+            cells = [[cell.replace("|", "\\|") for cell in row] for row in s.table]
+            out += ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
+            out += ["| " + " | ".join(row) + " |" for row in cells[1:]] + [""]
+        if s.image:
+            out += [f"![{s.title}]({s.image})", ""]
+    return "\n".join(out)
+
+
+def _inline(text: str) -> str:
+    """The few Markdown marks the report uses, as HTML."""
+    parts = html.escape(text).split("**")
+    text = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _html(sections: list[Section]) -> str:
+    out = ["<!doctype html><html><head><meta charset='utf-8'><title>doppel dataset report"
+           "</title><style>body{font-family:sans-serif;max-width:60em;margin:auto}"
+           "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+           "img{max-width:100%}</style></head><body><h1>doppel dataset report</h1>"]
+    for s in sections:
+        out.append(f"<h2>{html.escape(s.title)}</h2>")
+        out += [f"<p>{_inline(line)}</p>" for line in s.lines]
+        if s.table:
+            head = "".join(f"<th>{html.escape(c)}</th>" for c in s.table[0])
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                           for row in s.table[1:])
+            out.append(f"<table><tr>{head}</tr>{rows}</table>")
+        if s.image:
+            out.append(f"<p><img src='{s.image}' alt='{html.escape(s.title)}'></p>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_report(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write report.md, report.html and plots/ into a dataset folder."""
+    folder = Path(folder)
+    write_plots(folder, manifest)
+    sections = _sections(manifest)
+    (folder / "report.md").write_text(_markdown(sections), encoding="utf-8")
+    (folder / "report.html").write_text(_html(sections), encoding="utf-8")

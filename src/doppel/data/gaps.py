@@ -88,11 +88,18 @@ class GapHistogram:
 
 
 def _middle_of_minimum(values: list[float], low: int, high: int) -> int:
-    """Index of the lowest value strictly between low and high; the middle of a flat bottom."""
+    """Index of the lowest value between low and high; the middle of the widest flat bottom."""
     inside = range(low + 1, high) if high - low > 1 else range(low, high + 1)
     bottom = min(values[i] for i in inside)
-    lows = [i for i in inside if values[i] == bottom]
-    return lows[len(lows) // 2]
+    runs: list[list[int]] = []
+    for i in inside:
+        if values[i] == bottom:
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+    widest = max(runs, key=len)
+    return widest[len(widest) // 2]
 
 
 def format_duration(seconds: float) -> str:

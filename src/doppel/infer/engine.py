@@ -1,0 +1,321 @@
+"""The generation engine: one model playing one named speaker, streaming messages as they form.
+
+Prompts come from `chatformat` (the same ids training saw). Streaming uses a manual decode loop
+with a KV cache, so a consumer that stops iterating (a closed web client) stops the model at once;
+batched replies for eval use `generate` with left padding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from doppel.chatformat import (
+    IM_END,
+    IM_START,
+    MESSAGE_SEP,
+    ChatEncoder,
+    group_turns,
+    split_messages,
+)
+from doppel.errors import DoppelError
+from doppel.runs import Loaded, load_run
+
+History = list[tuple[str, str]]  # (speaker name, message text), oldest first
+BASE_PERSONA = "Me"  # names a base model plays and talks to when nobody says otherwise
+BASE_PARTNER = "Friend"
+
+
+@dataclass
+class SamplingParams:
+    """Sampling knobs; temperature 0 means greedy decoding."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 50
+    repetition_penalty: float = 1.1
+    max_new_tokens: int = 96
+    seed: int | None = None
+
+
+@dataclass
+class Delta:
+    """A piece of streamed text; message_index grows by one at each message boundary.
+
+    The last Delta has done=True, empty text, and says why generation stopped ("stop": the persona
+    handed the floor over; "length": max_new_tokens ran out) and how many tokens it read and wrote.
+    """
+
+    text: str
+    message_index: int
+    done: bool = False
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class MessageStream:
+    """Turns a growing block of generated text into per-message deltas.
+
+    It re-splits the whole text each time (cheap for a reply), holding back a tail that could still
+    become MESSAGE_SEP, whitespace that split_messages would strip, and a half-decoded character,
+    so the deltas of message i always add up to split_messages(final text)[i].
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def feed(self, text: str, final: bool = False) -> list[Delta]:
+        if not final:
+            text = text.rstrip("\ufffd")  # a multi-byte character still being decoded
+            text = text[: len(text) - _partial_separator(text)]
+        deltas = []
+        for index, message in enumerate(split_messages(text)):
+            if index == len(self.sent):
+                self.sent.append("")
+            done = self.sent[index]
+            if message.startswith(done) and len(message) > len(done):
+                deltas.append(Delta(message[len(done):], index))
+                self.sent[index] = message
+        return deltas
+
+    @property
+    def messages(self) -> list[str]:
+        return list(self.sent)
+
+
+def _partial_separator(text: str) -> int:
+    """Length of the longest tail of text that is a proper prefix of MESSAGE_SEP."""
+    for size in range(min(len(text), len(MESSAGE_SEP) - 1), 0, -1):
+        if MESSAGE_SEP.startswith(text[-size:]):
+            return size
+    return 0
+
+
+def _logits_processors(params: SamplingParams):
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    chain = LogitsProcessorList()
+    if params.repetition_penalty and params.repetition_penalty != 1.0:
+        chain.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+    if params.temperature > 0:
+        chain.append(TemperatureLogitsWarper(params.temperature))
+        if params.top_k:
+            chain.append(TopKLogitsWarper(params.top_k))
+        if params.top_p < 1.0:
+            chain.append(TopPLogitsWarper(params.top_p))
+    return chain
+
+
+def _check(params: SamplingParams) -> None:
+    problems = []
+    if params.temperature < 0:
+        problems.append("temperature must be >= 0")
+    if not 0 < params.top_p <= 1:
+        problems.append("top_p must be in (0, 1]")
+    if params.top_k < 0:
+        problems.append("top_k must be >= 0")
+    if params.repetition_penalty <= 0:
+        problems.append("repetition_penalty must be > 0")
+    if params.max_new_tokens < 1:
+        problems.append("max_new_tokens must be >= 1")
+    if problems:
+        raise DoppelError("bad sampling settings: " + "; ".join(problems))
+
+
+class Engine:
+    """A loaded model (a run or a base model) that plays named speakers in a chat."""
+
+    def __init__(self, loaded: Loaded, max_length: int | None = None) -> None:
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.info = loaded.info
+        self.encoder = ChatEncoder(self.tokenizer)
+        context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        self.max_length = min(max_length or self.info.max_length, context)
+        self.stop_ids = sorted({self.encoder.im_end_id, self.encoder.im_start_id})
+        self.personas: list[str] = list(self.info.speakers)
+        self._partners = _partner_counts(self.info)
+
+    @classmethod
+    def load(cls, spec: str | Path, merge: bool = False, dtype: Any = None,
+             max_length: int | None = None) -> Engine:
+        return cls(load_run(spec, merge=merge, dtype=dtype), max_length=max_length)
+
+    # --- who plays whom -------------------------------------------------------------------
+    @property
+    def me(self) -> str | None:
+        """The exporting user's name (None for a base model)."""
+        return (self.info.me or {}).get("name")
+
+    @property
+    def default_persona(self) -> str:
+        return self.me or (self.personas[0] if self.personas else BASE_PERSONA)
+
+    def can_play(self, name: str) -> bool:
+        """A run plays the speakers in its data; a base model plays any name."""
+        return not self.personas or name in self.personas
+
+    def default_partner(self, persona: str) -> str:
+        """Who is at the keyboard by default: the persona's most frequent partner."""
+        if self.me and persona != self.me:
+            return self.me
+        counts = self._partners.get(persona, {})
+        if counts:
+            return max(counts, key=lambda name: counts[name])
+        others = [name for name in self.personas if name != persona]
+        if others:
+            return others[0]
+        return BASE_PARTNER if persona != BASE_PARTNER else BASE_PERSONA
+
+    # --- generation ---------------------------------------------------------------------
+    def prompt_ids(self, history: Sequence[tuple[str, str]], respondent: str,
+                   max_new_tokens: int) -> list[int]:
+        """The prompt for history + respondent's header; the oldest messages drop off to fit."""
+        return self.encoder.prompt(group_turns(history), respondent, self.max_length,
+                                   reserve=max_new_tokens)
+
+    def stream(self, history: Sequence[tuple[str, str]], respondent: str,
+               params: SamplingParams | None = None) -> Iterator[Delta]:
+        """Stream the respondent's next turn as message deltas; stops when it hands over."""
+        params = params or SamplingParams()
+        _check(params)
+        prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
+        messages = MessageStream()
+        new_ids: list[int] = []
+        reason = "length"
+        for token in self._tokens(prompt, params):
+            if token in self.stop_ids:
+                reason = "stop"
+                break
+            new_ids.append(token)
+            yield from messages.feed(self.tokenizer.decode(new_ids, skip_special_tokens=True))
+        final = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        yield from messages.feed(final, final=True)
+        yield Delta("", max(len(messages.sent) - 1, 0), done=True, finish_reason=reason,
+                    prompt_tokens=len(prompt), completion_tokens=len(new_ids) + (reason == "stop"))
+
+    def _tokens(self, prompt: list[int], params: SamplingParams) -> Iterator[int]:
+        """Sample one token at a time with a KV cache (the loop `generate` runs, made lazy)."""
+        import torch
+        from transformers import DynamicCache
+
+        processors = _logits_processors(params)
+        generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
+        ids = torch.tensor([prompt], dtype=torch.long)
+        cache = DynamicCache()
+        step_input = ids
+        for _ in range(params.max_new_tokens):
+            with torch.inference_mode():
+                # logits_to_keep=1: the prompt's other positions never need the vocab projection
+                out = self.model(input_ids=step_input, cache=cache, use_cache=True,
+                                 logits_to_keep=1)
+                scores = processors(ids, out.logits[:, -1, :].float())
+                if params.temperature > 0:
+                    probs = torch.softmax(scores, dim=-1)
+                    token = torch.multinomial(probs, 1, generator=generator)
+                else:
+                    token = scores.argmax(dim=-1, keepdim=True)
+            ids = torch.cat([ids, token], dim=1)
+            step_input = token
+            yield int(token)
+
+    def reply(self, history: Sequence[tuple[str, str]], respondent: str,
+              params: SamplingParams | None = None) -> list[str]:
+        """The respondent's messages for one turn."""
+        messages: list[str] = []
+        for delta in self.stream(history, respondent, params):
+            if delta.message_index == len(messages):
+                messages.append("")
+            if delta.text:
+                messages[delta.message_index] += delta.text
+        return [m for m in messages if m]
+
+    def reply_batch(self, histories: Sequence[Sequence[tuple[str, str]]],
+                    respondents: Sequence[str], params: SamplingParams | None = None,
+                    batch_size: int = 8) -> list[list[str]]:
+        """One reply per (history, respondent), generated in left-padded batches (for eval).
+
+        Prompts are grouped by length to waste little padding; a seed makes the whole call
+        reproducible without touching the caller's random state.
+        """
+        import torch
+
+        params = params or SamplingParams()
+        _check(params)
+        if len(histories) != len(respondents):
+            raise ValueError("reply_batch needs one respondent per history")
+        pairs = zip(histories, respondents, strict=True)
+        prompts = [self.prompt_ids(h, r, params.max_new_tokens) for h, r in pairs]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        replies: list[list[str]] = [[] for _ in prompts]
+        with torch.random.fork_rng(devices=[]):
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            for start in range(0, len(order), max(batch_size, 1)):
+                chunk = order[start:start + batch_size]
+                texts = self._generate([prompts[i] for i in chunk], params)
+                for index, text in zip(chunk, texts, strict=True):
+                    replies[index] = split_messages(text)
+        return replies
+
+    def _generate(self, prompts: list[list[int]], params: SamplingParams) -> list[str]:
+        import torch
+        from transformers import GenerationConfig
+
+        pad = self.tokenizer.pad_token_id
+        pad = pad if pad is not None else self.stop_ids[0]
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        sample = params.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens, do_sample=sample,
+            temperature=params.temperature if sample else None,
+            top_p=params.top_p if sample else None, top_k=params.top_k if sample else None,
+            repetition_penalty=params.repetition_penalty, eos_token_id=self.stop_ids,
+            pad_token_id=pad,
+        )
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+        texts = []
+        for row in out[:, width:].tolist():
+            cut = next((i for i, token in enumerate(row) if token in self.stop_ids), len(row))
+            texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
+        return texts
+
+
+def _partner_counts(info) -> dict[str, dict[str, int]]:
+    """speaker -> {other speaker: messages by them in conversations both took part in}.
+
+    Read from the run's dataset folder when it is still there; empty otherwise.
+    """
+    path = (info.dataset or {}).get("path")
+    if not path or not Path(path).is_dir():
+        return {}
+    from doppel.data.dataset import load_dataset
+
+    counts: dict[str, dict[str, int]] = {}
+    with contextlib.suppress(DoppelError):
+        for conversation in load_dataset(Path(path)).conversations():
+            per_speaker: dict[str, int] = {}
+            for message in conversation.messages:
+                per_speaker[message.speaker] = per_speaker.get(message.speaker, 0) + 1
+            for speaker in per_speaker:
+                mine = counts.setdefault(speaker, {})
+                for other, n in per_speaker.items():
+                    if other != speaker:
+                        mine[other] = mine.get(other, 0) + n
+    return counts
+
+
+__all__ = ["IM_END", "IM_START", "Delta", "Engine", "History", "MessageStream", "SamplingParams"]

@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny LoRA run folder in the run contract's shape (fast, local, untrained)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from builders import write_dataset, write_tiny_model
+from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, RunInfo
+
+
+def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length: int = 256) -> Path:
+    """A run folder with an untrained but non-zero LoRA adapter, so adapter and base differ."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from doppel.data.dataset import load_dataset
+    from doppel.models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(base_dir)
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    model = get_peft_model(load_model(base_dir, tokenizer), config)
+    path.mkdir(parents=True)
+    model.save_pretrained(path / ADAPTER_DIR)
+    tokenizer.save_pretrained(path / TOKENIZER_DIR)
+    manifest = load_dataset(dataset_dir).manifest
+    names = [s["name"] for s in manifest["speakers"].values()]
+    info = RunInfo(base_model=str(base_dir), method="lora", me=manifest["me"], speakers=names,
+                   trained_speakers=names, max_length=max_length,
+                   dataset={"path": str(dataset_dir), "fingerprint": manifest["fingerprint"]})
+    (path / RUN_INFO).write_text(json.dumps(info.to_json()), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory) -> Path:
+    """RUN_DIR of a 2-layer Llama + LoRA adapter; speakers Alex (me) and Sam."""
+    root = tmp_path_factory.mktemp("tiny-run")
+    base = write_tiny_model(root / "base")
+    dataset = write_dataset(root / "dataset", conversations=12)
+    return write_adapter_run(root / "run", base, dataset)

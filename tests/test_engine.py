@@ -1,0 +1,177 @@
+"""The generation engine: streamed message splitting, hand-over, history, sampling, batches."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+
+from doppel.chatformat import IM_END, MESSAGE_SEP, split_messages
+from doppel.errors import DoppelError
+from doppel.infer.engine import Engine, MessageStream, SamplingParams
+from doppel.runs import Loaded, RunInfo
+
+GREEDY = SamplingParams(temperature=0, max_new_tokens=12)
+
+
+def collect(deltas) -> list[str]:
+    messages: list[str] = []
+    for delta in deltas:
+        while delta.message_index >= len(messages):
+            messages.append("")
+        messages[delta.message_index] += delta.text
+    return messages
+
+
+@pytest.mark.parametrize("text", [
+    "hey\n>>> what's up?\n>>> 😂😂",
+    "  lead space\n>>> \n>>> after empty\n>>",
+    "no separator at all, just \n newlines\n> and > arrows >>>",
+    "\n>>> starts with a separator\n>>> ends with one\n>>> ",
+])
+def test_stream_splits_messages_even_when_the_separator_is_cut_across_chunks(text):
+    rng = random.Random(0)
+    for _ in range(50):
+        cuts = sorted(rng.sample(range(1, len(text)), k=min(6, len(text) - 1)))
+        stream, deltas = MessageStream(), []
+        for end in [*cuts, len(text)]:
+            deltas += stream.feed(text[:end])
+        deltas += stream.feed(text, final=True)
+        assert collect(deltas) == split_messages(text)
+        assert all(MESSAGE_SEP not in d.text for d in deltas)
+
+
+class ScriptedLM:
+    """A stand-in causal LM that greedily 'says' a fixed token sequence, counting its steps."""
+
+    def __init__(self, script: list[int], vocab: int) -> None:
+        self.script, self.vocab, self.steps = script, vocab, 0
+        self.config = SimpleNamespace(max_position_embeddings=4096)
+
+    def __call__(self, input_ids, cache=None, use_cache=True, logits_to_keep=0, **_):
+        import torch
+
+        self.steps = 0 if input_ids.shape[1] > 1 else self.steps + 1
+        logits = torch.zeros(1, 1, self.vocab)
+        logits[0, 0, self.script[min(self.steps, len(self.script) - 1)]] = 10.0
+        return SimpleNamespace(logits=logits)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from doppel.models import load_tokenizer, resolve_model
+
+    return load_tokenizer(resolve_model("smollm2-135m"))
+
+
+def scripted_engine(tokenizer, text: str, then: str = "and more text") -> tuple[Engine, ScriptedLM]:
+    script = tokenizer.encode(text + IM_END + then, add_special_tokens=False)
+    model = ScriptedLM(script, len(tokenizer))
+    info = RunInfo(base_model="scripted", method="lora", me={"id": "u1", "name": "Alex"},
+                   speakers=["Alex", "Sam"], trained_speakers=["Alex"])
+    return Engine(Loaded(model, tokenizer, info)), model
+
+
+def test_stream_stops_when_the_persona_hands_the_floor_over(tokenizer):
+    engine, model = scripted_engine(tokenizer, "hey\n>>> what's up?\n>>> 🙃")
+    deltas = list(engine.stream([("Sam", "hey")], "Alex", SamplingParams(temperature=0)))
+    assert collect(deltas) == ["hey", "what's up?", "🙃"]
+    assert next(d.message_index for d in deltas if d.text) == 0
+    last = deltas[-1]
+    assert last.done and last.finish_reason == "stop" and last.message_index == 2
+    assert model.steps == last.completion_tokens - 1  # it never generated past <|im_end|>
+    assert engine.reply([("Sam", "hey")], "Alex", GREEDY) == ["hey", "what's up?", "🙃"]
+
+
+def test_stream_stops_at_max_new_tokens(tokenizer):
+    engine, _ = scripted_engine(tokenizer, "word " * 40)
+    params = SamplingParams(temperature=0, max_new_tokens=5)
+    deltas = list(engine.stream([("Sam", "hey")], "Alex", params))
+    assert deltas[-1].finish_reason == "length" and deltas[-1].completion_tokens == 5
+
+
+def test_a_consumer_that_stops_reading_stops_the_model(tokenizer):
+    engine, model = scripted_engine(tokenizer, "word " * 40)
+    params = SamplingParams(temperature=0, max_new_tokens=50)
+    stream = engine.stream([("Sam", "hey")], "Alex", params)
+    next(stream), next(stream)
+    stream.close()
+    assert model.steps < 5
+
+
+def test_history_keeps_the_newest_messages_within_the_context(tokenizer):
+    engine, _ = scripted_engine(tokenizer, "ok")
+    engine.max_length = 64
+    history = [("Sam" if i % 2 else "Alex", f"message number {i}") for i in range(40)]
+    ids = engine.prompt_ids(history, "Alex", max_new_tokens=16)
+    text = tokenizer.decode(ids)
+    assert len(ids) <= 64 - 16
+    assert "message number 39" in text and "message number 0\n" not in text
+    assert text.endswith("<|im_start|>Alex\n")
+
+
+def test_who_plays_whom_defaults(tokenizer):
+    engine, _ = scripted_engine(tokenizer, "ok")
+    assert engine.personas == ["Alex", "Sam"] and engine.default_persona == "Alex"
+    assert engine.default_partner("Sam") == "Alex"
+    assert engine.default_partner("Alex") == "Sam"  # no dataset folder: the first other speaker
+    assert not engine.can_play("Nobody")
+    base = Engine(Loaded(ScriptedLM([0], len(tokenizer)), tokenizer, RunInfo(base_model="x")))
+    assert base.can_play("Anyone") and base.default_persona == "Me"
+    assert base.default_partner("Me") == "Friend"
+
+
+def test_bad_sampling_settings_are_a_one_line_error(tokenizer):
+    engine, _ = scripted_engine(tokenizer, "ok")
+    with pytest.raises(DoppelError, match="top_p"):
+        engine.reply([("Sam", "hey")], "Alex", SamplingParams(top_p=0))
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_run_dir):
+    return Engine.load(tiny_run_dir)
+
+
+def test_run_folder_personas_and_partner_from_the_dataset(tiny_engine):
+    assert sorted(tiny_engine.personas) == ["Alex", "Sam"]
+    assert tiny_engine.default_persona == "Alex"
+    assert tiny_engine.default_partner("Alex") == "Sam"
+    assert tiny_engine.default_partner("Sam") == "Alex"
+
+
+def test_seeded_sampling_is_reproducible(tiny_engine):
+    params = SamplingParams(max_new_tokens=10, seed=7)
+    history = [("Sam", "hey"), ("Sam", "what's up?")]
+    first = list(tiny_engine.stream(history, "Alex", params))
+    assert first == list(tiny_engine.stream(history, "Alex", params))
+    assert first[-1].completion_tokens <= 10
+
+
+def test_reply_batch_is_seeded_and_keeps_order(tiny_engine):
+    histories = [[("Sam", "hey")], [("Alex", "yo"), ("Sam", "what's up? how was the trip")],
+                 [("Sam", "hey")]]
+    params = SamplingParams(temperature=0, max_new_tokens=8)
+    greedy = tiny_engine.reply_batch(histories, ["Alex", "Alex", "Alex"], params)
+    assert len(greedy) == 3 and greedy[0] == greedy[2]
+    seeded = SamplingParams(max_new_tokens=8, seed=3)
+    assert tiny_engine.reply_batch(histories, ["Alex", "Sam", "Alex"], seeded) == \
+        tiny_engine.reply_batch(histories, ["Alex", "Sam", "Alex"], seeded)
+
+
+def test_merged_adapter_generates_what_the_applied_adapter_does(tiny_run_dir, tiny_engine):
+    merged = Engine.load(tiny_run_dir, merge=True)
+    assert type(merged.model).__name__ == "LlamaForCausalLM"
+    history = [("Sam", "hey")]
+    assert merged.reply(history, "Alex", GREEDY) == tiny_engine.reply(history, "Alex", GREEDY)
+
+
+@pytest.mark.slow
+def test_batched_greedy_replies_match_one_at_a_time_on_the_embedded_model():
+    engine = Engine.load("smollm2-135m")
+    histories = [[("Sam", "hey"), ("Sam", "what's up?")],
+                 [("Alex", "hey"), ("Sam", "yo, how was the trip to the mountains?")]]
+    params = SamplingParams(temperature=0, max_new_tokens=16)
+    batched = engine.reply_batch(histories, ["Alex", "Alex"], params)
+    assert batched == [engine.reply(h, "Alex", params) for h in histories]
+    assert all(batched)

@@ -1,0 +1,39 @@
+"""The report's plots: grouped bars per speaker (matplotlib, Agg, PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def grouped_bars(
+    path: Path, title: str, ylabel: str, speakers: Sequence[str],
+    series: dict[str, Sequence[float | None]], marks: Sequence[float | None] | None = None,
+    mark_label: str = "",
+) -> Path:
+    """One group of bars per speaker, one bar per series; optional horizontal marks per speaker."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(speakers) + 2), 3.8))
+    for number, (label, values) in enumerate(series.items()):
+        xs = [i + (number - (len(series) - 1) / 2) * width for i in range(len(speakers))]
+        ax.bar(xs, [v if v is not None else 0.0 for v in values], width, label=label)
+    labelled = False
+    for i, mark in enumerate(marks or []):
+        if mark is not None:
+            ax.hlines(mark, i - 0.45, i + 0.45, colors="black", linestyles="dashed",
+                      label=None if labelled else mark_label)
+            labelled = True
+    ax.set_xticks(range(len(speakers)), list(speakers), rotation=15 if len(speakers) > 4 else 0)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

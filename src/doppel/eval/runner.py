@@ -1,0 +1,417 @@
+"""`evaluate`: compare fine-tuned runs with their base models on held-out conversations.
+
+Usage (library): evaluate(["runs/lora"], Path("data"), Path("eval"), EvalOptions.quick())
+
+For each run: perplexity per trained speaker, replies generated for held-out contexts (style
+and attribution), scripted chats; the same for its base model (computed once per base and
+context set, so LoRA and full runs on the same data share it). Everything lands in one folder,
+written atomically: report.md/html, plots/, results.json, transcripts.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doppel.atomic import atomic_dir
+from doppel.data.dataset import Dataset, load_dataset
+from doppel.errors import DoppelError
+from doppel.eval import attribution, perplexity, style
+from doppel.eval.contexts import (
+    Context,
+    build_contexts,
+    conversation_turns,
+    speaker_turns,
+    top_friends,
+)
+from doppel.eval.generate import reply_all
+from doppel.eval.language import main_language
+from doppel.eval.options import EvalOptions
+from doppel.eval.progress import Parts
+from doppel.eval.transcripts import Transcript, plan_chats, run_chats
+from doppel.runs import RunInfo, read_metrics, read_run_info
+
+
+@dataclass
+class RunSummary:
+    """The headline numbers of one run against its base model (None where not measurable)."""
+
+    name: str
+    path: Path
+    baseline: str
+    speakers: list[str]  # whose replies were generated (the user and top friends it trained)
+    contexts: int
+    perplexity: dict[str, float | None]
+    base_perplexity: dict[str, float | None]
+    overall_perplexity: float | None
+    base_overall_perplexity: float | None
+    attribution_share: dict[str, float | None]
+    base_attribution_share: dict[str, float | None]
+    ceiling: dict[str, float | None]  # classifier recall on each speaker's real held-out turns
+    ceiling_accuracy: float | None
+    style_distance: dict[str, float | None]
+    base_style_distance: dict[str, float | None]
+    training: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EvalSummary:
+    out_dir: Path
+    runs: list[RunSummary]
+    classifier: dict[str, Any]
+    timings: dict[str, float]
+
+    @property
+    def report_md(self) -> Path:
+        return self.out_dir / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.out_dir / "report.html"
+
+    @property
+    def results_json(self) -> Path:
+        return self.out_dir / "results.json"
+
+    @property
+    def transcripts_md(self) -> Path:
+        return self.out_dir / "transcripts.md"
+
+    def __getitem__(self, name: str) -> RunSummary:
+        return next(run for run in self.runs if run.name == name)
+
+
+@dataclass
+class Job:
+    """What to measure for one run (and, identically, for its base model)."""
+
+    max_length: int
+    ppl_speakers: list[str]
+    contexts: list[Context]
+    chats: list[Transcript]
+
+    def key(self) -> tuple:
+        return (self.max_length, tuple(self.ppl_speakers), tuple(self.contexts),
+                tuple((c.respondent, c.partner, c.language) for c in self.chats))
+
+
+@dataclass
+class ModelResult:
+    """What one model produced for a Job."""
+
+    scored: dict[str, perplexity.Scored]
+    replies: list[list[str]]
+    transcripts: list[Transcript]
+    timings: dict[str, float]
+
+
+# --- checking inputs -----------------------------------------------------------------------
+
+def check_inputs(runs: list[Path | str], data_dir: Path) -> tuple[Dataset, list[RunInfo]]:
+    """Open the dataset and run folders, refusing mismatches before any model loads."""
+    if not runs:
+        raise DoppelError("no run folders given; pass one or more folders made by `doppel train`")
+    dataset = load_dataset(Path(data_dir))
+    if next(dataset.conversations("val"), None) is None:
+        raise DoppelError(
+            f"dataset {data_dir} has no held-out (val) conversations; prepare it again with a "
+            "validation share above 0"
+        )
+    names = set(dataset.speakers.values())
+    infos = []
+    for run in runs:
+        info = read_run_info(Path(run))
+        unknown = sorted(set(info.trained_speakers) - names)
+        if unknown:
+            raise DoppelError(
+                f"run {run} was trained on speakers not in dataset {data_dir}: "
+                f"{', '.join(unknown)}; evaluate it on the dataset it was trained on"
+            )
+        me = (info.me or {}).get("name")
+        if me and me != dataset.me_name:
+            raise DoppelError(
+                f"run {run} was trained for user {me!r} but dataset {data_dir} belongs to "
+                f"{dataset.me_name!r}; evaluate it on the dataset it was trained on"
+            )
+        infos.append(info)
+    return dataset, infos
+
+
+def run_names(infos: list[RunInfo]) -> list[str]:
+    """Folder names, made unique with the parent folder (or a number) where they collide."""
+    names = [info.path.name for info in infos]
+    for i, info in enumerate(infos):
+        if names.count(info.path.name) > 1:
+            names[i] = f"{info.path.parent.name}/{info.path.name}"
+    return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
+
+
+# --- loading and measuring one model -------------------------------------------------------
+
+def _dtype(precision: str):
+    from doppel.train.hardware import has_cuda, use_bf16
+
+    if precision not in ("auto", "bf16", "fp32"):
+        raise DoppelError(f"precision {precision!r} is not one of auto, bf16, fp32")
+    if precision == "auto" and not has_cuda():
+        return None  # fp32 on CPU: perplexities comparable across machines
+    import torch
+
+    return torch.bfloat16 if use_bf16(precision) else None
+
+
+def _load(spec: Path | str, options: EvalOptions):
+    from doppel.runs import load_run
+    from doppel.train.hardware import has_cuda
+
+    loaded = load_run(spec, merge=True, dtype=_dtype(options.precision))
+    if has_cuda():
+        loaded.model.to("cuda")
+    loaded.model.eval()
+    return loaded
+
+
+def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Parts,
+            label: str) -> ModelResult:
+    """Load one model; perplexity, replies for the job's contexts, and its scripted chats."""
+    from doppel.infer.engine import Engine
+
+    timings: dict[str, float] = {}
+    with parts.part(timings, "load", f"{label}: loading"):
+        loaded = _load(spec, options)
+    plan = perplexity.plan_windows(
+        perplexity.ChatEncoder(loaded.tokenizer), turns, job.ppl_speakers, job.max_length
+    )
+    with parts.part(timings, "perplexity", f"{label}: perplexity", len(plan.windows)) as advance:
+        scored = perplexity.score(loaded.model, plan, perplexity.pad_id(loaded.tokenizer),
+                                  options.ppl_batch_tokens, advance)
+    engine = Engine(loaded, max_length=job.max_length)
+    with parts.part(timings, "generation", f"{label}: replies", len(job.contexts)) as advance:
+        replies = reply_all(engine, [c.history for c in job.contexts],
+                            [c.respondent for c in job.contexts], options, advance)
+    with parts.part(timings, "transcripts", f"{label}: scripted chats"):
+        transcripts = run_chats(engine, job.chats, options) if job.chats else []
+    del engine, loaded
+    gc.collect()
+    return ModelResult(scored, replies, transcripts, timings)
+
+
+# --- numbers for one run -------------------------------------------------------------------
+
+def _by_speaker(job: Job, replies: list[list[str]]) -> dict[str, list[list[str]]]:
+    found: dict[str, list[list[str]]] = {}
+    for context, reply in zip(job.contexts, replies, strict=True):
+        found.setdefault(context.respondent, []).append(reply)
+    return found
+
+
+def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
+                  vocab: dict[str, set[str]]) -> dict[str, Any]:
+    """Per speaker: real, fine-tuned and base profiles and each model's distance from real."""
+    real = _by_speaker(job, [list(c.reply) for c in job.contexts])
+    scale = style.spreads(((c.respondent, c.reply) for c in job.contexts), vocab.get)
+    tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
+    numbers = {}
+    for speaker, replies in real.items():
+        profile = style.profile(replies, vocab.get(speaker))
+        tuned_profile = style.profile(tuned_by[speaker], vocab.get(speaker))
+        base_profile = style.profile(base_by[speaker], vocab.get(speaker))
+        distance, per_feature = style.distance(tuned_profile, profile, scale)
+        base_distance, base_per_feature = style.distance(base_profile, profile, scale)
+        numbers[speaker] = {
+            "contexts": len(replies), "real": profile, "fine_tuned": tuned_profile,
+            "base": base_profile, "distance": distance, "base_distance": base_distance,
+            "per_feature": per_feature, "base_per_feature": base_per_feature,
+        }
+    return numbers
+
+
+def attribution_numbers(job: Job, tuned: ModelResult, base: ModelResult,
+                        attributor: attribution.Attributor | None,
+                        ceiling: dict[str, Any]) -> dict[str, Any]:
+    """Per speaker: share of generated replies the classifier gives to the intended speaker."""
+    numbers = {}
+    tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
+    for speaker in tuned_by:
+        usable = attributor is not None and speaker in attributor.classes
+        numbers[speaker] = {
+            "contexts": len(tuned_by[speaker]),
+            "fine_tuned": attributor.share(tuned_by[speaker], speaker) if usable else None,
+            "base": attributor.share(base_by[speaker], speaker) if usable else None,
+            "ceiling": ceiling.get("per_speaker", {}).get(speaker),
+        }
+    return numbers
+
+
+def perplexity_numbers(tuned: ModelResult, base: ModelResult) -> dict[str, Any]:
+    rows = {
+        speaker: {"tokens": scored.tokens, "fine_tuned": scored.perplexity,
+                  "base": base.scored[speaker].perplexity}
+        for speaker, scored in tuned.scored.items()
+    }
+    rows_overall = {"tokens": perplexity.overall(tuned.scored).tokens,
+                    "fine_tuned": perplexity.overall(tuned.scored).perplexity,
+                    "base": perplexity.overall(base.scored).perplexity}
+    return {"speakers": rows, "overall": rows_overall}
+
+
+def training_summary(run_dir: Path) -> dict[str, Any]:
+    """wall_s, trainable_params, peak_memory_mb... from the final summary line of metrics.jsonl."""
+    for row in reversed(read_metrics(run_dir)):
+        if isinstance(row.get("summary"), dict):
+            return row["summary"]
+    return {}
+
+
+# --- the whole evaluation ------------------------------------------------------------------
+
+def make_job(dataset: Dataset, info: RunInfo, options: EvalOptions, languages: list[str]) -> Job:
+    trained = set(info.trained_speakers)
+    me = dataset.me_name
+    friends = top_friends(dataset, sorted(trained), options.top_speakers)
+    speakers = ([me] if me in trained else []) + friends
+    contexts = build_contexts(dataset, speakers, options.max_contexts, options.history_turns,
+                              options.seed)
+    known = list(info.speakers) or sorted(trained)
+    chat_friends = top_friends(dataset, known, options.top_speakers)
+    chats = plan_chats(me, chat_friends, trained, languages) if options.transcripts else []
+    return Job(info.max_length, sorted(trained), contexts, chats)
+
+
+@dataclass
+class Shared:
+    """What every run is measured against: classifier and ceiling, vocabularies, languages."""
+
+    attributor: attribution.Attributor | None
+    ceiling: dict[str, Any]
+    vocab: dict[str, set[str]]
+    language: str
+    val_turns: list
+
+    @property
+    def languages(self) -> list[str]:
+        return ["en"] if self.language == "en" else ["en", self.language]
+
+
+def prepare_shared(dataset: Dataset, infos: list[RunInfo], options: EvalOptions) -> Shared:
+    """Train the attribution classifier on the user, top friends and every trained speaker."""
+    names = set(dataset.speakers.values())
+    classes = {dataset.me_name, *top_friends(dataset, sorted(names), options.top_speakers)}
+    for info in infos:
+        classes |= set(info.trained_speakers) & names
+    train_turns = speaker_turns(dataset, "train", classes)
+    attributor = attribution.train_attributor(train_turns, options.seed)
+    ceiling = {"accuracy": None, "per_speaker": {}, "classes": [], "turns": 0}
+    if attributor:
+        ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes))
+    texts = (m.text for c in dataset.conversations("train") for m in c.messages)
+    return Shared(
+        attributor, ceiling, {s: style.vocabulary(t) for s, t in train_turns.items()},
+        main_language(texts), [turns for _, turns in conversation_turns(dataset, "val")],
+    )
+
+
+def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
+                 options: EvalOptions, parts: Parts, cache: dict[tuple, ModelResult]) -> dict:
+    """Every number for one run; its base model's results come from `cache` when already made."""
+    job = make_job(dataset, info, options, shared.languages)
+    baseline = options.baseline or info.base_model
+    tuned = measure(info.path, job, shared.val_turns, options, parts, name)
+    key = (baseline, *job.key())
+    base_shared = key in cache
+    if not base_shared:
+        cache[key] = measure(baseline, job, shared.val_turns, options, parts, f"base {baseline}")
+    base = cache[key]
+    timings = dict(tuned.timings)
+    if not base_shared:
+        timings |= {f"base {k}": v for k, v in base.timings.items()}
+    with parts.part(timings, "style", f"{name}: style"):
+        style_result = style_numbers(job, tuned, base, shared.vocab)
+    with parts.part(timings, "attribution", f"{name}: attribution"):
+        attribution_result = attribution_numbers(job, tuned, base, shared.attributor,
+                                                 shared.ceiling)
+    return {
+        "name": name, "path": str(info.path), "method": info.method,
+        "base_model": info.base_model, "baseline": baseline, "base_shared": base_shared,
+        "trained_speakers": info.trained_speakers, "finished": info.finished,
+        "speakers": list(dict.fromkeys(c.respondent for c in job.contexts)),
+        "dataset_matches": info.dataset.get("fingerprint") in (None, dataset.fingerprint),
+        "contexts": len(job.contexts),
+        "perplexity": perplexity_numbers(tuned, base),
+        "style": style_result,
+        "attribution": attribution_result,
+        "training": training_summary(info.path),
+        "timings": timings,
+        "samples": samples(job, tuned, base),
+        "transcripts": {"fine_tuned": [t.to_json() for t in tuned.transcripts],
+                        "base": [t.to_json() for t in base.transcripts]},
+    }
+
+
+def evaluate(runs: list[Path | str], data_dir: Path, out_dir: Path, options: EvalOptions,
+             progress: bool = True) -> EvalSummary:
+    """Evaluate runs on the dataset's held-out conversations; write the report to out_dir."""
+    from doppel.eval.report import write_report
+
+    started = time.perf_counter()
+    dataset, infos = check_inputs(runs, data_dir)
+    timings: dict[str, float] = {}
+    with atomic_dir(Path(out_dir), force=options.force) as tmp, Parts(progress) as parts:
+        with parts.part(timings, "classifier", "training the attribution classifier"):
+            shared = prepare_shared(dataset, infos, options)
+        cache: dict[tuple, ModelResult] = {}
+        results = [evaluate_run(name, info, dataset, shared, options, parts, cache)
+                   for name, info in zip(run_names(infos), infos, strict=True)]
+        timings["total"] = time.perf_counter() - started
+        everything = {
+            "dataset": {"path": str(dataset.path), "fingerprint": dataset.fingerprint,
+                        "me": dataset.me_name, "main_language": shared.language,
+                        "val_conversations": len(shared.val_turns)},
+            "options": dataclasses.asdict(options), "classifier": shared.ceiling,
+            "runs": results, "timings": timings,
+        }
+        with parts.part(timings, "report", "writing the report"):
+            write_report(tmp, everything)
+    return summarize(Path(out_dir), everything)
+
+
+def samples(job: Job, tuned: ModelResult, base: ModelResult, per_speaker: int = 3) -> list[dict]:
+    """A few contexts with the real reply and both models' replies, for reading."""
+    shown: dict[str, int] = {}
+    rows = []
+    for context, mine, theirs in zip(job.contexts, tuned.replies, base.replies, strict=True):
+        if shown.get(context.respondent, 0) >= per_speaker:
+            continue
+        shown[context.respondent] = shown.get(context.respondent, 0) + 1
+        rows.append({"respondent": context.respondent,
+                     "history": [list(m) for m in context.history[-4:]],
+                     "real": list(context.reply), "fine_tuned": mine, "base": theirs})
+    return rows
+
+
+def summarize(out_dir: Path, everything: dict[str, Any]) -> EvalSummary:
+    """The library view of results.json."""
+    runs = []
+    for run in everything["runs"]:
+        ppl, attr, sty = run["perplexity"], run["attribution"], run["style"]
+        runs.append(RunSummary(
+            name=run["name"], path=Path(run["path"]), baseline=run["baseline"],
+            speakers=run["speakers"], contexts=run["contexts"],
+            perplexity={s: r["fine_tuned"] for s, r in ppl["speakers"].items()},
+            base_perplexity={s: r["base"] for s, r in ppl["speakers"].items()},
+            overall_perplexity=ppl["overall"]["fine_tuned"],
+            base_overall_perplexity=ppl["overall"]["base"],
+            attribution_share={s: r["fine_tuned"] for s, r in attr.items()},
+            base_attribution_share={s: r["base"] for s, r in attr.items()},
+            ceiling={s: r["ceiling"] for s, r in attr.items()},
+            ceiling_accuracy=everything["classifier"].get("accuracy"),
+            style_distance={s: r["distance"] for s, r in sty.items()},
+            base_style_distance={s: r["base_distance"] for s, r in sty.items()},
+            training=run["training"], timings=run["timings"],
+        ))
+    return EvalSummary(out_dir, runs, everything["classifier"], everything["timings"])

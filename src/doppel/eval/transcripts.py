@@ -1,0 +1,66 @@
+"""Scripted chats ("hey", "what's up?"): the model as the user with each top friend, and back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from doppel.eval.generate import reply_all
+from doppel.eval.language import SCRIPTS
+from doppel.eval.markdown import escape
+from doppel.eval.options import EvalOptions
+
+
+@dataclass
+class Transcript:
+    respondent: str  # whom the model plays
+    partner: str  # who says the scripted lines
+    language: str
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (speaker, message)
+
+    def to_json(self) -> dict:
+        return {"respondent": self.respondent, "partner": self.partner, "language": self.language,
+                "lines": [list(line) for line in self.lines]}
+
+
+def plan_chats(
+    me: str, friends: list[str], trained: set[str], languages: list[str]
+) -> list[Transcript]:
+    """Both directions with each friend, in each language, where the model was trained to play."""
+    chats = []
+    for friend in friends:
+        for respondent, partner in ((me, friend), (friend, me)):
+            if respondent in trained:
+                chats += [Transcript(respondent, partner, lang) for lang in languages]
+    return chats
+
+
+def run_chats(engine, chats: list[Transcript], options: EvalOptions) -> list[Transcript]:
+    """Play every scripted line of every chat, batching all chats at each step."""
+    done = [Transcript(c.respondent, c.partner, c.language) for c in chats]
+    steps = max((len(SCRIPTS[c.language]) for c in chats), default=0)
+    for step in range(steps):
+        for chat in done:
+            chat.lines.append((chat.partner, SCRIPTS[chat.language][step]))
+        histories = [[line for line in c.lines if line[1]] for c in done]  # skip empty replies
+        replies = reply_all(engine, histories, [c.respondent for c in done], options)
+        for chat, reply in zip(done, replies, strict=True):
+            said = [(chat.respondent, message) for message in reply]
+            chat.lines += said or [(chat.respondent, "")]
+    return done
+
+
+def markdown(chats_by_model: dict[str, list[Transcript]], level: int = 3) -> str:
+    """Side by side per chat: each model's version of the same scripted conversation."""
+    if not any(chats_by_model.values()):
+        return "_No scripted chats: the run trained neither the user nor a top friend._\n"
+    first = next(iter(chats_by_model.values()))
+    parts = []
+    for index, chat in enumerate(first):
+        who, partner = escape(chat.respondent), escape(chat.partner)
+        parts.append(f"{'#' * level} The model as {who}, with {partner} ({chat.language})\n")
+        for model, chats in chats_by_model.items():
+            parts.append(f"**{escape(model)}**\n")
+            for speaker, text in chats[index].lines:
+                parts.append(f"> **{escape(speaker)}:** {escape(text) or '_(no reply)_'}  ")
+            parts.append("")
+    return "\n".join(parts) + "\n"

@@ -15,10 +15,10 @@ from doppel.data.options import AUTO_GAP_MAX_S, AUTO_GAP_MIN_S
 BINS_PER_DECADE = 10
 DECADES = 8  # 1 s .. 10^8 s (three years); shorter and longer pauses land in the end bins
 MIN_GAPS = 30  # below this the histogram says nothing; use FALLBACK_GAP_S
-FALLBACK_GAP_S = 3600.0
+FALLBACK_GAP_S = 2 * 3600.0  # about the log-middle of 20m..12h
 _SMOOTH = 2  # moving-average half-width in bins (a fifth of a decade each side)
 _WITHIN_MAX_S = AUTO_GAP_MIN_S  # the within-conversation hump lies below this
-_BETWEEN_MIN_S = 3600.0  # the between-conversation hump lies above this
+_BETWEEN_MIN_S = 3 * 3600.0  # the between-conversation hump lies above this (overnight, days)
 
 
 @dataclass(slots=True)

@@ -295,10 +295,7 @@ def prepare_dataset(export_path: Path, out_dir: Path, options: PrepareOptions,
     """Read the export once and write the dataset folder (atomically) with its report."""
     from doppel.sources.telegram import TelegramExport
 
-    export_path = Path(export_path)
-    if not export_path.exists():
-        raise DoppelError(f"export {export_path} does not exist; pass the path of result.json "
-                          "from Telegram Desktop's export")
+    export_path = Path(export_path)  # a missing or foreign file: the reader says so
     return prepare_from(TelegramExport(export_path), export_path, out_dir, options, progress)
 
 

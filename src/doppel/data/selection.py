@@ -19,6 +19,7 @@ SKIPPED_TYPES = {
     "public_channel": "channel",
     "channel": "channel",
     "replies": "replies",
+    "verification_codes": "verification_codes",
 }
 # what to tell the user for each skip reason
 ADVICE = {
@@ -29,6 +30,7 @@ ADVICE = {
     "saved_messages": "use --include",
     "channel": "use --include",
     "replies": "use --include",
+    "verification_codes": "use --include",
     "unknown_type": "use --include",
 }
 _DIGITS = re.compile(r"\d+")

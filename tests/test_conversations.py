@@ -29,7 +29,7 @@ def cut(times: list[float], gap_s: float, cut_s: float | None = None,
     segmenter = Segmenter(0, cut_s or gap_s)
     segments = []
     for index, t in enumerate(times):
-        _, closed = segmenter.add(("a" if index % 2 else "b", t, f"m{index}"))
+        closed = segmenter.add(("a" if index % 2 else "b", t, f"m{index}"))
         segments.append(closed)
         if index in boundaries_after:
             segments.append(segmenter.boundary())

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from doppel.data.gaps import GapHistogram
+
 # a kept message while preparing: (speaker id, epoch seconds, text)
 Row = tuple[str, float, str]
 
@@ -26,11 +28,15 @@ class Segment:
 
 
 class Segmenter:
-    """Cuts one chat's kept messages into segments at pauses longer than `cut_s` and boundaries."""
+    """Cuts one chat's kept messages into segments at pauses longer than `cut_s` and boundaries.
 
-    def __init__(self, chat: int, cut_s: float) -> None:
+    Every pause is also recorded in `gaps` (when given), the data for the automatic gap.
+    """
+
+    def __init__(self, chat: int, cut_s: float, gaps: GapHistogram | None = None) -> None:
         self.chat = chat
         self.cut_s = cut_s
+        self.gaps = gaps
         self.current: Segment | None = None
         self.last_time: float | None = None
         self.after_boundary = False
@@ -40,18 +46,21 @@ class Segmenter:
         self.after_boundary = True
         return self._close()
 
-    def add(self, row: Row) -> tuple[float | None, Segment | None]:
-        """Add a message; return (pause since the previous message, a segment it closed)."""
-        time = row[1]
-        gap = None if self.last_time is None else time - self.last_time
-        self.last_time = time
-        closed = None
-        if self.current is None or self.after_boundary or (gap is not None and gap > self.cut_s):
-            closed = self._close()
-            self.current = Segment(self.chat, None if self.after_boundary else gap)
-            self.after_boundary = False
-        self.current.rows.append(row)
-        return gap, closed
+    def add(self, row: Row) -> Segment | None:
+        """Add a message (speaker id, time, text); return the segment it closed, if any."""
+        last, self.last_time = self.last_time, row[1]
+        gap = None
+        if last is not None:
+            gap = row[1] - last
+            if self.gaps is not None:
+                self.gaps.add(gap)
+            if gap <= self.cut_s and self.current is not None and not self.after_boundary:
+                self.current.rows.append(row)  # the common case, kept short: once per message
+                return None
+        closed = self._close()
+        self.current = Segment(self.chat, None if self.after_boundary else gap, [row])
+        self.after_boundary = False
+        return closed
 
     def finish(self) -> Segment | None:
         return self._close()

@@ -120,7 +120,11 @@ class DatasetWriter:
         self._lines = open(self.folder / CONVERSATIONS, "w", encoding="utf-8")  # noqa: SIM115
 
     def write(self, conversation: Conversation) -> None:
-        self._lines.write(json.dumps(conversation.to_json(), ensure_ascii=False) + "\n")
+        self.write_json(conversation.to_json())
+
+    def write_json(self, row: dict[str, Any]) -> None:
+        """Write a conversation already in Conversation.to_json's shape (the fast path)."""
+        self._lines.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def finish(self, manifest: dict[str, Any]) -> None:
         """Close conversations.jsonl and write manifest.json with this schema version."""

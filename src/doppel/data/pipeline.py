@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import pickle
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +23,7 @@ from typing import Any
 from doppel.atomic import atomic_dir
 from doppel.data.conversations import Row, Segment, Segmenter, assign_splits, join_segments
 from doppel.data.conversations import speaker_count as _speaker_count
-from doppel.data.dataset import Conversation, DatasetWriter, Turn
+from doppel.data.dataset import DatasetWriter
 from doppel.data.gaps import GapChoice, GapHistogram
 from doppel.data.masking import Masker
 from doppel.data.options import AUTO_GAP_MIN_S, PrepareOptions
@@ -32,7 +32,8 @@ from doppel.data.speakers import clean_name, resolve_me, unique_names
 from doppel.errors import DoppelError
 from doppel.sources.records import Chat, Message
 
-SEGMENTS = ".segments.jsonl"  # temporary, inside the atomic temp folder
+SEGMENTS = ".segments.pickle"  # temporary, inside the atomic temp folder; our own data only
+BATCH_ROWS = 8192  # messages per pickled batch of segments: bounds memory, amortises pickling
 PROGRESS_EVERY = 4096  # messages between progress-bar updates
 FINGERPRINT_CHUNK = 1 << 20
 MONOLOGUE = "single_speaker_conversation"
@@ -99,6 +100,8 @@ class _Collector:
         self._index: dict[str, int] = {}
         self._chat: ChatStats | None = None
         self._segmenter: Segmenter | None = None
+        self._batch: list[tuple[int, float | None, list[Row]]] = []
+        self._batch_rows = 0
 
     def feed(self, message: Message) -> None:
         chat = self._chat
@@ -123,9 +126,7 @@ class _Collector:
             self.names[speaker_id] = clean_name(message.speaker, speaker_id)
         self.counts[speaker_id] += 1
         chat.kept += 1
-        gap, closed = self._segmenter.add((speaker_id, message.time, text))
-        if gap is not None:
-            self.gaps.add(gap)
+        closed = self._segmenter.add((speaker_id, message.time, text))
         if closed is not None:
             self._write(closed)
 
@@ -156,7 +157,7 @@ class _Collector:
             index = self._index[chat.id] = len(self.chats)
             self.chats.append(ChatStats(chat, skip_reason(chat, self.options)))
         self._chat = self.chats[index]
-        self._segmenter = Segmenter(index, self.cut_s)
+        self._segmenter = Segmenter(index, self.cut_s, self.gaps)
         return self._chat
 
     def finish(self) -> None:
@@ -166,15 +167,27 @@ class _Collector:
 
     def _write(self, segment: Segment | None) -> None:
         if segment is not None:
-            self.out.write(json.dumps([segment.chat, segment.gap, segment.rows],
-                                      ensure_ascii=False) + "\n")
+            self._batch.append((segment.chat, segment.gap, segment.rows))
+            self._batch_rows += len(segment.rows)
+            if self._batch_rows >= BATCH_ROWS:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the pending segments as one pickle (much faster than a JSON line each)."""
+        if self._batch:
+            pickle.dump(self._batch, self.out, protocol=pickle.HIGHEST_PROTOCOL)
+            self._batch, self._batch_rows = [], 0
 
 
 def _read_segments(path: Path) -> Iterator[Segment]:
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            chat, gap, rows = json.loads(line)
-            yield Segment(chat, gap, [tuple(row) for row in rows])
+    with open(path, "rb") as batches:
+        while True:
+            try:
+                batch = pickle.load(batches)
+            except EOFError:
+                return
+            for chat, gap, rows in batch:
+                yield Segment(chat, gap, rows)
 
 
 class _Assembler:
@@ -204,18 +217,21 @@ class _Assembler:
             if dropped:
                 chat.dropped[MONOLOGUE] += dropped
             conversations = kept
+        names, write = self.names, self.writer.write_json
+        chat_json = {"id": chat.chat.id, "name": chat.chat.name, "type": chat.chat.type}
         for split, rows in assign_splits(conversations, self.options.val_fraction):
             number = sum(chat.conversations.values())
-            turns = [Turn(sid, self.names[sid], t, text) for sid, t, text in rows]
-            self.writer.write(Conversation(f"{chat.chat.id}-{number:04d}", chat.chat.id,
-                                           chat.chat.name, chat.chat.type, split, turns))
+            # Conversation.to_json's shape, built directly: this runs once per message
+            write({"id": f"{chat.chat.id}-{number:04d}", "chat": chat_json, "split": split,
+                   "messages": [{"speaker_id": sid, "speaker": names[sid], "time": t, "text": text}
+                                for sid, t, text in rows]})
             chat.conversations[split] += 1
             chat.messages[split] += len(rows)
             self.sizes[len(rows)] += 1
-            for sid, _, text in rows:
-                self.speaker_messages[sid] += 1
-                self.lengths[len(text).bit_length()] += 1
-            for sid in {row[0] for row in rows}:
+            speakers = [row[0] for row in rows]
+            self.speaker_messages.update(speakers)
+            self.lengths.update(map(int.bit_length, map(len, [row[2] for row in rows])))
+            for sid in set(speakers):
                 self.speaker_chats.setdefault(sid, set()).add(chat.chat.id)
 
     def speakers_json(self) -> dict[str, dict[str, Any]]:
@@ -307,9 +323,10 @@ def prepare_from(export: Any, export_path: Path, out_dir: Path, options: Prepare
     started = time.perf_counter()
     export_path, out_dir = Path(export_path), Path(out_dir)
     with atomic_dir(out_dir, force=options.force) as folder:
-        with open(folder / SEGMENTS, "w", encoding="utf-8") as segments:
+        with open(folder / SEGMENTS, "wb") as segments:
             collector = _Collector(options, segments)
             read = _read(export, collector, progress)
+            collector.flush()
         _check_selection(collector)
         me = _me(options, export, collector)
         order = [me, *(sid for sid, _ in collector.counts.most_common() if sid != me)]

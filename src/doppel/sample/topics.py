@@ -22,9 +22,9 @@ SLOTS_EN: dict[str, list[str]] = {
     "activity": ["go hiking", "check out the flea market", "have a board game night", "go bowling",
                  "try the climbing gym", "go to the beach", "do a bike ride", "go to the lake",
                  "see a comedy show", "have a barbecue", "go to the museum", "do an escape room"],
-    "errand": ["a dentist appointment", "to help my parents move", "a family lunch",
-               "to fix my bike", "to do groceries", "a haircut in the morning",
-               "my cousin's birthday", "a furniture delivery", "laundry to catch up on"],
+    "errand": ["a dentist appointment", "a family lunch", "a haircut", "my cousin's birthday",
+               "a furniture delivery", "laundry to catch up on", "a bike repair",
+               "groceries to do", "a work thing", "my sister's housewarming"],
     "meetpoint": ["the station", "the usual cafe", "your place", "the park entrance",
                   "the bakery on the corner", "the north gate", "the bus stop", "my building"],
     "friend": ["Leo", "Mia", "Tom", "Ella", "Ben", "Zoe", "Max", "Lucy"],
@@ -117,7 +117,7 @@ TOPICS_EN: dict[str, dict[str, list[str]]] = {
                   "not {day}.", "maybe {day}.", "can't. {errand}.", "{day}, {meetpoint}.",
                   "{time} at {meetpoint}.", "{friend} too?", "{activity}? fine.",
                   "meet at {meetpoint}.", "{day} after {time}.",
-                  "{activity}. {day}.", "{errand} first.", "{meetpoint}, {time}.",
+                  "{activity}. {day}.", "{errand}. sorry.", "{meetpoint}, {time}.",
                   "{friend}? fine."],
     },
     "work": {
@@ -451,7 +451,7 @@ def vary(template: str, lang: str, rng: random.Random, intent: str) -> str:
 
 
 _NAMES = {value.split(" ", 1)[0] for values in SLOTS_EN.values() for value in values
-          if value[:1].isupper()}
+          if value[:1].isupper()} - {"The", "A", "My"}
 
 
 def bind(slots: dict[str, list[str]], rng: random.Random) -> dict[str, str]:

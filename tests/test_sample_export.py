@@ -4,7 +4,9 @@ and each person's style measurably their own."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -60,6 +62,15 @@ def test_same_seed_same_bytes_other_seed_differs(written, tmp_path):
     assert again.name == "result.json" and again.parent == tmp_path / "again"
     assert again.read_bytes() == written.read_bytes()
     assert other.read_bytes() != written.read_bytes()
+
+
+def test_same_bytes_in_another_process(written, tmp_path):
+    """No dependence on string hashing (set order) or the clock: another process, same bytes."""
+    code = ("import sys; from doppel.sample import write_sample_export; "
+            "write_sample_export(sys.argv[1])")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x")], check=True, env=env)
+    assert (tmp_path / "x" / "result.json").read_bytes() == written.read_bytes()
 
 
 def test_full_account_layout_and_counts(export, messages):

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from doppel.sample.textparts import styled
 from doppel.sample.topics import TOPIC_EMOJI, lower_first
 
 Voice = Callable[[str, random.Random, str], list[str]]
@@ -49,8 +50,6 @@ class Style:
 
     def say(self, text: str, rng: random.Random, topic: str) -> list[str]:
         """A burst of messages saying `text` (already filled markup) in this style."""
-        from doppel.sample.textparts import styled
-
         burst = styled(text, lambda t: self.voice(t, rng, topic))
         if len(burst) == 1 and rng.random() < self.pad:
             react = self.phrase("react", rng)

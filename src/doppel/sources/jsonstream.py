@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from doppel.errors import DoppelError
 
-CHUNK = 1 << 20
+CHUNK = 1 << 18  # bytes per read: small enough that even a 4-byte-per-character buffer stays small
 # A value still failing to decode with this much text after its start is broken, not cut short.
 MAX_VALUE_CHARS = 32 << 20
 TOP_UP = 1 << 16  # refill before decoding an item once fewer characters than this are left
@@ -103,11 +103,11 @@ class JsonStream:
     """A text buffer over a binary file with just the steps a streaming walker needs."""
 
     def __init__(self, raw: BinaryIO, name: str, on_read: Callable[[int], None] | None = None,
-                 chunk_size: int = CHUNK) -> None:
+                 chunk_size: int | None = None) -> None:
         self._raw = raw
         self._name = name
         self._on_read = on_read
-        self._chunk = chunk_size
+        self._chunk = chunk_size or CHUNK
         self._fixer = EscapeFixer()
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._decode = _scanner()

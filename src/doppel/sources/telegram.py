@@ -75,13 +75,13 @@ class TelegramExport:
                 raise not_utf8(str(self.path), head[bad.start], bad.start) from None
             text = head[: bad.start].decode("utf-8")
         start = text.lstrip()[:1]
+        if _WHATSAPP.match(text.lstrip()):  # iOS lines start with "[": check before JSON
+            raise DoppelError(f"{self.path} looks like a WhatsApp chat export, which doppel "
+                              "cannot read yet; give it a Telegram Desktop JSON export")
         if start in ("{", "["):
             return
         if not start:
             raise DoppelError(f"{self.path} is empty; export the chat again from Telegram Desktop")
-        if _WHATSAPP.match(text.lstrip()):
-            raise DoppelError(f"{self.path} looks like a WhatsApp chat export, which doppel "
-                              "cannot read yet; give it a Telegram Desktop JSON export")
         kind = "an HTML export" if start == "<" else "not JSON"
         raise DoppelError(f"{self.path} is {kind}; export from Telegram Desktop with format "
                           "'Machine-readable JSON' and pass its result.json")

@@ -144,10 +144,9 @@ def check_inputs(runs: list[Path | str], data_dir: Path) -> tuple[Dataset, list[
 
 def run_names(infos: list[RunInfo]) -> list[str]:
     """Folder names, made unique with the parent folder (or a number) where they collide."""
-    names = [info.path.name for info in infos]
-    for i, info in enumerate(infos):
-        if names.count(info.path.name) > 1:
-            names[i] = f"{info.path.parent.name}/{info.path.name}"
+    plain = [info.path.name for info in infos]
+    names = [f"{info.path.parent.name}/{info.path.name}" if plain.count(info.path.name) > 1
+             else info.path.name for info in infos]
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 

@@ -1,0 +1,61 @@
+"""Per-speaker perplexity uses exactly the training loss mask, and scores each token once."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from builders import write_tiny_model
+from doppel.chatformat import MESSAGE_SEP, ChatEncoder, group_turns
+from doppel.eval.perplexity import overall, plan_windows, speaker_perplexity
+
+CHAT = [("Sam", "Hello, Alex. How are you doing today?"), ("Alex", "heyy"), ("Alex", "lol yeah"),
+        ("Sam", "What's up?"), ("Alex", "not much lol, you?"), ("Sam", "I am afraid I cannot make it."),
+        ("Alex", "ok cool 🙃"), ("Alex", "wait what"), ("Sam", "Hey."), ("Alex", "omw")]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from doppel.models import load_model, load_tokenizer
+
+    folder = write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    tokenizer = load_tokenizer(folder)
+    return load_model(folder, tokenizer).eval(), tokenizer
+
+
+def test_perplexity_matches_the_models_own_loss_on_the_speakers_tokens(tiny):
+    import torch
+
+    model, tokenizer = tiny
+    turns = group_turns(CHAT)
+    scored = speaker_perplexity(model, tokenizer, [turns], ["Alex", "Sam"], max_length=512)
+    for speaker in ("Alex", "Sam"):
+        [example] = ChatEncoder(tokenizer).encode(turns, {speaker}, 512)
+        with torch.no_grad():
+            loss = model(input_ids=torch.tensor([example.input_ids]),
+                         labels=torch.tensor([example.labels])).loss
+        assert scored[speaker].tokens == example.trained_tokens
+        assert scored[speaker].perplexity == pytest.approx(math.exp(float(loss)), rel=1e-4)
+    both = overall(scored)
+    assert both.tokens == scored["Alex"].tokens + scored["Sam"].tokens
+    assert scored["Alex"].perplexity != scored["Sam"].perplexity
+
+
+def test_overlapping_windows_score_each_token_once(tiny):
+    model, tokenizer = tiny
+    turns = group_turns(CHAT)
+    encoder = ChatEncoder(tokenizer)
+    plan = plan_windows(encoder, [turns], ["Alex"], max_length=48)
+    assert len(plan.windows) > 2  # the conversation really is split into overlapping windows
+    expected = sum(len(tokenizer.encode(MESSAGE_SEP.join(t.messages), add_special_tokens=False)) + 1
+                   for t in turns if t.speaker == "Alex")
+    scored = speaker_perplexity(model, tokenizer, [turns], ["Alex"], max_length=48)
+    assert scored["Alex"].tokens == expected
+
+
+def test_a_speaker_without_held_out_messages_has_no_perplexity(tiny):
+    model, tokenizer = tiny
+    scored = speaker_perplexity(model, tokenizer, [group_turns(CHAT)], ["Alex", "Kim"], 512)
+    assert scored["Kim"].tokens == 0 and scored["Kim"].perplexity is None
+    assert scored["Alex"].perplexity is not None

@@ -21,7 +21,8 @@ def test_classifier_separates_obviously_different_speakers():
     train = {"Alex": _bursts(ALEX_LINES[:8], 60, 0), "Sam": _bursts(SAM_LINES[:5], 60, 1)}
     attributor = train_attributor(train)
     assert attributor is not None and attributor.classes == ["Alex", "Sam"]
-    held_out = {"Alex": [(line,) for line in ALEX_LINES[8:]], "Sam": [(line,) for line in SAM_LINES[5:]]}
+    held_out = {"Alex": [(line,) for line in ALEX_LINES[8:]],
+                "Sam": [(line,) for line in SAM_LINES[5:]]}
     found = ceiling(attributor, held_out)
     assert found["accuracy"] >= 0.8
     assert found["turns"] == len(ALEX_LINES[8:]) + len(SAM_LINES[5:])
@@ -30,7 +31,8 @@ def test_classifier_separates_obviously_different_speakers():
 
 
 def test_empty_replies_count_as_misses_and_one_speaker_is_no_classifier():
-    attributor = train_attributor({"Alex": _bursts(ALEX_LINES, 30, 0), "Sam": _bursts(SAM_LINES, 30, 1)})
+    attributor = train_attributor({"Alex": _bursts(ALEX_LINES, 30, 0),
+                                   "Sam": _bursts(SAM_LINES, 30, 1)})
     assert attributor.predict([(), ("lol",)])[0] is None
     assert attributor.share([(), ("lol",)], "Alex") == 0.5
     assert attributor.share([], "Alex") is None

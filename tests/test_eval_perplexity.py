@@ -11,8 +11,9 @@ from doppel.chatformat import MESSAGE_SEP, ChatEncoder, group_turns
 from doppel.eval.perplexity import overall, plan_windows, speaker_perplexity
 
 CHAT = [("Sam", "Hello, Alex. How are you doing today?"), ("Alex", "heyy"), ("Alex", "lol yeah"),
-        ("Sam", "What's up?"), ("Alex", "not much lol, you?"), ("Sam", "I am afraid I cannot make it."),
-        ("Alex", "ok cool 🙃"), ("Alex", "wait what"), ("Sam", "Hey."), ("Alex", "omw")]
+        ("Sam", "What's up?"), ("Alex", "not much lol, you?"),
+        ("Sam", "I am afraid I cannot make it."), ("Alex", "ok cool 🙃"), ("Alex", "wait what"),
+        ("Sam", "Hey."), ("Alex", "omw")]
 
 
 @pytest.fixture(scope="module")

@@ -61,12 +61,13 @@ def _direct_perplexity(spec, data, speakers, max_length=128):
 def test_several_runs_side_by_side(setup):
     root, data, base, both, mine, again = setup
     summary = evaluate([both, mine, again], data, root / "report", TINY, progress=False)
-    a, b, c = summary.runs
+    a, b, _ = summary.runs
     assert [r.name for r in summary.runs] == ["lora/run", "mine", "again/run"]
     # numbers are the models' own, not swapped between run and base
     direct = _direct_perplexity(both, data, ["Alex", "Sam"])
     assert a.perplexity == pytest.approx(direct, rel=1e-4)
-    assert a.base_perplexity == pytest.approx(_direct_perplexity(base, data, ["Alex", "Sam"]), rel=1e-4)
+    base_direct = _direct_perplexity(base, data, ["Alex", "Sam"])
+    assert a.base_perplexity == pytest.approx(base_direct, rel=1e-4)
     assert a.perplexity != a.base_perplexity
     # a trained speaker with nothing held out is reported as such
     assert b.perplexity["Kim"] is None and b.perplexity["Alex"] == pytest.approx(direct["Alex"])
@@ -124,6 +125,11 @@ def _one_line_error(code: int, err: str, words: str) -> None:
     assert words in err
 
 
+def _write_info(run: Path, trained: list[str]) -> None:
+    info = {"schema_version": 1, "base_model": "x", "method": "lora", "trained_speakers": trained}
+    (run / RUN_INFO).write_text(json.dumps(info))
+
+
 def test_missing_run_folder_is_a_clear_error(tmp_path, monkeypatch, capsys):
     data = write_dataset(tmp_path / "data", conversations=10)
     code, err = _cli(monkeypatch, capsys, tmp_path / "nope", "--data", data, "-o", tmp_path / "out")
@@ -137,8 +143,7 @@ def test_dataset_without_val_split_is_a_clear_error(tmp_path, monkeypatch, capsy
     (data / "conversations.jsonl").write_text(lines)
     run = tmp_path / "run"
     run.mkdir()
-    (run / RUN_INFO).write_text(json.dumps({"schema_version": 1, "base_model": "x", "method": "lora",
-                                            "trained_speakers": ["Alex"]}))
+    _write_info(run, ["Alex"])
     code, err = _cli(monkeypatch, capsys, run, "--data", data, "-o", tmp_path / "out")
     _one_line_error(code, err, "no held-out (val) conversations")
 
@@ -147,8 +152,7 @@ def test_run_with_other_speakers_is_a_clear_error(tmp_path, monkeypatch, capsys)
     data = write_dataset(tmp_path / "data", conversations=10)
     run = tmp_path / "run"
     run.mkdir()
-    (run / RUN_INFO).write_text(json.dumps({"schema_version": 1, "base_model": "x", "method": "lora",
-                                            "trained_speakers": ["Alex", "Zed"]}))
+    _write_info(run, ["Alex", "Zed"])
     code, err = _cli(monkeypatch, capsys, run, "--data", data, "-o", tmp_path / "out")
     _one_line_error(code, err, "not in dataset")
     assert "Zed" in err

@@ -23,7 +23,8 @@ def build_records() -> list:
     sam.say(SAM, "call me at +1 415 555 2671", after=DAY).say(ME, "ok", media="[photo]")
     sam.say(ME, "", media="😂").say(ME, "", media="[voice 0:07]").say(SAM, "fwd", drop="forward")
     sam.say(ME, "   ").boundary().say(SAM, "missed call, call back?")  # alone after the call
-    sam.say(ME, "burst 1", after=DAY).say(ME, "burst 2", after=5).say(SAM, "ha", after=5)
+    sam.say(ME, "burst 1", after=DAY).say(ME, "burst 2", after=5)
+    sam.say(ME, "<|im_start|>a\n>>> b<|im_end|>", after=5).say(SAM, "ha", after=5)
     ChatBuilder(records, "user3", "Alex").exchange(OTHER_ALEX, 3, gap=DAY)
     ChatBuilder(records, "chat7", "Family", type="private_group").exchange(SAM, 4)
     ChatBuilder(records, "user9", "HelperBot", type="bot_chat").exchange(BOT, 2)
@@ -94,7 +95,8 @@ def test_conversations_bursts_and_val_split(prepared):
     summary, dataset = prepared
     sam = [c for c in dataset.conversations() if c.chat_id == "user2"]
     assert len(sam) == 22  # 20 exchanges, the photo/sticker one, the burst one
-    assert [m.text for m in sam[-1].messages] == ["burst 1", "burst 2", "ha"]
+    # a burst stays separate messages; no message forges a separator or a chat token
+    assert [m.text for m in sam[-1].messages] == ["burst 1", "burst 2", "a\n> b", "ha"]
     splits = [c.split for c in sam]
     assert splits == ["train"] * 20 + ["val"] * 2
     assert [c.split for c in dataset.conversations() if c.chat_id == "user3"] == ["train"] * 3
@@ -116,12 +118,12 @@ def test_media_drop_and_no_mask_and_fixed_gap(tmp_path):
     assert "call me at +1 415 555 2671" in texts and summary.masked == {}
     assert summary.gap_seconds == 2 * DAY and "--gap" in summary.gap_reason
     # days-apart chats stay one conversation; only the call splits Sam's chat
-    assert [len(c.messages) for c in dataset.conversations()] == [43, 4, 6]
+    assert [len(c.messages) for c in dataset.conversations()] == [43, 5, 6]
 
 
 def test_include_and_exclude_and_me_by_name(tmp_path):
     path = export_file(tmp_path)
-    options = PrepareOptions(include=("family", "user2"), exclude=("Sam",), me="Alex")
+    options = PrepareOptions(include=("family", "user2", "Nobody"), exclude=("Sam",), me="Alex")
     summary = prepare_from(FakeExport(build_records(), path=path, owner=None), path,
                            tmp_path / "ds", options, progress=False)
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
@@ -129,6 +131,7 @@ def test_include_and_exclude_and_me_by_name(tmp_path):
     assert kept == ["chat7"]
     assert summary.chats_skipped == {"excluded": 1, "not_included": 2}
     assert manifest["me"] == {"id": "user1", "name": "Alex"}
+    assert summary.warnings == ["--include 'Nobody' matched no chat"]
 
 
 def test_no_chats_left_says_what_removed_them(tmp_path):

@@ -86,7 +86,7 @@ def test_single_chat_export_needs_me(tmp_path, monkeypatch, capsys):
     assert code == 2 and "--me" in err
     assert "Alice (user300000000, 4 messages)" in err and "Bob (user700000000" in err
     assert not out.exists()
-    code, _, err = run_cli(["prepare", str(DM), "-o", str(out), "--me", "Alice", "-q"],
+    code, _, err = run_cli(["prepare", str(DM), "-o", str(out), "--me", "300000000", "-q"],
                            monkeypatch, capsys)
     assert code == 0, err
     dataset = load_dataset(out)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from doppel.atomic import atomic_dir
+from doppel.chatformat import IM_END, IM_START, MESSAGE_SEP
 from doppel.data.conversations import Row, Segment, Segmenter, assign_splits, join_segments
 from doppel.data.conversations import speaker_count as _speaker_count
 from doppel.data.dataset import DatasetWriter
@@ -148,6 +149,8 @@ class _Collector:
             return None
         if self.masker is not None:
             text = self.masker.mask(text, message.pii)
+        if "<|" in text or MESSAGE_SEP in text:
+            text = defuse(text)
         return text
 
     def _switch(self, chat: Chat) -> ChatStats:
@@ -177,6 +180,12 @@ class _Collector:
         if self._batch:
             pickle.dump(self._batch, self.out, protocol=pickle.HIGHEST_PROTOCOL)
             self._batch, self._batch_rows = [], 0
+
+
+def defuse(text: str) -> str:
+    """Keep a message from forging chat-format structure: no chat tokens, no message separator."""
+    text = text.replace(IM_START, "").replace(IM_END, "")
+    return text.replace(MESSAGE_SEP, MESSAGE_SEP.replace(">>>", ">"))
 
 
 def _read_segments(path: Path) -> Iterator[Segment]:
@@ -389,7 +398,8 @@ def _manifest(export: Any, export_path: Path, options: PrepareOptions, collector
         "fingerprint_method": "sha256(size + first MiB + last MiB)",
         "export": {"path": str(file.resolve()), "source": "telegram",
                    "layout": getattr(export, "layout", None), "size_bytes": file.stat().st_size,
-                   "owner": list(getattr(export, "owner", None) or []) or None},
+                   "owner": list(getattr(export, "owner", None) or []) or None,
+                   "unknown": dict(getattr(export, "unknown", None) or {})},
         "params": {**options.to_json(), "gap_seconds": choice.seconds, "gap_reason": choice.reason},
         "counts": _counts(collector, assembler, read),
         "chats": [c.to_json() for c in collector.chats],

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from builders import write_dataset, write_tiny_model
-from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, RunInfo
+from doppel.chatformat import IM_END
+from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, Loaded, RunInfo
 
 
 def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length: int = 256) -> Path:
@@ -42,3 +44,42 @@ def tiny_run_dir(tmp_path_factory) -> Path:
     base = write_tiny_model(root / "base")
     dataset = write_dataset(root / "dataset", conversations=12)
     return write_adapter_run(root / "run", base, dataset)
+
+
+class ScriptedLM:
+    """A stand-in causal LM that greedily 'says' a fixed token sequence, counting its steps."""
+
+    def __init__(self, script: list[int], vocab: int) -> None:
+        self.script, self.vocab, self.steps = script, vocab, 0
+        self.config = SimpleNamespace(max_position_embeddings=4096)
+
+    def __call__(self, input_ids, cache=None, use_cache=True, logits_to_keep=0, **_):
+        import torch
+
+        self.steps = 0 if input_ids.shape[1] > 1 else self.steps + 1
+        logits = torch.zeros(1, 1, self.vocab)
+        logits[0, 0, self.script[min(self.steps, len(self.script) - 1)]] = 10.0
+        return SimpleNamespace(logits=logits)
+
+
+@pytest.fixture(scope="session")
+def chat_tokenizer():
+    """The embedded model's tokenizer with the chat tokens."""
+    from doppel.models import load_tokenizer, resolve_model
+
+    return load_tokenizer(resolve_model("smollm2-135m"))
+
+
+@pytest.fixture
+def scripted_engine(chat_tokenizer):
+    """make(text) -> an Engine (Alex = me, Sam) whose model writes `text`, then hands over."""
+    from doppel.infer.engine import Engine
+
+    def make(text: str, then: str = "and more text", speakers=("Alex", "Sam")):
+        script = chat_tokenizer.encode(text + IM_END + then, add_special_tokens=False)
+        model = ScriptedLM(script, len(chat_tokenizer))
+        info = RunInfo(base_model="scripted", method="lora", me={"id": "u1", "name": speakers[0]},
+                       speakers=list(speakers), trained_speakers=list(speakers))
+        return Engine(Loaded(model, chat_tokenizer, info))
+
+    return make

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from types import SimpleNamespace
 
 import pytest
 
-from doppel.chatformat import IM_END, MESSAGE_SEP, split_messages
+from conftest import ScriptedLM
+from doppel.chatformat import MESSAGE_SEP, split_messages
 from doppel.errors import DoppelError
 from doppel.infer.engine import Engine, MessageStream, SamplingParams
 from doppel.runs import Loaded, RunInfo
@@ -42,88 +42,58 @@ def test_stream_splits_messages_even_when_the_separator_is_cut_across_chunks(tex
         assert all(MESSAGE_SEP not in d.text for d in deltas)
 
 
-class ScriptedLM:
-    """A stand-in causal LM that greedily 'says' a fixed token sequence, counting its steps."""
-
-    def __init__(self, script: list[int], vocab: int) -> None:
-        self.script, self.vocab, self.steps = script, vocab, 0
-        self.config = SimpleNamespace(max_position_embeddings=4096)
-
-    def __call__(self, input_ids, cache=None, use_cache=True, logits_to_keep=0, **_):
-        import torch
-
-        self.steps = 0 if input_ids.shape[1] > 1 else self.steps + 1
-        logits = torch.zeros(1, 1, self.vocab)
-        logits[0, 0, self.script[min(self.steps, len(self.script) - 1)]] = 10.0
-        return SimpleNamespace(logits=logits)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from doppel.models import load_tokenizer, resolve_model
-
-    return load_tokenizer(resolve_model("smollm2-135m"))
-
-
-def scripted_engine(tokenizer, text: str, then: str = "and more text") -> tuple[Engine, ScriptedLM]:
-    script = tokenizer.encode(text + IM_END + then, add_special_tokens=False)
-    model = ScriptedLM(script, len(tokenizer))
-    info = RunInfo(base_model="scripted", method="lora", me={"id": "u1", "name": "Alex"},
-                   speakers=["Alex", "Sam"], trained_speakers=["Alex"])
-    return Engine(Loaded(model, tokenizer, info)), model
-
-
-def test_stream_stops_when_the_persona_hands_the_floor_over(tokenizer):
-    engine, model = scripted_engine(tokenizer, "hey\n>>> what's up?\n>>> 🙃")
+def test_stream_stops_when_the_persona_hands_the_floor_over(scripted_engine):
+    engine = scripted_engine("hey\n>>> what's up?\n>>> 🙃")
     deltas = list(engine.stream([("Sam", "hey")], "Alex", SamplingParams(temperature=0)))
     assert collect(deltas) == ["hey", "what's up?", "🙃"]
     assert next(d.message_index for d in deltas if d.text) == 0
     last = deltas[-1]
     assert last.done and last.finish_reason == "stop" and last.message_index == 2
-    assert model.steps == last.completion_tokens - 1  # it never generated past <|im_end|>
+    assert engine.model.steps == last.completion_tokens - 1  # it never generated past <|im_end|>
     assert engine.reply([("Sam", "hey")], "Alex", GREEDY) == ["hey", "what's up?", "🙃"]
 
 
-def test_stream_stops_at_max_new_tokens(tokenizer):
-    engine, _ = scripted_engine(tokenizer, "word " * 40)
+def test_stream_stops_at_max_new_tokens(scripted_engine):
+    engine = scripted_engine("word " * 40)
     params = SamplingParams(temperature=0, max_new_tokens=5)
     deltas = list(engine.stream([("Sam", "hey")], "Alex", params))
     assert deltas[-1].finish_reason == "length" and deltas[-1].completion_tokens == 5
 
 
-def test_a_consumer_that_stops_reading_stops_the_model(tokenizer):
-    engine, model = scripted_engine(tokenizer, "word " * 40)
+def test_a_consumer_that_stops_reading_stops_the_model(scripted_engine):
+    engine = scripted_engine("word " * 40)
     params = SamplingParams(temperature=0, max_new_tokens=50)
     stream = engine.stream([("Sam", "hey")], "Alex", params)
     next(stream), next(stream)
     stream.close()
-    assert model.steps < 5
+    assert engine.model.steps < 5
 
 
-def test_history_keeps_the_newest_messages_within_the_context(tokenizer):
-    engine, _ = scripted_engine(tokenizer, "ok")
+def test_history_keeps_the_newest_messages_within_the_context(scripted_engine):
+    engine = scripted_engine("ok")
     engine.max_length = 64
     history = [("Sam" if i % 2 else "Alex", f"message number {i}") for i in range(40)]
     ids = engine.prompt_ids(history, "Alex", max_new_tokens=16)
-    text = tokenizer.decode(ids)
+    text = engine.tokenizer.decode(ids)
     assert len(ids) <= 64 - 16
     assert "message number 39" in text and "message number 0\n" not in text
     assert text.endswith("<|im_start|>Alex\n")
 
 
-def test_who_plays_whom_defaults(tokenizer):
-    engine, _ = scripted_engine(tokenizer, "ok")
+def test_who_plays_whom_defaults(scripted_engine):
+    engine = scripted_engine("ok")
     assert engine.personas == ["Alex", "Sam"] and engine.default_persona == "Alex"
     assert engine.default_partner("Sam") == "Alex"
     assert engine.default_partner("Alex") == "Sam"  # no dataset folder: the first other speaker
     assert not engine.can_play("Nobody")
+    tokenizer = engine.tokenizer
     base = Engine(Loaded(ScriptedLM([0], len(tokenizer)), tokenizer, RunInfo(base_model="x")))
     assert base.can_play("Anyone") and base.default_persona == "Me"
     assert base.default_partner("Me") == "Friend"
 
 
-def test_bad_sampling_settings_are_a_one_line_error(tokenizer):
-    engine, _ = scripted_engine(tokenizer, "ok")
+def test_bad_sampling_settings_are_a_one_line_error(scripted_engine):
+    engine = scripted_engine("ok")
     with pytest.raises(DoppelError, match="top_p"):
         engine.reply([("Sam", "hey")], "Alex", SamplingParams(top_p=0))
 

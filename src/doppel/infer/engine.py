@@ -95,6 +95,19 @@ def _partial_separator(text: str) -> int:
     return 0
 
 
+DTYPES = ("auto", "float32", "bfloat16")
+AUTO_DTYPE = "float32"  # measured in bench/generate.py: see docs/benchmarks.md
+
+
+def resolve_dtype(name: str):
+    """A torch dtype from its name; "auto" picks what bench/generate.py found fastest here."""
+    import torch
+
+    if name not in DTYPES:
+        raise DoppelError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)}")
+    return getattr(torch, AUTO_DTYPE if name == "auto" else name)
+
+
 def _logits_processors(params: SamplingParams):
     from transformers import (
         LogitsProcessorList,

@@ -139,6 +139,7 @@ def test_full_export_owner_left_chats_deduplicated(tmp_path: Path) -> None:
     assert [c.id for c in reader.chats] == ["user42", "channel9", "chat5"]
     assert got[2].drop == "channel_post"  # an anonymous admin in a group
     assert got[3].chat.type == "unknown" and reader.unknown["chat type weird"] == 1
+    assert list(reader.messages()) == got and reader.unknown["chat type weird"] == 1  # re-readable
     assert TelegramExport(tmp_path).layout == "full"  # a folder holding result.json
 
 
@@ -205,10 +206,12 @@ def test_tiny_read_chunks_give_the_same_messages(monkeypatch, tmp_path, chunk, t
 
 
 @needs_fixtures
-def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [1, 2, 1 << 18])
+def test_utf8_bom_is_accepted(monkeypatch, tmp_path: Path, chunk: int) -> None:
     source = (FIXTURES / "chat_analytics_dm.json").read_bytes()
     path = write(tmp_path / "bom.json", b"\xef\xbb\xbf" + source)
     plain = read(FIXTURES / "chat_analytics_dm.json")
+    monkeypatch.setattr(jsonstream, "CHUNK", chunk)  # the mark split across reads, too
     assert [m.text for m in read(path)] == [m.text for m in plain] and plain[1].text
 
 

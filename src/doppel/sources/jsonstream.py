@@ -3,8 +3,8 @@
 Why not ijson: its fast path (`items` on one prefix) cannot also report which chat a message belongs
 to, and every way of following chat boundaries next to it (ijson.parse events, push coroutines, two
 parsers side by side) measured 2-3x slower. Here Python only steps through the few structural
-characters around chats; each message is one `json.JSONDecoder.raw_decode` call on a bounded text
-buffer (bench/prepare.py has the numbers).
+characters around chats; each message is one call of the json module's C scanner on a bounded text
+buffer (bench/prepare.py and docs/benchmarks.md have the numbers).
 
 The buffer is refilled chunk by chunk: bytes are fixed (`\\xHH` escapes, see EscapeFixer), decoded
 as UTF-8 incrementally, and appended after the unread rest, so memory holds one chunk plus the value
@@ -93,9 +93,11 @@ def _failed_at(error: StopIteration | json.JSONDecodeError) -> int:
 
 
 def _scanner() -> Callable[[str, int], tuple[Any, int]]:
-    """The json module's C scanner, called directly: `raw_decode` adds a Python frame per value
-    Returns (value, end); raises StopIteration(position) when no value starts there and
-    JSONDecodeError (whose message counts the buffer's newlines: slow) for a broken one."""
+    """The json module's C scanner, called directly (`raw_decode` adds a Python frame per value).
+
+    Returns (value, end); raises StopIteration(position) when no value starts there, and
+    JSONDecodeError (whose message counts the buffer's newlines: slow) for a broken one.
+    """
     return json.scanner.make_scanner(json.JSONDecoder(strict=False))
 
 
@@ -127,14 +129,14 @@ class JsonStream:
         if self._on_read is not None:
             self._on_read(self._bytes)
         final = not data
-        if self._first and data:
-            self._first = False
-            data = data.removeprefix(BOM)
         try:
             text = self._utf8.decode(self._fixer.fix(data, final), final)
         except UnicodeDecodeError as bad:
             at = self._bytes - len(data) + max(bad.start, 0)
             raise not_utf8(self._name, bad.object[bad.start], at) from None
+        if self._first and text:  # a UTF-8 byte order mark is allowed (and may span reads)
+            self._first = False
+            text = text.removeprefix("\ufeff")
         self.buf = self.buf[self.pos:] + text if self.pos < len(self.buf) else text
         self.pos = 0
         self.eof = final

@@ -117,7 +117,7 @@ class TelegramExport:
     # -- streaming --------------------------------------------------------------------------------
     def messages(self) -> Iterator[Message]:
         """Every message of every chat, in file order (a chat listed twice is read once)."""
-        self.chats = []
+        self.chats, self.unknown, self.bytes_read = [], Counter(), 0
         seen: set[str] = set()
         root: dict[str, Any] = {}  # a single-chat export's root is the chat
         with open(self.path, "rb") as raw:
@@ -128,8 +128,10 @@ class TelegramExport:
                 elif key in CHAT_LISTS and self.layout == "full":
                     yield from self._chat_list(stream, key, seen)
                 else:
-                    root[key] = stream.value(f"'{key}'")
-                    self._root_value(key, root[key])
+                    value = stream.value(f"'{key}'")
+                    self._root_value(key, value)
+                    if self.layout == "single":
+                        root[key] = value
         self.bytes_read = self.size_bytes
 
     def _progress(self, done: int) -> None:

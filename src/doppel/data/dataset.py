@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from doppel.errors import DoppelError
 
 SCHEMA_VERSION = 1
@@ -117,14 +119,22 @@ class DatasetWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self._lines = open(self.folder / CONVERSATIONS, "w", encoding="utf-8")  # noqa: SIM115
+        self._lines = open(self.folder / CONVERSATIONS, "wb")  # noqa: SIM115
 
     def write(self, conversation: Conversation) -> None:
         self.write_json(conversation.to_json())
 
     def write_json(self, row: dict[str, Any]) -> None:
-        """Write a conversation already in Conversation.to_json's shape (the fast path)."""
-        self._lines.write(json.dumps(row, ensure_ascii=False) + "\n")
+        """Write a conversation already in Conversation.to_json's shape (the fast path).
+
+        orjson encodes several times faster than json; a text with a lone surrogate (a broken
+        emoji in an old export) is not UTF-8, so that row falls back to json's escaped form.
+        """
+        try:
+            line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError:
+            line = (json.dumps(row) + "\n").encode("ascii")
+        self._lines.write(line)
 
     def finish(self, manifest: dict[str, Any]) -> None:
         """Close conversations.jsonl and write manifest.json with this schema version."""

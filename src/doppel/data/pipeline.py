@@ -318,10 +318,10 @@ def _check_selection(collector: _Collector) -> None:
 def prepare_dataset(export_path: Path, out_dir: Path, options: PrepareOptions,
                     progress: bool = True) -> PrepareSummary:
     """Read the export once and write the dataset folder (atomically) with its report."""
-    from doppel.sources.telegram import TelegramExport
+    from doppel.sources import open_export
 
     export_path = Path(export_path)  # a missing or foreign file: the reader says so
-    return prepare_from(TelegramExport(export_path), export_path, out_dir, options, progress)
+    return prepare_from(open_export(export_path), export_path, out_dir, options, progress)
 
 
 def prepare_from(export: Any, export_path: Path, out_dir: Path, options: PrepareOptions,
@@ -396,7 +396,7 @@ def _manifest(export: Any, export_path: Path, options: PrepareOptions, collector
         "speakers": assembler.speakers_json(),
         "fingerprint": fingerprint(file),
         "fingerprint_method": "sha256(size + first MiB + last MiB)",
-        "export": {"path": str(file.resolve()), "source": "telegram",
+        "export": {"path": str(file.resolve()), "reader": type(export).__name__,
                    "layout": getattr(export, "layout", None), "size_bytes": file.stat().st_size,
                    "owner": list(getattr(export, "owner", None) or []) or None,
                    "unknown": dict(getattr(export, "unknown", None) or {})},

@@ -58,7 +58,7 @@ class ScriptedLM:
 
         self.steps = 0 if input_ids.shape[1] > 1 else self.steps + 1
         logits = torch.zeros(1, 1, self.vocab)
-        logits[0, 0, self.script[min(self.steps, len(self.script) - 1)]] = 10.0
+        logits[0, 0, self.script[min(self.steps, len(self.script) - 1)]] = 100.0
         return SimpleNamespace(logits=logits)
 
 

@@ -43,24 +43,18 @@ for _name, _module in COMMANDS.items():
     app.command(_name, help=_fn.__doc__)(_fn)
 
 
+@app.callback()
+def _root() -> None:
+    """Keeps `doppel COMMAND` a command group, whatever commands are registered."""
+
+
 def main() -> None:
     """Run the CLI, turning every DoppelError into one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: usage errors print click's message and exit 2 by themselves
     except DoppelError as error:
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         sys.exit(130)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as usage:  # click usage errors carry their own exit code and message
-        import click
-
-        if isinstance(usage, click.ClickException):
-            usage.show()
-            sys.exit(usage.exit_code)
-        raise

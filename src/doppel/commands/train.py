@@ -1,0 +1,104 @@
+"""`doppel train DATASET_DIR -o RUN_DIR`: fine-tune a model on a prepared dataset."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from doppel.train.config import TrainConfig
+
+
+def _help(field: str) -> str:
+    """Flag help comes from the config field, so recipes, flags and --help never disagree."""
+    return TrainConfig.model_fields[field].description or ""
+
+
+def command(
+    dataset_dir: Annotated[Path, typer.Argument(help="dataset folder from `doppel prepare`")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="run folder to write")],
+    recipe: Annotated[str | None, typer.Option(help="shipped recipe name or YAML path (default cpu-demo)")] = None,
+    model: Annotated[str | None, typer.Option(help=_help("model"))] = None,
+    method: Annotated[str | None, typer.Option(help="lora, qlora or full")] = None,
+    train_on: Annotated[str | None, typer.Option(help=_help("train_on"))] = None,
+    max_length: Annotated[int | None, typer.Option(help=_help("max_length"))] = None,
+    micro_batch_size: Annotated[int | None, typer.Option(help=_help("micro_batch_size"))] = None,
+    grad_accum: Annotated[int | None, typer.Option(help=_help("grad_accum"))] = None,
+    epochs: Annotated[float | None, typer.Option(help=_help("epochs"))] = None,
+    max_steps: Annotated[int | None, typer.Option(help=_help("max_steps"))] = None,
+    learning_rate: Annotated[float | None, typer.Option(help=_help("learning_rate"))] = None,
+    lora_r: Annotated[int | None, typer.Option(help=_help("lora_r"))] = None,
+    batching: Annotated[str | None, typer.Option(help="grouped, packed or padded")] = None,
+    precision: Annotated[str | None, typer.Option(help=_help("precision"))] = None,
+    gradient_checkpointing: Annotated[bool | None, typer.Option(help=_help("gradient_checkpointing"))] = None,
+    fsdp: Annotated[bool | None, typer.Option(help=_help("fsdp"))] = None,
+    nproc: Annotated[int | None, typer.Option(help=_help("nproc"))] = None,
+    seed: Annotated[int | None, typer.Option(help=_help("seed"))] = None,
+    save_steps: Annotated[int | None, typer.Option(help=_help("save_steps"))] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the run folder's last checkpoint")] = False,
+    force: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    dry_run: Annotated[bool, typer.Option(help="print the resolved config, token and step counts and a "
+                                          "memory estimate, without loading weights")] = False,
+) -> None:
+    """Fine-tune a model on a dataset folder (LoRA, QLoRA or full with FSDP) into a run folder."""
+    from doppel.train.config import load_config
+
+    overrides = {k: v for k, v in locals().items() if k in TrainConfig.model_fields}
+    config = load_config(recipe, overrides)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.nproc > 1 and processes == 1 and not dry_run:
+        _relaunch(config.nproc)
+    if dry_run:
+        _print_plan(dataset_dir, config)
+        return
+    from doppel.train.trainer import train
+
+    run_dir = train(dataset_dir, output, config, resume=resume, force=force)
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(f"run folder: {run_dir}\nnext: doppel chat {run_dir}   |   doppel eval {run_dir} --data {dataset_dir} -o EVAL_DIR")
+
+
+def _relaunch(nproc: int) -> None:
+    """`doppel train --nproc N` is `torchrun --nproc_per_node N -m doppel train ...`."""
+    args = [a for a in sys.argv[1:]]
+    cleaned, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        cleaned.append(arg)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={nproc}", "-m", "doppel", *cleaned]
+    os.execv(sys.executable, launcher)
+
+
+def _print_plan(dataset_dir: Path, config: TrainConfig) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from doppel.train.trainer import memory_estimate, plan_run
+
+    plan = plan_run(dataset_dir, config)
+    console = Console()
+    console.print("[bold]resolved config[/]")
+    console.print(config.to_yaml(), highlight=False)
+    table = Table(title="plan", show_header=False)
+    for key, value in plan.summary().items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    estimate = memory_estimate(plan)
+    table.add_row("parameters", f"{estimate.params:,}")
+    table.add_row("trainable parameters (est.)", f"{estimate.trainable:,}")
+    table.add_row("memory per device (est.)",
+                  f"{estimate.total_gb:.1f} GB = weights {estimate.weights_gb:.1f} + grads/optimizer "
+                  f"{estimate.optimizer_gb:.1f} + activations {estimate.activations_gb:.1f}")
+    if config.expected_memory or config.expected_time:
+        table.add_row("recipe expects", f"{config.expected_memory}; {config.expected_time}")
+    console.print(table)

@@ -1,0 +1,96 @@
+"""Dataset folder -> tokenised training and validation windows, and the collator that batches them.
+
+All formatting goes through chatformat; this module only decides whose messages are trained and
+how windows are batched (length-grouped padding, or padding-free packing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from doppel.chatformat import IGNORE_INDEX, ChatEncoder, EncodeStats, Example, group_turns
+from doppel.data.dataset import Dataset
+from doppel.errors import DoppelError
+
+
+def trained_speakers(train_on: str, dataset: Dataset) -> set[str] | None:
+    """Names whose messages carry loss: `me`, `all` (None: everyone) or a comma list of names."""
+    names = set(dataset.speakers.values())
+    if train_on == "all":
+        return None
+    if train_on == "me":
+        return {dataset.me_name}
+    wanted = {part.strip() for part in train_on.split(",") if part.strip()}
+    wanted = {dataset.me_name if name == "me" else name for name in wanted}
+    unknown = sorted(wanted - names)
+    if unknown:
+        raise DoppelError(
+            f"--train-on names {', '.join(unknown)} not found in the dataset; speakers: "
+            f"{', '.join(sorted(names))}"
+        )
+    return wanted
+
+
+@dataclass
+class Windows:
+    examples: list[Example]
+    stats: EncodeStats
+
+
+def build_windows(
+    dataset: Dataset, encoder: ChatEncoder, trained: set[str] | None, max_length: int, split: str
+) -> Windows:
+    """Every conversation of a split as overlapping windows that fit max_length."""
+    stats = EncodeStats()
+    examples: list[Example] = []
+    for conversation in dataset.conversations(split):
+        turns = group_turns((m.speaker, m.text) for m in conversation.messages)
+        examples.extend(encoder.encode(turns, trained, max_length, stats))
+    return Windows(examples, stats)
+
+
+class WindowDataset:
+    """A map-style dataset of windows, in the dict form the HF Trainer and collators expect."""
+
+    def __init__(self, examples: list[Example]) -> None:
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        example = self.examples[index]
+        return {"input_ids": example.input_ids, "labels": example.labels}
+
+
+class PaddingCollator:
+    """Pads a batch to its longest window (right side); labels padded with IGNORE_INDEX."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features: list[dict[str, list[int]]]):
+        import torch
+
+        longest = max(len(f["input_ids"]) for f in features)
+        ids, labels, mask = [], [], []
+        for feature in features:
+            pad = longest - len(feature["input_ids"])
+            ids.append(feature["input_ids"] + [self.pad_token_id] * pad)
+            labels.append(feature["labels"] + [IGNORE_INDEX] * pad)
+            mask.append([1] * len(feature["input_ids"]) + [0] * pad)
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask),
+        }
+
+
+def make_collator(batching: str, pad_token_id: int):
+    """Packed batches are one padding-free row whose position ids restart per window, so with
+    no attention mask transformers builds a block-diagonal mask: windows never see each other."""
+    if batching == "packed":
+        from transformers import DataCollatorWithFlattening
+
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+    return PaddingCollator(pad_token_id)

@@ -1,0 +1,76 @@
+"""What the machine offers: processes, device, bf16 support, and a rough memory estimate."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """AMX or AVX-512 bf16 make bf16 matmuls several times faster than fp32 on CPU."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            flags = next((line for line in info if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def use_bf16(precision: str) -> bool:
+    if precision != "auto":
+        return precision == "bf16"
+    if has_cuda():
+        import torch
+
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_bf16()
+
+
+@dataclass
+class MemoryEstimate:
+    params: int
+    trainable: int
+    weights_gb: float
+    optimizer_gb: float
+    activations_gb: float
+
+    @property
+    def total_gb(self) -> float:
+        return self.weights_gb + self.optimizer_gb + self.activations_gb
+
+
+def estimate_memory(config, n_params: int, hidden: int, layers: int, vocab: int, lora_params: int,
+                    bf16: bool, processes: int) -> MemoryEstimate:
+    """Bytes per device: weights, gradients + AdamW state, activations (a planning figure, +-30%)."""
+    gb = 1024**3
+    weight_bytes = {"qlora": 0.55, "full": 2.0 if bf16 else 4.0}.get(config.method, 2.0 if bf16 else 4.0)
+    shard = processes if config.fsdp else 1
+    trainable = n_params if config.method == "full" else lora_params
+    # fp32 gradients + two AdamW moments (+ fp32 master copy when weights are bf16)
+    optimizer_bytes = (12 + (4 if bf16 else 0)) * trainable
+    tokens = config.micro_batch_size * config.max_length
+    per_layer = 2 * hidden if config.gradient_checkpointing else 34 * hidden
+    activation_bytes = tokens * (per_layer * layers * (2 if bf16 else 4) / 2 + vocab * 4 * 2)
+    return MemoryEstimate(
+        params=n_params,
+        trainable=trainable,
+        weights_gb=n_params * weight_bytes / shard / gb,
+        optimizer_gb=optimizer_bytes / shard / gb,
+        activations_gb=activation_bytes / gb,
+    )

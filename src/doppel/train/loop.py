@@ -1,0 +1,194 @@
+"""Model loading, PEFT wrapping and the Hugging Face Trainer run behind `doppel train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from doppel import runs
+from doppel.errors import DoppelError
+from doppel.models import add_token_embeddings
+from doppel.train.callbacks import MetricsLog, RichProgress
+from doppel.train.data import make_collator
+from doppel.train.hardware import has_cuda, world_size
+
+OOM_HINT = ("out of memory: lower micro_batch_size or max_length, turn on gradient_checkpointing, "
+            "use method lora/qlora, or add processes with fsdp")
+
+
+def load_base(plan):
+    """The base model in the dtype the method wants, its embeddings matching the tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = plan.config
+    # On GPUs, full fine-tuning keeps fp32 master weights under bf16 autocast. On CPUs autocast is
+    # several times slower than plain bf16 weights (measured in docs/benchmarks.md), so bf16 there
+    # means bf16 weights; LoRA adapters stay fp32 either way (PEFT's autocast_adapter_dtype).
+    keep_fp32 = config.method == "full" and has_cuda()
+    kwargs: dict = {"dtype": torch.bfloat16 if plan.bf16 and not keep_fp32 else torch.float32}
+    if config.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    if has_cuda():
+        kwargs["attn_implementation"] = _fast_attention()
+    model = AutoModelForCausalLM.from_pretrained(plan.model_dir, **kwargs)
+    model.config.use_cache = False  # packed rows leak across windows with the cache on
+    added = len(plan.tokenizer) - model.get_input_embeddings().weight.shape[0]
+    add_token_embeddings(model, plan.tokenizer)
+    return model, list(range(len(plan.tokenizer) - added, len(plan.tokenizer))) if added > 0 else []
+
+
+def _fast_attention() -> str:
+    try:
+        import flash_attn  # noqa: F401
+
+        return "flash_attention_2"
+    except ImportError:
+        return "sdpa"
+
+
+def wrap_lora(model, plan, new_token_ids: list[int]):
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    config = plan.config
+    if config.method == "qlora":
+        model = prepare_model_for_kbit_training(model, config.gradient_checkpointing)
+    targets = config.target_modules
+    lora = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        use_rslora=config.use_rslora, task_type="CAUSAL_LM",
+        target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+        # chat tokens new to this tokenizer must learn their embeddings, or the model never stops
+        trainable_token_indices={"embed_tokens": new_token_ids} if new_token_ids else None,
+    )
+    return get_peft_model(model, lora)
+
+
+def training_arguments(plan, out_dir: Path):
+    from transformers import TrainingArguments
+
+    config = plan.config
+    cuda = has_cuda()
+    fsdp_config = None
+    if config.fsdp and world_size() > 1:
+        fsdp_config = {
+            "version": 2,
+            "transformer_layer_cls_to_wrap": [_decoder_layer_class(plan)],
+            "reshard_after_forward": True,
+            "activation_checkpointing": config.gradient_checkpointing,
+            "state_dict_type": "FULL_STATE_DICT",  # save_model gathers one consolidated copy
+        }
+    return TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        per_device_train_batch_size=config.micro_batch_size,
+        per_device_eval_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy="epoch" if len(plan.val) else "no",
+        bf16=plan.bf16 and cuda,  # autocast: a GPU win, a CPU loss
+        use_cpu=not cuda,
+        ddp_backend="gloo" if not cuda and world_size() > 1 else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        train_sampling_strategy="group_by_length" if config.batching == "grouped" else "random",
+        gradient_checkpointing=config.gradient_checkpointing and not fsdp_config,
+        torch_compile=config.compile,
+        fsdp="full_shard" if fsdp_config else None,
+        fsdp_config=fsdp_config,
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        save_only_model=False,
+        dataloader_num_workers=0,
+    )
+
+
+def _decoder_layer_class(plan) -> str:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    import torch
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(plan.model_dir))
+    return type(model.model.layers[0]).__name__
+
+
+def run_trainer(plan, out_dir: Path, checkpoint: Path | None) -> dict:
+    """Train, evaluate and save; returns the numbers for the run's summary."""
+    import torch
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    torch.manual_seed(plan.config.seed)
+    model, new_token_ids = load_base(plan)
+    if plan.config.method in ("lora", "qlora"):
+        model = wrap_lora(model, plan, new_token_ids)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    metrics = MetricsLog(out_dir / runs.METRICS)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(plan, out_dir),
+        train_dataset=plan.train,
+        eval_dataset=plan.val if len(plan.val) else None,
+        data_collator=make_collator(plan.config.batching, plan.tokenizer.pad_token_id),
+        callbacks=[metrics, RichProgress(metrics)],
+    )
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    _reset_peak_memory()
+    try:
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        val = trainer.evaluate() if len(plan.val) else {}
+    except torch.OutOfMemoryError:
+        raise DoppelError(OOM_HINT) from None
+    save_weights(trainer, plan, out_dir)
+    return {
+        "trainable_params": trainable,
+        "train_loss": round(output.training_loss, 4),
+        "val_loss": round(val["eval_loss"], 4) if "eval_loss" in val else None,
+        "steps": trainer.state.global_step,
+        "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
+        "train_runtime_s": round(output.metrics.get("train_runtime", 0.0), 1),
+        "tokens_per_s": round((trainer.state.num_input_tokens_seen or 0)
+                              / max(output.metrics.get("train_runtime", 1e-9), 1e-9), 1),
+        "peak_memory_mb": _peak_memory_mb(),
+    }
+
+
+def save_weights(trainer, plan, out_dir: Path) -> None:
+    """Adapter or consolidated full weights, plus the tokenizer with its chat tokens."""
+    target = out_dir / (runs.ADAPTER_DIR if plan.config.method in ("lora", "qlora") else runs.MODEL_DIR)
+    trainer.save_model(str(target))  # under FSDP with FULL_STATE_DICT: gathered on rank 0
+    if trainer.is_world_process_zero():
+        plan.tokenizer.save_pretrained(out_dir / runs.TOKENIZER_DIR)
+
+
+def _reset_peak_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory_mb() -> float:
+    """Peak GPU memory on CUDA, else the process's peak resident set."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

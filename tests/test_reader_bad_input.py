@@ -92,11 +92,13 @@ def test_broken_json_in_the_middle_names_the_place(tmp_path: Path) -> None:
 def test_odd_values_are_counted_not_fatal(tmp_path: Path) -> None:
     odd = {"type": None, "id": None, "messages": [
         1, {"id": 2, "type": "message", "text": 5, "from_id": ["x"], "date": "not a date"},
-        {"id": 3, "type": "message", "text": [None, {"text": None}, "ok"], "from": 7}]}
+        {"id": 3, "type": "message", "text": [None, {"text": None}, "ok"], "from": 7,
+         "from_id": "user7"}]}
     path = tmp_path / "result.json"
     path.write_text(json.dumps(odd))
     reader = TelegramExport(path)
     got = list(reader.messages())
-    assert [m.text for m in got] == ["", "ok"]
-    assert reader.chats[0].type == "unknown" and got[1].speaker == "7"
+    assert [(m.text, m.drop) for m in got] == [("", "unknown"), ("", "deleted_account"),
+                                                   ("ok", None)]
+    assert reader.chats[0].type == "unknown" and got[2].speaker == "7"
     assert reader.unknown["message that is not an object"] == 1

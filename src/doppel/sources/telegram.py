@@ -9,7 +9,7 @@ the export (see jsonstream.py for how, and bench/prepare.py for the speed).
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
@@ -158,21 +158,19 @@ class TelegramExport:
 
     def _chat_messages(self, stream: JsonStream, meta: dict[str, Any],
                        seen: set[str]) -> Iterator[Message]:
-        """One chat's messages; its Chat is made at the first message (which tells the id's era)."""
+        """One chat's messages; its Chat is made at the first message (which tells the id's era).
+
+        A map over the item generator, not a generator of its own: one Python frame less per
+        message on the hot path.
+        """
         items = stream.array("a chat's messages")
         first = next(items, None)
         chat = make_chat(meta, first if isinstance(first, dict) else None, self.unknown)
-        if chat.id in seen:
-            for _ in items:  # a chat listed twice (chats and left_chats): read once
-                pass
-            return
+        if chat.id in seen:  # a chat listed twice (chats and left_chats): read once
+            deque(items, maxlen=0)
+            return iter(())
         seen.add(chat.id)
         self.chats.append(chat)
         if first is None:
-            return
-        maker = MessageMaker(chat, self.unknown).make
-        for msg in chain((first,), items):
-            if msg.__class__ is dict:
-                yield maker(msg)
-            else:
-                self.unknown["message that is not an object"] += 1
+            return iter(())
+        return map(MessageMaker(chat, self.unknown).make, chain((first,), items))

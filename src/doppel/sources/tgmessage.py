@@ -152,8 +152,11 @@ class MessageMaker:
         self._one_to_one = chat.type in USER_CHATS
         self._ids: dict[Any, str | None] = {}
 
-    def make(self, msg: dict[str, Any]) -> Message:
+    def make(self, msg: Any) -> Message:
         """Build the Message: `drop` says why it is not someone's own words, or None."""
+        if msg.__class__ is not dict:  # not a real export's message; counted, never a crash
+            self.unknown["message that is not an object"] += 1
+            return Message(self.chat, 0, self.last_time, None, None, "", drop="unknown")
         get = msg.get
         speaker_id, speaker = self._speaker(msg)
         parts = get("text_entities")

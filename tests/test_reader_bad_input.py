@@ -102,3 +102,20 @@ def test_odd_values_are_counted_not_fatal(tmp_path: Path) -> None:
                                                    ("ok", None)]
     assert reader.chats[0].type == "unknown" and got[2].speaker == "7"
     assert reader.unknown["message that is not an object"] == 1
+
+
+def test_cli_prints_one_line_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    """End to end through `doppel prepare`: the reader's error, no traceback, no output folder."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "result.json"
+    path.write_bytes(json.dumps(GOOD, ensure_ascii=False, indent=1).encode()[:700])
+    out = tmp_path / "dataset"
+    done = subprocess.run([sys.executable, "-m", "doppel", "prepare", str(path), "-o", str(out),
+                           "--me", "user42"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the export ends early" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]

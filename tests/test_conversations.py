@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from doppel.data.conversations import (
+    ChatOutline,
     Segmenter,
-    assign_splits,
     join_segments,
-    speaker_count,
+    lone_speaker,
+    split_of,
     validation_count,
 )
 from doppel.data.gaps import FALLBACK_GAP_S, GapHistogram
@@ -34,7 +35,7 @@ def cut(times: list[float], gap_s: float, cut_s: float | None = None,
         if index in boundaries_after:
             segments.append(segmenter.boundary())
     segments.append(segmenter.finish())
-    conversations = join_segments([s for s in segments if s is not None], gap_s)
+    conversations = list(join_segments([s for s in segments if s is not None], gap_s))
     return [[row[1] for row in c] for c in conversations]
 
 
@@ -70,8 +71,33 @@ def test_boundaries_always_split_and_bursts_stay_separate_messages():
     segmenter.add(("user2", t + 10, "yes"))
     (conversation,) = join_segments([segmenter.finish()], HOUR)
     assert [row[2] for row in conversation] == ["hey", "u there?", "hello??", "yes"]
-    assert speaker_count(conversation) == 2
-    assert speaker_count(conversation[:3]) == 1
+    assert lone_speaker(conversation) is None
+    assert lone_speaker(conversation[:3]) == "user1"
+
+
+def test_outline_knows_the_monologues_before_joining():
+    t = 1_700_000_000.0
+    # (speaker, pause before): a lone "a", then a / a 30 min later (one speaker, joined by a 2 h
+    # gap), then b answering an hour later, then a call and a lone "b"
+    script = [("a", 0), ("a", DAY), ("a", 30 * MIN), ("b", HOUR), ("b", "call")]
+    segmenter, outline, segments = Segmenter(0, AUTO_GAP_MIN_S), ChatOutline(), []
+    for speaker, pause in script:
+        if pause == "call":
+            closed = segmenter.boundary()
+            if closed:
+                segments.append(closed)
+            pause = 10.0
+        t += pause
+        closed = segmenter.add((speaker, t, "x"))
+        if closed:
+            segments.append(closed)
+    segments.append(segmenter.finish())
+    for segment in segments:
+        outline.add(segment)
+    joined = list(join_segments(segments, 2 * HOUR))
+    assert [len(c) for c in joined] == [1, 3, 1]
+    assert outline.monologues(2 * HOUR) == [True, False, True]
+    assert outline.monologues(AUTO_GAP_MIN_S) == [True, True, True, True, True]
 
 
 def _bimodal(seed: int = 0, n: int = 2000) -> GapHistogram:
@@ -128,13 +154,8 @@ def test_validation_count(conversations, fraction, expected):
 
 
 def test_val_is_the_latest_conversations_of_the_chat():
-    rows = [[("a", float(t), "x"), ("b", float(t) + 1, "y")] for t in range(100, 0, -5)]
-    splits = list(assign_splits(rows, 0.1))
-    starts = [c[0][1] for _, c in splits]
-    assert starts == sorted(starts)
-    assert [s for s, _ in splits] == ["train"] * 18 + ["val"] * 2
-    last_train = max(c[-1][1] for s, c in splits if s == "train")
-    assert all(c[0][1] > last_train for s, c in splits if s == "val")
+    assert [split_of(i, 20, 0.1) for i in range(20)] == ["train"] * 18 + ["val"] * 2
+    assert [split_of(i, 4, 0.1) for i in range(4)] == ["train"] * 4
 
 
 def test_speaker_names_are_unique_and_earlier_speakers_keep_theirs():

@@ -168,3 +168,19 @@ def test_existing_folder_needs_force(tmp_path):
         prepare_from(FakeExport(build_records(), path=path), path, tmp_path / "ds",
                      PrepareOptions(), progress=False)
     assert (tmp_path / "ds" / "keep.txt").read_text() == "mine"
+
+
+def test_a_chat_listed_twice_continues_with_new_conversations(tmp_path):
+    records: list = []
+    ChatBuilder(records, "user2", "Sam").exchange(SAM, 3)
+    ChatBuilder(records, "user3", "Alex").exchange(OTHER_ALEX, 2)
+    ChatBuilder(records, "user2", "Sam", start=records[-1].time + 60).exchange(SAM, 2)
+    path = export_file(tmp_path)
+    prepare_from(FakeExport(records, path=path), path, tmp_path / "ds",
+                 PrepareOptions(val_fraction=0.0), progress=False)
+    dataset = load_dataset(tmp_path / "ds")
+    ids = [c.id for c in dataset.conversations()]
+    assert ids == [f"user2-{i:04d}" for i in range(3)] + ["user3-0000", "user3-0001"] + [
+        "user2-0003", "user2-0004"]
+    assert [c["id"] for c in dataset.manifest["chats"]] == ["user2", "user3"]
+    assert dataset.manifest["chats"][0]["conversations"] == {"train": 5}

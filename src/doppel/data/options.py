@@ -46,7 +46,7 @@ class PrepareOptions:
     keep_single_speaker: bool = _opt(
         False, "Keep conversations in which only one person wrote (dropped by default: "
         "nobody answered, so there is no exchange to learn from).")
-    force: bool = _opt(False, "Replace DATASET_DIR if it exists.")
+    force: bool = _opt(False, "Replace the output folder if it exists.")
 
     def __post_init__(self) -> None:
         if self.media not in MEDIA_MODES:
@@ -84,8 +84,10 @@ def parse_duration(text: str) -> float:
 
 
 def option_help(name: str) -> str:
-    """The help text of one option, for the CLI flag."""
-    return next(f.metadata["help"] for f in fields(PrepareOptions) if f.name == name)
+    """The help text of one option, for the CLI flag (escaped: typer renders rich markup)."""
+    from rich.markup import escape
+
+    return escape(next(f.metadata["help"] for f in fields(PrepareOptions) if f.name == name))
 
 
 DEFAULTS = PrepareOptions()

@@ -4,7 +4,7 @@ Reading (pass over the export): chat by chat, each kept message is cleaned and m
 and its pause recorded in a fixed-size histogram; messages go to a temporary segments file
 cut at the shortest possible session gap (see conversations.py). After the read the gap is
 chosen, "me" is resolved, names made unique, and the segments file is replayed one chat at a
-time into conversations.jsonl. Memory holds one chat's conversations at most.
+time into conversations.jsonl. Memory holds one segment or one conversation of messages.
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ from typing import Any
 
 from doppel.atomic import atomic_dir
 from doppel.chatformat import IM_END, IM_START, MESSAGE_SEP
-from doppel.data.conversations import Row, Segment, Segmenter, assign_splits, join_segments
-from doppel.data.conversations import speaker_count as _speaker_count
+from doppel.data.conversations import (
+    ChatOutline,
+    Row,
+    Segment,
+    Segmenter,
+    join_segments,
+    split_of,
+)
 from doppel.data.dataset import DatasetWriter
 from doppel.data.gaps import GapChoice, GapHistogram
 from doppel.data.masking import Masker
@@ -52,6 +58,9 @@ class ChatStats:
     conversations: Counter[str] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)
     monologues: int = 0
+    outline: ChatOutline = field(default_factory=ChatOutline)
+    plan: list[bool] | None = None  # per conversation: only one speaker? (from the outline)
+    written: int = 0  # conversations written or dropped so far (an index into plan)
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {"id": self.chat.id, "name": self.chat.name, "type": self.chat.type,
@@ -156,7 +165,7 @@ class _Collector:
     def _switch(self, chat: Chat) -> ChatStats:
         self.finish()
         index = self._index.get(chat.id)
-        if index is None:  # chats arrive contiguously; a chat seen again continues its stats
+        if index is None:  # a chat seen again continues its stats, with a new conversation
             index = self._index[chat.id] = len(self.chats)
             self.chats.append(ChatStats(chat, skip_reason(chat, self.options)))
         self._chat = self.chats[index]
@@ -170,6 +179,7 @@ class _Collector:
 
     def _write(self, segment: Segment | None) -> None:
         if segment is not None:
+            self.chats[segment.chat].outline.add(segment)
             self._batch.append((segment.chat, segment.gap, segment.rows))
             self._batch_rows += len(segment.rows)
             if self._batch_rows >= BATCH_ROWS:
@@ -218,18 +228,23 @@ class _Assembler:
         for index, chat_segments in groupby(_read_segments(segments), key=lambda s: s.chat):
             self._chat(self.chats[index], join_segments(chat_segments, self.gap_s))
 
-    def _chat(self, chat: ChatStats, conversations: list[list[Row]]) -> None:
-        if not self.options.keep_single_speaker:
-            kept = [c for c in conversations if _speaker_count(c) > 1]
-            chat.monologues += len(conversations) - len(kept)
-            dropped = sum(len(c) for c in conversations) - sum(len(c) for c in kept)
-            if dropped:
-                chat.dropped[MONOLOGUE] += dropped
-            conversations = kept
+    def _chat(self, chat: ChatStats, conversations: Iterator[list[Row]]) -> None:
+        if chat.plan is None:  # a chat's segments may come in several runs: plan once
+            chat.plan = chat.outline.monologues(self.gap_s)
+            chat.outline = ChatOutline()  # done with it: free the memory
+        keep_all = self.options.keep_single_speaker
+        total = len(chat.plan) if keep_all else chat.plan.count(False)
         names, write = self.names, self.writer.write_json
         chat_json = {"id": chat.chat.id, "name": chat.chat.name, "type": chat.chat.type}
-        for split, rows in assign_splits(conversations, self.options.val_fraction):
-            number = sum(chat.conversations.values())
+        for rows in conversations:
+            alone = chat.plan[chat.written]
+            chat.written += 1
+            if alone and not keep_all:
+                chat.monologues += 1
+                chat.dropped[MONOLOGUE] += len(rows)
+                continue
+            number = chat.conversations.total()
+            split = split_of(number, total, self.options.val_fraction)
             # Conversation.to_json's shape, built directly: this runs once per message
             write({"id": f"{chat.chat.id}-{number:04d}", "chat": chat_json, "split": split,
                    "messages": [{"speaker_id": sid, "speaker": names[sid], "time": t, "text": text}

@@ -38,6 +38,7 @@ def command(
     nproc: Annotated[int | None, typer.Option(help=_help("nproc"))] = None,
     seed: Annotated[int | None, typer.Option(help=_help("seed"))] = None,
     save_steps: Annotated[int | None, typer.Option(help=_help("save_steps"))] = None,
+    logging_steps: Annotated[int | None, typer.Option(help=_help("logging_steps"))] = None,
     resume: Annotated[bool, typer.Option(help="continue from the run folder's last checkpoint")] = False,
     force: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
     dry_run: Annotated[bool, typer.Option(help="print the resolved config, token and step counts and a "

@@ -51,7 +51,7 @@ class TrainConfig(BaseModel):
     nproc: int = Field(1, ge=1, description="processes to launch (torchrun) when run as `doppel train`")
     seed: int = Field(0, description="seed for weights init, data order and dropout")
     save_steps: int = Field(200, ge=1, description="checkpoint every N optimizer steps")
-    logging_steps: int = Field(5, ge=1)
+    logging_steps: int = Field(5, ge=1, description="log loss and throughput every N steps")
     val_max_windows: int = Field(256, ge=1, description="cap on validation windows per evaluation")
     expected_memory: str = Field("", description="documentation: expected peak memory per device")
     expected_time: str = Field("", description="documentation: expected wall time")

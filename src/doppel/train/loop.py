@@ -80,7 +80,9 @@ def training_arguments(plan, out_dir: Path):
             "transformer_layer_cls_to_wrap": [_decoder_layer_class(plan)],
             "reshard_after_forward": True,
             "activation_checkpointing": config.gradient_checkpointing,
-            "state_dict_type": "FULL_STATE_DICT",  # save_model gathers one consolidated copy
+            # checkpoints: one shard per process (fast, resumable); the final weights are
+            # consolidated into one safetensors file by save_weights
+            "state_dict_type": "SHARDED_STATE_DICT",
         }
     return TrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
@@ -105,7 +107,7 @@ def training_arguments(plan, out_dir: Path):
         train_sampling_strategy="group_by_length" if config.batching == "grouped" else "random",
         gradient_checkpointing=config.gradient_checkpointing and not fsdp_config,
         torch_compile=config.compile,
-        fsdp="full_shard" if fsdp_config else None,
+        fsdp=bool(fsdp_config),
         fsdp_config=fsdp_config,
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
@@ -126,10 +128,34 @@ def _decoder_layer_class(plan) -> str:
     return type(model.model.layers[0]).__name__
 
 
-def run_trainer(plan, out_dir: Path, checkpoint: Path | None) -> dict:
-    """Train, evaluate and save; returns the numbers for the run's summary."""
-    import torch
+def _trainer_class():
+    """The HF Trainer, taught that FSDP2 also runs on CPU processes (gloo).
+
+    accelerate only turns FSDP on for GPU-like backends (AcceleratorState leaves MULTI_CPU out),
+    yet torch's fully_shard works on CPU with gloo: CI tests the real sharded path that way.
+    """
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
     from transformers import Trainer
+
+    class DoppelTrainer(Trainer):
+        def create_accelerator_and_postprocess(self):
+            super().create_accelerator_and_postprocess()
+            state = self.accelerator.state
+            wants_fsdp = self.args.fsdp_plugin_args is not None
+            if wants_fsdp and state.distributed_type == DistributedType.MULTI_CPU:
+                state.fsdp_plugin = FullyShardedDataParallelPlugin(**self.args.fsdp_plugin_args)
+                state.distributed_type = DistributedType.FSDP
+                self.is_fsdp_enabled = True
+
+    return DoppelTrainer
+
+
+def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) -> dict:
+    """Train, evaluate and save; returns the numbers for the run's summary.
+
+    `after_train(trainer)` runs on every process before saving (tests use it to read the live,
+    possibly sharded, model)."""
+    import torch
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     torch.manual_seed(plan.config.seed)
@@ -138,7 +164,7 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None) -> dict:
         model = wrap_lora(model, plan, new_token_ids)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     metrics = MetricsLog(out_dir / runs.METRICS)
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=model,
         args=training_arguments(plan, out_dir),
         train_dataset=plan.train,
@@ -154,6 +180,8 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None) -> dict:
         val = trainer.evaluate() if len(plan.val) else {}
     except torch.OutOfMemoryError:
         raise DoppelError(OOM_HINT) from None
+    if after_train is not None:
+        after_train(trainer)
     save_weights(trainer, plan, out_dir)
     return {
         "trainable_params": trainable,
@@ -171,7 +199,17 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None) -> dict:
 def save_weights(trainer, plan, out_dir: Path) -> None:
     """Adapter or consolidated full weights, plus the tokenizer with its chat tokens."""
     target = out_dir / (runs.ADAPTER_DIR if plan.config.method in ("lora", "qlora") else runs.MODEL_DIR)
-    trainer.save_model(str(target))  # under FSDP with FULL_STATE_DICT: gathered on rank 0
+    if trainer.is_fsdp_enabled:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        # every process takes part in the gather; rank 0 receives the full tensors on CPU
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        state_dict = get_model_state_dict(trainer.model, options=options)
+        if trainer.is_world_process_zero():
+            unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+            unwrapped.save_pretrained(target, state_dict=state_dict)
+    else:
+        trainer.save_model(str(target))
     if trainer.is_world_process_zero():
         plan.tokenizer.save_pretrained(out_dir / runs.TOKENIZER_DIR)
 

@@ -100,14 +100,21 @@ def memory_estimate(plan: Plan):
                            text.vocab_size, lora, plan.bf16, plan.processes)
 
 
+def complete_checkpoints(out_dir: Path) -> list[Path]:
+    """Checkpoints whose last file (trainer_state.json, written after weights, optimizer and RNG
+    state) exists, oldest first: a checkpoint cut short by a kill is never resumed from."""
+    found = [p for p in (Path(out_dir) / CHECKPOINTS).glob("checkpoint-*")
+             if (p / "trainer_state.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
 def prepare_run_dir(out_dir: Path, resume: bool, force: bool) -> Path | None:
     """The checkpoint to resume from, after checking the folder may be (re)used."""
     out_dir = Path(out_dir)
-    checkpoints = sorted((out_dir / CHECKPOINTS).glob("checkpoint-*"),
-                         key=lambda p: int(p.name.split("-")[-1]))
     if resume:
+        checkpoints = complete_checkpoints(out_dir)
         if not checkpoints:
-            raise DoppelError(f"nothing to resume in {out_dir}: no checkpoints; start without --resume")
+            raise DoppelError(f"nothing to resume in {out_dir}: no complete checkpoint; start without --resume")
         return checkpoints[-1]
     if out_dir.exists() and any(out_dir.iterdir()):
         if not force:
@@ -118,7 +125,7 @@ def prepare_run_dir(out_dir: Path, resume: bool, force: bool) -> Path | None:
 
 
 def train(dataset_dir: Path, out_dir: Path, config: TrainConfig, resume: bool = False,
-          force: bool = False) -> Path:
+          force: bool = False, after_train=None) -> Path:
     """Train and write the run folder; returns its path."""
     plan = plan_run(dataset_dir, config)
     checkpoint = prepare_run_dir(out_dir, resume, force)
@@ -127,15 +134,24 @@ def train(dataset_dir: Path, out_dir: Path, config: TrainConfig, resume: bool = 
     if rank() == 0:
         with atomic_file(out_dir / "recipe.yaml") as handle:
             handle.write(config.to_yaml())
-        if checkpoint is None:
-            (out_dir / runs.METRICS).unlink(missing_ok=True)
+        trim_metrics(out_dir / runs.METRICS, int(checkpoint.name.split("-")[-1]) if checkpoint else 0)
     from doppel.train.loop import run_trainer
 
     started = time.perf_counter()
-    result = run_trainer(plan, out_dir, checkpoint)
+    result = run_trainer(plan, out_dir, checkpoint, after_train)
     if rank() == 0:
         write_run_folder(plan, out_dir, result, time.perf_counter() - started)
     return out_dir
+
+
+def trim_metrics(path: Path, last_step: int) -> None:
+    """Forget metrics logged after the checkpoint a run resumes from (they will be logged again)."""
+    if not path.is_file():
+        return
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [r for r in rows if "summary" not in r and r.get("step", 0) <= last_step]
+    with atomic_file(path) as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in kept)
 
 
 def write_run_folder(plan: Plan, out_dir: Path, result: dict, wall_s: float) -> None:

@@ -62,7 +62,10 @@ def _plot_gaps(ax: Any, m: dict[str, Any]) -> None:
     ax.stairs(counts, edges, fill=True, color="#4c72b0")
     ax.set_xscale("log")
     gap = m["params"]["gap_seconds"]
-    ax.axvline(gap, color="#c44e52", linewidth=2, label=f"session gap {format_duration(gap)}")
+    how = ("fixed by --gap" if m["params"]["gap"] != "auto"
+           else "auto: " + m["params"]["gap_reason"].split(" between")[0].split(";")[0])
+    ax.axvline(gap, color="#c44e52", linewidth=2,
+               label=f"session gap {format_duration(gap)} ({how})")
     marks = [(60, "1m"), (3600, "1h"), (86400, "1d"), (7 * 86400, "1w"), (30 * 86400, "30d")]
     ax.set_xticks([s for s, _ in marks], [label for _, label in marks])
     ax.set_xlabel(f"pause before a message (log scale, {BINS_PER_DECADE} bins per decade)")

@@ -1,0 +1,360 @@
+"""`doppel serve`: an OpenAI-compatible chat API and a web chat page, on one FastAPI app.
+
+`model` picks the persona ("doppel/Alex"); a message's optional `name` says who speaks. A reply of
+several messages comes back as one assistant message, the messages joined by a blank line
+(REPLY_SEP), and as a list in the `doppel` extension field. Incoming contents are split on the
+same blank line, so a reply sent back as history keeps its message boundaries.
+
+One model, one generation at a time: requests wait in a bounded FIFO queue (503 when it is full),
+each with a deadline; all model work runs on one worker thread, so a dropped stream's generator
+is closed there after its current step and never overlaps the next request's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+
+from doppel.infer.engine import Delta, SamplingParams
+
+REPLY_SEP = "\n\n"
+MODEL_PREFIX = "doppel/"
+STATIC = Path(__file__).parent / "static"
+
+
+class Backend(Protocol):
+    """What the server needs from a model: Engine, or EchoBackend in tests."""
+
+    personas: list[str]
+
+    @property
+    def default_persona(self) -> str: ...
+    def can_play(self, name: str) -> bool: ...
+    def default_partner(self, persona: str) -> str: ...
+    def stream(self, history: Sequence[tuple[str, str]], respondent: str,
+               params: SamplingParams) -> Iterator[Delta]: ...
+
+
+class ApiError(Exception):
+    """An error answered in OpenAI's JSON shape."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+        self.code, self.param = code, param
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param,
+                          "code": self.code}}
+
+
+# --- request schema (OpenAI's, with doppel's extra sampling knobs) ---------------------------
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI fields doppel does not use are ignored
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    repetition_penalty: float | None = Field(None, gt=0, le=10)
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
+    seed: int | None = None
+    n: int = Field(1, ge=1, le=1)
+    stream_options: dict[str, Any] | None = None
+
+
+# --- the queue -------------------------------------------------------------------------------
+class Scheduler:
+    """A bounded FIFO of requests in front of one worker thread that runs the model."""
+
+    def __init__(self, backend: Backend, queue_size: int, timeout_s: float) -> None:
+        self.backend, self.timeout_s = backend, timeout_s
+        self.capacity = queue_size + 1  # the one generating plus those waiting
+        self.admitted = 0
+        self.lock = asyncio.Lock()  # FIFO: waiters are served in arrival order
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="doppel-generate")
+
+    def admit(self) -> Ticket:
+        """Take a place in the queue or fail with 503."""
+        if self.admitted >= self.capacity:
+            raise ApiError(503, f"the server is busy ({self.admitted} requests queued); "
+                           "retry later", "server_busy", "queue_full")
+        self.admitted += 1
+        return Ticket(self, time.monotonic() + self.timeout_s)
+
+    async def run(self, ticket: Ticket, history: list[tuple[str, str]], persona: str,
+                  params: SamplingParams) -> AsyncIterator[Delta]:
+        """Wait for the model, then stream its deltas; always gives the place back."""
+        deadline = ticket.deadline
+        try:
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                    await self.lock.acquire()
+            except TimeoutError:
+                raise ApiError(503, f"waited {self.timeout_s:g}s in the queue; retry later",
+                               "server_busy", "queue_timeout") from None
+            try:
+                async for delta in self._generate(history, persona, params, deadline):
+                    yield delta
+            finally:
+                self.lock.release()
+        finally:
+            ticket.release()
+
+    async def _generate(self, history, persona, params, deadline) -> AsyncIterator[Delta]:
+        loop = asyncio.get_running_loop()
+        steps = self.backend.stream(history, persona, params)
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise ApiError(504, f"generation took longer than {self.timeout_s:g}s",
+                                   "timeout", "generation_timeout")
+                delta = await loop.run_in_executor(self.executor, next, steps, None)
+                if delta is None:
+                    return
+                yield delta
+                if delta.done:
+                    return
+        finally:
+            # runs on the worker after the step in flight, so the model is never used twice at once
+            with contextlib.suppress(RuntimeError):  # the worker is gone: the process is exiting
+                self.executor.submit(steps.close)
+
+    def status(self) -> dict[str, int]:
+        running = int(self.lock.locked())
+        return {"running": running, "waiting": max(self.admitted - running, 0),
+                "capacity": self.capacity}
+
+
+class Ticket:
+    """A place in the queue, given back exactly once (by the stream, or after the response)."""
+
+    def __init__(self, scheduler: Scheduler, deadline: float) -> None:
+        self.scheduler, self.deadline, self.held = scheduler, deadline, True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.scheduler.admitted -= 1
+
+
+# --- translating OpenAI requests -------------------------------------------------------------
+def _text(content: str | list[ContentPart] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.text or "" for part in content if part.type == "text")
+
+
+def persona_of(backend: Backend, model: str) -> str:
+    name = model.removeprefix(MODEL_PREFIX)
+    if not backend.can_play(name):
+        known = ", ".join(MODEL_PREFIX + p for p in backend.personas)
+        raise ApiError(404, f"The model {model!r} does not exist; this server plays: {known}",
+                       code="model_not_found", param="model")
+    return name
+
+
+def history_of(messages: list[ChatMessage], persona: str, partner: str) -> list[tuple[str, str]]:
+    """(speaker, text) pairs: assistant = the persona, user = the partner, unless `name` says."""
+    history = []
+    for message in messages:
+        if message.role not in ("user", "assistant"):
+            continue  # the persona comes from `model`; system prompts have no place in a chat log
+        speaker = message.name or (persona if message.role == "assistant" else partner)
+        history += [(speaker, part.strip()) for part in _text(message.content).split(REPLY_SEP)
+                    if part.strip()]
+    return history
+
+
+def params_of(request: ChatRequest, defaults: SamplingParams) -> SamplingParams:
+    given = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k,
+             "repetition_penalty": request.repetition_penalty, "seed": request.seed,
+             "max_new_tokens": request.max_completion_tokens or request.max_tokens}
+    return replace(defaults, **{k: v for k, v in given.items() if v is not None})
+
+
+# --- the app ---------------------------------------------------------------------------------
+def create_app(backend: Backend, api_key: str | None = None, queue_size: int = 8,
+               timeout_s: float = 120.0, defaults: SamplingParams | None = None) -> FastAPI:
+    """The API + web page for one backend; `api_key` makes /v1 require `Bearer <key>`."""
+    defaults = defaults or SamplingParams()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.scheduler = Scheduler(backend, queue_size, timeout_s)
+        yield
+        app.state.scheduler.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="doppel", lifespan=lifespan, docs_url=None, redoc_url=None)
+    _add_error_handlers(app)
+
+    async def check_key(request: Request) -> None:
+        if api_key:
+            given = request.headers.get("authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                raise ApiError(401, "missing or wrong API key; send `Authorization: Bearer KEY`",
+                               code="invalid_api_key")
+
+    keyed = [Depends(check_key)]
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        return {"status": "ok", "queue": request.app.state.scheduler.status()}
+
+    @app.get("/v1/models", dependencies=keyed)
+    async def models() -> dict[str, Any]:
+        names = backend.personas or [backend.default_persona]
+        data = [{"id": MODEL_PREFIX + name, "object": "model", "created": 0, "owned_by": "doppel",
+                 "doppel": {"persona": name, "partner": backend.default_partner(name)}}
+                for name in names]
+        return {"object": "list", "data": data,
+                "doppel": {"default": MODEL_PREFIX + backend.default_persona,
+                           "any_name": not backend.personas}}
+
+    @app.post("/v1/chat/completions", dependencies=keyed)
+    async def chat_completions(body: ChatRequest, request: Request):
+        persona = persona_of(backend, body.model)
+        history = history_of(body.messages, persona, backend.default_partner(persona))
+        params = params_of(body, defaults)
+        scheduler: Scheduler = request.app.state.scheduler
+        ticket = scheduler.admit()
+        deltas = scheduler.run(ticket, history, persona, params)
+        meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
+                "model": MODEL_PREFIX + persona}
+        if body.stream:
+            usage = bool((body.stream_options or {}).get("include_usage"))
+            return StreamingResponse(
+                _sse(deltas, meta, persona, usage), media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                background=BackgroundTask(ticket.release))  # if the stream never started
+        try:
+            return await _complete(deltas, meta, persona)
+        finally:
+            ticket.release()
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+async def _complete(deltas: AsyncIterator[Delta], meta: dict[str, Any],
+                    persona: str) -> JSONResponse:
+    messages: list[str] = []
+    last = Delta("", 0, done=True, finish_reason="length")
+    async for delta in deltas:
+        if delta.text:
+            messages += [""] * (delta.message_index + 1 - len(messages))
+            messages[delta.message_index] += delta.text
+        last = delta
+    messages = [m for m in messages if m]
+    message = {"role": "assistant", "name": persona, "content": REPLY_SEP.join(messages),
+               "doppel": {"messages": messages}}
+    body = {**meta, "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": last.finish_reason}],
+            "usage": _usage(last)}
+    return JSONResponse(body)
+
+
+def _usage(last: Delta) -> dict[str, int]:
+    return {"prompt_tokens": last.prompt_tokens, "completion_tokens": last.completion_tokens,
+            "total_tokens": last.prompt_tokens + last.completion_tokens}
+
+
+async def _sse(deltas: AsyncIterator[Delta], meta: dict[str, Any], persona: str,
+               include_usage: bool) -> AsyncIterator[str]:
+    """OpenAI's chunk stream; each chunk says which message its text belongs to."""
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        body = {**meta, "object": "chat.completion.chunk", "choices": choices, **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "name": persona, "content": ""})
+    current = -1
+    try:
+        async for delta in deltas:
+            if delta.text:
+                gap = REPLY_SEP if 0 <= current < delta.message_index else ""
+                current = delta.message_index
+                yield chunk({"content": gap + delta.text, "doppel": {"message_index": current}})
+            if delta.done:
+                yield chunk({}, delta.finish_reason)
+                if include_usage:
+                    yield chunk(None, usage=_usage(delta))
+    except ApiError as error:  # the status line is long gone: report in the stream, as OpenAI does
+        yield f"data: {json.dumps(error.body())}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'bad body')}"
+        return JSONResponse(ApiError(400, message, param=where or None).body(), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
+        return JSONResponse(ApiError(error.status_code, str(error.detail), kind).body(),
+                            status_code=error.status_code, headers=error.headers)
+
+
+def run_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0):
+    """Start uvicorn on a background thread (tests, benchmarks); return (server, base_url)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()
+    return server, f"http://{bound[0]}:{bound[1]}"

@@ -184,3 +184,19 @@ def test_a_chat_listed_twice_continues_with_new_conversations(tmp_path):
         "user2-0003", "user2-0004"]
     assert [c["id"] for c in dataset.manifest["chats"]] == ["user2", "user3"]
     assert dataset.manifest["chats"][0]["conversations"] == {"train": 5}
+
+
+def test_writer_repairs_a_lone_surrogate(tmp_path):
+    from doppel.data.dataset import Conversation, DatasetWriter, Turn
+
+    writer = DatasetWriter(tmp_path)
+    broken = "half an emoji \ud83d"  # old exports carry these; orjson and tokenizers refuse them
+    turns = [Turn("user1", "Alex", 1.0, broken), Turn("user2", "Sam", 2.0, "ok")]
+    writer.write(Conversation("c-0000", "c", broken, "personal_chat", "train", turns))
+    writer.finish({"me": {"id": "user1", "name": "Alex"}, "speakers": {}, "fingerprint": "x",
+                   "chats": [{"name": broken}]})
+    dataset = load_dataset(tmp_path)
+    (conversation,) = dataset.conversations()
+    assert conversation.messages[0].text == "half an emoji \ufffd"
+    assert conversation.chat_name == "half an emoji \ufffd"
+    assert dataset.manifest["chats"][0]["name"] == "half an emoji \ufffd"

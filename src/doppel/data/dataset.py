@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,20 @@ def load_dataset(path: Path) -> Dataset:
     return Dataset(path=path, manifest=manifest)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD (valid UTF-8)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [repair_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {key: repair_surrogates(item) for key, item in value.items()}
+    return value
+
+
 class DatasetWriter:
     """Writes a dataset folder's files into `folder` (a temporary one from atomic_dir)."""
 
@@ -127,21 +142,21 @@ class DatasetWriter:
     def write_json(self, row: dict[str, Any]) -> None:
         """Write a conversation already in Conversation.to_json's shape (the fast path).
 
-        orjson encodes several times faster than json; a text with a lone surrogate (a broken
-        emoji in an old export) is not UTF-8, so that row falls back to json's escaped form.
+        orjson encodes several times faster than json, and refuses a lone surrogate (half an
+        emoji in an old export; tokenizers refuse it too): that row is repaired and written.
         """
         try:
             line = orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
         except orjson.JSONEncodeError:
-            line = (json.dumps(row) + "\n").encode("ascii")
+            line = orjson.dumps(repair_surrogates(row), option=orjson.OPT_APPEND_NEWLINE)
         self._lines.write(line)
 
     def finish(self, manifest: dict[str, Any]) -> None:
         """Close conversations.jsonl and write manifest.json with this schema version."""
         self._lines.close()
         manifest = {"schema_version": SCHEMA_VERSION, **manifest}
-        text = json.dumps(manifest, ensure_ascii=False, indent=1)
-        (self.folder / MANIFEST).write_text(text + "\n", encoding="utf-8")
+        text = json.dumps(repair_surrogates(manifest), ensure_ascii=False, indent=1) + "\n"
+        (self.folder / MANIFEST).write_text(text, encoding="utf-8")
 
     def close(self) -> None:
         self._lines.close()

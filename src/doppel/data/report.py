@@ -7,6 +7,7 @@ and the numbers a person reads are the numbers the next step uses.
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,11 @@ class Section:
     image: str | None = None
 
 
+def _label(name: str) -> str:
+    """A name as a plot label: short, no lone surrogates, no "$" (matplotlib's math mode)."""
+    return name.encode("utf-8", "replace").decode("utf-8")[:30].replace("$", r"\$")
+
+
 def _barh(ax: Any, labels: list[str], values: list[float], xlabel: str) -> None:
     ax.barh(range(len(values)), values, color="#4c72b0")
     ax.set_yticks(range(len(values)), labels)
@@ -40,7 +46,7 @@ def _plot_chats(ax: Any, m: dict[str, Any]) -> None:
     kept = kept[:TOP]
     train = [c["messages"].get("train", 0) for c in kept]
     val = [c["messages"].get("val", 0) for c in kept]
-    labels = [c["name"][:30] for c in kept]
+    labels = [_label(c["name"]) for c in kept]
     ax.barh(range(len(kept)), train, color="#4c72b0", label="train")
     ax.barh(range(len(kept)), val, left=train, color="#dd8452", label="val")
     ax.set_yticks(range(len(kept)), labels)
@@ -52,7 +58,7 @@ def _plot_chats(ax: Any, m: dict[str, Any]) -> None:
 
 def _plot_speakers(ax: Any, m: dict[str, Any]) -> None:
     speakers = list(m["speakers"].values())[:TOP]
-    _barh(ax, [s["name"][:30] for s in speakers], [s["messages"] for s in speakers], "messages")
+    _barh(ax, [_label(s["name"]) for s in speakers], [s["messages"] for s in speakers], "messages")
     ax.set_title(f"Messages per speaker (top {TOP})")
 
 
@@ -124,9 +130,11 @@ def write_plots(folder: Path, manifest: dict[str, Any]) -> None:
     (folder / "plots").mkdir(exist_ok=True)
     for name, draw in PLOTS.items():
         fig, ax = plt.subplots(figsize=(8, 5))
-        draw(ax, manifest)
-        fig.tight_layout()
-        fig.savefig(folder / "plots" / name, dpi=90)
+        with warnings.catch_warnings():  # emoji in names: "Glyph ... missing from font"
+            warnings.simplefilter("ignore", UserWarning)
+            draw(ax, manifest)
+            fig.tight_layout()
+            fig.savefig(folder / "plots" / name, dpi=90)
         plt.close(fig)
 
 
@@ -222,5 +230,6 @@ def write_report(folder: Path, manifest: dict[str, Any]) -> None:
     folder = Path(folder)
     write_plots(folder, manifest)
     sections = _sections(manifest)
-    (folder / "report.md").write_text(_markdown(sections), encoding="utf-8")
-    (folder / "report.html").write_text(_html(sections), encoding="utf-8")
+    # names may hold a lone surrogate (a broken emoji in an old export): show it as "?"
+    (folder / "report.md").write_text(_markdown(sections), encoding="utf-8", errors="replace")
+    (folder / "report.html").write_text(_html(sections), encoding="utf-8", errors="replace")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from doppel.data.dataset import repair_surrogates
 from doppel.errors import DoppelError
 
 _SPACE = re.compile(r"\s+")
@@ -16,7 +17,7 @@ MAX_CANDIDATES = 10
 
 
 def clean_name(name: str | None, fallback: str) -> str:
-    name = _SPACE.sub(" ", _SPECIAL.sub("", name or "")).strip()
+    name = _SPACE.sub(" ", _SPECIAL.sub("", repair_surrogates(name or ""))).strip()
     return name or fallback
 
 

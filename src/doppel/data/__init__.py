@@ -1,0 +1,12 @@
+"""From the Message stream to the dataset folder (`doppel prepare`).
+
+options.py        PrepareOptions: every option's default and help (the CLI flags use them)
+pipeline.py       prepare_dataset(): one read of the export -> the dataset folder, atomically
+selection.py      which chats are used, and why the others are not
+masking.py        phones, emails, cards (and URLs) -> [phone] [email] [card] [url]
+gaps.py           the pause histogram and the automatic session gap
+conversations.py  segments -> conversations, monologues, the train/val split
+speakers.py       who "me" is; unique speaker names
+report.py         report.md, report.html, plots/*.png, drawn from the manifest
+dataset.py        THE dataset folder contract (read and write)
+"""

@@ -294,7 +294,7 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[Any]:
 
     columns = (TextColumn("reading export"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as bar:
+    with Progress(*columns, transient=False, refresh_per_second=2) as bar:
         task = bar.add_task("read", total=total or None)
         yield lambda done: bar.update(task, completed=done)
         bar.update(task, completed=total)

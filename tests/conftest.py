@@ -83,3 +83,17 @@ def scripted_engine(chat_tokenizer):
         return Engine(Loaded(model, chat_tokenizer, info))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sample_dataset(tmp_path_factory):
+    """The bundled sample export, prepared with default options (the demo's data)."""
+    from doppel.data.dataset import load_dataset
+    from doppel.data.options import PrepareOptions
+    from doppel.data.pipeline import prepare_dataset
+    from doppel.sample import write_sample_export
+
+    root = tmp_path_factory.mktemp("sample")
+    export = write_sample_export(root / "export")
+    prepare_dataset(export, root / "dataset", PrepareOptions(), progress=False)
+    return load_dataset(root / "dataset")

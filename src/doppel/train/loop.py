@@ -8,7 +8,7 @@ from doppel import runs
 from doppel.errors import DoppelError
 from doppel.models import add_token_embeddings
 from doppel.train.callbacks import MetricsLog, RichProgress
-from doppel.train.data import make_collator
+from doppel.train.data import LengthBucketSampler, make_collator
 from doppel.train.hardware import has_cuda, world_size
 
 OOM_HINT = ("out of memory: lower micro_batch_size or max_length, turn on gradient_checkpointing, "
@@ -104,7 +104,7 @@ def training_arguments(plan, out_dir: Path):
         ddp_backend="gloo" if not cuda and world_size() > 1 else None,
         seed=config.seed,
         data_seed=config.seed,
-        train_sampling_strategy="group_by_length" if config.batching == "grouped" else "random",
+        train_sampling_strategy="random",  # "grouped" uses LengthBucketSampler (see _trainer_class)
         gradient_checkpointing=config.gradient_checkpointing and not fsdp_config,
         torch_compile=config.compile,
         fsdp=bool(fsdp_config),
@@ -128,7 +128,7 @@ def _decoder_layer_class(plan) -> str:
     return type(model.model.layers[0]).__name__
 
 
-def _trainer_class():
+def _trainer_class(batching: str):
     """The HF Trainer, taught that FSDP2 also runs on CPU processes (gloo).
 
     accelerate only turns FSDP on for GPU-like backends (AcceleratorState leaves MULTI_CPU out),
@@ -147,6 +147,14 @@ def _trainer_class():
                 state.distributed_type = DistributedType.FSDP
                 self.is_fsdp_enabled = True
 
+        def _get_train_sampler(self, train_dataset=None):
+            if batching != "grouped":
+                return super()._get_train_sampler(train_dataset)
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            lengths = [len(example.input_ids) for example in dataset.examples]
+            per_step = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return LengthBucketSampler(lengths, per_step, self.args.data_seed or 0)
+
     return DoppelTrainer
 
 
@@ -164,7 +172,7 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
         model = wrap_lora(model, plan, new_token_ids)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     metrics = MetricsLog(out_dir / runs.METRICS)
-    trainer = _trainer_class()(
+    trainer = _trainer_class(plan.config.batching)(
         model=model,
         args=training_arguments(plan, out_dir),
         train_dataset=plan.train,

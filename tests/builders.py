@@ -10,11 +10,29 @@ from doppel.data.dataset import CONVERSATIONS, MANIFEST, SCHEMA_VERSION
 
 ME = ("user1", "Alex")
 FRIEND = ("user2", "Sam")
-ALEX_LINES = ["heyy", "lol yeah", "ngl thats wild 😂", "omw", "haha ok", "not much lol, you?",
-              "sounds good", "wait what", "lmao", "ok cool 🙃", "idk tbh", "yesss"]
-SAM_LINES = ["Hello, Alex. How are you doing today?", "I would like to discuss the plan.",
-             "That is a reasonable suggestion, thank you.", "What's up?", "Hey.",
-             "Could you send me the document, please?", "I am afraid I cannot make it."]
+ALEX_LINES = [
+    "heyy",
+    "lol yeah",
+    "ngl thats wild 😂",
+    "omw",
+    "haha ok",
+    "not much lol, you?",
+    "sounds good",
+    "wait what",
+    "lmao",
+    "ok cool 🙃",
+    "idk tbh",
+    "yesss",
+]
+SAM_LINES = [
+    "Hello, Alex. How are you doing today?",
+    "I would like to discuss the plan.",
+    "That is a reasonable suggestion, thank you.",
+    "What's up?",
+    "Hey.",
+    "Could you send me the document, please?",
+    "I am afraid I cannot make it.",
+]
 
 
 def write_dataset(path: Path, conversations: int = 40, seed: int = 0) -> Path:
@@ -26,21 +44,42 @@ def write_dataset(path: Path, conversations: int = 40, seed: int = 0) -> Path:
         messages = []
         for _ in range(rng.randint(2, 5)):
             t += 60
-            messages.append({"speaker_id": FRIEND[0], "speaker": FRIEND[1], "time": t,
-                             "text": rng.choice(SAM_LINES)})
+            messages.append(
+                {
+                    "speaker_id": FRIEND[0],
+                    "speaker": FRIEND[1],
+                    "time": t,
+                    "text": rng.choice(SAM_LINES),
+                }
+            )
             for _ in range(rng.randint(1, 3)):
                 t += 10
-                messages.append({"speaker_id": ME[0], "speaker": ME[1], "time": t,
-                                 "text": rng.choice(ALEX_LINES)})
+                messages.append(
+                    {
+                        "speaker_id": ME[0],
+                        "speaker": ME[1],
+                        "time": t,
+                        "text": rng.choice(ALEX_LINES),
+                    }
+                )
         t += 86_400
         split = "val" if index >= conversations * 0.9 else "train"
-        rows.append({"id": f"user2-{index:04d}", "chat": {"id": "user2", "name": "Sam",
-                     "type": "personal_chat"}, "split": split, "messages": messages})
+        rows.append(
+            {
+                "id": f"user2-{index:04d}",
+                "chat": {"id": "user2", "name": "Sam", "type": "personal_chat"},
+                "split": split,
+                "messages": messages,
+            }
+        )
     (path / CONVERSATIONS).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     manifest = {
-        "schema_version": SCHEMA_VERSION, "me": {"id": ME[0], "name": ME[1]},
-        "speakers": {ME[0]: {"name": ME[1], "messages": 0, "chats": 1},
-                     FRIEND[0]: {"name": FRIEND[1], "messages": 0, "chats": 1}},
+        "schema_version": SCHEMA_VERSION,
+        "me": {"id": ME[0], "name": ME[1]},
+        "speakers": {
+            ME[0]: {"name": ME[1], "messages": 0, "chats": 1},
+            FRIEND[0]: {"name": FRIEND[1], "messages": 0, "chats": 1},
+        },
         "fingerprint": f"test-{seed}-{conversations}",
     }
     (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
@@ -55,11 +94,19 @@ def write_tiny_model(path: Path, layers: int = 2, hidden: int = 64) -> Path:
     from doppel.models import load_tokenizer, resolve_model
 
     tokenizer = load_tokenizer(resolve_model("smollm2-135m"))
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2,
-                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=1024, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -15,9 +15,20 @@ from doppel.train.config import load_config
 from doppel.train.trainer import train
 
 dataset, model, run_dir, logits_path = sys.argv[1:5]
-config = load_config("cpu-demo", {"model": model, "method": "full", "fsdp": True, "max_steps": 3,
-                                  "micro_batch_size": 2, "max_length": 128, "learning_rate": 1e-3,
-                                  "logging_steps": 1, "precision": "fp32"})
+config = load_config(
+    "cpu-demo",
+    {
+        "model": model,
+        "method": "full",
+        "fsdp": True,
+        "max_steps": 3,
+        "micro_batch_size": 2,
+        "max_length": 128,
+        "learning_rate": 1e-3,
+        "logging_steps": 1,
+        "precision": "fp32",
+    },
+)
 FIXED = torch.arange(5, 37).unsqueeze(0)
 
 

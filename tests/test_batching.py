@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from builders import write_tiny_model
 
+from builders import write_tiny_model
 from doppel.chatformat import IGNORE_INDEX
 from doppel.train.data import LengthBucketSampler, PaddingCollator, WindowDataset, make_collator
 
@@ -36,8 +36,9 @@ def test_packed_windows_do_not_attend_to_each_other(tiny):
 
 
 def test_padding_collator_masks_padding_out_of_loss_and_attention():
-    batch = PaddingCollator(pad_token_id=7)([
-        {"input_ids": [1, 2, 3], "labels": [1, 2, 3]}, {"input_ids": [4], "labels": [4]}])
+    batch = PaddingCollator(pad_token_id=7)(
+        [{"input_ids": [1, 2, 3], "labels": [1, 2, 3]}, {"input_ids": [4], "labels": [4]}]
+    )
     assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 7, 7]]
     assert batch["labels"].tolist()[1] == [4, IGNORE_INDEX, IGNORE_INDEX]
     assert batch["attention_mask"].tolist()[1] == [1, 0, 0]
@@ -49,7 +50,9 @@ def test_length_bucketed_batches_pad_under_five_percent_in_a_random_order(sample
     from doppel.train.data import build_windows
 
     tokenizer = load_tokenizer(resolve_model("smollm2-135m"))
-    windows = build_windows(sample_dataset, ChatEncoder(tokenizer), {sample_dataset.me_name}, 512, "train")
+    windows = build_windows(
+        sample_dataset, ChatEncoder(tokenizer), {sample_dataset.me_name}, 512, "train"
+    )
     dataset = WindowDataset(windows.examples)
     lengths = [len(e.input_ids) for e in windows.examples]
     sampler = LengthBucketSampler(lengths, 8, seed=0)
@@ -59,7 +62,7 @@ def test_length_bucketed_batches_pad_under_five_percent_in_a_random_order(sample
     assert list(sampler) != order and list(LengthBucketSampler(lengths, 8, seed=0)) == order
     real = padded = 0
     for start in range(0, len(order), 8):
-        batch = [lengths[i] for i in order[start:start + 8]]
+        batch = [lengths[i] for i in order[start : start + 8]]
         real, padded = real + sum(batch), padded + max(batch) * len(batch)
     assert len(dataset) > 100
     assert 1 - real / padded < 0.05

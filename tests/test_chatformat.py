@@ -1,4 +1,4 @@
-"""The one chat format: loss masks decode to exactly the trained text; training and prompts agree."""
+"""The one chat format: loss masks decode to exactly the trained text; prompts agree."""
 
 from __future__ import annotations
 
@@ -26,8 +26,12 @@ def tokenizer():
 
 
 CONVERSATION = [
-    ("Sam", "hey"), ("Sam", "what's up?"), ("Alex", "heyy"), ("Alex", "not much lol, you?"),
-    ("Sam", "Working on the report."), ("Alex", "ugh good luck 😂"),
+    ("Sam", "hey"),
+    ("Sam", "what's up?"),
+    ("Alex", "heyy"),
+    ("Alex", "not much lol, you?"),
+    ("Sam", "Working on the report."),
+    ("Alex", "ugh good luck 😂"),
 ]
 
 
@@ -41,17 +45,22 @@ def test_group_turns_keeps_bursts_and_split_recovers_messages():
 def test_loss_mask_decodes_to_exactly_the_trained_speakers_messages(tokenizer):
     encoder = ChatEncoder(tokenizer)
     [example] = encoder.encode(group_turns(CONVERSATION), {"Alex"}, max_length=512)
-    trained = tokenizer.decode([t for t, lab in zip(example.input_ids, example.labels, strict=True)
-                                if lab != IGNORE_INDEX])
+    trained = tokenizer.decode(
+        [t for t, lab in zip(example.input_ids, example.labels, strict=True) if lab != IGNORE_INDEX]
+    )
     assert trained == f"heyy{MESSAGE_SEP}not much lol, you?{IM_END}ugh good luck 😂{IM_END}"
-    assert all(lab in (IGNORE_INDEX, tok) for tok, lab in zip(example.input_ids, example.labels, strict=True))
+    assert all(
+        lab in (IGNORE_INDEX, tok)
+        for tok, lab in zip(example.input_ids, example.labels, strict=True)
+    )
 
 
 def test_headers_never_carry_loss_and_everyone_trains_with_none(tokenizer):
     encoder = ChatEncoder(tokenizer)
     [example] = encoder.encode(group_turns(CONVERSATION), None, max_length=512)
-    trained = tokenizer.decode([t for t, lab in zip(example.input_ids, example.labels, strict=True)
-                                if lab != IGNORE_INDEX])
+    trained = tokenizer.decode(
+        [t for t, lab in zip(example.input_ids, example.labels, strict=True) if lab != IGNORE_INDEX]
+    )
     assert IM_START not in trained and "Sam\n" not in trained and "Alex\n" not in trained
     assert trained.count(IM_END) == 4
 
@@ -63,13 +72,15 @@ def test_training_window_and_generation_prompt_agree_token_for_token(tokenizer):
     prompt = encoder.prompt(turns[:-1], "Alex", max_length=512)
     assert example.input_ids[: len(prompt)] == prompt
     reply = tokenizer.encode("ugh good luck 😂", add_special_tokens=False)
-    assert example.input_ids[len(prompt): len(prompt) + len(reply)] == reply
+    assert example.input_ids[len(prompt) : len(prompt) + len(reply)] == reply
 
 
 def test_long_conversations_become_overlapping_windows_not_cuts(tokenizer):
     encoder = ChatEncoder(tokenizer)
-    turns = [ChatTurn("Sam" if i % 2 else "Alex", (f"message number {i} about the weekend plans",))
-             for i in range(60)]
+    turns = [
+        ChatTurn("Sam" if i % 2 else "Alex", (f"message number {i} about the weekend plans",))
+        for i in range(60)
+    ]
     stats = EncodeStats()
     windows = encoder.encode(turns, {"Alex"}, max_length=128, stats=stats)
     assert len(windows) > 2 and all(len(w.input_ids) <= 128 for w in windows)
@@ -84,7 +95,9 @@ def test_long_conversations_become_overlapping_windows_not_cuts(tokenizer):
 def test_a_message_longer_than_the_window_is_truncated_and_counted(tokenizer):
     encoder = ChatEncoder(tokenizer)
     stats = EncodeStats()
-    [window] = encoder.encode([ChatTurn("Alex", ("word " * 400,))], None, max_length=64, stats=stats)
+    [window] = encoder.encode(
+        [ChatTurn("Alex", ("word " * 400,))], None, max_length=64, stats=stats
+    )
     assert len(window.input_ids) == 64 and stats.truncated_messages == 1
     assert window.labels[-2] == encoder.im_end_id  # it still learns to stop
 
@@ -99,8 +112,8 @@ def test_prompt_drops_oldest_turns_to_fit(tokenizer):
 
 
 def test_chat_tokens_are_added_once_as_single_tokens():
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
     raw = Tokenizer(models.WordLevel({"[UNK]": 0, "hi": 1}, unk_token="[UNK]"))
     raw.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from builders import write_dataset, write_tiny_model
 
+from builders import write_dataset, write_tiny_model
 from doppel.train.config import load_config, recipe_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,8 +21,9 @@ DOPPEL = [sys.executable, "-m", "doppel"]
 
 
 def doppel(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([*DOPPEL, *map(str, args)], capture_output=True, text=True, timeout=900,
-                          **kwargs)
+    return subprocess.run(
+        [*DOPPEL, *map(str, args)], capture_output=True, text=True, timeout=900, **kwargs
+    )
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -53,8 +54,14 @@ def test_every_shipped_recipe_loads_and_documents_its_cost(name):
 def test_recipes_cover_the_reference_runs():
     assert {"cpu-demo", "mistral-7b-qlora-24gb", "mistral-7b-full-fsdp"} <= set(recipe_names())
     full = load_config("mistral-7b-full-fsdp", {})
-    assert (full.method, full.fsdp, full.max_length, full.micro_batch_size, full.epochs,
-            full.nproc) == ("full", True, 1024, 2, 3, 8)
+    assert (
+        full.method,
+        full.fsdp,
+        full.max_length,
+        full.micro_batch_size,
+        full.epochs,
+        full.nproc,
+    ) == ("full", True, 1024, 2, 3, 8)
 
 
 def test_flags_override_recipes_and_conflicts_are_rejected():
@@ -68,8 +75,9 @@ def test_flags_override_recipes_and_conflicts_are_rejected():
 def test_unknown_recipe_key_is_named(tmp_path, dataset):
     recipe = tmp_path / "mine.yaml"
     recipe.write_text(yaml.safe_dump({"method": "lora", "lerning_rate": 1e-4}))
-    assert_clean_error(doppel("train", dataset, "-o", tmp_path / "run", "--recipe", recipe),
-                       "lerning_rate")
+    assert_clean_error(
+        doppel("train", dataset, "-o", tmp_path / "run", "--recipe", recipe), "lerning_rate"
+    )
 
 
 def test_bad_inputs_get_one_line_errors(tmp_path, dataset):
@@ -78,15 +86,21 @@ def test_bad_inputs_get_one_line_errors(tmp_path, dataset):
     manifest = json.loads((old / "manifest.json").read_text())
     (old / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 0}))
     assert_clean_error(doppel("train", old, "-o", tmp_path / "r1"), "schema version")
-    assert_clean_error(doppel("train", tmp_path / "nowhere", "-o", tmp_path / "r2"), "does not exist")
-    assert_clean_error(doppel("train", dataset, "-o", tmp_path / "r3", "--model", "no-such-model"),
-                       "embedded name")
-    assert_clean_error(doppel("train", dataset, "-o", tmp_path / "r4", "--method", "qlora"),
-                       "--method lora")
-    assert_clean_error(doppel("train", dataset, "-o", tmp_path / "r5", "--recipe", "nope"),
-                       "unknown recipe")
-    assert_clean_error(doppel("train", dataset, "-o", tmp_path / "r6", "--train-on", "Nobody"),
-                       "Nobody")
+    assert_clean_error(
+        doppel("train", tmp_path / "nowhere", "-o", tmp_path / "r2"), "does not exist"
+    )
+    assert_clean_error(
+        doppel("train", dataset, "-o", tmp_path / "r3", "--model", "no-such-model"), "embedded name"
+    )
+    assert_clean_error(
+        doppel("train", dataset, "-o", tmp_path / "r4", "--method", "qlora"), "--method lora"
+    )
+    assert_clean_error(
+        doppel("train", dataset, "-o", tmp_path / "r5", "--recipe", "nope"), "unknown recipe"
+    )
+    assert_clean_error(
+        doppel("train", dataset, "-o", tmp_path / "r6", "--train-on", "Nobody"), "Nobody"
+    )
     for run in ("r1", "r2", "r3", "r4", "r5", "r6"):
         assert not (tmp_path / run).exists()
 
@@ -107,22 +121,41 @@ def test_lora_lowers_loss_and_the_run_folder_reloads_and_generates(tmp_path, dat
     from doppel.runs import load_run
 
     run = tmp_path / "run"
-    result = doppel("train", dataset, "-o", run, "--max-steps", "8", "--learning-rate", "1e-3",
-                    "--micro-batch-size", "4", "--max-length", "256")
+    result = doppel(
+        "train",
+        dataset,
+        "-o",
+        run,
+        "--max-steps",
+        "8",
+        "--learning-rate",
+        "1e-3",
+        "--micro-batch-size",
+        "4",
+        "--max-length",
+        "256",
+    )
     assert result.returncode == 0, result.stderr
     assert {"adapter", "tokenizer", "run.json", "recipe.yaml", "metrics.jsonl", "loss.png"} <= {
-        p.name for p in run.iterdir()}
+        p.name for p in run.iterdir()
+    }
 
     base, tuned = load_run("smollm2-135m"), load_run(run)
-    turns = [group_turns((m.speaker, m.text) for m in c.messages)
-             for c in load_dataset(dataset).conversations("train")]
+    turns = [
+        group_turns((m.speaker, m.text) for m in c.messages)
+        for c in load_dataset(dataset).conversations("train")
+    ]
     encoder = ChatEncoder(tuned.tokenizer)
     windows = [w for t in turns[:6] for w in encoder.encode(t, {"Alex"}, 256)]
 
     def loss(model) -> float:
         with torch.no_grad():
-            return sum(model(input_ids=torch.tensor([w.input_ids]), labels=torch.tensor([w.labels])).loss.item()
-                       for w in windows) / len(windows)
+            return sum(
+                model(
+                    input_ids=torch.tensor([w.input_ids]), labels=torch.tensor([w.labels])
+                ).loss.item()
+                for w in windows
+            ) / len(windows)
 
     assert loss(tuned.model) < loss(base.model) - 0.3
     lora_b = [p for n, p in tuned.model.named_parameters() if "lora_B" in n]
@@ -147,9 +180,23 @@ def test_full_fine_tuning_with_fsdp_over_two_processes_consolidates(tmp_path, da
     run, logits_path = tmp_path / "run", tmp_path / "logits.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(REPO / "tests/fsdp_worker.py"), str(dataset), str(tiny_model), str(run), str(logits_path)],
-        capture_output=True, text=True, timeout=600, env=env)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(REPO / "tests/fsdp_worker.py"),
+            str(dataset),
+            str(tiny_model),
+            str(run),
+            str(logits_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     recorded = torch.load(logits_path)
     assert recorded["sharded"] > 0
@@ -160,7 +207,9 @@ def test_full_fine_tuning_with_fsdp_over_two_processes_consolidates(tmp_path, da
     torch.testing.assert_close(logits, recorded["logits"], rtol=1e-4, atol=1e-4)
     untrained = load_run(str(tiny_model)).model
     with torch.no_grad():
-        assert not torch.allclose(untrained(input_ids=torch.arange(5, 37).unsqueeze(0)).logits, logits)
+        assert not torch.allclose(
+            untrained(input_ids=torch.arange(5, 37).unsqueeze(0)).logits, logits
+        )
 
 
 def _losses(run: Path) -> dict[int, float]:
@@ -170,16 +219,42 @@ def _losses(run: Path) -> dict[int, float]:
 
 @pytest.mark.slow
 def test_resume_after_kill_9_continues_the_same_loss_curve(tmp_path, dataset, tiny_model):
-    args = ["--model", tiny_model, "--method", "full", "--max-steps", "10", "--save-steps", "3",
-            "--micro-batch-size", "2", "--max-length", "128", "--learning-rate", "1e-3",
-            "--precision", "fp32"]
+    args = [
+        "--model",
+        tiny_model,
+        "--method",
+        "full",
+        "--max-steps",
+        "10",
+        "--save-steps",
+        "3",
+        "--micro-batch-size",
+        "2",
+        "--max-length",
+        "128",
+        "--learning-rate",
+        "1e-3",
+        "--precision",
+        "fp32",
+    ]
     straight = tmp_path / "straight"
     assert doppel("train", dataset, "-o", straight, *args, "--logging-steps", "1").returncode == 0
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([*DOPPEL, "train", str(dataset), "-o", str(killed), *map(str, args),
-                                "--logging-steps", "1"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            *DOPPEL,
+            "train",
+            str(dataset),
+            "-o",
+            str(killed),
+            *map(str, args),
+            "--logging-steps",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (killed / "checkpoints" / "checkpoint-6" / "trainer_state.json").exists():
         assert process.poll() is None and time.time() < deadline, "training ended before the kill"

@@ -1,4 +1,4 @@
-"""Write outputs under a temporary name and rename, so a crash never leaves half a file or folder."""
+"""Write outputs under a temporary name, then rename: a crash never leaves half a file."""
 
 from __future__ import annotations
 

@@ -77,7 +77,9 @@ def split_messages(content: str) -> list[str]:
 
 def render_text(turns: Sequence[ChatTurn]) -> str:
     """The text form of a conversation (for reading and debugging; ids come from encode_*)."""
-    return "".join(f"{IM_START}{t.speaker}\n{MESSAGE_SEP.join(t.messages)}{IM_END}\n" for t in turns)
+    return "".join(
+        f"{IM_START}{t.speaker}\n{MESSAGE_SEP.join(t.messages)}{IM_END}\n" for t in turns
+    )
 
 
 def ensure_chat_tokens(tokenizer) -> list[str]:
@@ -103,7 +105,9 @@ class ChatEncoder:
         self.im_end_id = tokenizer.convert_tokens_to_ids(IM_END)
         self.newline_ids = self._ids("\n")
         bos = tokenizer.bos_token_id
-        self.prefix = [bos] if bos is not None and bos not in (self.im_start_id, self.im_end_id) else []
+        self.prefix = (
+            [bos] if bos is not None and bos not in (self.im_start_id, self.im_end_id) else []
+        )
         self._header_cache: dict[str, list[int]] = {}
 
     def _ids(self, text: str) -> list[int]:
@@ -163,7 +167,9 @@ class ChatEncoder:
         stats.windows += len(examples)
         return examples
 
-    def _fitted_block(self, turn, trained_speakers, max_length, stats) -> tuple[list[int], list[int]]:
+    def _fitted_block(
+        self, turn, trained_speakers, max_length, stats
+    ) -> tuple[list[int], list[int]]:
         trained = trained_speakers is None or turn.speaker in trained_speakers
         ids, labels = self.block(turn, trained)
         room = max_length - len(self.prefix)
@@ -177,8 +183,9 @@ class ChatEncoder:
         keep = room - len(tail)
         return ids[:keep] + tail, labels[:keep] + tail_labels
 
-    def prompt(self, history: Sequence[ChatTurn], respondent: str, max_length: int,
-               reserve: int = 0) -> list[int]:
+    def prompt(
+        self, history: Sequence[ChatTurn], respondent: str, max_length: int, reserve: int = 0
+    ) -> list[int]:
         """Ids for the history followed by the respondent's header, ready to generate from.
 
         The oldest turns are dropped until the prompt and `reserve` new tokens fit max_length.

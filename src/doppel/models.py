@@ -79,10 +79,14 @@ def resolve_model(spec: str) -> Path:
 
 
 def _from_hub(spec: str) -> Path:
-    """A hub id, only from the local HF cache unless the user allowed downloads (HF_HUB_OFFLINE=0)."""
-    alternatives = f"use an embedded name ({', '.join(EMBEDDED)}), a local model folder or a .gguf file"
+    """A hub id: only from the local HF cache unless downloads are allowed (HF_HUB_OFFLINE=0)."""
+    alternatives = (
+        f"use an embedded name ({', '.join(EMBEDDED)}), a local model folder or a .gguf file"
+    )
     if "/" not in spec or spec.startswith(("/", ".")):
-        raise DoppelError(f"model {spec!r} is not an embedded name, a folder or a .gguf file; {alternatives}")
+        raise DoppelError(
+            f"model {spec!r} is not an embedded name, a folder or a .gguf file; {alternatives}"
+        )
     from huggingface_hub import snapshot_download
 
     offline = os.environ.get("HF_HUB_OFFLINE", "1") != "0"
@@ -90,7 +94,9 @@ def _from_hub(spec: str) -> Path:
         return Path(snapshot_download(spec, local_files_only=offline))
     except Exception as error:  # the hub client raises many types; all mean "not here"
         how = "it is not in the local Hugging Face cache (set HF_HUB_OFFLINE=0 to download)"
-        raise DoppelError(f"cannot load model {spec!r}: {how if offline else error}; {alternatives}") from None
+        raise DoppelError(
+            f"cannot load model {spec!r}: {how if offline else error}; {alternatives}"
+        ) from None
 
 
 def _fingerprint(path: Path) -> str:

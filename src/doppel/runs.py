@@ -41,10 +41,15 @@ class RunInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema_version": RUN_SCHEMA_VERSION, "base_model": self.base_model,
-            "method": self.method, "me": self.me, "speakers": self.speakers,
-            "trained_speakers": self.trained_speakers, "max_length": self.max_length,
-            "dataset": self.dataset, "finished": self.finished,
+            "schema_version": RUN_SCHEMA_VERSION,
+            "base_model": self.base_model,
+            "method": self.method,
+            "me": self.me,
+            "speakers": self.speakers,
+            "trained_speakers": self.trained_speakers,
+            "max_length": self.max_length,
+            "dataset": self.dataset,
+            "finished": self.finished,
         }
 
 
@@ -64,10 +69,14 @@ def read_run_info(run_dir: Path) -> RunInfo:
     if not run_dir.exists():
         raise DoppelError(f"run folder {run_dir} does not exist; create it with `doppel train`")
     if not is_run_dir(run_dir):
-        raise DoppelError(f"{run_dir} is not a doppel run folder (no {RUN_INFO}); create it with `doppel train`")
+        raise DoppelError(
+            f"{run_dir} is not a doppel run folder (no {RUN_INFO}); create it with `doppel train`"
+        )
     raw = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
     if raw.get("schema_version") != RUN_SCHEMA_VERSION:
-        raise DoppelError(f"{run_dir} has run schema {raw.get('schema_version')!r}, expected {RUN_SCHEMA_VERSION}")
+        raise DoppelError(
+            f"{run_dir} has run schema {raw.get('schema_version')!r}, expected {RUN_SCHEMA_VERSION}"
+        )
     raw.pop("schema_version")
     return RunInfo(**raw, path=run_dir)
 
@@ -76,7 +85,9 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def load_run(spec: str | Path, merge: bool = False, dtype=None) -> Loaded:
@@ -89,7 +100,9 @@ def load_run(spec: str | Path, merge: bool = False, dtype=None) -> Loaded:
             raise DoppelError(f"{path} looks like an unfinished run folder (no {RUN_INFO})")
         folder = resolve_model(str(spec))
         tokenizer = load_tokenizer(folder)
-        return Loaded(load_model(folder, tokenizer, dtype), tokenizer, RunInfo(base_model=str(spec)))
+        return Loaded(
+            load_model(folder, tokenizer, dtype), tokenizer, RunInfo(base_model=str(spec))
+        )
     info = read_run_info(path)
     tokenizer = load_tokenizer(path / TOKENIZER_DIR)
     if (path / MODEL_DIR).is_dir():

@@ -20,7 +20,9 @@ def _help(field: str) -> str:
 def command(
     dataset_dir: Annotated[Path, typer.Argument(help="dataset folder from `doppel prepare`")],
     output: Annotated[Path, typer.Option("-o", "--output", help="run folder to write")],
-    recipe: Annotated[str | None, typer.Option(help="shipped recipe name or YAML path (default cpu-demo)")] = None,
+    recipe: Annotated[
+        str | None, typer.Option(help="shipped recipe name or YAML path (default cpu-demo)")
+    ] = None,
     model: Annotated[str | None, typer.Option(help=_help("model"))] = None,
     method: Annotated[str | None, typer.Option(help="lora, qlora or full")] = None,
     train_on: Annotated[str | None, typer.Option(help=_help("train_on"))] = None,
@@ -33,16 +35,25 @@ def command(
     lora_r: Annotated[int | None, typer.Option(help=_help("lora_r"))] = None,
     batching: Annotated[str | None, typer.Option(help="grouped, packed or padded")] = None,
     precision: Annotated[str | None, typer.Option(help=_help("precision"))] = None,
-    gradient_checkpointing: Annotated[bool | None, typer.Option(help=_help("gradient_checkpointing"))] = None,
+    gradient_checkpointing: Annotated[
+        bool | None, typer.Option(help=_help("gradient_checkpointing"))
+    ] = None,
     fsdp: Annotated[bool | None, typer.Option(help=_help("fsdp"))] = None,
     nproc: Annotated[int | None, typer.Option(help=_help("nproc"))] = None,
     seed: Annotated[int | None, typer.Option(help=_help("seed"))] = None,
     save_steps: Annotated[int | None, typer.Option(help=_help("save_steps"))] = None,
     logging_steps: Annotated[int | None, typer.Option(help=_help("logging_steps"))] = None,
-    resume: Annotated[bool, typer.Option(help="continue from the run folder's last checkpoint")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="continue from the run folder's last checkpoint")
+    ] = False,
     force: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
-    dry_run: Annotated[bool, typer.Option(help="print the resolved config, token and step counts and a "
-                                          "memory estimate, without loading weights")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            help="print the resolved config, token and step counts and a "
+            "memory estimate, without loading weights"
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune a model on a dataset folder (LoRA, QLoRA or full with FSDP) into a run folder."""
     from doppel.train.config import load_config
@@ -59,7 +70,10 @@ def command(
 
     run_dir = train(dataset_dir, output, config, resume=resume, force=force)
     if int(os.environ.get("RANK", "0")) == 0:
-        typer.echo(f"run folder: {run_dir}\nnext: doppel chat {run_dir}   |   doppel eval {run_dir} --data {dataset_dir} -o EVAL_DIR")
+        typer.echo(
+            f"run folder: {run_dir}\nnext: doppel chat {run_dir}   |   "
+            f"doppel eval {run_dir} --data {dataset_dir} -o EVAL_DIR"
+        )
 
 
 def _relaunch(nproc: int) -> None:
@@ -76,8 +90,16 @@ def _relaunch(nproc: int) -> None:
         if arg.startswith("--nproc="):
             continue
         cleaned.append(arg)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc_per_node={nproc}", "-m", "doppel", *cleaned]
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "doppel",
+        *cleaned,
+    ]
     os.execv(sys.executable, launcher)
 
 
@@ -97,9 +119,11 @@ def _print_plan(dataset_dir: Path, config: TrainConfig) -> None:
     estimate = memory_estimate(plan)
     table.add_row("parameters", f"{estimate.params:,}")
     table.add_row("trainable parameters (est.)", f"{estimate.trainable:,}")
-    table.add_row("memory per device (est.)",
-                  f"{estimate.total_gb:.1f} GB = weights {estimate.weights_gb:.1f} + grads/optimizer "
-                  f"{estimate.optimizer_gb:.1f} + activations {estimate.activations_gb:.1f}")
+    table.add_row(
+        "memory per device (est.)",
+        f"{estimate.total_gb:.1f} GB = weights {estimate.weights_gb:.1f} + grads/optimizer "
+        f"{estimate.optimizer_gb:.1f} + activations {estimate.activations_gb:.1f}",
+    )
     if config.expected_memory or config.expected_time:
         table.add_row("recipe expects", f"{config.expected_memory}; {config.expected_time}")
     console.print(table)

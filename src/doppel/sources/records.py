@@ -1,4 +1,4 @@
-"""The common record every export reader yields, so the rest of doppel never sees a source format."""
+"""The common record every export reader yields: the rest of doppel never sees a source format."""
 
 from __future__ import annotations
 

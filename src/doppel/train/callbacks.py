@@ -49,16 +49,28 @@ class RichProgress(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("[bold]train"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[tps]} tok/s"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
         )
         self.progress.start()
-        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step,
-                                           loss="-", tps="-")
+        self.task = self.progress.add_task(
+            "train", total=state.max_steps, completed=state.global_step, loss="-", tps="-"
+        )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.progress is not None:
@@ -66,12 +78,15 @@ class RichProgress(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.progress is not None and logs and "loss" in logs:
-            self.progress.update(self.task, loss=f"{logs['loss']:.3f}",
-                                 tps=f"{self.metrics.tokens_per_s:,.0f}")
+            self.progress.update(
+                self.task, loss=f"{logs['loss']:.3f}", tps=f"{self.metrics.tokens_per_s:,.0f}"
+            )
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.progress is not None and metrics and "eval_loss" in metrics:
-            self.progress.console.print(f"step {state.global_step}: val loss {metrics['eval_loss']:.4f}")
+            self.progress.console.print(
+                f"step {state.global_step}: val loss {metrics['eval_loss']:.4f}"
+            )
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.progress is not None:

@@ -23,14 +23,18 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model: str = Field("smollm2-135m", description="embedded name, local HF folder, .gguf file or hub id")
+    model: str = Field(
+        "smollm2-135m", description="embedded name, local HF folder, .gguf file or hub id"
+    )
     method: Literal["lora", "qlora", "full"] = Field("lora", description="what is trained")
     train_on: str = Field("me", description="whose messages carry loss: me, all, or NAME,NAME")
     max_length: int = Field(1024, ge=32, description="tokens per training window")
     micro_batch_size: int = Field(8, ge=1, description="windows per device per step")
     grad_accum: int = Field(1, ge=1, description="micro batches per optimizer step")
     epochs: float = Field(3.0, gt=0, description="passes over the training windows")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: epochs decide)")
+    max_steps: int = Field(
+        -1, description="stop after this many optimizer steps (-1: epochs decide)"
+    )
     learning_rate: float = Field(2e-4, gt=0, description="peak learning rate (cosine schedule)")
     warmup_ratio: float = Field(0.05, ge=0, le=0.5, description="share of steps spent warming up")
     weight_decay: float = Field(0.0, ge=0)
@@ -38,17 +42,24 @@ class TrainConfig(BaseModel):
     lora_alpha: int = Field(32, ge=1, description="LoRA scale numerator; usually 2 x rank")
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     use_rslora: bool = Field(False, description="rank-stabilised LoRA scaling (alpha / sqrt(r))")
-    target_modules: str = Field("all-linear", description="LoRA targets: all-linear or a comma list")
+    target_modules: str = Field(
+        "all-linear", description="LoRA targets: all-linear or a comma list"
+    )
     batching: Literal["grouped", "packed", "padded"] = Field(
         "grouped",
-        description="grouped: length-grouped padded batches (fast on CPU); packed: padding-free rows "
+        description="grouped: length-bucketed padded batches (fast on CPU); "
+        "packed: padding-free rows "
         "with per-conversation positions (fast with FlashAttention); padded: plain random batches",
     )
-    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 where supported")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 where supported"
+    )
     gradient_checkpointing: bool = Field(False, description="recompute activations to save memory")
     compile: bool = Field(False, description="torch.compile the model (pays off on long runs)")
     fsdp: bool = Field(False, description="shard full fine-tuning over processes with FSDP2")
-    nproc: int = Field(1, ge=1, description="processes to launch (torchrun) when run as `doppel train`")
+    nproc: int = Field(
+        1, ge=1, description="processes to launch (torchrun) when run as `doppel train`"
+    )
     seed: int = Field(0, description="seed for weights init, data order and dropout")
     save_steps: int = Field(200, ge=1, description="checkpoint every N optimizer steps")
     logging_steps: int = Field(5, ge=1, description="log loss and throughput every N steps")
@@ -59,7 +70,9 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         if self.fsdp and self.method != "full":
-            raise ValueError("fsdp shards full fine-tuning; use method: full (or drop fsdp for LoRA)")
+            raise ValueError(
+                "fsdp shards full fine-tuning; use method: full (or drop fsdp for LoRA)"
+            )
         if self.method == "qlora" and self.fsdp:
             raise ValueError("qlora runs on one GPU; drop fsdp")
         return self
@@ -70,7 +83,9 @@ class TrainConfig(BaseModel):
 
 def recipe_names() -> list[str]:
     folder = resources.files("doppel.train") / "recipes"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def _recipe_text(name_or_path: str) -> tuple[str, str]:
@@ -81,7 +96,9 @@ def _recipe_text(name_or_path: str) -> tuple[str, str]:
         return str(path), path.read_text(encoding="utf-8")
     shipped = resources.files("doppel.train") / "recipes" / f"{name_or_path}.yaml"
     if not shipped.is_file():
-        raise DoppelError(f"unknown recipe {name_or_path!r}; shipped recipes: {', '.join(recipe_names())}")
+        raise DoppelError(
+            f"unknown recipe {name_or_path!r}; shipped recipes: {', '.join(recipe_names())}"
+        )
     return name_or_path, shipped.read_text(encoding="utf-8")
 
 

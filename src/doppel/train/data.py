@@ -120,8 +120,8 @@ class LengthBucketSampler:
         shuffled = torch.randperm(len(self.lengths), generator=generator).tolist()
         ordered = sorted(shuffled, key=self.lengths.__getitem__)  # stable: ties stay shuffled
         rest = len(ordered) % self.batch_size  # the shortest windows form the one partial batch,
-        full = ordered[rest:]                  # which goes last so the DataLoader's cuts align
-        batches = [full[i:i + self.batch_size] for i in range(0, len(full), self.batch_size)]
+        full = ordered[rest:]  # which goes last so the DataLoader's cuts align
+        batches = [full[i : i + self.batch_size] for i in range(0, len(full), self.batch_size)]
         for index in torch.randperm(len(batches), generator=generator).tolist():
             yield from batches[index]
         yield from ordered[:rest]

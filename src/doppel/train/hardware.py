@@ -55,11 +55,21 @@ class MemoryEstimate:
         return self.weights_gb + self.optimizer_gb + self.activations_gb
 
 
-def estimate_memory(config, n_params: int, hidden: int, layers: int, vocab: int, lora_params: int,
-                    bf16: bool, processes: int) -> MemoryEstimate:
-    """Bytes per device: weights, gradients + AdamW state, activations (a planning figure, +-30%)."""
+def estimate_memory(
+    config,
+    n_params: int,
+    hidden: int,
+    layers: int,
+    vocab: int,
+    lora_params: int,
+    bf16: bool,
+    processes: int,
+) -> MemoryEstimate:
+    """Bytes per device: weights, grads + AdamW state, activations (a planning figure, +-30%)."""
     gb = 1024**3
-    weight_bytes = {"qlora": 0.55, "full": 2.0 if bf16 else 4.0}.get(config.method, 2.0 if bf16 else 4.0)
+    weight_bytes = {"qlora": 0.55, "full": 2.0 if bf16 else 4.0}.get(
+        config.method, 2.0 if bf16 else 4.0
+    )
     shard = processes if config.fsdp else 1
     trainable = n_params if config.method == "full" else lora_params
     # fp32 gradients + two AdamW moments (+ fp32 master copy when weights are bf16)

@@ -11,8 +11,10 @@ from doppel.train.callbacks import MetricsLog, RichProgress
 from doppel.train.data import LengthBucketSampler, make_collator
 from doppel.train.hardware import has_cuda, world_size
 
-OOM_HINT = ("out of memory: lower micro_batch_size or max_length, turn on gradient_checkpointing, "
-            "use method lora/qlora, or add processes with fsdp")
+OOM_HINT = (
+    "out of memory: lower micro_batch_size or max_length, turn on gradient_checkpointing, "
+    "use method lora/qlora, or add processes with fsdp"
+)
 
 
 def load_base(plan):
@@ -30,7 +32,9 @@ def load_base(plan):
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
     if has_cuda():
@@ -59,9 +63,14 @@ def wrap_lora(model, plan, new_token_ids: list[int]):
         model = prepare_model_for_kbit_training(model, config.gradient_checkpointing)
     targets = config.target_modules
     lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        use_rslora=config.use_rslora, task_type="CAUSAL_LM",
-        target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        use_rslora=config.use_rslora,
+        task_type="CAUSAL_LM",
+        target_modules=targets
+        if targets == "all-linear"
+        else [t.strip() for t in targets.split(",")],
         # chat tokens new to this tokenizer must learn their embeddings, or the model never stops
         trainable_token_indices={"embed_tokens": new_token_ids} if new_token_ids else None,
     )
@@ -119,9 +128,8 @@ def training_arguments(plan, out_dir: Path):
 
 
 def _decoder_layer_class(plan) -> str:
-    from transformers import AutoConfig, AutoModelForCausalLM
-
     import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(plan.model_dir))
@@ -198,15 +206,20 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
         "steps": trainer.state.global_step,
         "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
         "train_runtime_s": round(output.metrics.get("train_runtime", 0.0), 1),
-        "tokens_per_s": round((trainer.state.num_input_tokens_seen or 0)
-                              / max(output.metrics.get("train_runtime", 1e-9), 1e-9), 1),
+        "tokens_per_s": round(
+            (trainer.state.num_input_tokens_seen or 0)
+            / max(output.metrics.get("train_runtime", 1e-9), 1e-9),
+            1,
+        ),
         "peak_memory_mb": _peak_memory_mb(),
     }
 
 
 def save_weights(trainer, plan, out_dir: Path) -> None:
     """Adapter or consolidated full weights, plus the tokenizer with its chat tokens."""
-    target = out_dir / (runs.ADAPTER_DIR if plan.config.method in ("lora", "qlora") else runs.MODEL_DIR)
+    target = out_dir / (
+        runs.ADAPTER_DIR if plan.config.method in ("lora", "qlora") else runs.MODEL_DIR
+    )
     if trainer.is_fsdp_enabled:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 

@@ -1,0 +1,167 @@
+"""The whole experiment end to end: sample export -> dataset -> run -> scripted chat -> eval.
+
+`doppel demo` (and `make demo`) runs it on the bundled sample with the embedded model;
+`doppel compare` trains LoRA and full fine-tuning on the same data and evaluates them side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+
+from doppel.errors import DoppelError
+
+SCRIPT = ["hey", "what's up?"]
+QUICK_TRAIN = {"max_steps": 16, "max_length": 256, "learning_rate": 1e-3, "save_steps": 1000}
+CPU_COMPARE = {"lora": ("cpu-demo", {}), "full": ("cpu-full", {})}  # recipe, overrides
+
+
+@dataclass
+class Outputs:
+    root: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    eval: object | None = None
+
+
+@contextlib.contextmanager
+def _step(console: Console, outputs: Outputs, name: str, title: str) -> Iterator[None]:
+    """Print a heading for a step and record how long it took."""
+    console.print(Rule(f"[bold]{title}"))
+    started = time.perf_counter()
+    yield
+    outputs.timings[name] = round(time.perf_counter() - started, 1)
+
+
+def train_run(dataset: Path, out: Path, recipe: str, overrides: dict, force: bool = True) -> Path:
+    from doppel.train.config import load_config
+    from doppel.train.trainer import train
+
+    return train(dataset, out, load_config(recipe, overrides), force=force)
+
+
+def scripted_chat(run: Path, out: Path, console: Console) -> Path:
+    """The reference's opening lines, sent to the model playing the exporting user."""
+    from doppel.commands.chat import command as chat
+
+    script = out.with_suffix(".script.txt")
+    script.write_text("\n".join([*SCRIPT, f"/save {out}"]) + "\n", encoding="utf-8")
+    chat(run_dir=str(run), script=script, seed=0)
+    script.unlink()
+    return out
+
+
+def run_demo(
+    out_dir: Path, quick: bool = False, force: bool = False, model: str | None = None
+) -> Outputs:
+    """Every step of the product on the bundled sample; returns where everything is."""
+    from doppel.data.options import PrepareOptions
+    from doppel.data.pipeline import prepare_dataset
+    from doppel.eval.options import EvalOptions
+    from doppel.eval.runner import evaluate
+    from doppel.sample import write_sample_export
+
+    console = Console(highlight=False)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise DoppelError(f"{out_dir} already exists; pass --force to replace it")
+    outputs = Outputs(out_dir)
+    paths = outputs.paths
+    with _step(console, outputs, "sample", "1/5 write the sample Telegram export"):
+        paths["export"] = write_sample_export(out_dir / "export", force=True)
+        console.print(f"sample export: {paths['export']}")
+    with _step(console, outputs, "prepare", "2/5 prepare: export -> conversations"):
+        paths["dataset"] = out_dir / "dataset"
+        prepare_dataset(paths["export"], paths["dataset"], PrepareOptions(force=True))
+    with _step(
+        console, outputs, "train", "3/5 train: LoRA on the embedded model (cpu-demo recipe)"
+    ):
+        overrides = {**(QUICK_TRAIN if quick else {}), "model": model}
+        paths["run"] = train_run(paths["dataset"], out_dir / "run", "cpu-demo", overrides)
+    with _step(console, outputs, "chat", "4/5 chat: the model plays you"):
+        paths["transcript"] = scripted_chat(paths["run"], out_dir / "transcript.md", console)
+    with _step(console, outputs, "eval", "5/5 eval: fine-tuned vs base on held-out conversations"):
+        options = EvalOptions.quick(force=True) if quick else EvalOptions(force=True)
+        outputs.eval = evaluate([paths["run"]], paths["dataset"], out_dir / "eval", options)
+        paths["report"] = outputs.eval.report_html
+    print_summary(console, outputs)
+    return outputs
+
+
+def print_summary(console: Console, outputs: Outputs) -> None:
+    from rich.table import Table
+
+    console.print(Rule("[bold]done"))
+    if outputs.eval is not None:
+        run = outputs.eval.runs[0]
+        table = Table(title="fine-tuned vs base (held-out conversations)")
+        for column in (
+            "speaker",
+            "perplexity base -> tuned",
+            "attributed to speaker base -> tuned",
+            "ceiling",
+        ):
+            table.add_column(column)
+        for speaker in run.speakers:
+            table.add_row(
+                speaker,
+                _pair(run.base_perplexity.get(speaker), run.perplexity.get(speaker), ".1f"),
+                _pair(
+                    run.base_attribution_share.get(speaker),
+                    run.attribution_share.get(speaker),
+                    ".0%",
+                ),
+                _fmt(run.ceiling.get(speaker), ".0%"),
+            )
+        console.print(table)
+    for name, path in outputs.paths.items():
+        console.print(f"{name:>10}: {path}")
+    console.print(f"   timings: {', '.join(f'{k} {v:.0f}s' for k, v in outputs.timings.items())}")
+    if "run" in outputs.paths:
+        console.print(
+            f"\nTalk to it:  doppel chat {outputs.paths['run']}\n"
+            f"Serve it:    doppel serve {outputs.paths['run']}   (then open http://127.0.0.1:8000)"
+        )
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _pair(before, after, spec: str) -> str:
+    return f"{_fmt(before, spec)} -> {_fmt(after, spec)}"
+
+
+def run_compare(
+    dataset: Path,
+    out_dir: Path,
+    quick: bool = False,
+    force: bool = False,
+    recipes: dict[str, tuple[str, dict]] | None = None,
+) -> Outputs:
+    """The reference experiment: LoRA and full fine-tuning on the same data, evaluated together."""
+    from doppel.eval.options import EvalOptions
+    from doppel.eval.runner import evaluate
+
+    console = Console(highlight=False)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise DoppelError(f"{out_dir} already exists; pass --force to replace it")
+    outputs = Outputs(out_dir)
+    for method, (recipe, overrides) in (recipes or CPU_COMPARE).items():
+        with _step(console, outputs, method, f"train {method} ({recipe})"):
+            merged = {**(QUICK_TRAIN if quick else {}), **overrides}
+            outputs.paths[method] = train_run(dataset, out_dir / method, recipe, merged)
+    with _step(console, outputs, "eval", "eval: side by side on held-out conversations"):
+        options = EvalOptions.quick(force=True) if quick else EvalOptions(force=True)
+        runs = [outputs.paths[m] for m in (recipes or CPU_COMPARE)]
+        outputs.eval = evaluate(runs, dataset, out_dir / "eval", options)
+        outputs.paths["report"] = outputs.eval.report_html
+    print_summary(console, outputs)
+    return outputs

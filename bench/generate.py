@@ -1,0 +1,191 @@
+"""Generation speed on this machine: time to first token and tokens/s for the embedded model (base,
+fp32 vs bf16; a LoRA run with the adapter applied vs merged), batched replies, and the server's
+throughput with 1 and 8 concurrent streaming clients. Prints a table and writes it under
+"## generate" in docs/benchmarks.md.
+
+Usage: .venv/bin/python bench/generate.py [--tokens 48] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from doppel.atomic import atomic_file
+from doppel.infer.engine import Engine, SamplingParams
+from doppel.infer.server import create_app, run_in_thread
+from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, RunInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+HISTORY = [("Sam", "hey"), ("Alex", "heyy"), ("Sam", "what's up? how was the trip to the lake?")]
+
+
+def timed_stream(engine: Engine, tokens: int, repeats: int = 3) -> tuple[float, float]:
+    """Median (time to first visible text, tokens/s) over `tokens` tokens, greedy, via stream()."""
+    engine.stop_ids = []  # never hand over early: every run generates the same number of tokens
+    params = SamplingParams(temperature=0, max_new_tokens=tokens, repetition_penalty=1.0)
+    engine.reply(HISTORY, "Alex", SamplingParams(temperature=0, max_new_tokens=2))  # warm-up
+    firsts, rates = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        first, made = None, 0
+        for delta in engine.stream(HISTORY, "Alex", params):
+            if delta.text and first is None:
+                first = time.perf_counter() - start
+            made = delta.completion_tokens or made
+        firsts.append(first if first is not None else float("nan"))
+        rates.append(made / (time.perf_counter() - start))
+    return statistics.median(firsts), statistics.median(rates)
+
+
+def lora_run(folder: Path) -> Path:
+    """A LoRA run on the embedded model (r=16, all linear layers, non-zero random adapter)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from doppel.models import load_model, load_tokenizer, resolve_model
+
+    base = resolve_model("smollm2-135m")
+    tokenizer = load_tokenizer(base)
+    torch.manual_seed(0)
+    config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False)
+    model = get_peft_model(load_model(base, tokenizer), config)
+    model.save_pretrained(folder / ADAPTER_DIR)
+    tokenizer.save_pretrained(folder / TOKENIZER_DIR)
+    info = RunInfo(base_model="smollm2-135m", method="lora", me={"id": "u1", "name": "Alex"},
+                   speakers=["Alex", "Sam"], trained_speakers=["Alex"], max_length=1024)
+    (folder / RUN_INFO).write_text(json.dumps(info.to_json()), encoding="utf-8")
+    return folder
+
+
+def batched(engine: Engine, tokens: int, batch: int = 8) -> float:
+    """Tokens/s of reply_batch over `batch` histories (upper bound: stops ignored)."""
+    engine.stop_ids = []
+    params = SamplingParams(temperature=0, max_new_tokens=tokens, repetition_penalty=1.0)
+    histories = [[*HISTORY[:-1], ("Sam", f"{HISTORY[-1][1]} ({i})")] for i in range(batch)]
+    start = time.perf_counter()
+    engine.reply_batch(histories, ["Alex"] * batch, params, batch_size=batch)
+    return batch * tokens / (time.perf_counter() - start)
+
+
+def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float, float]:
+    """(total tokens/s, median time to first content) for `clients` concurrent streams."""
+    engine.stop_ids = []
+    server, url = run_in_thread(create_app(engine, queue_size=clients))
+    body = {"model": "doppel/Alex", "stream": True, "max_tokens": tokens, "temperature": 0,
+            "repetition_penalty": 1.0,
+            "messages": [{"role": "user", "name": n, "content": t} for n, t in HISTORY]}
+    firsts: list[float] = []
+    produced: list[int] = []
+
+    def client() -> None:
+        start = time.perf_counter()
+        first = None
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as reply:
+            for line in reply.iter_lines():
+                content = '"content": "' in line and '"content": ""' not in line
+                if first is None and line.startswith("data: {") and content:
+                    first = time.perf_counter() - start
+        firsts.append(first or float("nan"))
+        produced.append(tokens)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    server.should_exit = True
+    return sum(produced) / wall, statistics.median(firsts)
+
+
+def cpu_model() -> str:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    name = next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                 if line.startswith("Model name")), "unknown CPU")
+    flags = next((line for line in out.splitlines() if line.startswith("Flags")), "")
+    extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()]
+    return f"{name}, {os.cpu_count()} cores" + (f" ({', '.join(extras)})" if extras else "")
+
+
+def write_section(markdown: str) -> None:
+    """Replace (or add) the "## generate" section of docs/benchmarks.md, leaving others alone."""
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    lines, out, skipping = text.splitlines(), [], False
+    for line in lines:
+        if line.startswith("## "):
+            skipping = line.strip() == "## generate"
+            if skipping:
+                continue
+        if not skipping:
+            out.append(line)
+    with atomic_file(path) as handle:
+        handle.write("\n".join(out).rstrip() + "\n\n" + markdown)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=48, help="tokens per reply")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    import torch
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    rows: list[tuple[str, str, str]] = []
+
+    def row(what: str, first: float | None, rate: float) -> None:
+        rows.append((what, "-" if first is None else f"{first * 1000:.0f} ms", f"{rate:.1f}"))
+        print(f"{what:<58} {rows[-1][1]:>9} {rows[-1][2]:>8} tok/s", flush=True)
+
+    n = args.tokens
+    for dtype in (torch.float32, torch.bfloat16):
+        name = str(dtype).removeprefix("torch.")
+        engine = Engine.load("smollm2-135m", dtype=dtype)
+        row(f"base smollm2-135m, {name}, stream", *timed_stream(engine, n))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = lora_run(Path(tmp) / "run")
+        for merge in (False, True):
+            how = "merged" if merge else "adapter applied"
+            for dtype in (torch.float32, torch.bfloat16):
+                name = str(dtype).removeprefix("torch.")
+                engine = Engine.load(run, merge=merge, dtype=dtype)
+                row(f"LoRA r=16 run, {how}, {name}, stream", *timed_stream(engine, n))
+    engine = Engine.load("smollm2-135m")
+    row("base, float32, reply_batch of 8 (eval path)", None, batched(engine, n))
+    for clients in (1, 8):
+        rate, first = server_throughput(engine, clients, n)
+        row(f"server, float32, {clients} concurrent streaming client(s)", first, rate)
+
+    load = os.getloadavg()[0]
+    table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    markdown = (
+        "## generate\n\n"
+        f"`bench/generate.py --tokens {n}` on {cpu_model()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; load average {load:.1f} when it finished (other "
+        "jobs on the machine slow every row alike). Greedy, {n} new tokens per reply, stops "
+        "ignored so every row generates the same count; time to first token includes the prompt "
+        f"({len(HISTORY)} messages). Server rows: generation is serialised, so 8 clients share "
+        "one model's speed and wait their turn (first-token time is the median over clients).\n\n"
+        "| what | first token | tokens/s |\n|---|---:|---:|\n" + table + "\n"
+    ).replace("{n}", str(n))
+    print()
+    print(markdown)
+    if not args.no_write:
+        write_section(markdown)
+
+
+if __name__ == "__main__":
+    main()

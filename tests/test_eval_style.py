@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from doppel.eval import style
@@ -9,11 +11,11 @@ from doppel.eval.language import main_language
 
 
 def test_reply_features_of_a_casual_burst():
-    features = style.reply_features(["hey lol 😂", "ok"], vocab={"hey", "ok"})
-    assert features["chars"] == pytest.approx((9 + 2) / 2)
+    features = style.reply_features(["hey lol 😂😂", "ok"], vocab={"hey", "ok"})
+    assert features["chars"] == pytest.approx((10 + 2) / 2)
     assert features["words"] == pytest.approx((2 + 1) / 2)
     assert features["messages"] == 2
-    assert features["emoji"] == pytest.approx(0.5)
+    assert features["emoji"] == pytest.approx(0.5)  # one of two messages has emoji
     assert features["lowercase"] == 1.0
     assert features["punctuation"] == 0.0
     assert features["non_latin"] == 0.0
@@ -23,7 +25,7 @@ def test_reply_features_of_a_casual_burst():
 def test_reply_features_of_formal_and_cyrillic_text():
     formal = style.reply_features(["Hello, World."])
     assert formal["lowercase"] == 0.0
-    assert formal["punctuation"] == pytest.approx(2 / len("Hello, World."))
+    assert formal["punctuation"] == 2
     assert formal["emoji"] == 0.0
     assert formal["vocab"] is None  # no vocabulary given
     mixed = style.reply_features(["Привет, как дела?", "ok"])
@@ -38,15 +40,22 @@ def test_words_keep_inner_apostrophes_and_drop_numbers():
 def test_distance_is_zero_for_the_same_style_and_grows_for_another():
     casual = [["heyy", "lol 😂"], ["omw"], ["haha ok", "ngl thats wild"]]
     formal = [["Hello, Alex. How are you doing today?"], ["I would like to discuss the plan."]]
-    pairs = [("a", r) for r in casual] + [("b", r) for r in formal]
-    scale = style.spreads(pairs)
     real = style.profile(casual)
-    same, _ = style.distance(style.profile(casual), real, scale)
-    other, per_feature = style.distance(style.profile(formal), real, scale)
+    same, _ = style.distance(style.profile(casual), real)
+    other, per_feature = style.distance(style.profile(formal), real)
     assert same == 0.0
-    assert other > 1.0
-    assert per_feature["lowercase"] > 1.0 and per_feature["messages"] > 0.5
+    assert other > 0.5
+    assert per_feature["lowercase"] == 1.0  # every real message is lowercase, no generated one
+    assert per_feature["words"] == pytest.approx(math.log2((7 + 1) / (1.5 + 1)))  # 7 vs 1.5 words
+    assert per_feature["emoji"] == pytest.approx(1 / 6)  # (1/2 + 0 + 0) / 3 replies
     assert max(per_feature.values()) <= style.DISTANCE_CAP
+
+
+def test_counts_compare_as_ratios_and_are_capped():
+    assert style.feature_distance("chars", 19.0, 9.0) == pytest.approx(1.0)  # twice as long
+    assert style.feature_distance("chars", 4.0, 9.0) == pytest.approx(1.0)  # half as long
+    assert style.feature_distance("words", 1000.0, 1.0) == style.DISTANCE_CAP
+    assert style.feature_distance("lowercase", 0.25, 1.0) == pytest.approx(0.75)
 
 
 def test_profile_skips_features_that_never_apply():

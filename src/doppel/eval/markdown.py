@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
+SPECIAL = re.compile(r"([\\`*_\[\]<>|])")  # what could format or break a line or table cell
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid

@@ -17,7 +17,7 @@ class EvalOptions:
 
     max_contexts: int = _opt(48, "held-out contexts to reply to, balanced across speakers")
     max_new_tokens: int = _opt(64, "tokens generated per reply at most")
-    batch_size: int = _opt(8, "prompts generated together")
+    batch_size: int = _opt(16, "prompts generated together")
     seed: int = _opt(0, "seed for context sampling and generation (same seed, same report)")
     top_speakers: int = _opt(3, "top friends (by messages) evaluated next to the exporting user")
     history_turns: int = _opt(12, "turns of history before each held-out reply, at most")
@@ -34,7 +34,7 @@ class EvalOptions:
     @classmethod
     def quick(cls, **overrides: Any) -> EvalOptions:
         """Fewer contexts and shorter replies: a minute or two on a laptop CPU."""
-        values = {"max_contexts": 32, "max_new_tokens": 40, "top_speakers": 2, "history_turns": 8}
+        values = {"max_contexts": 32, "max_new_tokens": 32, "top_speakers": 2, "history_turns": 8}
         return cls(**{**values, **overrides})
 
     def replace(self, **changes: Any) -> EvalOptions:

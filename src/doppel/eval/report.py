@@ -217,8 +217,9 @@ Over every held-out token each trained speaker wrote (message and end tokens, as
 {ppl_table}{plot.get('perplexity', '')}
 ## 2. Style fidelity
 
-Distance of generated replies from the real ones at the same contexts: the mean over features
-of |generated - real| in units of that feature's spread over real replies (capped at 3).
+Distance of generated replies from the real ones at the same contexts (lower is closer): the mean
+over features of |log2((generated + 1) / (real + 1))| for counts (1 = twice or half; capped at 3)
+and |generated - real| for shares (1 = 100 points).
 
 {style_table}{plot.get('style', '')}
 {style_details(runs)}

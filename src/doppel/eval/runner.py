@@ -213,15 +213,14 @@ def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
                   vocab: dict[str, set[str]]) -> dict[str, Any]:
     """Per speaker: real, fine-tuned and base profiles and each model's distance from real."""
     real = _by_speaker(job, [list(c.reply) for c in job.contexts])
-    scale = style.spreads(((c.respondent, c.reply) for c in job.contexts), vocab.get)
     tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
     numbers = {}
     for speaker, replies in real.items():
         profile = style.profile(replies, vocab.get(speaker))
         tuned_profile = style.profile(tuned_by[speaker], vocab.get(speaker))
         base_profile = style.profile(base_by[speaker], vocab.get(speaker))
-        distance, per_feature = style.distance(tuned_profile, profile, scale)
-        base_distance, base_per_feature = style.distance(base_profile, profile, scale)
+        distance, per_feature = style.distance(tuned_profile, profile)
+        base_distance, base_per_feature = style.distance(base_profile, profile)
         numbers[speaker] = {
             "contexts": len(replies), "real": profile, "fine_tuned": tuned_profile,
             "base": base_profile, "distance": distance, "base_distance": base_distance,

@@ -1,29 +1,32 @@
 """Style fidelity: how generated replies compare with real ones on measurable habits.
 
-Each reply (a turn: one or more messages) becomes a few numbers (lengths, emoji, capitals,
-punctuation, script mix, familiar words). A speaker's distance is the mean over features of
-|generated mean - real mean| in units of that feature's spread over all real replies, capped at
-3 so one habit cannot drown the rest: 0 is indistinguishable on average, 1 is one spread away.
+Each reply (a turn: one or more messages) becomes a few numbers (lengths, punctuation, emoji,
+capitals, script mix, familiar words). A speaker's distance is the mean over features of how far
+the generated mean is from the real mean: for counts, |log2((generated + 1) / (real + 1))|
+(1 = twice or half as long; capped at 3), for shares the absolute difference (1 = 100 points).
+0 means indistinguishable on average; no data set-wide scale is needed, so runs compare directly.
 """
 
 from __future__ import annotations
 
+import math
 import re
-import statistics
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 FEATURES = {
     "chars": "characters per message",
     "words": "words per message",
     "messages": "messages per turn",
-    "emoji": "emoji per message",
+    "punctuation": "punctuation marks per message",
+    "emoji": "share of messages with an emoji",
     "lowercase": "share of messages without capitals",
-    "punctuation": "punctuation marks per character",
     "non_latin": "share of letters outside the Latin script",
     "vocab": "share of words the speaker used in training",
 }
-DISTANCE_CAP = 3.0
+# counts are compared as ratios (log2 of (generated + 1) / (real + 1)), shares as differences
+COUNTS = {"chars", "words", "messages", "punctuation"}
+DISTANCE_CAP = 3.0  # a count 8 times off counts no more than that
 
 EMOJI = re.compile(
     "[\U0001f1e6-\U0001f1ff\U0001f300-\U0001f5ff\U0001f600-\U0001f64f\U0001f680-\U0001f6ff"
@@ -67,18 +70,16 @@ def reply_features(reply: Sequence[str], vocab: set[str] | None = None) -> dict[
         "chars": _mean(len(m) for m in messages),
         "words": _mean(len(words(m)) for m in messages),
         "messages": float(len(messages)) if messages != [""] else 0.0,
-        "emoji": _mean(len(EMOJI.findall(m)) for m in messages),
+        "emoji": _mean(float(bool(EMOJI.search(m))) for m in messages),
         "lowercase": _lowercase_share(messages),
-        "punctuation": _punctuation(text),
+        "punctuation": _mean(_punctuation(m) for m in messages),
         "non_latin": _non_latin_share(text),
         "vocab": _mean(float(w in vocab) for w in tokens) if vocab is not None and tokens else None,
     }
 
 
-def _punctuation(text: str) -> float | None:
-    if not text:
-        return None
-    return sum(unicodedata.category(ch).startswith("P") for ch in text) / len(text)
+def _punctuation(text: str) -> int:
+    return sum(unicodedata.category(ch).startswith("P") for ch in text)
 
 
 def profile(
@@ -89,34 +90,20 @@ def profile(
     return {f: _mean(row[f] for row in rows if row[f] is not None) for f in FEATURES}
 
 
-def spreads(
-    replies: Iterable[tuple[str, Sequence[str]]],
-    vocab_of: Callable[[str], set[str] | None] | None = None,
-) -> dict[str, float]:
-    """Per-feature scale for distances: the spread over real (speaker, reply) pairs, floored."""
-    values: dict[str, list[float]] = {f: [] for f in FEATURES}
-    for speaker, reply in replies:
-        row = reply_features(reply, vocab_of(speaker) if vocab_of else None)
-        for feature, value in row.items():
-            if value is not None:
-                values[feature].append(value)
-    scale = {}
-    for feature, found in values.items():
-        spread = statistics.pstdev(found) if len(found) > 1 else 0.0
-        middle = abs(statistics.fmean(found)) if found else 0.0
-        scale[feature] = max(spread, 0.1 * middle, 0.05)
-    return scale
+def feature_distance(feature: str, generated: float, real: float) -> float:
+    if feature in COUNTS:
+        return min(abs(math.log2((generated + 1) / (real + 1))), DISTANCE_CAP)
+    return abs(generated - real)
 
 
 def distance(
-    generated: dict[str, float | None], real: dict[str, float | None], scale: dict[str, float]
+    generated: dict[str, float | None], real: dict[str, float | None]
 ) -> tuple[float | None, dict[str, float]]:
     """Summary distance and per-feature distances (features missing on either side are skipped)."""
     per_feature = {
-        f: min(abs(generated[f] - real[f]) / scale[f], DISTANCE_CAP)
+        f: feature_distance(f, generated[f], real[f])
         for f in FEATURES
         if generated.get(f) is not None and real.get(f) is not None
     }
     summary = sum(per_feature.values()) / len(per_feature) if per_feature else None
     return summary, per_feature
-

@@ -18,10 +18,11 @@ def grouped_bars(
     import matplotlib.pyplot as plt
 
     width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(speakers) + 2), 3.8))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(speakers) + 4), 3.8))
     for number, (label, values) in enumerate(series.items()):
         xs = [i + (number - (len(series) - 1) / 2) * width for i in range(len(speakers))]
-        ax.bar(xs, [v if v is not None else 0.0 for v in values], width, label=label)
+        bars = ax.bar(xs, [v if v is not None else 0.0 for v in values], width, label=label)
+        ax.bar_label(bars, labels=[_short(v) for v in values], fontsize="x-small", padding=2)
     labelled = False
     for i, mark in enumerate(marks or []):
         if mark is not None:
@@ -31,9 +32,16 @@ def grouped_bars(
     ax.set_xticks(range(len(speakers)), list(speakers), rotation=15 if len(speakers) > 4 else 0)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.margins(y=0.12)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _short(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"

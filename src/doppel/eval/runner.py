@@ -175,6 +175,14 @@ def _load(spec: Path | str, options: EvalOptions):
     return loaded
 
 
+def _free_accelerator() -> None:
+    """Give the GPU memory back before the next model loads (a no-op on CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Parts,
             label: str) -> ModelResult:
     """Load one model; perplexity, replies for the job's contexts, and its scripted chats."""
@@ -197,6 +205,7 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
         transcripts = run_chats(engine, job.chats, options) if job.chats else []
     del engine, loaded
     gc.collect()
+    _free_accelerator()
     return ModelResult(scored, replies, transcripts, timings)
 
 

@@ -6,12 +6,22 @@ Usage: doppel --help
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import warnings
 
 import typer
 from rich.console import Console
 
 from doppel.errors import DoppelError
+
+# Privacy and quiet by default: no hub calls or telemetry unless the user sets these otherwise,
+# and no library chatter between doppel's own progress bars. Set before any HF import.
+for _key, _value in {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                     "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                     "TOKENIZERS_PARALLELISM": "false"}.items():
+    os.environ.setdefault(_key, _value)
+warnings.filterwarnings("ignore", category=FutureWarning)
 
 # command name -> module in doppel.commands that defines `command` (typed options = flags = --help)
 COMMANDS = {

@@ -1,0 +1,46 @@
+"""Scripted chats and batched replies, driven by a scripted stand-in for the engine."""
+
+from __future__ import annotations
+
+from doppel.eval.generate import reply_all
+from doppel.eval.options import EvalOptions
+from doppel.eval.transcripts import markdown, plan_chats, run_chats
+
+
+class EchoEngine:
+    """Replies with who it plays and the last line it saw; records every batch and seed."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []  # (batch size, seed)
+
+    def reply_batch(self, histories, respondents, params, batch_size=8):
+        self.calls.append((len(histories), params.seed))
+        return [[f"{who} answers {history[-1][1]}"] if history else []
+                for history, who in zip(histories, respondents, strict=True)]
+
+
+def test_replies_come_back_in_order_in_seeded_batches():
+    histories = [[("Sam", "x" * n)] for n in (5, 1, 9, 3, 7)]
+    engine = EchoEngine()
+    options = EvalOptions(batch_size=2, seed=7)
+    replies = reply_all(engine, histories, ["Alex"] * 5, options)
+    assert replies == [[f"Alex answers {h[0][1]}"] for h in histories]
+    assert engine.calls == [(2, 7), (2, 8), (1, 9)]
+
+
+def test_chats_go_both_ways_in_every_language_for_trained_speakers():
+    chats = plan_chats("Alex", ["Sam", "Kim"], {"Alex", "Sam"}, ["en", "ru"])
+    pairs = [(c.respondent, c.partner, c.language) for c in chats]
+    assert pairs == [("Alex", "Sam", "en"), ("Alex", "Sam", "ru"), ("Sam", "Alex", "en"),
+                     ("Sam", "Alex", "ru"), ("Alex", "Kim", "en"), ("Alex", "Kim", "ru")]
+
+
+def test_scripted_chat_feeds_each_reply_into_the_next_step():
+    engine = EchoEngine()
+    [chat] = run_chats(engine, plan_chats("Alex", ["Sam"], {"Alex"}, ["ru"]), EvalOptions())
+    assert chat.lines == [("Sam", "привет"), ("Alex", "Alex answers привет"),
+                          ("Sam", "как дела?"), ("Alex", "Alex answers как дела?")]
+    assert len(engine.calls) == 2  # one batch per scripted line, all chats together
+    text = markdown({"run": [chat], "base": [chat]})
+    assert "The model as Alex, with Sam (ru)" in text and "> **Sam:** привет" in text
+    assert "trained neither" in markdown({"run": []})

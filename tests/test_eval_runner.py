@@ -93,6 +93,7 @@ def test_several_runs_side_by_side(setup):
     transcripts = summary.transcripts_md.read_text()
     assert "The model as Alex, with Sam (en)" in transcripts
     assert "The model as Sam, with Alex (en)" in transcripts  # run `lora/run` trained Sam too
+    assert "The model as Sam, with Alex (en; the run was not trained to play Sam)" in transcripts
 
 
 def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:

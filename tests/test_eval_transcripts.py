@@ -28,19 +28,24 @@ def test_replies_come_back_in_order_in_seeded_batches():
     assert engine.calls == [(2, 7), (2, 8), (1, 9)]
 
 
-def test_chats_go_both_ways_in_every_language_for_trained_speakers():
+def test_chats_go_both_ways_in_every_language():
     chats = plan_chats("Alex", ["Sam", "Kim"], {"Alex", "Sam"}, ["en", "ru"])
-    pairs = [(c.respondent, c.partner, c.language) for c in chats]
-    assert pairs == [("Alex", "Sam", "en"), ("Alex", "Sam", "ru"), ("Sam", "Alex", "en"),
-                     ("Sam", "Alex", "ru"), ("Alex", "Kim", "en"), ("Alex", "Kim", "ru")]
+    pairs = [(c.respondent, c.partner, c.language, c.trained) for c in chats]
+    assert pairs == [("Alex", "Sam", "en", True), ("Alex", "Sam", "ru", True),
+                     ("Sam", "Alex", "en", True), ("Sam", "Alex", "ru", True),
+                     ("Alex", "Kim", "en", True), ("Alex", "Kim", "ru", True),
+                     ("Kim", "Alex", "en", False), ("Kim", "Alex", "ru", False)]
 
 
 def test_scripted_chat_feeds_each_reply_into_the_next_step():
     engine = EchoEngine()
-    [chat] = run_chats(engine, plan_chats("Alex", ["Sam"], {"Alex"}, ["ru"]), EvalOptions())
+    planned = plan_chats("Alex", ["Sam"], {"Alex"}, ["ru"])
+    chat, untrained = run_chats(engine, planned, EvalOptions())
     assert chat.lines == [("Sam", "привет"), ("Alex", "Alex answers привет"),
                           ("Sam", "как дела?"), ("Alex", "Alex answers как дела?")]
     assert len(engine.calls) == 2  # one batch per scripted line, all chats together
+    assert engine.calls[0][0] == 2  # Sam's side is played too, though the run never learned it
     text = markdown({"run": [chat], "base": [chat]})
     assert "The model as Alex, with Sam (ru)" in text and "> **Sam:** привет" in text
-    assert "trained neither" in markdown({"run": []})
+    assert "not trained to play Sam" in markdown({"run": [untrained]})
+    assert "no friend" in markdown({"run": []})

@@ -146,7 +146,7 @@ def transcripts_section(runs, level: int = 2) -> str:
     parts = []
     for run in runs:
         chats = {name: [Transcript(t["respondent"], t["partner"], t["language"],
-                                   [(s, x) for s, x in t["lines"]])
+                                   [(s, x) for s, x in t["lines"]], t["trained"])
                         for t in run["transcripts"][key]]
                  for name, key in ((f"{run['name']} (fine-tuned)", "fine_tuned"),
                                    (f"base ({run['baseline']})", "base"))}

@@ -16,27 +16,28 @@ class Transcript:
     partner: str  # who says the scripted lines
     language: str
     lines: list[tuple[str, str]] = field(default_factory=list)  # (speaker, message)
+    trained: bool = True  # whether the run was trained to play the respondent
 
     def to_json(self) -> dict:
         return {"respondent": self.respondent, "partner": self.partner, "language": self.language,
-                "lines": [list(line) for line in self.lines]}
+                "trained": self.trained, "lines": [list(line) for line in self.lines]}
 
 
 def plan_chats(
     me: str, friends: list[str], trained: set[str], languages: list[str]
 ) -> list[Transcript]:
-    """Both directions with each friend, in each language, where the model was trained to play."""
-    chats = []
-    for friend in friends:
-        for respondent, partner in ((me, friend), (friend, me)):
-            if respondent in trained:
-                chats += [Transcript(respondent, partner, lang) for lang in languages]
-    return chats
+    """Both directions with each friend, in each language (noting whom the run never learned)."""
+    return [
+        Transcript(respondent, partner, lang, trained=respondent in trained)
+        for friend in friends
+        for respondent, partner in ((me, friend), (friend, me))
+        for lang in languages
+    ]
 
 
 def run_chats(engine, chats: list[Transcript], options: EvalOptions) -> list[Transcript]:
     """Play every scripted line of every chat, batching all chats at each step."""
-    done = [Transcript(c.respondent, c.partner, c.language) for c in chats]
+    done = [Transcript(c.respondent, c.partner, c.language, trained=c.trained) for c in chats]
     steps = max((len(SCRIPTS[c.language]) for c in chats), default=0)
     for step in range(steps):
         for chat in done:
@@ -52,12 +53,13 @@ def run_chats(engine, chats: list[Transcript], options: EvalOptions) -> list[Tra
 def markdown(chats_by_model: dict[str, list[Transcript]], level: int = 3) -> str:
     """Side by side per chat: each model's version of the same scripted conversation."""
     if not any(chats_by_model.values()):
-        return "_No scripted chats: the run trained neither the user nor a top friend._\n"
+        return "_No scripted chats: the dataset has no friend to chat with._\n"
     first = next(iter(chats_by_model.values()))
     parts = []
     for index, chat in enumerate(first):
         who, partner = escape(chat.respondent), escape(chat.partner)
-        parts.append(f"{'#' * level} The model as {who}, with {partner} ({chat.language})\n")
+        note = "" if chat.trained else f"; the run was not trained to play {who}"
+        parts.append(f"{'#' * level} The model as {who}, with {partner} ({chat.language}{note})\n")
         for model, chats in chats_by_model.items():
             parts.append(f"**{escape(model)}**\n")
             for speaker, text in chats[index].lines:

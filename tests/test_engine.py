@@ -141,7 +141,7 @@ def test_batched_greedy_replies_match_one_at_a_time_on_the_embedded_model():
     engine = Engine.load("smollm2-135m")
     histories = [[("Sam", "hey"), ("Sam", "what's up?")],
                  [("Alex", "hey"), ("Sam", "yo, how was the trip to the mountains?")]]
-    params = SamplingParams(temperature=0, max_new_tokens=16)
+    params = SamplingParams(temperature=0, max_new_tokens=10)
     batched = engine.reply_batch(histories, ["Alex", "Alex"], params)
     assert batched == [engine.reply(h, "Alex", params) for h in histories]
     assert all(batched)

@@ -157,6 +157,7 @@ class Engine:
         self.max_length = min(max_length or self.info.max_length, context)
         self.stop_ids = sorted({self.encoder.im_end_id, self.encoder.im_start_id})
         self.personas: list[str] = list(self.info.speakers)
+        self.device = getattr(self.model, "device", "cpu")  # loaded on CPU; moved by the caller
         self._partners = _partner_counts(self.info)
 
     @classmethod
@@ -224,7 +225,7 @@ class Engine:
 
         processors = _logits_processors(params)
         generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
-        ids = torch.tensor([prompt], dtype=torch.long)
+        ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
         cache = DynamicCache()
         step_input = ids
         for _ in range(params.max_new_tokens):
@@ -235,7 +236,7 @@ class Engine:
                 scores = processors(ids, out.logits[:, -1, :].float())
                 if params.temperature > 0:
                     probs = torch.softmax(scores, dim=-1)
-                    token = torch.multinomial(probs, 1, generator=generator)
+                    token = torch.multinomial(probs.cpu(), 1, generator=generator).to(ids.device)
                 else:
                     token = scores.argmax(dim=-1, keepdim=True)
             ids = torch.cat([ids, token], dim=1)
@@ -288,8 +289,9 @@ class Engine:
         pad = self.tokenizer.pad_token_id
         pad = pad if pad is not None else self.stop_ids[0]
         width = max(len(p) for p in prompts)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
+                            device=self.device)
         sample = params.temperature > 0
         config = GenerationConfig(
             max_new_tokens=params.max_new_tokens, do_sample=sample,

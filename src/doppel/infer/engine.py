@@ -195,7 +195,8 @@ class Engine:
     def prompt_ids(self, history: Sequence[tuple[str, str]], respondent: str,
                    max_new_tokens: int) -> list[int]:
         """The prompt for history + respondent's header; the oldest messages drop off to fit."""
-        return self.encoder.prompt(group_turns(history), respondent, self.max_length,
+        clean = [(_name(speaker), _text(text)) for speaker, text in history]
+        return self.encoder.prompt(group_turns(clean), _name(respondent), self.max_length,
                                    reserve=max_new_tokens)
 
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
@@ -307,6 +308,19 @@ class Engine:
             cut = next((i for i, token in enumerate(row) if token in self.stop_ids), len(row))
             texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
         return texts
+
+
+def _text(text: str) -> str:
+    """Message text with the chat tokens removed: the tokenizer would read them as structure,
+    so a typed "<|im_end|>" could end a turn or open one in someone else's name."""
+    for token in (IM_START, IM_END):
+        text = text.replace(token, "")
+    return text
+
+
+def _name(name: str) -> str:
+    """A speaker name fit for a ChatML header: one line, no chat tokens."""
+    return " ".join(_text(name).split()) or "?"
 
 
 def _partner_counts(info) -> dict[str, dict[str, int]]:

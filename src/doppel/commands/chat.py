@@ -47,7 +47,12 @@ def command(
     for line in lines if lines is not None else _prompt(console, session):
         if line.strip() in ("/quit", "/exit"):
             break
-        _handle(console, session, line, strict=lines is not None)
+        try:
+            _handle(console, session, line, strict=lines is not None)
+        except KeyboardInterrupt:  # Ctrl-C stops the reply, not the chat
+            if lines is not None:
+                raise
+            console.print("\n[dim](stopped)[/]")
 
 
 def _read_script(path: Path) -> list[str]:

@@ -88,7 +88,7 @@ def test_several_runs_side_by_side(setup):
     report = summary.report_md.read_text()
     assert "|  | lora/run | mine | again/run |" in report
     assert "| trainable parameters | n/a | 4,096 | n/a |" in report
-    assert "| generation |" in report and "| Kim | n/a |" in report
+    assert "| generation |" in report and "| Kim | 0 | n/a |" in report
     assert '<img src="plots/perplexity.png"' in summary.report_html.read_text()
     transcripts = summary.transcripts_md.read_text()
     assert "The model as Alex, with Sam (en)" in transcripts

@@ -16,16 +16,21 @@ from doppel.eval.transcripts import markdown as transcripts_markdown
 Column = tuple[str, int, str]  # (label, run index, "fine_tuned" or "base")
 
 
+def short_model(spec: str) -> str:
+    """A model spec as a column label: an embedded name as is, a path by its folder or file name."""
+    return Path(spec).name or spec
+
+
 def columns(runs: list[dict[str, Any]]) -> list[Column]:
     """Base then fine-tuned for each run; a base shared with an earlier run is shown once."""
     found: list[Column] = []
     for i, run in enumerate(runs):
         if not run["base_shared"]:
-            found.append((f"base ({run['baseline']})", i, "base"))
+            found.append((f"base ({short_model(run['baseline'])})", i, "base"))
         found.append((run["name"], i, "fine_tuned"))
     labels = [label for label, *_ in found]
-    return [(label if labels.count(label) == 1 else f"{label} #{i + 1}", index, which)
-            for i, (label, index, which) in enumerate(found)]
+    return [(f"{label} for {runs[index]['name']}" if labels.count(label) > 1 else label,
+             index, which) for label, index, which in found]
 
 
 def _rows(run: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
@@ -50,13 +55,21 @@ def _speakers(runs, section: str) -> list[str]:
     return seen
 
 
+COUNTED = {"perplexity": ("held-out tokens", "tokens"), "style": ("contexts", "contexts"),
+           "attribution": ("contexts", "contexts")}
+
+
 def section_table(runs, section: str, cols: list[Column], digits: int = 2) -> tuple[str, dict]:
-    """A speaker x model table for one section, and the series for its plot."""
+    """A speaker x model table for one section (with how much data each row rests on)."""
     speakers = _speakers(runs, section)
     series = {col[0]: [_cell(runs, col, section, s) for s in speakers] for col in cols}
-    rows = [[md.escape(s), *(md.number(series[label][i], digits) for label, *_ in cols)]
+    header, key = COUNTED[section]
+    counts = [next(_rows(r, section)[s][key] for r in runs if s in _rows(r, section))
+              for s in speakers]
+    rows = [[md.escape(s), md.number(counts[i]),
+             *(md.number(series[label][i], digits) for label, *_ in cols)]
             for i, s in enumerate(speakers)]
-    return md.table(["speaker", *(md.escape(label) for label, *_ in cols)], rows), series
+    return md.table(["speaker", header, *(md.escape(label) for label, *_ in cols)], rows), series
 
 
 def summary_table(everything: dict[str, Any]) -> str:
@@ -104,7 +117,7 @@ def style_details(runs) -> str:
         for speaker, numbers in run["style"].items():
             header = ["feature", "real"]
             if not run["base_shared"]:
-                header.append(f"base ({run['baseline']})")
+                header.append(f"base ({short_model(run['baseline'])})")
             header.append(run["name"])
             rows = []
             for feature, meaning in FEATURES.items():
@@ -149,7 +162,7 @@ def transcripts_section(runs, level: int = 2) -> str:
                                    [(s, x) for s, x in t["lines"]], t["trained"])
                         for t in run["transcripts"][key]]
                  for name, key in ((f"{run['name']} (fine-tuned)", "fine_tuned"),
-                                   (f"base ({run['baseline']})", "base"))}
+                                   (f"base ({short_model(run['baseline'])})", "base"))}
         heading = "#" * level
         body = transcripts_markdown(chats, level + 1)
         parts.append(f"{heading} {md.escape(run['name'])}\n\n{body}")

@@ -18,7 +18,7 @@ def command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     api_key: Annotated[str | None, typer.Option(
         envvar="DOPPEL_API_KEY",
-        help="Require `Authorization: Bearer KEY` on /v1 (env DOPPEL_API_KEY).")] = None,
+        help="Require `Authorization: Bearer KEY` on /v1.")] = None,
     queue_size: Annotated[int, typer.Option(
         min=0, help="Requests that may wait while one generates; more get 503.")] = 8,
     timeout: Annotated[float, typer.Option(

@@ -3,7 +3,7 @@ fp32 vs bf16; a LoRA run with the adapter applied vs merged), batched replies, a
 throughput with 1 and 8 concurrent streaming clients. Prints a table and writes it under
 "## generate" in docs/benchmarks.md.
 
-Usage: .venv/bin/python bench/generate.py [--tokens 48] [--no-write]
+Usage: .venv/bin/python bench/generate.py [--tokens 48] [--threads N] [--no-write]
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 HISTORY = [("Sam", "hey"), ("Alex", "heyy"), ("Sam", "what's up? how was the trip to the lake?")]
 
 
-def timed_stream(engine: Engine, tokens: int, repeats: int = 3) -> tuple[float, float]:
-    """Median (time to first visible text, tokens/s) over `tokens` tokens, greedy, via stream()."""
+def timed_stream(engine: Engine, tokens: int, repeats: int = 3) -> tuple[float, float, float]:
+    """Medians of (time to first visible text, tokens/s, tokens per CPU-second), greedy."""
     engine.stop_ids = []  # never hand over early: every run generates the same number of tokens
     params = SamplingParams(temperature=0, max_new_tokens=tokens, repetition_penalty=1.0)
     engine.reply(HISTORY, "Alex", SamplingParams(temperature=0, max_new_tokens=2))  # warm-up
-    firsts, rates = [], []
+    firsts, rates, cpu_rates = [], [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         first, made = None, 0
         for delta in engine.stream(HISTORY, "Alex", params):
             if delta.text and first is None:
@@ -44,7 +44,8 @@ def timed_stream(engine: Engine, tokens: int, repeats: int = 3) -> tuple[float, 
             made = delta.completion_tokens or made
         firsts.append(first if first is not None else float("nan"))
         rates.append(made / (time.perf_counter() - start))
-    return statistics.median(firsts), statistics.median(rates)
+        cpu_rates.append(made / (time.process_time() - cpu))
+    return statistics.median(firsts), statistics.median(rates), statistics.median(cpu_rates)
 
 
 def lora_run(folder: Path) -> Path:
@@ -67,18 +68,19 @@ def lora_run(folder: Path) -> Path:
     return folder
 
 
-def batched(engine: Engine, tokens: int, batch: int = 8) -> float:
-    """Tokens/s of reply_batch over `batch` histories (upper bound: stops ignored)."""
+def batched(engine: Engine, tokens: int, batch: int = 8) -> tuple[float, float]:
+    """Tokens/s and tokens per CPU-second of reply_batch over `batch` histories."""
     engine.stop_ids = []
     params = SamplingParams(temperature=0, max_new_tokens=tokens, repetition_penalty=1.0)
     histories = [[*HISTORY[:-1], ("Sam", f"{HISTORY[-1][1]} ({i})")] for i in range(batch)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     engine.reply_batch(histories, ["Alex"] * batch, params, batch_size=batch)
-    return batch * tokens / (time.perf_counter() - start)
+    made = batch * tokens
+    return made / (time.perf_counter() - start), made / (time.process_time() - cpu)
 
 
-def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float, float]:
-    """(total tokens/s, median time to first content) for `clients` concurrent streams."""
+def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float, float, float]:
+    """(median time to first content, total tokens/s, per CPU-second) for concurrent streams."""
     engine.stop_ids = []
     server, url = run_in_thread(create_app(engine, queue_size=clients))
     body = {"model": "doppel/Alex", "stream": True, "max_tokens": tokens, "temperature": 0,
@@ -98,15 +100,15 @@ def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float,
         firsts.append(first or float("nan"))
         produced.append(tokens)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     server.should_exit = True
-    return sum(produced) / wall, statistics.median(firsts)
+    return statistics.median(firsts), sum(produced) / wall, sum(produced) / cpu
 
 
 def cpu_model() -> str:
@@ -137,18 +139,25 @@ def write_section(markdown: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=48, help="tokens per reply")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice, one per core)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from transformers.utils import logging
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
 
-    def row(what: str, first: float | None, rate: float) -> None:
-        rows.append((what, "-" if first is None else f"{first * 1000:.0f} ms", f"{rate:.1f}"))
-        print(f"{what:<58} {rows[-1][1]:>9} {rows[-1][2]:>8} tok/s", flush=True)
+    def row(what: str, first: float | None, rate: float, cpu_rate: float) -> None:
+        rows.append((what, "-" if first is None else f"{first * 1000:.0f} ms", f"{rate:.1f}",
+                     f"{cpu_rate:.1f}"))
+        print(f"{what:<56} {rows[-1][1]:>9} {rate:7.1f} tok/s {cpu_rate:7.1f} tok/CPU-s",
+              flush=True)
 
     n = args.tokens
     for dtype in (torch.float32, torch.bfloat16):
@@ -164,13 +173,13 @@ def main() -> None:
                 engine = Engine.load(run, merge=merge, dtype=dtype)
                 row(f"LoRA r=16 run, {how}, {name}, stream", *timed_stream(engine, n))
     engine = Engine.load("smollm2-135m")
-    row("base, float32, reply_batch of 8 (eval path)", None, batched(engine, n))
+    row("base, float32, reply_batch of 8 (eval path)", None, *batched(engine, n))
     for clients in (1, 8):
-        rate, first = server_throughput(engine, clients, n)
-        row(f"server, float32, {clients} concurrent streaming client(s)", first, rate)
+        row(f"server, float32, {clients} concurrent streaming client(s)",
+            *server_throughput(engine, clients, n))
 
     load = os.getloadavg()[0]
-    table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    table = "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
     markdown = (
         "## generate\n\n"
         f"`bench/generate.py --tokens {n}` on {cpu_model()}, torch {torch.__version__}, "
@@ -178,8 +187,11 @@ def main() -> None:
         "jobs on the machine slow every row alike). Greedy, {n} new tokens per reply, stops "
         "ignored so every row generates the same count; time to first token includes the prompt "
         f"({len(HISTORY)} messages). Server rows: generation is serialised, so 8 clients share "
-        "one model's speed and wait their turn (first-token time is the median over clients).\n\n"
-        "| what | first token | tokens/s |\n|---|---:|---:|\n" + table + "\n"
+        "one model's speed and wait their turn (first-token time is the median over clients). "
+        "Tokens per CPU-second (this process's CPU time, all threads) moves less with the "
+        "machine's load than tokens/s does.\n\n"
+        "| what | first token | tokens/s | tokens per CPU-s |\n|---|---:|---:|---:|\n"
+        + table + "\n"
     ).replace("{n}", str(n))
     print()
     print(markdown)

@@ -1,35 +1,42 @@
-"""Walk a huge JSON file a value at a time, with the C decoder doing the per-value work.
+"""Walk a huge JSON file a value at a time: orjson for runs of messages, json for the rest.
 
 Why not ijson: its fast path (`items` on one prefix) cannot also report which chat a message belongs
 to, and every way of following chat boundaries next to it (ijson.parse events, push coroutines, two
 parsers side by side) measured 2-3x slower. Here Python only steps through the few structural
-characters around chats; each message is one call of the json module's C scanner on a bounded text
-buffer (bench/prepare.py and docs/benchmarks.md have the numbers).
+characters around chats, and messages are decoded many at a time.
 
-The buffer is refilled chunk by chunk: bytes are fixed (`\\xHH` escapes, see EscapeFixer), decoded
-as UTF-8 incrementally, and appended after the unread rest, so memory holds one chunk plus the value
-being decoded.
+The buffer holds bytes: a chunk is read, its `\\xHH` escapes fixed (see EscapeFixer), and appended
+after the unread rest, so memory holds one chunk plus the value being decoded. In a pretty-printed
+export (Telegram Desktop always indents) every item of an array ends with a newline, the item's
+own indentation and `}`; JSON strings cannot hold a raw newline, so the last such line in the
+buffer ends a run of whole items, and one `orjson.loads` of `[` + run + `]` decodes them all. A run
+that does not parse (it crossed the end of the array, or holds something orjson refuses: a lone
+surrogate, a raw control character, NaN) is cut at the array's end and tried again, or read item
+by item with the json module's C scanner on decoded text, the slow path that also names errors.
+orjson reads integers beyond 64 bits as floats; Telegram writes none.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import json.scanner
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
+import orjson
+
 from doppel.errors import DoppelError
 
 CHUNK = 1 << 18  # bytes per read: small enough that even a 4-byte-per-character buffer stays small
 # A value still failing to decode with this much text after its start is broken, not cut short.
 MAX_VALUE_CHARS = 32 << 20
-TOP_UP = 1 << 16  # refill before decoding an item once fewer characters than this are left
+TOP_UP = 1 << 16  # refill before decoding items once fewer bytes than this are left
+MIN_WINDOW = 256  # bytes decoded to text for a value on the slow path (grows while it fails)
+MAX_WINDOW = 1 << 16  # the window starts at twice the last value's size, at most this
 BOM = b"\xef\xbb\xbf"
 
-_WS = re.compile(r"[ \t\n\r]*")
-_AFTER_ITEM = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
+_WS = re.compile(rb"[ \t\n\r]*")
 _HEX2 = re.compile(rb"[0-9A-Fa-f]{2}")
 _MAYBE_HEX = re.compile(rb"(?:x[0-9A-Fa-f]?)?")
 
@@ -101,8 +108,16 @@ def _scanner() -> Callable[[str, int], tuple[Any, int]]:
     return json.scanner.make_scanner(json.JSONDecoder(strict=False))
 
 
+def _item_close(buf: bytes, pos: int) -> bytes | None:
+    """`\\n<indent>}`, the line that ends the object starting at `pos` if the file is indented."""
+    line = buf.rfind(b"\n", max(0, pos - 256), pos)
+    if line < 0 or buf[line + 1:pos].strip(b" \t"):
+        return None
+    return buf[line:pos] + b"}"
+
+
 class JsonStream:
-    """A text buffer over a binary file with just the steps a streaming walker needs."""
+    """A byte buffer over a binary file with just the steps a streaming walker needs."""
 
     def __init__(self, raw: BinaryIO, name: str, on_read: Callable[[int], None] | None = None,
                  chunk_size: int | None = None) -> None:
@@ -111,40 +126,48 @@ class JsonStream:
         self._on_read = on_read
         self._chunk = chunk_size or CHUNK
         self._fixer = EscapeFixer()
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._decode = _scanner()
         self._bytes = 0
         self._first = True
-        self.buf = ""
+        self._window = MIN_WINDOW
+        self.buf = b""
         self.pos = 0
         self.eof = False
 
     # -- buffer ---------------------------------------------------------------------------------
     def fill(self) -> bool:
-        """Append the next chunk after the unread text; False once the file is exhausted."""
+        """Append the next chunk after the unread bytes; False once the file is exhausted."""
         if self.eof:
             return False
-        data = self._raw.read(self._chunk)
-        self._bytes += len(data)
-        if self._on_read is not None:
-            self._on_read(self._bytes)
+        data = self._read()
         final = not data
-        try:
-            text = self._utf8.decode(self._fixer.fix(data, final), final)
-        except UnicodeDecodeError as bad:
-            at = self._bytes - len(data) + max(bad.start, 0)
-            raise not_utf8(self._name, bad.object[bad.start], at) from None
-        if self._first and text:  # a UTF-8 byte order mark is allowed (and may span reads)
+        data = self._fixer.fix(data, final)
+        if self._first and (data or final):  # a UTF-8 byte order mark is allowed
             self._first = False
-            text = text.removeprefix("\ufeff")
-        self.buf = self.buf[self.pos:] + text if self.pos < len(self.buf) else text
+            data = data.removeprefix(BOM)
+        self.buf = self.buf[self.pos:] + data if self.pos < len(self.buf) else data
         self.pos = 0
         self.eof = final
         return True
 
+    def _read(self) -> bytes:
+        data = self._raw.read(self._chunk)
+        while self._first and data and len(data) < len(BOM):  # the mark may span tiny reads
+            more = self._raw.read(self._chunk)
+            if not more:
+                break
+            data += more
+        self._bytes += len(data)
+        if self._on_read is not None:
+            self._on_read(self._bytes)
+        return data
+
+    def _offset(self, index: int) -> int:
+        """The file offset of buf[index] (near it: fixed escapes are two bytes longer)."""
+        return max(self._bytes - len(self.buf) + index, 0)
+
     def where(self) -> str:
-        unread = len(self.buf) - self.pos
-        return f"around byte {max(self._bytes - unread, 0):,}"
+        return f"around byte {self._offset(self.pos):,}"
 
     def ends_early(self, what: str) -> DoppelError:
         return DoppelError(
@@ -158,13 +181,27 @@ class JsonStream:
             "Desktop (Machine-readable JSON)"
         )
 
+    def _text(self, size: int) -> str:
+        """Up to `size` bytes from `pos` as text, without a character the window edge cuts."""
+        end = self.pos + size
+        data = self.buf[self.pos:end]
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            cut = bad.reason == "unexpected end of data" and (end < len(self.buf) or not self.eof)
+            if not cut:
+                raise not_utf8(self._name, data[bad.start], self._offset(self.pos + bad.start)) \
+                    from None
+            return data[:bad.start].decode("utf-8")
+
     # -- tokens ---------------------------------------------------------------------------------
     def peek(self) -> str:
         """The next non-blank character, not consumed ("" at the end of the file)."""
         while True:
             self.pos = _WS.match(self.buf, self.pos).end()
             if self.pos < len(self.buf):
-                return self.buf[self.pos]
+                byte = self.buf[self.pos]
+                return chr(byte) if byte < 0x80 else (self._text(4)[:1] or "\ufffd")
             if not self.fill():
                 return ""
 
@@ -183,33 +220,35 @@ class JsonStream:
         """Decode one complete JSON value (object, list, string, number, ...)."""
         if not self.peek():
             raise self.ends_early(what)
+        size = self._window
         while True:
+            text = self._text(size)
+            whole = self.pos + size >= len(self.buf)  # the text reaches the end of the buffer
             try:
-                value, end = self._decode(self.buf, self.pos)
+                value, end = self._decode(text, 0)
             except (StopIteration, json.JSONDecodeError) as error:
-                self._refill_after(_failed_at(error), what)
+                if whole:
+                    self._refill_after(_failed_at(error), text, what)
+                else:
+                    size *= 8  # the value may go on past the window
                 continue
-            if end < len(self.buf) or not self.fill():  # a number may go on in the next chunk
-                self.pos = end
-                return value
+            if end == len(text) and (not whole or self.fill()):
+                size *= 8  # a number may go on in the next chunk
+                continue
+            used = len(text[:end].encode("utf-8"))
+            self._window = min(max(MIN_WINDOW, 2 * used), MAX_WINDOW)
+            self.pos += used
+            return value
 
-    def _refill_after(self, failed_at: int, what: str) -> None:
+    def _refill_after(self, failed_at: int, text: str, what: str) -> None:
         """A value did not decode: read on if it may be cut by the chunk edge, else say why."""
         if len(self.buf) - self.pos > MAX_VALUE_CHARS:
-            raise self.broken(f"{self._reason()} in {what}")
+            raise self.broken(f"{_reason(text)} in {what}")
         if not self.fill():
-            reason = self._reason()
-            if failed_at >= len(self.buf) - 1 or reason.startswith("Unterminated"):
+            reason = _reason(text)
+            if failed_at >= len(text) - 1 or reason.startswith("Unterminated"):
                 raise self.ends_early(what)
             raise self.broken(f"{reason} in {what}")
-
-    def _reason(self) -> str:
-        """The json module's wording of why the value at `pos` fails (slow; only for errors)."""
-        try:
-            json.JSONDecoder(strict=False).raw_decode(self.buf, self.pos)
-        except json.JSONDecodeError as error:
-            return error.msg
-        return "unexpected data"
 
     def members(self, what: str) -> Iterator[str]:
         """Step through an object's keys; the caller consumes each key's value before the next."""
@@ -227,29 +266,62 @@ class JsonStream:
                 return
 
     def array(self, what: str) -> Iterator[Any]:
-        """Decode a list's items one at a time: one C call per item, a refill at each chunk edge."""
+        """Decode a list's items: runs of whole items with one orjson call, else one at a time."""
         self.expect("[", what)
         if self.peek() == "]":
             self.pos += 1
             return
-        decode, after = self._decode, _AFTER_ITEM.match
+        close: bytes | None = None
+        slow_until = 0  # after a run orjson refused, read item by item up to here
         while True:
-            buf, pos = self.buf, self.pos
-            if len(buf) - pos < TOP_UP and self.fill():
-                continue  # keep a whole item in the buffer: a failed decode costs a newline count
-            try:
-                item, end = decode(buf, pos)
-            except (StopIteration, json.JSONDecodeError) as error:
-                self._refill_after(_failed_at(error), what)
-                continue
-            sep = after(buf, end)
-            if (sep is None or sep.end() == len(buf)) and self.fill():
-                continue  # the separator (or what follows it) is in the next chunk: decode again
-            if sep is None:
-                self.pos = end
-                raise self.ends_early(what) if not buf[end:].strip() else self.broken(
-                    f"expected ',' or ']' between items of {what}")
-            self.pos = sep.end()
-            yield item
-            if sep.group(1) == "]":
+            if len(self.buf) - self.pos < TOP_UP:
+                self.fill()
+            if close is None:
+                close = _item_close(self.buf, self.pos)
+            items = None
+            if close is not None and self._offset(self.pos) >= slow_until:
+                items = self._run(close)
+                if items is None:
+                    slow_until = self._offset(len(self.buf))
+            if items is None:
+                yield self.value(what)
+            else:
+                yield from items
+            if self.expect(",]", f"{what} (between items)") == "]":
                 return
+            self.peek()
+
+    def _run(self, close: bytes) -> list[Any] | None:
+        """The whole items from `pos` up to the buffer's last `close` line, decoded at once."""
+        buf, pos = self.buf, self.pos
+        if buf[pos:pos + 1] != b"{":
+            return None
+        end = buf.rfind(close, pos)
+        while end < 0 and len(buf) - pos <= MAX_VALUE_CHARS and self.fill():
+            buf, pos = self.buf, self.pos  # one item longer than the buffer: read on
+            end = buf.rfind(close, pos)
+        if end < 0:
+            return None
+        end += len(close)
+        try:
+            items = orjson.loads(b"[" + buf[pos:end] + b"]")
+        except orjson.JSONDecodeError:  # crossed the array's end? cut there and try once more
+            last = re.compile(re.escape(close) + rb"[ \t\n\r]*\]").search(buf, pos, end + 64)
+            if last is None or last.start() + len(close) >= end:
+                return None
+            end = last.start() + len(close)
+            try:
+                items = orjson.loads(b"[" + buf[pos:end] + b"]")
+            except orjson.JSONDecodeError:
+                return None
+        self.pos = end
+        return items
+
+
+def _reason(text: str) -> str:
+    """The json module's wording of why the value at the start of `text` fails (slow: errors)."""
+    try:
+        json.JSONDecoder(strict=False).raw_decode(text, 0)
+    except json.JSONDecodeError as error:
+        return error.msg
+    return "unexpected data"

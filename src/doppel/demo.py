@@ -29,6 +29,14 @@ class Outputs:
     timings: dict[str, float] = field(default_factory=dict)
     eval: object | None = None
 
+    @classmethod
+    def start(cls, root: Path, force: bool) -> Outputs:
+        """Outputs under a root that is new, empty, or may be replaced (--force)."""
+        root = Path(root)
+        if root.exists() and any(root.iterdir()) and not force:
+            raise DoppelError(f"{root} already exists; pass --force to replace it")
+        return cls(root)
+
 
 @contextlib.contextmanager
 def _step(console: Console, outputs: Outputs, name: str, title: str) -> Iterator[None]:
@@ -57,28 +65,36 @@ def scripted_chat(run: Path, out: Path, console: Console) -> Path:
     return out
 
 
+def evaluate_into(outputs: Outputs, runs: list[Path], dataset: Path, quick: bool) -> None:
+    """The eval report of these runs, under outputs.root/eval."""
+    from doppel.eval.options import EvalOptions
+    from doppel.eval.runner import evaluate
+
+    options = EvalOptions.quick(force=True) if quick else EvalOptions(force=True)
+    outputs.eval = evaluate(runs, dataset, outputs.root / "eval", options)
+    outputs.paths["report"] = outputs.eval.report_html
+
+
 def run_demo(
     out_dir: Path, quick: bool = False, force: bool = False, model: str | None = None
 ) -> Outputs:
     """Every step of the product on the bundled sample; returns where everything is."""
+    from doppel.commands.prepare import show_summary
     from doppel.data.options import PrepareOptions
     from doppel.data.pipeline import prepare_dataset
-    from doppel.eval.options import EvalOptions
-    from doppel.eval.runner import evaluate
     from doppel.sample import write_sample_export
 
     console = Console(highlight=False)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise DoppelError(f"{out_dir} already exists; pass --force to replace it")
-    outputs = Outputs(out_dir)
+    outputs = Outputs.start(out_dir, force)
+    out_dir = outputs.root
     paths = outputs.paths
     with _step(console, outputs, "sample", "1/5 write the sample Telegram export"):
         paths["export"] = write_sample_export(out_dir / "export", force=True)
         console.print(f"sample export: {paths['export']}")
     with _step(console, outputs, "prepare", "2/5 prepare: export -> conversations"):
         paths["dataset"] = out_dir / "dataset"
-        prepare_dataset(paths["export"], paths["dataset"], PrepareOptions(force=True))
+        options = PrepareOptions(force=True)
+        show_summary(prepare_dataset(paths["export"], paths["dataset"], options), options.mask)
     with _step(
         console, outputs, "train", "3/5 train: LoRA on the embedded model (cpu-demo recipe)"
     ):
@@ -87,9 +103,7 @@ def run_demo(
     with _step(console, outputs, "chat", "4/5 chat: the model plays you"):
         paths["transcript"] = scripted_chat(paths["run"], out_dir / "transcript.md", console)
     with _step(console, outputs, "eval", "5/5 eval: fine-tuned vs base on held-out conversations"):
-        options = EvalOptions.quick(force=True) if quick else EvalOptions(force=True)
-        outputs.eval = evaluate([paths["run"]], paths["dataset"], out_dir / "eval", options)
-        paths["report"] = outputs.eval.report_html
+        evaluate_into(outputs, [paths["run"]], paths["dataset"], quick)
     print_summary(console, outputs)
     return outputs
 
@@ -146,22 +160,15 @@ def run_compare(
     recipes: dict[str, tuple[str, dict]] | None = None,
 ) -> Outputs:
     """The reference experiment: LoRA and full fine-tuning on the same data, evaluated together."""
-    from doppel.eval.options import EvalOptions
-    from doppel.eval.runner import evaluate
 
     console = Console(highlight=False)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise DoppelError(f"{out_dir} already exists; pass --force to replace it")
-    outputs = Outputs(out_dir)
+    outputs = Outputs.start(out_dir, force)
+    out_dir = outputs.root
     for method, (recipe, overrides) in (recipes or CPU_COMPARE).items():
         with _step(console, outputs, method, f"train {method} ({recipe})"):
             merged = {**(QUICK_TRAIN if quick else {}), **overrides}
             outputs.paths[method] = train_run(dataset, out_dir / method, recipe, merged)
     with _step(console, outputs, "eval", "eval: side by side on held-out conversations"):
-        options = EvalOptions.quick(force=True) if quick else EvalOptions(force=True)
-        runs = [outputs.paths[m] for m in (recipes or CPU_COMPARE)]
-        outputs.eval = evaluate(runs, dataset, out_dir / "eval", options)
-        outputs.paths["report"] = outputs.eval.report_html
+        evaluate_into(outputs, [outputs.paths[m] for m in recipes or CPU_COMPARE], dataset, quick)
     print_summary(console, outputs)
     return outputs

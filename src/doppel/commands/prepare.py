@@ -46,7 +46,11 @@ def command(
         me=me, groups=groups, include=tuple(include or ()), exclude=tuple(exclude or ()),
         media=media, gap=gap, val_fraction=val_fraction, mask=mask, mask_urls=mask_urls,
         keep_single_speaker=keep_single_speaker, force=force)
-    summary = prepare_dataset(export, output, options, progress=not quiet)
+    show_summary(prepare_dataset(export, output, options, progress=not quiet), options.mask)
+
+
+def show_summary(summary, mask: bool) -> None:
+    """The short table at the end of a prepare run (the demo shows it too)."""
     console = Console()
     table = Table(title=f"Dataset for {summary.me['name']} ({summary.me['id']})", show_header=False)
     table.add_column(style="bold")
@@ -61,7 +65,7 @@ def command(
     table.add_row("session gap", f"{format_duration(summary.gap_seconds)}: {summary.gap_reason}")
     table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in summary.dropped.items()) or "none")
     table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in summary.masked.items())
-                  or ("none found" if options.mask else "off"))
+                  or ("none found" if mask else "off"))
     console.print(table)
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}")

@@ -1,11 +1,9 @@
 """Cutting a chat into conversations (time gaps, calls, history clears) and the train/val split.
 
-Done in two steps so the export is read once even when the gap is picked from the data:
-while reading, each chat is cut into *segments* at the shortest gap the automatic choice could
-pick (or at the fixed gap) and at boundaries; once the gap is known, consecutive segments whose
-pause is within it are joined again. A small outline per segment (its pause, its lone speaker)
-tells ahead which conversations have a single speaker and which are the chat's latest (val), so
-only one segment (while reading) or one conversation (while joining) is ever held in memory.
+The export is read once even when the gap is picked from the data: while reading, each kept
+message's pause is recorded (see spool.py), and once the gap is known `plan_conversations` cuts
+all chats at once with numpy. Segmenter, join_segments and ChatOutline are the same rules written
+message by message: the reference the vectorised cut is tested against.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from doppel.data.gaps import GapHistogram
 
@@ -127,6 +126,35 @@ class ChatOutline:
                 flags.append(lone is not None)
                 speaker = lone
         return flags
+
+
+@dataclass(slots=True)
+class Plan:
+    """Conversations in file order: message `start`..`stop` (exclusive), `chat` index, and
+    whether only one person wrote in it (`alone`)."""
+
+    start: Any
+    stop: Any
+    chat: Any
+    alone: Any
+
+
+def plan_conversations(pause: Any, speaker: Any, runs: list[tuple[int, int]],
+                       gap_s: float) -> Plan:
+    """Cut messages into conversations where the pause exceeds `gap_s` or is NaN (a run's first
+    message, or one after a call), all chats at once. `pause` and `speaker` are per message in
+    file order; `runs` gives each chat run's first message and chat index."""
+    import numpy as np
+
+    starts = np.flatnonzero(~(pause <= gap_s))  # NaN compares False: always a start
+    stops = np.append(starts[1:], len(pause))
+    changes = np.zeros(len(pause) + 1, dtype=np.int64)
+    np.cumsum(speaker[1:] != speaker[:-1], out=changes[2:])  # changes[i]: switches before i
+    alone = changes[stops] == changes[starts + 1]
+    run_first = np.array([first for first, _ in runs], dtype=np.int64)
+    run_chat = np.array([chat for _, chat in runs], dtype=np.int64)
+    chats = run_chat[np.searchsorted(run_first, starts, side="right") - 1]
+    return Plan(starts, stops, chats, alone)
 
 
 def validation_count(conversations: int, fraction: float) -> int:

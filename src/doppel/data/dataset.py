@@ -151,6 +151,10 @@ class DatasetWriter:
             line = orjson.dumps(repair_surrogates(row), option=orjson.OPT_APPEND_NEWLINE)
         self._lines.write(line)
 
+    def write_line(self, line: bytes) -> None:
+        """Write one conversation already encoded as a line of conversations.jsonl."""
+        self._lines.write(line)
+
     def finish(self, manifest: dict[str, Any]) -> None:
         """Close conversations.jsonl and write manifest.json with this schema version."""
         self._lines.close()

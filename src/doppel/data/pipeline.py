@@ -1,46 +1,40 @@
 """From an export to a dataset folder in one read: select, clean, mask, cut, split, write, report.
 
-Reading (pass over the export): chat by chat, each kept message is cleaned and masked, counted,
-and its pause recorded in a fixed-size histogram; messages go to a temporary segments file
-cut at the shortest possible session gap (see conversations.py). After the read the gap is
-chosen, "me" is resolved, names made unique, and the segments file is replayed one chat at a
-time into conversations.jsonl. Memory holds one segment or one conversation of messages.
+Reading (pass over the export): chat by chat, each kept message is cleaned and masked, and
+spooled: its JSON line part to a temporary file, its pause, speaker and length to a few arrays
+(see spool.py), its pause to a fixed-size histogram. After the read the gap is chosen, "me" is
+resolved, names made unique, all chats are cut into conversations at once (conversations.py),
+and each conversation is written with one read of its bytes. Memory holds ~20 bytes a message.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import pickle
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
+
 from doppel.atomic import atomic_dir
 from doppel.chatformat import IM_END, IM_START, MESSAGE_SEP
-from doppel.data.conversations import (
-    ChatOutline,
-    Row,
-    Segment,
-    Segmenter,
-    join_segments,
-    split_of,
-)
-from doppel.data.dataset import DatasetWriter
+from doppel.data.conversations import Plan, plan_conversations, split_of
+from doppel.data.dataset import DatasetWriter, repair_surrogates
 from doppel.data.gaps import GapChoice, GapHistogram
 from doppel.data.masking import Masker
-from doppel.data.options import AUTO_GAP_MIN_S, PrepareOptions
+from doppel.data.options import PrepareOptions
 from doppel.data.selection import no_chats_error, skip_reason, unmatched_includes
 from doppel.data.speakers import clean_name, resolve_me, unique_names
+from doppel.data.spool import BATCH, Columns, Spool
 from doppel.errors import DoppelError
 from doppel.sources.records import Chat, Message
 
-SEGMENTS = ".segments.pickle"  # temporary, inside the atomic temp folder; our own data only
-BATCH_ROWS = 8192  # messages per pickled batch of segments: bounds memory, amortises pickling
+SPOOL = ".messages.spool"  # temporary, inside the atomic temp folder; our own data only
 PROGRESS_EVERY = 4096  # messages between progress-bar updates
 FINGERPRINT_CHUNK = 1 << 20
 MONOLOGUE = "single_speaker_conversation"
@@ -58,9 +52,6 @@ class ChatStats:
     conversations: Counter[str] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)
     monologues: int = 0
-    outline: ChatOutline = field(default_factory=ChatOutline)
-    plan: list[bool] | None = None  # per conversation: only one speaker? (from the outline)
-    written: int = 0  # conversations written or dropped so far (an index into plan)
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {"id": self.chat.id, "name": self.chat.name, "type": self.chat.type,
@@ -94,33 +85,39 @@ class PrepareSummary:
 
 
 class _Collector:
-    """The reading pass: chat selection, cleaning, masking, counting, segmenting."""
+    """The reading pass: chat selection, cleaning, masking, counting; kept messages to the spool."""
 
-    def __init__(self, options: PrepareOptions, segments: Any) -> None:
+    def __init__(self, options: PrepareOptions, spool: Spool) -> None:
         self.options = options
         self.masker = Masker(urls=options.mask_urls) if options.mask else None
-        self.cut_s = options.gap_seconds or AUTO_GAP_MIN_S
         self.markers = options.media == "markers"
-        self.out = segments
-        self.gaps = GapHistogram()
-        self.names: dict[str, str] = {}
-        self.counts: Counter[str] = Counter()  # speaker id -> kept messages
+        self.spool = spool
+        self.gaps = spool.gaps
         self.chats: list[ChatStats] = []
         self.boundaries = 0
+        self.codes: dict[str, int] = {}  # speaker id -> number in the spool
         self._index: dict[str, int] = {}
         self._chat: ChatStats | None = None
-        self._segmenter: Segmenter | None = None
-        self._batch: list[tuple[int, float | None, list[Row]]] = []
-        self._batch_rows = 0
+        self._source: Chat | None = None  # the record the current chat came from
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Speaker id -> cleaned name, in the order speakers were first kept."""
+        return dict(zip(self.spool.sids, self.spool.names, strict=True))
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Speaker id -> kept messages, in the order speakers were first kept."""
+        return Counter(dict(zip(self.spool.sids, self.kept_per_speaker, strict=True)))
 
     def feed(self, message: Message) -> None:
         chat = self._chat
-        if chat is None or message.chat.id != chat.chat.id:
+        if message.chat is not self._source and (chat is None or message.chat.id != chat.chat.id):
             chat = self._switch(message.chat)
         if message.kind == "boundary":
             self.boundaries += 1
             if chat.skipped is None:
-                self._write(self._segmenter.boundary())
+                self.spool.boundary()
             return
         chat.read += 1
         if chat.skipped is not None:
@@ -131,14 +128,19 @@ class _Collector:
         text = self._text(message, chat)
         if text is None:
             return
-        speaker_id = message.speaker_id
-        if speaker_id not in self.names:
-            self.names[speaker_id] = clean_name(message.speaker, speaker_id)
-        self.counts[speaker_id] += 1
-        chat.kept += 1
-        closed = self._segmenter.add((speaker_id, message.time, text))
-        if closed is not None:
-            self._write(closed)
+        code = self.codes.get(message.speaker_id)
+        if code is None:
+            code = self._new_speaker(message)
+        rows = self.spool.rows
+        rows.append((code, message.time, text))
+        if len(rows) >= BATCH:
+            self.spool.flush()
+
+    def _new_speaker(self, message: Message) -> int:
+        code = self.codes[message.speaker_id] = len(self.spool.sids)
+        self.spool.sids.append(message.speaker_id)
+        self.spool.names.append(clean_name(message.speaker, message.speaker_id))
+        return code
 
     def _text(self, message: Message, chat: ChatStats) -> str | None:
         """The message's text with media and masking applied, or None (counted) to drop it."""
@@ -163,33 +165,21 @@ class _Collector:
         return text
 
     def _switch(self, chat: Chat) -> ChatStats:
-        self.finish()
         index = self._index.get(chat.id)
         if index is None:  # a chat seen again continues its stats, with a new conversation
             index = self._index[chat.id] = len(self.chats)
             self.chats.append(ChatStats(chat, skip_reason(chat, self.options)))
-        self._chat = self.chats[index]
-        self._segmenter = Segmenter(index, self.cut_s, self.gaps)
+        self._chat, self._source = self.chats[index], chat
+        self.spool.start_run(index)
         return self._chat
 
-    def finish(self) -> None:
-        if self._segmenter is not None:
-            self._write(self._segmenter.finish())
-            self._segmenter = None
-
-    def _write(self, segment: Segment | None) -> None:
-        if segment is not None:
-            self.chats[segment.chat].outline.add(segment)
-            self._batch.append((segment.chat, segment.gap, segment.rows))
-            self._batch_rows += len(segment.rows)
-            if self._batch_rows >= BATCH_ROWS:
-                self.flush()
-
-    def flush(self) -> None:
-        """Write the pending segments as one pickle (much faster than a JSON line each)."""
-        if self._batch:
-            pickle.dump(self._batch, self.out, protocol=pickle.HIGHEST_PROTOCOL)
-            self._batch, self._batch_rows = [], 0
+    def finish(self) -> Columns:
+        columns = self.spool.columns()
+        self.kept_per_speaker = np.bincount(columns.speaker, minlength=len(self.spool.sids))
+        for first, (start, index) in zip([*columns.runs[1:], (len(columns.pause), -1)],
+                                         columns.runs, strict=True):
+            self.chats[index].kept += first[0] - start
+        return columns
 
 
 def defuse(text: str) -> str:
@@ -198,22 +188,12 @@ def defuse(text: str) -> str:
     return text.replace(MESSAGE_SEP, MESSAGE_SEP.replace(">>>", ">"))
 
 
-def _read_segments(path: Path) -> Iterator[Segment]:
-    with open(path, "rb") as batches:
-        while True:
-            try:
-                batch = pickle.load(batches)
-            except EOFError:
-                return
-            for chat, gap, rows in batch:
-                yield Segment(chat, gap, rows)
-
-
 class _Assembler:
-    """The replay: segments -> conversations -> conversations.jsonl, with the final counts."""
+    """The write: the spool's messages -> conversations.jsonl, with the final counts."""
 
     def __init__(self, collector: _Collector, names: dict[str, str], gap_s: float,
                  options: PrepareOptions, writer: DatasetWriter) -> None:
+        self.collector = collector
         self.chats = collector.chats
         self.names = names
         self.gap_s = gap_s
@@ -224,44 +204,83 @@ class _Assembler:
         self.sizes: Counter[int] = Counter()  # messages per conversation -> conversations
         self.lengths: Counter[int] = Counter()  # bit_length of the text length -> messages
 
-    def run(self, segments: Path) -> None:
-        for index, chat_segments in groupby(_read_segments(segments), key=lambda s: s.chat):
-            self._chat(self.chats[index], join_segments(chat_segments, self.gap_s))
+    def run(self, spool_path: Path, columns: Columns) -> None:
+        plan = plan_conversations(columns.pause, columns.speaker, columns.runs, self.gap_s)
+        keep = np.ones(len(plan.start), dtype=bool) if self.options.keep_single_speaker \
+            else ~plan.alone
+        totals = np.bincount(plan.chat[keep], minlength=len(self.chats)).tolist()
+        heads = [self._chat_json(chat) for chat in self.chats]
+        renames = self._renames()
+        fraction, write = self.options.val_fraction, self.writer.write_line
+        with open(spool_path, "rb") as spool:
+            for start, stop, index, kept in zip(plan.start.tolist(), plan.stop.tolist(),
+                                                plan.chat.tolist(), keep.tolist(), strict=True):
+                chat = self.chats[index]
+                if not kept:
+                    chat.monologues += 1
+                    chat.dropped[MONOLOGUE] += stop - start
+                    continue
+                number = chat.conversations.total()
+                split = split_of(number, totals[index], fraction)
+                begin = int(columns.end[start - 1]) if start else 0
+                spool.seek(begin)
+                body = spool.read(int(columns.end[stop - 1]) - 1 - begin)
+                for old, new in renames:
+                    if old in body:
+                        body = body.replace(old, new)
+                head = _encode({"id": f"{chat.chat.id}-{number:04d}", "chat": heads[index],
+                                "split": split})
+                write(b"".join((head[:-1], b',"messages":[', body, b"]}\n")))
+                chat.conversations[split] += 1
+                chat.messages[split] += stop - start
+        self._count(plan, keep, columns)
 
-    def _chat(self, chat: ChatStats, conversations: Iterator[list[Row]]) -> None:
-        if chat.plan is None:  # a chat's segments may come in several runs: plan once
-            chat.plan = chat.outline.monologues(self.gap_s)
-            chat.outline = ChatOutline()  # done with it: free the memory
-        keep_all = self.options.keep_single_speaker
-        total = len(chat.plan) if keep_all else chat.plan.count(False)
-        names, write = self.names, self.writer.write_json
-        chat_json = {"id": chat.chat.id, "name": chat.chat.name, "type": chat.chat.type}
-        for rows in conversations:
-            alone = chat.plan[chat.written]
-            chat.written += 1
-            if alone and not keep_all:
-                chat.monologues += 1
-                chat.dropped[MONOLOGUE] += len(rows)
-                continue
-            number = chat.conversations.total()
-            split = split_of(number, total, self.options.val_fraction)
-            # Conversation.to_json's shape, built directly: this runs once per message
-            write({"id": f"{chat.chat.id}-{number:04d}", "chat": chat_json, "split": split,
-                   "messages": [{"speaker_id": sid, "speaker": names[sid], "time": t, "text": text}
-                                for sid, t, text in rows]})
-            chat.conversations[split] += 1
-            chat.messages[split] += len(rows)
-            self.sizes[len(rows)] += 1
-            speakers = [row[0] for row in rows]
-            self.speaker_messages.update(speakers)
-            self.lengths.update(map(int.bit_length, map(len, [row[2] for row in rows])))
-            for sid in set(speakers):
-                self.speaker_chats.setdefault(sid, set()).add(chat.chat.id)
+    def _chat_json(self, chat: ChatStats) -> dict[str, str]:
+        return {"id": chat.chat.id, "name": chat.chat.name, "type": chat.chat.type}
+
+    def _renames(self) -> list[tuple[bytes, bytes]]:
+        """Speakers whose unique name differs from the name the spool wrote: bytes to swap."""
+        out = []
+        for sid, name in zip(self.collector.spool.sids, self.collector.spool.names, strict=True):
+            if self.names[sid] != name:
+                key = b'"speaker_id":' + _encode(sid) + b',"speaker":'
+                out.append((key + _encode(name) + b",", key + _encode(self.names[sid]) + b","))
+        return out
+
+    def _count(self, plan: Plan, keep: Any, columns: Columns) -> None:
+        """Speakers, sizes and lengths over the messages of the written conversations."""
+        sizes = (plan.stop - plan.start)[keep]
+        for size, count in enumerate(np.bincount(sizes).tolist()):
+            if count:
+                self.sizes[size] = count
+        mask = np.repeat(keep, plan.stop - plan.start)
+        for bits, count in enumerate(np.bincount(columns.bits[mask]).tolist()):
+            if count:
+                self.lengths[bits] = count
+        speakers = columns.speaker[mask]
+        sids = self.collector.spool.sids
+        codes, first = np.unique(speakers, return_index=True)
+        counts = np.bincount(speakers, minlength=len(sids))
+        for code in codes[np.argsort(first, kind="stable")].tolist():  # first written, first
+            self.speaker_messages[sids[code]] = int(counts[code])
+        chat_ids = np.repeat(plan.chat[keep], sizes)
+        pairs = np.unique(speakers.astype(np.int64) * len(self.chats) + chat_ids)
+        for code, index in zip((pairs // len(self.chats)).tolist(),
+                               (pairs % len(self.chats)).tolist(), strict=True):
+            self.speaker_chats.setdefault(sids[code], set()).add(self.chats[index].chat.id)
 
     def speakers_json(self) -> dict[str, dict[str, Any]]:
         return {sid: {"name": self.names[sid], "messages": n,
                       "chats": sorted(self.speaker_chats[sid])}
                 for sid, n in self.speaker_messages.most_common()}
+
+
+def _encode(value: Any) -> bytes:
+    """orjson, with lone surrogates repaired (orjson refuses them)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(repair_surrogates(value))
 
 
 def fingerprint(path: Path) -> str:
@@ -309,7 +328,6 @@ def _read(export: Any, collector: _Collector, progress: bool) -> int:
             read += 1
             if read % PROGRESS_EVERY == 0:
                 update(export.bytes_read)
-    collector.finish()
     return read
 
 
@@ -347,10 +365,10 @@ def prepare_from(export: Any, export_path: Path, out_dir: Path, options: Prepare
     started = time.perf_counter()
     export_path, out_dir = Path(export_path), Path(out_dir)
     with atomic_dir(out_dir, force=options.force) as folder:
-        with open(folder / SEGMENTS, "wb") as segments:
-            collector = _Collector(options, segments)
+        with open(folder / SPOOL, "wb") as spool:
+            collector = _Collector(options, Spool(spool, GapHistogram()))
             read = _read(export, collector, progress)
-            collector.flush()
+            columns = collector.finish()
         _check_selection(collector)
         me = _me(options, export, collector)
         order = [me, *(sid for sid, _ in collector.counts.most_common() if sid != me)]
@@ -360,10 +378,11 @@ def prepare_from(export: Any, export_path: Path, out_dir: Path, options: Prepare
         writer = DatasetWriter(folder)
         assembler = _Assembler(collector, names, choice.seconds, options, writer)
         try:
-            assembler.run(folder / SEGMENTS)
+            assembler.run(folder / SPOOL, columns)
         finally:
             writer.close()
-        (folder / SEGMENTS).unlink()
+        (folder / SPOOL).unlink()
+        del columns
         if assembler.speaker_messages[me] == 0:
             raise DoppelError(f"none of your messages ({names[me]}) is in a conversation with a "
                               "reply; check --me, or pass --keep-single-speaker")

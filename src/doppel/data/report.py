@@ -122,20 +122,21 @@ PLOTS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
 
 
 def write_plots(folder: Path, manifest: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figure and the Agg canvas directly: pyplot's import and figure bookkeeping cost more
+    # than drawing the six plots
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     (folder / "plots").mkdir(exist_ok=True)
     for name, draw in PLOTS.items():
-        fig, ax = plt.subplots(figsize=(8, 5))
+        fig = Figure(figsize=(8, 5))
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
         with warnings.catch_warnings():  # emoji in names: "Glyph ... missing from font"
             warnings.simplefilter("ignore", UserWarning)
             draw(ax, manifest)
             fig.tight_layout()
             fig.savefig(folder / "plots" / name, dpi=90)
-        plt.close(fig)
 
 
 def _sections(m: dict[str, Any]) -> list[Section]:

@@ -11,6 +11,7 @@ is done a batch at a time with numpy, and writing a conversation is one read of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -20,6 +21,7 @@ from doppel.data.dataset import repair_surrogates
 from doppel.data.gaps import GapHistogram
 
 BATCH = 8192  # messages encoded and written at a time
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 # what starts every message after the first in an encoded batch: JSON strings escape their
@@ -87,12 +89,11 @@ class Spool:
         if not rows:
             self.hard.clear()
             return
-        codes, times, texts = zip(*rows, strict=True)
-        sids, names = self.sids, self.names
+        sids, names, n = self.sids, self.names, len(rows)
         body, sizes = encode([{"speaker_id": sids[c], "speaker": names[c], "time": t, "text": x}
                               for c, t, x in rows])
         self.out.write(body)
-        when = np.array(times, dtype=np.float64)
+        when = np.fromiter(map(_SECOND, rows), dtype=np.float64, count=n)
         pause = np.empty_like(when)
         pause[1:] = np.diff(when)
         pause[0] = np.nan if self._last_time is None else when[0] - self._last_time
@@ -103,12 +104,12 @@ class Spool:
             pause[0] = np.nan
         parts = self._parts
         parts["pause"].append(pause)
-        parts["speaker"].append(np.array(codes, dtype=np.int32))
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(rows))
+        parts["speaker"].append(np.fromiter(map(_FIRST, rows), dtype=np.int32, count=n))
+        lengths = np.fromiter(map(len, map(_THIRD, rows)), dtype=np.int64, count=n)
         parts["bits"].append(np.frexp(lengths)[1].astype(np.int8))  # == int.bit_length
         parts["size"].append(sizes)
-        self._last_time = times[-1]
-        self.count += len(rows)
+        self._last_time = rows[-1][1]
+        self.count += n
         self.rows, self.hard = [], carry
 
     def columns(self) -> Columns:

@@ -63,6 +63,8 @@ class Masker:
         self.regions = regions
         self.counts: Counter[str] = Counter()
         self.kinds = ("phone", "email", "card", "url") if urls else ("phone", "email", "card")
+        # `mask` leaves a text without entities and without any of these unchanged
+        self.trigger = re.compile(r"\d|@|://|www\." if urls else r"\d|@")
 
     def mask(self, text: str, entities: list[tuple[str, str]] | None = None) -> str:
         """Return `text` with PII replaced by placeholders (entities from the export first)."""

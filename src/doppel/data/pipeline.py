@@ -158,8 +158,9 @@ class _Collector:
         if message.speaker_id is None:
             chat.dropped["no_speaker"] += 1
             return None
-        if self.masker is not None:
-            text = self.masker.mask(text, message.pii)
+        masker = self.masker
+        if masker is not None and (message.pii or masker.trigger.search(text) is not None):
+            text = masker.mask(text, message.pii)
         if "<|" in text or MESSAGE_SEP in text:
             text = defuse(text)
         return text
@@ -321,12 +322,11 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[Any]:
 
 def _read(export: Any, collector: _Collector, progress: bool) -> int:
     """The single pass over the export; returns how many records were read."""
-    read = 0
+    read, feed = 0, collector.feed
     with _progress_bar(progress, int(getattr(export, "size_bytes", 0) or 0)) as update:
-        for message in export.messages():
-            collector.feed(message)
-            read += 1
-            if read % PROGRESS_EVERY == 0:
+        for read, message in enumerate(export.messages(), 1):
+            feed(message)
+            if not read % PROGRESS_EVERY:
                 update(export.bytes_read)
     return read
 

@@ -1,12 +1,15 @@
 """Benchmark the Telegram reader alone and `doppel prepare` end to end on big synthetic exports.
 
 Usage: python bench/prepare.py [--sizes 1000000 2000000] [--dir /tmp/doppel-bench] [--no-prepare]
-                               [--write-docs]
+                               [--baseline SRC] [--write-docs]
 
 Each size gets a full-account export written by bench/synth_export.py (kept in --dir for the next
 run). Both measurements run in a child process, so peak RSS is that child's alone (os.wait4's
 rusage); CPU seconds are printed next to wall seconds because this machine is shared and wall time
-depends on what else runs. --write-docs puts the table under "## prepare" in docs/benchmarks.md.
+depends on what else runs. --baseline SRC also runs the same children with another version's
+`src` folder first on PYTHONPATH (e.g. `git archive <commit> src | tar -x -C /tmp/base`, then
+`--baseline /tmp/base/src`), as "before" rows measured under the same load. --write-docs puts the
+table under "## prepare" in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -28,9 +31,31 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## prepare"
 ALTERNATIVES = """\
-How the reader walks the file (`src/doppel/sources/jsonstream.py`): the json module's C scanner
-decodes one message per call from a 256 KB-chunk text buffer; Python only steps over the few
-characters around chats. CPU seconds for a 100k-message synthetic export (42 MB), same machine:
+Where the time went, and what changed (py-spy on `doppel prepare` of the 1M export):
+
+- JSON decoding. Before: the json C scanner, one call per message, on text decoded from UTF-8.
+  Now: one `orjson.loads` per run of ~600 whole messages, straight from the bytes (in an indented
+  export `\\n<indent>}` ends each message); what orjson refuses goes item by item through the
+  json scanner, which also words the errors.
+- `\\xHH` fix: a literal regex search instead of `bytes.find` for two bytes (~0.5 GB/s over the
+  whole file): ~3x faster.
+- Between read and write. Before: segments of `(speaker, time, text)` tuples pickled, unpickled,
+  turned into dicts and encoded per conversation. Now: each kept message is encoded once, as
+  conversations.jsonl holds it, by one `orjson.dumps` per batch of 8192, into a spool file; per
+  message only its pause, speaker, length bin and size stay in memory (~20 bytes).
+- Cutting, single-speaker checks, splits and counts: numpy over all messages at once instead of
+  Python per message and segment; writing a conversation is one read of its bytes.
+- Masking: one trigger regex decides whether `Masker.mask` runs at all.
+- The cyclic GC runs every 10,000 allocations during the read, start-up objects frozen.
+- Report plots through `Figure` and the Agg canvas, not pyplot (the same PNGs).
+
+The output is byte-for-byte what it was (conversations.jsonl, manifest.json but its timestamp,
+report.md, plots) on the 200k synthetic export with several option sets, the sample export and the
+fixtures. Still per message in Python: turning the decoded dict into a Message (~2 us), the
+collector's checks (~1 us); the report and imports cost ~1.5 s whatever the size.
+
+How the reader walks the file before orjson (kept as its slow path): CPU seconds for a
+100k-message synthetic export (42 MB):
 
 | approach | CPU s | note |
 |---|---:|---|
@@ -38,10 +63,8 @@ characters around chats. CPU seconds for a 100k-message synthetic export (42 MB)
 | ijson `parse` events, empty Python loop | 0.67 | before building any message |
 | ijson parse + `tee`/`compress` (chat ids) + `items` | 1.07 | two parses |
 | ijson push coroutines: events -> `items_basecoro` | 1.08 | every event crosses a Python call |
-| json C scanner walker, no conversion | 0.49 | chosen |
-| json C scanner walker + Message records | 0.65 | the reader as shipped (~155k msgs/s) |
-
-A lookbehind regex for the `\\xHH` fix cost 2.4 s on its own here (now a `bytes.find` loop)."""
+| json C scanner walker, no conversion | 0.49 | the slow path |
+| json C scanner walker + Message records | 0.65 | the reader before (~155k msgs/s) |"""
 
 
 @dataclass
@@ -71,11 +94,13 @@ def _child_reader(path: str) -> None:
     print(json.dumps({"messages": count}))
 
 
-def _run(cmd: list[str]) -> tuple[str, float, float, float]:
-    """Run a child; return its stdout, wall seconds, CPU seconds and peak RSS in MB (its own)."""
+def _run(cmd: list[str], src: Path | None = None) -> tuple[str, float, float, float]:
+    """Run a child; return its stdout, wall seconds, CPU seconds and peak RSS in MB (its own).
+    `src`: a doppel source folder to import instead of the installed one."""
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
         _pid, status, usage = os.wait4(child.pid, 0)  # this child's rusage, not all children's
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -86,9 +111,10 @@ def _run(cmd: list[str]) -> tuple[str, float, float, float]:
         return out.read(), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def _measure(what: str, cmd: list[str], export: Path, messages: int | None) -> Result:
+def _measure(what: str, cmd: list[str], export: Path, messages: int | None,
+             src: Path | None = None) -> Result:
     load = os.getloadavg()[0]
-    out, wall, cpu, rss = _run(cmd)
+    out, wall, cpu, rss = _run(cmd, src)
     count = json.loads(out.strip().splitlines()[-1])["messages"] if messages is None else messages
     return Result(what, count, export.stat().st_size / 1e6, wall, cpu, rss, load)
 
@@ -113,8 +139,9 @@ def _table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-def _write_docs(results: list[Result]) -> None:
-    section = (f"{HEADING}\n\nMachine: {_machine()}. Synthetic full-account exports from "
+def _write_docs(results: list[Result], load: str) -> None:
+    section = (f"{HEADING}\n\nMachine: {_machine()}; load average at the start {load} "
+               "(shared with other jobs). Synthetic full-account exports from "
                "`bench/synth_export.py` (one-space indentation like the exporter, text lists, "
                "text_entities, media, calls, forwards, `\\xHH` escapes). Command: "
                "`python bench/prepare.py --write-docs`. Each row is one child process: peak RSS "
@@ -132,20 +159,20 @@ def _write_docs(results: list[Result]) -> None:
     DOCS.write_text(text, encoding="utf-8")
 
 
-def _bench_size(size: int, folder: Path, prepare: bool) -> list[Result]:
+def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None) -> list[Result]:
     export = folder / f"export-{size}.json"
     if not export.exists():
         started = time.perf_counter()
         megabytes = write_export(export, size) / 1e6
         print(f"wrote {export} ({megabytes:,.0f} MB) in {time.perf_counter() - started:.0f} s")
-    label = f"{size // 1000}k"
+    label = f"{'before: ' if src else ''}%s, {size // 1000}k"
     reader_cmd = [sys.executable, __file__, "--child-reader", str(export)]
-    results = [_measure(f"reader, {label}", reader_cmd, export, None)]
+    results = [_measure(label % "reader", reader_cmd, export, None, src)]
     print(_table(results).splitlines()[-1], flush=True)
     if prepare:
         out = folder / f"dataset-{size}"
         cmd = [sys.executable, "-m", "doppel", "prepare", str(export), "-o", str(out), "--force"]
-        results.append(_measure(f"doppel prepare, {label}", cmd, export, results[0].messages))
+        results.append(_measure(label % "doppel prepare", cmd, export, results[0].messages, src))
         print(_table(results).splitlines()[-1], flush=True)
     return results
 
@@ -155,6 +182,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_000_000])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench"))
     parser.add_argument("--no-prepare", action="store_true", help="measure the reader only")
+    parser.add_argument("--baseline", type=Path, help="another version's src folder to compare")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--child-reader", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -162,12 +190,15 @@ def main() -> None:
         _child_reader(args.child_reader)
         return
     args.dir.mkdir(parents=True, exist_ok=True)
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
     results = []
     for size in args.sizes:
+        if args.baseline:
+            results += _bench_size(size, args.dir, not args.no_prepare, args.baseline)
         results += _bench_size(size, args.dir, prepare=not args.no_prepare)
     print(_table(results))
     if args.write_docs:
-        _write_docs(results)
+        _write_docs(results, load)
         print(f"wrote the table to {DOCS}")
 
 

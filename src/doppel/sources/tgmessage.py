@@ -138,6 +138,15 @@ def _pii(parts: list[Any]) -> list[tuple[str, str]]:
             if p.__class__ is dict and p.get("type") in PII_ENTITIES]
 
 
+def _name(name: Any, speaker_id: str | None) -> str | None:
+    """A sender name that is not a plain string: none (a deleted account), or something odd."""
+    if name.__class__ is str:
+        return name
+    if name is None:
+        return DELETED if speaker_id is not None else None
+    return str(name)
+
+
 class MessageMaker:
     """Converts the messages of one chat; remembers the last time for messages that lack one.
 
@@ -158,7 +167,16 @@ class MessageMaker:
             self.unknown["message that is not an object"] += 1
             return Message(self.chat, 0, self.last_time, None, None, "", drop="unknown")
         get = msg.get
-        speaker_id, speaker = self._speaker(msg)
+        raw = get("from_id", _MISSING)
+        if raw is _MISSING:
+            raw = get("actor_id")
+        try:
+            speaker_id = self._ids[raw]
+        except (KeyError, TypeError):
+            speaker_id = self._speaker_id(raw)
+        speaker = get("from", _MISSING)
+        if speaker.__class__ is not str:
+            speaker = _name(get("actor") if speaker is _MISSING else speaker, speaker_id)
         parts = get("text_entities")
         if parts is None:
             parts = get("text", "")
@@ -178,19 +196,11 @@ class MessageMaker:
         else:
             text = ""
         media = None if _MEDIA_KEYS.isdisjoint(msg) else media_marker(msg)
-        kind = "message"
         mtype = get("type")
         if mtype == "message":
-            drop = self._drop(msg, speaker_id, text, media)
-        elif mtype == "service":
-            drop = "service"
-            if get("action") in BOUNDARY_ACTIONS:
-                kind = "boundary"
-        elif mtype == "unsupported":
-            drop = "unsupported"
+            kind, drop = "message", self._drop(msg, speaker_id, text, media)
         else:
-            drop = "unknown"
-            self.unknown[f"message type {mtype}"] += 1
+            kind, drop = self._not_a_message(msg, mtype)
         try:
             self.last_time = when = float(get("date_unixtime"))
         except (TypeError, ValueError):
@@ -206,24 +216,21 @@ class MessageMaker:
             self.last_time = (datetime.fromisoformat(msg["date"]) - _EPOCH).total_seconds()
         return self.last_time
 
-    def _speaker(self, msg: dict[str, Any]) -> tuple[str | None, str | None]:
-        raw = msg.get("from_id", _MISSING)
-        if raw is _MISSING:
-            raw = msg.get("actor_id")
+    def _speaker_id(self, raw: Any) -> str | None:
         try:
-            speaker_id = self._ids[raw]
-        except KeyError:
             speaker_id = self._ids[raw] = normalize_peer_id(raw)
         except TypeError:  # an unhashable id: not a real export, but never a crash
-            speaker_id = None
-        name = msg.get("from", _MISSING)
-        if name is _MISSING:
-            name = msg.get("actor")
-        if name.__class__ is str:
-            return speaker_id, name
-        if name is None:
-            return speaker_id, DELETED if speaker_id is not None else None
-        return speaker_id, str(name)
+            return None
+        return speaker_id
+
+    def _not_a_message(self, msg: dict[str, Any], mtype: Any) -> tuple[str, str]:
+        """(kind, drop) of a service event or an unknown record."""
+        if mtype == "service":
+            return "boundary" if msg.get("action") in BOUNDARY_ACTIONS else "message", "service"
+        if mtype == "unsupported":
+            return "message", "unsupported"
+        self.unknown[f"message type {mtype}"] += 1
+        return "message", "unknown"
 
     def _drop(self, msg: dict[str, Any], speaker_id: str | None, text: str,
               media: str | None) -> str | None:

@@ -111,7 +111,10 @@ class ChatEncoder:
         self._header_cache: dict[str, list[int]] = {}
 
     def _ids(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+        """Plain text to ids; a typed "<|im_end|>" stays text and can never end a turn."""
+        if not text:
+            return []
+        return self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
 
     def header(self, speaker: str) -> list[int]:
         """`<|im_start|>Name\\n`: never carries loss."""

@@ -70,7 +70,9 @@ def evaluate_into(outputs: Outputs, runs: list[Path], dataset: Path, quick: bool
     from doppel.eval.options import EvalOptions
     from doppel.eval.runner import evaluate
 
-    options = EvalOptions.quick(force=True) if quick else EvalOptions(force=True)
+    # the demo keeps eval to a few minutes on a laptop CPU: short replies, but 48 contexts (the
+    # default) unless --quick; `doppel eval` without --quick is the thorough version
+    options = EvalOptions.quick(force=True, **({} if quick else {"max_contexts": 48}))
     outputs.eval = evaluate(runs, dataset, outputs.root / "eval", options)
     outputs.paths["report"] = outputs.eval.report_html
 

@@ -8,9 +8,10 @@ Usage: python bench/gpu.py --out gpu.json [--seq 1024] [--steps 10] [--warmup 3]
 Every case trains on random full-length token rows (no padding: this measures the model, not the
 data), under the settings doppel uses on GPUs: sdpa attention, bf16. LoRA: all-linear r16 alpha 32,
 frozen bf16 base, fp32 adapters, bf16 autocast. Full 135M: fp32 master weights under bf16 autocast,
-fused AdamW. Full 7B: 7.2B parameters with fp32 AdamW state (16 bytes/param = 116 GB) fit no single
-GPU, so this case keeps bf16 weights, gradients and AdamW moments (fused AdamW, 8 bytes/param,
-~58 GB): a throughput measurement, not a recipe (doppel's full recipe shards with FSDP2 instead).
+fused AdamW. Full 7B: 7.2B parameters with fp32 master weights and AdamW state (16 bytes/param =
+116 GB) fit no 80 GB card, so this case keeps bf16 weights, gradients and AdamW moments (fused
+AdamW, 8 bytes/param, ~58 GB): a throughput measurement, not a recipe (doppel's full recipe shards
+with FSDP2 instead).
 Each case tries micro batches from largest to smallest (then with activation checkpointing) and
 keeps the first that does not run out of memory. MFU = 6 * N * tokens/s / the card's dense bf16
 peak (N: parameters that do matmuls: all but the input embedding); LoRA does ~4N of real work a
@@ -208,10 +209,16 @@ def _checkpoint_activations(model) -> None:
 def run_case(case: Case, args, device, peak: float | None) -> Result:
     import torch
 
+    from doppel.errors import DoppelError
+
     result = Result(case.name, seq=args.seq, timed_steps=args.steps)
     memory = Memory(device)
     memory.reset()
-    model = build_model(case, device, args.tiny)
+    try:
+        model = build_model(case, device, args.tiny)
+    except DoppelError as error:  # e.g. the embedded model's package is not installed here
+        result.status = f"skipped: {error}"
+        return result
     model.train()
     result.params, result.matmul_params, result.trainable = count_params(model)
     vocab = model.get_input_embeddings().weight.shape[0]

@@ -1,7 +1,7 @@
 """Training throughput on this CPU: a reference-style baseline against doppel's default recipe.
 
-Usage: python bench/train.py [--steps 12] [--warmup 2] [--repeats 1]
-                             [--configs baseline doppel packed] [--dir /tmp/doppel-bench-train]
+Usage: python bench/train.py [--steps 12] [--warmup 2] [--repeats 1] [--dir /tmp/doppel-bench-train]
+                             [--configs baseline doppel packed doppel-fp32]
                              [--write-docs]
 
 Data: the bundled sample export, prepared with default options (built once in --dir). Every
@@ -10,7 +10,8 @@ cpu-demo recipe) in its own child process, so peak RSS is that process alone (os
 - baseline: what the reference did: fp32 weights, batches padded to their longest window, windows
   grouped by transformers' LengthGroupedSampler (train_sampling_strategy="group_by_length");
 - doppel: the cpu-demo recipe as shipped: bf16 weights (no autocast), LengthBucketSampler batches;
-- packed: `--batching packed`, one padding-free row per batch (block-diagonal mask through sdpa).
+- packed: `--batching packed`, one padding-free row per batch (block-diagonal mask through sdpa);
+- doppel-fp32 (on request): the default with `--precision fp32`, to split precision from batching.
 The child composes the functions `doppel train` runs (plan_run, load_base, wrap_lora,
 training_arguments, the DoppelTrainer class); only the baseline swaps the sampler. The first
 warm-up step of the padded configurations is the batch of the 8 longest windows (the worst case
@@ -47,7 +48,10 @@ CONFIGS = {
                "overrides": {}, "grouped_by_hf": False},
     "packed": {"label": "doppel --batching packed: bf16, one padding-free row",
                "overrides": {"batching": "packed"}, "grouped_by_hf": False},
+    "doppel-fp32": {"label": "doppel --precision fp32: fp32 weights, length buckets",
+                    "overrides": {"precision": "fp32"}, "grouped_by_hf": False},
 }
+DEFAULT_CONFIGS = ["baseline", "doppel", "packed"]
 
 
 # ---------------------------------------------------------------- child: one configuration
@@ -269,34 +273,56 @@ def _write_docs(block: str) -> None:
     DOCS.write_text(text, encoding="utf-8")
 
 
+def _measure_all(args) -> list[dict]:
+    dataset = _sample_dataset(args.dir)
+    results = []
+    for repeat in range(args.repeats):
+        for name in args.configs:
+            result = _run_child(name, dataset, args.steps, args.warmup)
+            with open(args.dir / "runs.jsonl", "a", encoding="utf-8") as log:  # every run, kept
+                log.write(json.dumps(result) + "\n")
+            print(f"run {repeat + 1}: {name}: {_rate(result):,.0f} real tokens/s, peak RSS "
+                  f"{result['peak_rss_mb']:,.0f} MB, load {result['load']:.1f}, "
+                  f"wall {result['wall_s']:.0f} s", flush=True)
+            results.append(result)
+    return results
+
+
+def _best(results: list[dict]) -> dict[str, dict]:
+    """Each configuration's fastest run, in the order first seen."""
+    best: dict[str, dict] = {}
+    for result in results:
+        name = result["name"]
+        if name not in best or _rate(result) > _rate(best[name]):
+            best[name] = result
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12, help="timed optimizer steps")
     parser.add_argument("--warmup", type=int, default=2, help="untimed optimizer steps first")
     parser.add_argument("--repeats", type=int, default=1, help="runs per configuration; best kept")
-    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=DEFAULT_CONFIGS)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench-train"))
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--from-runs", type=Path,
+                        help="no training: the table from a runs.jsonl kept by earlier runs")
     parser.add_argument("--child", choices=list(CONFIGS), help=argparse.SUPPRESS)
     parser.add_argument("--dataset", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.dataset, args.steps, args.warmup)
         return
-    dataset = _sample_dataset(args.dir)
-    best: dict[str, dict] = {}
-    for repeat in range(args.repeats):
-        for name in args.configs:
-            result = _run_child(name, dataset, args.steps, args.warmup)
-            print(f"run {repeat + 1}: {name}: {_rate(result):,.0f} real tokens/s, peak RSS "
-                  f"{result['peak_rss_mb']:,.0f} MB, load {result['load']:.1f}, "
-                  f"wall {result['wall_s']:.0f} s", flush=True)
-            if name not in best or _rate(result) > _rate(best[name]):
-                best[name] = result
+    if args.from_runs:
+        runs = [json.loads(line) for line in args.from_runs.read_text().splitlines() if line]
+        best = _best([r for r in runs if r["name"] in args.configs and r["steps"] == args.steps])
+    else:
+        best = _best(_measure_all(args))
+    command = (f"python bench/train.py --steps {args.steps} --warmup {args.warmup} --repeats "
+               f"{args.repeats} --configs {' '.join(best)} --write-docs")
     block = (f"Machine: {_machine()}; 1-minute load when each kept run started in the last column. "
-             f"Command: `python bench/train.py --steps {args.steps} --warmup {args.warmup} "
-             f"--repeats {args.repeats}{' --write-docs' if args.write_docs else ''}` "
-             f"(fastest of {args.repeats} per configuration).\n\n"
+             f"Command: `{command}` (fastest of {args.repeats} per configuration).\n\n"
              f"{_table(best)}\n\n{_ratios(best)}")
     print(block)
     if args.write_docs:

@@ -182,7 +182,18 @@ def train(
     result = run_trainer(plan, out_dir, checkpoint, after_train)
     if rank() == 0:
         write_run_folder(plan, out_dir, result, time.perf_counter() - started)
+    _leave_process_group()
     return out_dir
+
+
+def _leave_process_group() -> None:
+    """Wait for rank 0's files, then close the group: a gloo process that exits with its group
+    still open can abort ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def trim_metrics(path: Path, last_step: int) -> None:

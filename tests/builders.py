@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 from doppel.data.dataset import CONVERSATIONS, MANIFEST, SCHEMA_VERSION
@@ -111,3 +112,18 @@ def write_tiny_model(path: Path, layers: int = 2, hidden: int = 64) -> Path:
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """Run `doppel ARGS` in this process as the console script does: (exit code, out, err)."""
+    from doppel.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["doppel", *args])
+    monkeypatch.setenv("COLUMNS", "200")  # one-line errors stay on one line
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -9,25 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from builders import run_cli
 from doppel.data.dataset import load_dataset
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "telegram"
 DM = FIXTURES / "chat_analytics_dm.json"
-
-
-def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run `doppel ARGS` in this process as the console script does: (exit code, out, err)."""
-    from doppel.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["doppel", *args])
-    monkeypatch.setenv("COLUMNS", "200")  # one-line errors stay on one line
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

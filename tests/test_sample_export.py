@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from builders import run_cli
 from doppel.sample import write_sample_export
 
 CYRILLIC = re.compile("[а-яА-ЯёЁ]")
@@ -218,20 +219,6 @@ def test_the_reader_takes_every_message(written, export):
     assert len(kept) > 3000
     assert Counter(kind for m in read for kind, _ in m.pii) >= Counter(
         phone=2, email=1, bank_card=1)
-
-
-def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    from doppel.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["doppel", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_writes_and_refuses_to_overwrite(written, tmp_path, monkeypatch, capsys):

@@ -1,19 +1,21 @@
 """Training throughput on this CPU: a reference-style baseline against doppel's default recipe.
 
 Usage: python bench/train.py [--steps 12] [--warmup 2] [--repeats 1] [--dir /tmp/doppel-bench-train]
-                             [--configs baseline doppel packed doppel-fp32]
+                             [--configs baseline doppel doppel-fp32 doppel-dropout packed]
                              [--write-docs]
 
 Data: the bundled sample export, prepared with default options (built once in --dir). Every
-configuration trains LoRA all-linear r16 on the same windows (max_length 512, micro batch 8, the
-cpu-demo recipe) in its own child process, so peak RSS is that process alone (os.wait4):
-- baseline: what the reference did: fp32 weights, batches padded to their longest window, windows
-  grouped by transformers' LengthGroupedSampler (train_sampling_strategy="group_by_length");
-- doppel: the cpu-demo recipe as shipped: bf16 weights (no autocast), LengthBucketSampler batches;
-- packed: `--batching packed`, one padding-free row per batch (block-diagonal mask through sdpa);
-- doppel-fp32 (on request): the default with `--precision fp32`, to split precision from batching.
+configuration trains LoRA all-linear r16 alpha 32 on the same windows (max_length 512, micro
+batch 8, the cpu-demo recipe) in its own child process, so peak RSS is that process alone:
+- baseline: what the reference did: transformers' own Trainer (logits and loss over every
+  position), fp32 weights, LoRA dropout 0.05, batches padded to their longest window and grouped
+  by transformers' LengthGroupedSampler (train_sampling_strategy="group_by_length");
+- doppel: the cpu-demo recipe as shipped: bf16 weights where the CPU has bf16 instructions (no
+  autocast), no LoRA dropout, logits only where a label is (train/loss.py), LengthBucketSampler;
+- doppel-fp32, doppel-dropout: the default with one choice undone, to split the effects;
+- packed: `--batching packed`, one padding-free row per batch (block-diagonal mask through sdpa).
 The child composes the functions `doppel train` runs (plan_run, load_base, wrap_lora,
-training_arguments, the DoppelTrainer class); only the baseline swaps the sampler. The first
+training_arguments, the DoppelTrainer class); the baseline swaps in the HF Trainer. The first
 warm-up step of the padded configurations is the batch of the 8 longest windows (the worst case
 any sampler can draw), so their peak memory compares; then each sampler's own order follows. It
 times the optimizer steps after --warmup untimed ones (wall and process CPU seconds) and counts
@@ -42,16 +44,19 @@ HEADING = "## train"
 TABLE_START, TABLE_END = "<!-- bench/train.py table -->", "<!-- end bench/train.py table -->"
 
 CONFIGS = {
-    "baseline": {"label": "baseline: fp32, LengthGroupedSampler, padded",
-                 "overrides": {"precision": "fp32", "batching": "padded"}, "grouped_by_hf": True},
-    "doppel": {"label": "doppel default (cpu-demo): bf16 weights, length buckets",
-               "overrides": {}, "grouped_by_hf": False},
-    "packed": {"label": "doppel --batching packed: bf16, one padding-free row",
-               "overrides": {"batching": "packed"}, "grouped_by_hf": False},
-    "doppel-fp32": {"label": "doppel --precision fp32: fp32 weights, length buckets",
-                    "overrides": {"precision": "fp32"}, "grouped_by_hf": False},
+    "baseline": {"label": "baseline: HF Trainer, fp32, LoRA dropout 0.05, LengthGroupedSampler",
+                 "overrides": {"precision": "fp32", "batching": "padded", "lora_dropout": 0.05},
+                 "reference": True},
+    "doppel": {"label": "doppel default (cpu-demo): bf16 weights, no dropout, labelled logits",
+               "overrides": {}, "reference": False},
+    "doppel-fp32": {"label": "doppel --precision fp32",
+                    "overrides": {"precision": "fp32"}, "reference": False},
+    "doppel-dropout": {"label": "doppel --lora-dropout 0.05",
+                       "overrides": {"lora_dropout": 0.05}, "reference": False},
+    "packed": {"label": "doppel --batching packed: one padding-free row",
+               "overrides": {"batching": "packed"}, "reference": False},
 }
-DEFAULT_CONFIGS = ["baseline", "doppel", "packed"]
+DEFAULT_CONFIGS = ["baseline", "doppel", "doppel-fp32", "doppel-dropout"]
 
 
 # ---------------------------------------------------------------- child: one configuration
@@ -148,6 +153,8 @@ def _measured_trainer(base_class, meter: _Meter, worst_first: bool):
 
 def _child(name: str, dataset_dir: Path, steps: int, warmup: int) -> None:
     """Runs in the child: train `warmup + steps` optimizer steps, print one JSON line."""
+    from transformers import Trainer
+
     from doppel.train.config import load_config
     from doppel.train.data import WindowDataset, make_collator
     from doppel.train.loop import _trainer_class, load_base, training_arguments, wrap_lora
@@ -162,13 +169,15 @@ def _child(name: str, dataset_dir: Path, steps: int, warmup: int) -> None:
     model = wrap_lora(model, plan, new_token_ids)
     with tempfile.TemporaryDirectory() as out:
         args = training_arguments(plan, Path(out))
-        if spec["grouped_by_hf"]:
-            args.train_sampling_strategy = "group_by_length"  # the DoppelTrainer defers to HF here
+        trainer_class = _trainer_class(config.batching)
+        if spec["reference"]:  # transformers' own Trainer: full logits, HF's length grouping
+            trainer_class = Trainer
+            args.train_sampling_strategy = "group_by_length"
         meter = _Meter(warmup)
         # packed rows of the 8 longest windows (~4,000 tokens) would need a dense 4,000^2 mask
         # per layer through sdpa on CPU: packed runs keep their own random order
         worst_first = config.batching != "packed"
-        trainer = _measured_trainer(_trainer_class(config.batching), meter, worst_first)(
+        trainer = _measured_trainer(trainer_class, meter, worst_first)(
             model=model, args=args, train_dataset=plan.train,
             data_collator=make_collator(config.batching, plan.tokenizer.pad_token_id),
         )

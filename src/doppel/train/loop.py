@@ -10,6 +10,7 @@ from doppel.models import add_token_embeddings
 from doppel.train.callbacks import MetricsLog, RichProgress
 from doppel.train.data import LengthBucketSampler, make_collator
 from doppel.train.hardware import has_cuda, world_size
+from doppel.train.loss import labelled_loss, logits_where_labelled
 
 OOM_HINT = (
     "out of memory: lower micro_batch_size or max_length, turn on gradient_checkpointing, "
@@ -119,6 +120,7 @@ def training_arguments(plan, out_dir: Path):
         fsdp=bool(fsdp_config),
         fsdp_config=fsdp_config,
         include_num_input_tokens_seen="non_padding",
+        prediction_loss_only=True,  # validation needs the loss only: never gather its logits
         remove_unused_columns=False,
         report_to="none",
         disable_tqdm=True,
@@ -137,7 +139,8 @@ def _decoder_layer_class(plan) -> str:
 
 
 def _trainer_class(batching: str):
-    """The HF Trainer, taught that FSDP2 also runs on CPU processes (gloo).
+    """The HF Trainer, with the loss computed from labelled positions only (train/loss.py), and
+    taught that FSDP2 also runs on CPU processes (gloo).
 
     accelerate only turns FSDP on for GPU-like backends (AcceleratorState leaves MULTI_CPU out),
     yet torch's fully_shard works on CPU with gloo: CI tests the real sharded path that way.
@@ -146,6 +149,13 @@ def _trainer_class(batching: str):
     from transformers import Trainer
 
     class DoppelTrainer(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, compute_loss_func=labelled_loss, **kwargs)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            with logits_where_labelled(self.accelerator.unwrap_model(model), inputs["labels"]):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
         def create_accelerator_and_postprocess(self):
             super().create_accelerator_and_postprocess()
             state = self.accelerator.state

@@ -104,3 +104,18 @@ def test_the_hook_is_removed_after_the_block():
         pass
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     assert logits.shape == (*batch["input_ids"].shape, VOCAB)
+
+
+def test_doppel_trainer_scores_only_labelled_positions(tmp_path):
+    from transformers import TrainingArguments
+
+    from doppel.train.loop import _trainer_class
+
+    model, batch = _llama(), _padded()
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    trainer = _trainer_class("grouped")(model=model, args=args)
+    loss, outputs = trainer.compute_loss(model, dict(batch), return_outputs=True)
+
+    scored = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+    assert outputs.logits.shape == (1, scored, VOCAB)
+    torch.testing.assert_close(loss, model(**batch).loss)

@@ -23,7 +23,7 @@ Merge = Annotated[bool, typer.Option(
 MaxLength = Annotated[int | None, typer.Option(
     help="Context window in tokens (default: the run's max_length); older messages drop off.")]
 Dtype = Annotated[str, typer.Option(
-    help="Weights in float32, bfloat16, or auto (bfloat16 on CPUs with native bf16).")]
+    help="Weights in float32, bfloat16, or auto (bfloat16 where the CPU or GPU has it).")]
 
 
 def sampling(temperature: float, top_p: float, top_k: int, repetition_penalty: float,

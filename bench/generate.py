@@ -20,12 +20,11 @@ from pathlib import Path
 
 import httpx
 
-from doppel.atomic import atomic_file
+from benchdocs import write_block
 from doppel.infer.engine import Engine, SamplingParams
 from doppel.infer.server import create_app, run_in_thread
 from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, RunInfo
 
-ROOT = Path(__file__).resolve().parents[1]
 HISTORY = [("Sam", "hey"), ("Alex", "heyy"), ("Sam", "what's up? how was the trip to the lake?")]
 
 
@@ -122,22 +121,6 @@ def cpu_model() -> str:
     return f"{name}, {os.cpu_count()} cores" + (f" ({', '.join(extras)})" if extras else "")
 
 
-def write_section(markdown: str) -> None:
-    """Replace (or add) the "## generate" section of docs/benchmarks.md, leaving others alone."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines, out, skipping = text.splitlines(), [], False
-    for line in lines:
-        if line.startswith("## "):
-            skipping = line.strip() == "## generate"
-            if skipping:
-                continue
-        if not skipping:
-            out.append(line)
-    with atomic_file(path) as handle:
-        handle.write("\n".join(out).rstrip() + "\n\n" + markdown)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=48, help="tokens per reply")
@@ -183,7 +166,6 @@ def main() -> None:
     load = os.getloadavg()[0]
     table = "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
     markdown = (
-        "## generate\n\n"
         f"`bench/generate.py --tokens {n}` on {cpu_model()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; load average {load:.1f} when it finished (other "
         "jobs on the machine slow every row alike). Greedy, {n} new tokens per reply, stops "
@@ -198,7 +180,7 @@ def main() -> None:
     print()
     print(markdown)
     if not args.no_write:
-        write_section(markdown)
+        write_block("## generate", "generate.py", markdown)
 
 
 if __name__ == "__main__":

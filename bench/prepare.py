@@ -25,46 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchdocs import DOCS, write_block
 from synth_export import write_export
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
 HEADING = "## prepare"
-ALTERNATIVES = """\
-Where the time went, and what changed (py-spy on `doppel prepare` of the 1M export):
-
-- JSON decoding. Before: the json C scanner, one call per message, on text decoded from UTF-8.
-  Now: one `orjson.loads` per run of ~600 whole messages, straight from the bytes (in an indented
-  export `\\n<indent>}` ends each message); what orjson refuses goes item by item through the
-  json scanner, which also words the errors.
-- `\\xHH` fix: a literal regex search instead of `bytes.find` for two bytes (~0.5 GB/s over the
-  whole file): ~3x faster.
-- Between read and write. Before: segments of `(speaker, time, text)` tuples pickled, unpickled,
-  turned into dicts and encoded per conversation. Now: each kept message is encoded once, as
-  conversations.jsonl holds it, by one `orjson.dumps` per batch of 8192, into a spool file; per
-  message only its pause, speaker, length bin and size stay in memory (~20 bytes).
-- Cutting, single-speaker checks, splits and counts: numpy over all messages at once instead of
-  Python per message and segment; writing a conversation is one read of its bytes.
-- Masking: one trigger regex decides whether `Masker.mask` runs at all.
-- The cyclic GC runs every 10,000 allocations during the read, start-up objects frozen.
-- Report plots through `Figure` and the Agg canvas, not pyplot (the same PNGs).
-
-The output is byte-for-byte what it was (conversations.jsonl, manifest.json but its timestamp,
-report.md, plots) on the 200k synthetic export with several option sets, the sample export and the
-fixtures. Still per message in Python: turning the decoded dict into a Message (~2 us), the
-collector's checks (~1 us); the report and imports cost ~1.5 s whatever the size.
-
-How the reader walks the file before orjson (kept as its slow path): CPU seconds for a
-100k-message synthetic export (42 MB):
-
-| approach | CPU s | note |
-|---|---:|---|
-| ijson `items('chats.list.item.messages.item')` | 0.35 | messages only: cannot tell the chat |
-| ijson `parse` events, empty Python loop | 0.67 | before building any message |
-| ijson parse + `tee`/`compress` (chat ids) + `items` | 1.07 | two parses |
-| ijson push coroutines: events -> `items_basecoro` | 1.08 | every event crosses a Python call |
-| json C scanner walker, no conversion | 0.49 | the slow path |
-| json C scanner walker + Message records | 0.65 | the reader before (~155k msgs/s) |"""
 
 
 @dataclass
@@ -140,23 +104,13 @@ def _table(results: list[Result]) -> str:
 
 
 def _write_docs(results: list[Result], load: str) -> None:
-    section = (f"{HEADING}\n\nMachine: {_machine()}; load average at the start {load} "
-               "(shared with other jobs). Synthetic full-account exports from "
-               "`bench/synth_export.py` (one-space indentation like the exporter, text lists, "
-               "text_entities, media, calls, forwards, `\\xHH` escapes). Command: "
-               "`python bench/prepare.py --write-docs`. Each row is one child process: peak RSS "
-               "is that process alone; \"load avg\" is the 1-minute load when it started (the "
-               "machine is shared, so wall time varies; CPU time less so).\n\n"
-               f"{_table(results)}\n\n{ALTERNATIVES}\n")
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    start = text.find(HEADING + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text, encoding="utf-8")
+    block = (f"Machine: {_machine()}; load average at the start {load}. Synthetic full-account "
+             "exports from `bench/synth_export.py` (one-space indentation like the exporter, text "
+             "lists, text_entities, media, calls, forwards, `\\xHH` escapes). Command: "
+             "`python bench/prepare.py --write-docs`. Each row is one child process: peak RSS "
+             "is that process alone; \"load avg\" is the 1-minute load when it started (wall "
+             "time moves with the load; CPU time less so).\n\n" + _table(results))
+    write_block(HEADING, "prepare.py", block)
 
 
 def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None) -> list[Result]:

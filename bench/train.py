@@ -38,10 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
+from benchdocs import DOCS, write_block
+
 HEADING = "## train"
-TABLE_START, TABLE_END = "<!-- bench/train.py table -->", "<!-- end bench/train.py table -->"
 
 CONFIGS = {
     "baseline": {"label": "baseline: HF Trainer, fp32, LoRA dropout 0.05, LengthGroupedSampler",
@@ -270,18 +269,6 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {model} ({', '.join(bf16)}), torch threads 2"
 
 
-def _write_docs(block: str) -> None:
-    """Replace only the generated table inside "## train" (the prose around it is kept)."""
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    start, end = text.find(TABLE_START), text.find(TABLE_END)
-    generated = f"{TABLE_START}\n{block}\n{TABLE_END}"
-    if start >= 0 and end > start:
-        text = text[:start] + generated + text[end + len(TABLE_END):]
-    else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{generated}\n"
-    DOCS.write_text(text, encoding="utf-8")
-
-
 def _measure_all(args) -> list[dict]:
     dataset = _sample_dataset(args.dir)
     results = []
@@ -335,7 +322,7 @@ def main() -> None:
              f"{_table(best)}\n\n{_ratios(best)}")
     print(block)
     if args.write_docs:
-        _write_docs(block)
+        write_block(HEADING, "train.py", block)
         print(f"wrote the table to {DOCS}")
 
 

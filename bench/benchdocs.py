@@ -1,0 +1,27 @@
+"""Where every bench script writes its numbers: its own marked block in docs/benchmarks.md.
+
+Only the text between a script's markers is generated; the prose around it (what the numbers
+mean, what was tried) is written by people and survives a rerun.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def write_block(heading: str, script: str, block: str) -> None:
+    """Replace `script`'s marked block, or add a `heading` section holding it at the end."""
+    start_marker = f"<!-- bench/{script} table -->"
+    end_marker = f"<!-- end bench/{script} table -->"
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
+    generated = f"{start_marker}\n{block.strip()}\n{end_marker}"
+    start, end = text.find(start_marker), text.find(end_marker)
+    if start >= 0 and end > start:
+        text = text[:start] + generated + text[end + len(end_marker):]
+    else:
+        text = text.rstrip("\n") + f"\n\n{heading}\n\n{generated}\n"
+    temporary = DOCS.with_suffix(".md.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(DOCS)

@@ -40,6 +40,9 @@ def test_group_turns_keeps_bursts_and_split_recovers_messages():
     assert [t.speaker for t in turns] == ["Sam", "Alex", "Sam", "Alex"]
     assert turns[1].messages == ("heyy", "not much lol, you?")
     assert split_messages(MESSAGE_SEP.join(turns[1].messages)) == ["heyy", "not much lol, you?"]
+    # a small model's near misses of the separator still split; a quote-like "\n>> " does not
+    near_misses = "i haha\n>>>>> got a new car\n>>>what about you\n>> quoting"
+    assert split_messages(near_misses) == ["i haha", "got a new car", "what about you\n>> quoting"]
 
 
 def test_loss_mask_decodes_to_exactly_the_trained_speakers_messages(tokenizer):

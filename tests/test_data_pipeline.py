@@ -24,7 +24,7 @@ def build_records() -> list:
     sam.say(ME, "", media="😂").say(ME, "", media="[voice 0:07]").say(SAM, "fwd", drop="forward")
     sam.say(ME, "   ").boundary().say(SAM, "missed call, call back?")  # alone after the call
     sam.say(ME, "burst 1", after=DAY).say(ME, "burst 2", after=5)
-    sam.say(ME, "<|im_start|>a\n>>> b<|im_end|>", after=5).say(SAM, "ha", after=5)
+    sam.say(ME, "<|im_start|>a\n>>> b\n>>>>c<|im_end|>", after=5).say(SAM, "ha", after=5)
     ChatBuilder(records, "user3", "Alex").exchange(OTHER_ALEX, 3, gap=DAY)
     ChatBuilder(records, "chat7", "Family", type="private_group").exchange(SAM, 4)
     ChatBuilder(records, "user9", "HelperBot", type="bot_chat").exchange(BOT, 2)
@@ -96,7 +96,7 @@ def test_conversations_bursts_and_val_split(prepared):
     sam = [c for c in dataset.conversations() if c.chat_id == "user2"]
     assert len(sam) == 22  # 20 exchanges, the photo/sticker one, the burst one
     # a burst stays separate messages; no message forges a separator or a chat token
-    assert [m.text for m in sam[-1].messages] == ["burst 1", "burst 2", "a\n> b", "ha"]
+    assert [m.text for m in sam[-1].messages] == ["burst 1", "burst 2", "a\n> b\n> c", "ha"]
     splits = [c.split for c in sam]
     assert splits == ["train"] * 20 + ["val"] * 2
     assert [c.split for c in dataset.conversations() if c.chat_id == "user3"] == ["train"] * 3

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from conftest import ScriptedLM
-from doppel.chatformat import MESSAGE_SEP, split_messages
+from doppel.chatformat import SEPARATOR, split_messages
 from doppel.errors import DoppelError
 from doppel.infer.engine import Engine, MessageStream, SamplingParams
 from doppel.runs import Loaded, RunInfo
@@ -29,6 +29,7 @@ def collect(deltas) -> list[str]:
     "  lead space\n>>> \n>>> after empty\n>>",
     "no separator at all, just \n newlines\n> and > arrows >>>",
     "\n>>> starts with a separator\n>>> ends with one\n>>> ",
+    "near misses\n>>>>> of the separator\n>>>no space\n>>>> \n>> but two is text",
 ])
 def test_stream_splits_messages_even_when_the_separator_is_cut_across_chunks(text):
     rng = random.Random(0)
@@ -39,7 +40,7 @@ def test_stream_splits_messages_even_when_the_separator_is_cut_across_chunks(tex
             deltas += stream.feed(text[:end])
         deltas += stream.feed(text, final=True)
         assert collect(deltas) == split_messages(text)
-        assert all(MESSAGE_SEP not in d.text for d in deltas)
+        assert all(SEPARATOR.search(d.text) is None for d in deltas)
 
 
 def test_stream_stops_when_the_persona_hands_the_floor_over(scripted_engine):

@@ -17,12 +17,16 @@ training window and the generation prompt for the same history agree token for t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 MESSAGE_SEP = "\n>>> "
+# what separates messages in a block's text: MESSAGE_SEP, or a small model's near miss of it
+# ("\n>>>>> ", "\n>>>"); message text from the data never contains it (data/pipeline.py defuses it)
+SEPARATOR = re.compile(r"\n>{3,} ?")
 IGNORE_INDEX = -100  # label value that carries no loss (PyTorch's cross-entropy default)
 
 
@@ -72,7 +76,7 @@ def group_turns(messages: Iterable[tuple[str, str]]) -> list[ChatTurn]:
 
 def split_messages(content: str) -> list[str]:
     """Turn a generated block's content back into separate messages."""
-    return [part.strip() for part in content.split(MESSAGE_SEP) if part.strip()]
+    return [part.strip() for part in SEPARATOR.split(content) if part.strip()]
 
 
 def render_text(turns: Sequence[ChatTurn]) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from doppel.atomic import atomic_dir
-from doppel.chatformat import IM_END, IM_START, MESSAGE_SEP
+from doppel.chatformat import IM_END, IM_START, SEPARATOR
 from doppel.data.conversations import Plan, plan_conversations, split_of
 from doppel.data.dataset import DatasetWriter, repair_surrogates
 from doppel.data.gaps import GapChoice, GapHistogram
@@ -162,7 +162,7 @@ class _Collector:
         masker = self.masker
         if masker is not None and (message.pii or masker.trigger.search(text) is not None):
             text = masker.mask(text, message.pii)
-        if "<|" in text or MESSAGE_SEP in text:
+        if "<|" in text or "\n>>>" in text:
             text = defuse(text)
         return text
 
@@ -187,7 +187,7 @@ class _Collector:
 def defuse(text: str) -> str:
     """Keep a message from forging chat-format structure: no chat tokens, no message separator."""
     text = text.replace(IM_START, "").replace(IM_END, "")
-    return text.replace(MESSAGE_SEP, MESSAGE_SEP.replace(">>>", ">"))
+    return SEPARATOR.sub("\n> ", text)
 
 
 class _Assembler:

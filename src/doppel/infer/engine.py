@@ -8,6 +8,7 @@ batched replies for eval use `generate` with left padding.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,6 @@ from typing import Any
 from doppel.chatformat import (
     IM_END,
     IM_START,
-    MESSAGE_SEP,
     ChatEncoder,
     group_turns,
     split_messages,
@@ -61,7 +61,7 @@ class MessageStream:
     """Turns a growing block of generated text into per-message deltas.
 
     It re-splits the whole text each time (cheap for a reply), holding back a tail that could still
-    become MESSAGE_SEP, whitespace that split_messages would strip, and a half-decoded character,
+    become a separator, whitespace that split_messages would strip, and a half-decoded character,
     so the deltas of message i always add up to split_messages(final text)[i].
     """
 
@@ -87,12 +87,13 @@ class MessageStream:
         return list(self.sent)
 
 
+_SEPARATOR_START = re.compile(r"\n>*\Z")
+
+
 def _partial_separator(text: str) -> int:
-    """Length of the longest tail of text that is a proper prefix of MESSAGE_SEP."""
-    for size in range(min(len(text), len(MESSAGE_SEP) - 1), 0, -1):
-        if MESSAGE_SEP.startswith(text[-size:]):
-            return size
-    return 0
+    """Length of a tail that could still grow into a separator: a newline and only '>'s."""
+    match = _SEPARATOR_START.search(text)
+    return len(text) - match.start() if match else 0
 
 
 DTYPES = ("auto", "float32", "bfloat16")

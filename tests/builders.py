@@ -36,6 +36,10 @@ SAM_LINES = [
 ]
 
 
+def _message(speaker: tuple[str, str], time: float, text: str) -> dict:
+    return {"speaker_id": speaker[0], "speaker": speaker[1], "time": time, "text": text}
+
+
 def write_dataset(path: Path, conversations: int = 40, seed: int = 0) -> Path:
     """A dataset folder in the contract's shape; Alex writes short lowercase bursts."""
     rng = random.Random(seed)
@@ -45,24 +49,10 @@ def write_dataset(path: Path, conversations: int = 40, seed: int = 0) -> Path:
         messages = []
         for _ in range(rng.randint(2, 5)):
             t += 60
-            messages.append(
-                {
-                    "speaker_id": FRIEND[0],
-                    "speaker": FRIEND[1],
-                    "time": t,
-                    "text": rng.choice(SAM_LINES),
-                }
-            )
+            messages.append(_message(FRIEND, t, rng.choice(SAM_LINES)))
             for _ in range(rng.randint(1, 3)):
                 t += 10
-                messages.append(
-                    {
-                        "speaker_id": ME[0],
-                        "speaker": ME[1],
-                        "time": t,
-                        "text": rng.choice(ALEX_LINES),
-                    }
-                )
+                messages.append(_message(ME, t, rng.choice(ALEX_LINES)))
         t += 86_400
         split = "val" if index >= conversations * 0.9 else "train"
         rows.append(

@@ -153,7 +153,7 @@ def run_names(infos: list[RunInfo]) -> list[str]:
 # --- loading and measuring one model -------------------------------------------------------
 
 def _dtype(precision: str):
-    from doppel.train.hardware import has_cuda, use_bf16
+    from doppel.hardware import has_cuda, use_bf16
 
     if precision not in ("auto", "bf16", "fp32"):
         raise DoppelError(f"precision {precision!r} is not one of auto, bf16, fp32")
@@ -165,8 +165,8 @@ def _dtype(precision: str):
 
 
 def _load(spec: Path | str, options: EvalOptions):
+    from doppel.hardware import has_cuda
     from doppel.runs import load_run
-    from doppel.train.hardware import has_cuda
 
     loaded = load_run(spec, merge=True, dtype=_dtype(options.precision))
     if has_cuda():

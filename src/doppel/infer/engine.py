@@ -104,7 +104,7 @@ def resolve_dtype(name: str):
     with avx512_bf16, decoding ran 1.6x faster than float32: docs/benchmarks.md), else float32."""
     import torch
 
-    from doppel.train.hardware import use_bf16
+    from doppel.hardware import use_bf16
 
     if name not in DTYPES:
         raise DoppelError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)}")

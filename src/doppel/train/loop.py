@@ -6,10 +6,10 @@ from pathlib import Path
 
 from doppel import runs
 from doppel.errors import DoppelError
+from doppel.hardware import has_cuda, world_size
 from doppel.models import add_token_embeddings
 from doppel.train.callbacks import MetricsLog, RichProgress
 from doppel.train.data import LengthBucketSampler, make_collator
-from doppel.train.hardware import has_cuda, world_size
 from doppel.train.loss import labelled_loss, logits_where_labelled
 
 OOM_HINT = (

@@ -18,10 +18,10 @@ from doppel.atomic import atomic_file
 from doppel.chatformat import ChatEncoder
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
+from doppel.hardware import estimate_memory, has_cuda, rank, use_bf16, world_size
 from doppel.models import load_tokenizer, resolve_model
 from doppel.train.config import TrainConfig
 from doppel.train.data import WindowDataset, build_windows, trained_speakers
-from doppel.train.hardware import estimate_memory, has_cuda, rank, use_bf16, world_size
 
 CHECKPOINTS = "checkpoints"
 

@@ -77,7 +77,7 @@ def estimate_memory(
     optimizer_bytes = (12 + (4 if bf16 else 0)) * trainable
     tokens = config.micro_batch_size * config.max_length
     per_layer = 2 * hidden if config.gradient_checkpointing else 34 * hidden
-    # fp32 logits and their gradient: an upper bound (only labelled positions get logits, loss.py)
+    # fp32 logits and their gradient: an upper bound (train/loss.py computes labelled ones only)
     activation_bytes = tokens * (per_layer * layers * (2 if bf16 else 4) / 2 + vocab * 4 * 2)
     return MemoryEstimate(
         params=n_params,

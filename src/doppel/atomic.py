@@ -51,3 +51,22 @@ def atomic_file(target: Path, mode: str = "w", encoding: str | None = "utf-8") -
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling path for a writer that wants a file name (not a handle); it
+    replaces `target` only if the block succeeds."""
+    target = Path(target)
+    if target.exists() and not force:
+        raise DoppelError(f"{target} already exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(name)
+        os.replace(name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise

@@ -86,6 +86,15 @@ def render_text(turns: Sequence[ChatTurn]) -> str:
     )
 
 
+def prompt_text(history: Sequence[ChatTurn], respondent: str) -> str:
+    """The text of a generation prompt: the history, then the respondent's open header.
+
+    The text twin of ChatEncoder.prompt (without its optional BOS prefix and context trimming):
+    exported chat templates (Jinja, Ollama's Go template) must render exactly this.
+    """
+    return f"{render_text(history)}{IM_START}{respondent}\n"
+
+
 def ensure_chat_tokens(tokenizer) -> list[str]:
     """Add the two ChatML tokens when the tokenizer lacks them; return the ones added."""
     vocab = tokenizer.get_vocab()

@@ -33,6 +33,7 @@ COMMANDS = {
     "eval": "eval",
     "compare": "compare",
     "demo": "demo",
+    "export": "export",
 }
 
 app = typer.Typer(

@@ -50,7 +50,7 @@ def _pre_tokenizer_name(spec: dict) -> str:
             raise DoppelError("this tokenizer splits text in a way llama.cpp's GGUF format has no "
                               "name for; export it with --format hf instead")
     digits = any(p.get("type") == "Digits" and p.get("individual_digits") for p in parts)
-    return "smollm" if digits else "gpt2"
+    return "smollm" if digits else "gpt-2"
 
 
 def build_vocab(tokenizer, vocab_size: int, add_bos: bool, eot_id: int) -> GGUFVocab:

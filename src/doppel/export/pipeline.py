@@ -125,6 +125,9 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions) -> ExportResult
         from doppel.export.to_gguf import family_of
 
         family_of(model_type(run_dir, info))
+    if options.persona and info.speakers and options.persona not in info.speakers:
+        raise DoppelError(f"this run cannot play {options.persona!r}; choose one of: "
+                          f"{', '.join(info.speakers)}")
     twin = load_twin(run_dir, options.persona)
     if options.format == "hf":
         write = _HFWriter(twin, options)
@@ -164,10 +167,13 @@ class Twin:
 
 def load_twin(run_dir: Path, persona: str | None) -> Twin:
     import torch
+    from transformers.utils import logging
 
     from doppel.infer.engine import Engine
     from doppel.runs import load_run
 
+    logging.disable_progress_bar()  # doppel's own bar and spinner only
+    logging.set_verbosity_error()
     engine = Engine(load_run(run_dir, merge=True, dtype=torch.float32))
     name = persona or engine.default_persona
     if not engine.can_play(name):

@@ -1,0 +1,81 @@
+"""Tiny random models of every family doppel trains, and what export tests compare them with."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from builders import write_dataset
+from conftest import write_adapter_run
+
+HISTORY = [("Sam", "hey"), ("Alex", "heyy"), ("Alex", "lol"),
+           ("Sam", "what's up? how was the trip to the lake?")]
+FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma3")
+needs_llama_cpp = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                                     reason="llama-cpp-python is not installed (pip install "
+                                            "'doppel[llama]')")
+
+
+def tiny_config(family: str, tokenizer):
+    """A 2-layer config of `family`. Qwen3 and Gemma 3 use the head sizes transformers' GGUF reader
+    assumes when a file does not say (Qwen3: head_dim 128; Gemma 3: query_pre_attn_scalar 256)."""
+    from transformers import (Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config,
+                              Qwen3Config)
+
+    common = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=1024, tie_word_embeddings=True,
+                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                  pad_token_id=tokenizer.pad_token_id)
+    narrow = {**common, "num_attention_heads": 2, "num_key_value_heads": 1}
+    return {
+        "llama": lambda: LlamaConfig(**common),
+        "qwen2": lambda: Qwen2Config(**common),
+        "qwen3": lambda: Qwen3Config(**narrow, head_dim=128),
+        "mistral": lambda: MistralConfig(**{**common, "tie_word_embeddings": False}),
+        "gemma3": lambda: Gemma3TextConfig(**narrow, head_dim=256, query_pre_attn_scalar=256,
+                                           sliding_window=512),
+    }[family]()
+
+
+def write_family_run(root: Path, family: str) -> Path:
+    """A LoRA run (non-zero adapter) on a tiny random `family` model with the embedded tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from doppel.models import load_tokenizer, resolve_model
+
+    tokenizer = load_tokenizer(resolve_model("smollm2-135m"))
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_config(family, tokenizer)).save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    dataset = write_dataset(root / "dataset", conversations=12)
+    return write_adapter_run(root / "run", root / "base", dataset)
+
+
+def write_embedded_run(root: Path, model: str) -> Path:
+    """A LoRA run (non-zero adapter) on an embedded model."""
+    from doppel.models import resolve_model
+
+    dataset = write_dataset(root / "dataset", conversations=12)
+    return write_adapter_run(root / "run", resolve_model(model), dataset, max_length=512)
+
+
+def greedy_ids(model, prompt: list[int], tokens: int) -> list[int]:
+    """Greedy ids from transformers, stops ignored (a random model rarely says them)."""
+    import torch
+    from transformers import GenerationConfig
+
+    ids = torch.tensor([prompt])
+    config = GenerationConfig(max_new_tokens=tokens, do_sample=False, pad_token_id=0)
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
+    return out[0, len(prompt):].tolist()
+
+
+def last_logits(model, prompt: list[int]):
+    import torch
+
+    with torch.no_grad():
+        return model(torch.tensor([prompt])).logits[0, -1].float()

@@ -1,0 +1,332 @@
+"""`doppel export`: the exported HF folder, GGUF file and Ollama model answer like `doppel chat`.
+
+Proof on three levels: the templates render chatformat's prompt text (Jinja through transformers,
+Go through the shared renderer); the exports loaded back in transformers give the run's logits
+within a per-dtype tolerance and its greedy continuation; llama.cpp itself (llama-cpp-python)
+continues the same prompt with the same tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+from builders import run_cli, write_tiny_model
+from conftest import write_adapter_run
+from doppel.chatformat import IM_END, IM_START, group_turns, prompt_text
+from doppel.export import templates
+from doppel.export.gotemplate import render
+from export_models import (
+    FAMILIES,
+    HISTORY,
+    greedy_ids,
+    last_logits,
+    needs_llama_cpp,
+    write_embedded_run,
+    write_family_run,
+)
+
+HISTORIES = [
+    [("Sam", "hey")],
+    HISTORY,
+    [("Alex", "first"), ("Alex", "second"), ("Sam", "ok"), ("Sam", "fine"), ("Alex", "bye")],
+    [("Sam", 'quotes " and {{ braces }} and {% tags %}'), ("Alex", "über ✓")],
+]
+
+
+def _messages(history, persona, named=True):
+    return [{"role": "assistant" if speaker == persona else "user", "content": text,
+             **({"name": speaker} if named else {})} for speaker, text in history]
+
+
+@pytest.mark.parametrize("history", HISTORIES)
+@pytest.mark.parametrize("bos", ["", "<bos>"])
+def test_jinja_template_renders_chatformat_prompt(history, bos):
+    template = templates.jinja_template("Alex", "Sam", bool(bos))
+    expected = bos + prompt_text(group_turns(history), "Alex")
+    assert templates.render_jinja(template, _messages(history, "Alex"), bos) == expected
+    # without names, assistant is the persona and everyone else the default partner
+    assert templates.render_jinja(template, _messages(history, "Alex", named=False), bos) == expected
+    # the persona can be chosen at render time
+    other = templates.render_jinja(template, _messages(history, "Alex"), bos, persona="Sam")
+    assert other == bos + prompt_text(group_turns(history), "Sam")
+
+
+@pytest.mark.parametrize("history", HISTORIES)
+def test_ollama_template_renders_chatformat_prompt(history):
+    template = templates.ollama_template("Alex", "Sam")
+    messages = [{"Role": m["role"], "Content": m["content"]} for m in _messages(history, "Alex")]
+    assert render(template, {"Messages": messages}) == prompt_text(group_turns(history), "Alex")
+    with_system = [{"Role": "system", "Content": "be nice"}, *messages]
+    assert render(template, {"Messages": with_system}) == prompt_text(group_turns(history), "Alex")
+
+
+# --- bad input: one line, exit 2, nothing written ------------------------------------------------
+
+@pytest.fixture
+def run_copy(tiny_run_dir, tmp_path) -> Path:
+    return Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
+
+
+def _edit_info(run: Path, **changes) -> None:
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, **changes}))
+
+
+def _fails(args, monkeypatch, capsys, message: str, out: Path) -> None:
+    code, _, err = run_cli(["export", *args, "-o", str(out)], monkeypatch, capsys)
+    assert code == 2, err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+    assert not leftovers
+
+
+def test_missing_unfinished_and_incomplete_runs(run_copy, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out.gguf"
+    _fails([str(tmp_path / "nope")], monkeypatch, capsys, "does not exist", out)
+    _edit_info(run_copy, finished=False)
+    _fails([str(run_copy)], monkeypatch, capsys, "unfinished run", out)
+    _edit_info(run_copy, finished=True)
+    shutil.rmtree(run_copy / "adapter")
+    _fails([str(run_copy)], monkeypatch, capsys, "incomplete: adapter/", out)
+    assert not out.exists()
+
+
+def test_existing_output_needs_force(tiny_run_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out.gguf"
+    out.write_text("keep me")
+    _fails([str(tiny_run_dir)], monkeypatch, capsys, "already exists; pass --force", out)
+    assert out.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "onnx"], "unknown format 'onnx'"),
+    (["--quant", "q4_k"], "unknown quant 'q4_k'"),
+    (["--format", "hf", "--quant", "q8_0"], "--quant applies to gguf and ollama"),
+    (["--as", "Nobody"], "cannot play 'Nobody'"),
+])
+def test_bad_options(tiny_run_dir, tmp_path, monkeypatch, capsys, args, message):
+    _fails([str(tiny_run_dir), *args], monkeypatch, capsys, message, tmp_path / "out")
+
+
+def test_not_enough_disk_space(tiny_run_dir, tmp_path, monkeypatch, capsys):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr("doppel.export.pipeline.shutil.disk_usage", lambda _: usage(1, 1, 10**6))
+    out = tmp_path / "out"
+    _fails([str(tiny_run_dir), "--format", "ollama"], monkeypatch, capsys,
+           "not enough disk space", out)
+    assert not out.exists()
+
+
+def test_unsupported_architecture_names_the_supported_ones(run_copy, tmp_path, monkeypatch, capsys):
+    _edit_info(run_copy, method="full")
+    (run_copy / "model").mkdir()
+    (run_copy / "model" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    _fails([str(run_copy)], monkeypatch, capsys,
+           "cannot export a 'gpt2' model to GGUF; supported: gemma3_text, llama, mistral", 
+           tmp_path / "out.gguf")
+
+
+def test_q8_0_needs_rows_divisible_by_32(tiny_run_dir, tmp_path, monkeypatch, capsys):
+    base = write_tiny_model(tmp_path / "base", hidden=40)
+    dataset = Path(json.loads((tiny_run_dir / "run.json").read_text())["dataset"]["path"])
+    run = write_adapter_run(tmp_path / "run40", base, dataset)
+    _fails([str(run), "--quant", "q8_0"], monkeypatch, capsys, "q8_0 needs rows divisible by 32",
+           tmp_path / "out.gguf")
+
+
+# --- the three formats on a tiny run, through the CLI --------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_run_dir):
+    import torch
+
+    from doppel.infer.engine import Engine
+
+    return Engine.load(tiny_run_dir, merge=True, dtype=torch.float32)
+
+
+def test_hf_folder_loads_without_doppel(tiny_run_dir, tiny_engine, tmp_path, monkeypatch, capsys):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "hf"
+    code, stdout, err = run_cli(["export", str(tiny_run_dir), "-o", str(out), "--format", "hf"],
+                                monkeypatch, capsys)
+    assert code == 0, err
+    assert re.search(r"wrote .*hf \([\d.]+ MB\) in [\d.]+ s", stdout)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    prompt = tiny_engine.prompt_ids(HISTORY, "Alex", 32)
+    ids = tokenizer.apply_chat_template(_messages(HISTORY, "Alex"), add_generation_prompt=True,
+                                        tokenize=True, return_dict=False)
+    assert list(ids) == prompt
+    stops = {tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(IM_START)}
+    assert set(model.generation_config.eos_token_id) == stops
+    assert str(model.dtype) == "torch.bfloat16"
+    diff = (last_logits(model.float(), prompt) - last_logits(tiny_engine.model, prompt)).abs()
+    assert diff.max() < 0.02  # bf16 weights, logits of a random tiny model are ~0.7 at most
+
+
+def test_gguf_file_loads_back_in_transformers(tiny_run_dir, tiny_engine, tmp_path, monkeypatch,
+                                              capsys):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "twin.gguf"
+    code, _, err = run_cli(["export", str(tiny_run_dir), "-o", str(out), "--dtype", "f32"],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=out.name)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path, gguf_file=out.name)
+    prompt = tiny_engine.prompt_ids(HISTORY, "Alex", 32)
+    ids = tokenizer.apply_chat_template(_messages(HISTORY, "Alex"), add_generation_prompt=True,
+                                        tokenize=True, return_dict=False)
+    assert list(ids) == prompt
+    diff = (last_logits(model, prompt) - last_logits(tiny_engine.model, prompt)).abs()
+    assert diff.max() < 1e-4
+    assert greedy_ids(model, prompt, 16) == greedy_ids(tiny_engine.model, prompt, 16)
+
+
+def test_ollama_folder(tiny_run_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "ollama"
+    code, stdout, err = run_cli(["export", str(tiny_run_dir), "-o", str(out), "--format",
+                                 "ollama", "--as", "Sam"], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"ollama create doppel-sam -f {out / 'Modelfile'}" in stdout
+    assert "ollama run doppel-sam" in stdout
+    modelfile = (out / "Modelfile").read_text()
+    source = re.search(r"^FROM (\S+)$", modelfile, re.M).group(1)
+    assert (out / source).is_file()
+    assert f'PARAMETER stop "{IM_END}"' in modelfile and f'PARAMETER stop "{IM_START}"' in modelfile
+    template = re.search(r'^TEMPLATE """(.*?)"""$', modelfile, re.M | re.S).group(1)
+    messages = [{"Role": "assistant" if s == "Sam" else "user", "Content": t} for s, t in HISTORY]
+    assert render(template, {"Messages": messages}) == prompt_text(group_turns(HISTORY), "Sam")
+
+
+# --- every family, and real llama.cpp (slow) -----------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_round_trips(family, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from doppel.export.pipeline import ExportOptions, export_run
+    from doppel.infer.engine import Engine
+
+    run = write_family_run(tmp_path, family)
+    engine = Engine.load(run, merge=True, dtype=torch.float32)
+    prompt = engine.prompt_ids(HISTORY, "Alex", 32)
+    expected = greedy_ids(engine.model, prompt, 16)
+    export_run(run, tmp_path / "hf", ExportOptions(format="hf", dtype="f32", progress=False))
+    export_run(run, tmp_path / "f32.gguf", ExportOptions(dtype="f32", progress=False))
+    for loaded in (AutoModelForCausalLM.from_pretrained(tmp_path / "hf"),
+                   AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="f32.gguf")):
+        assert (last_logits(loaded, prompt) - last_logits(engine.model, prompt)).abs().max() < 1e-4
+        assert greedy_ids(loaded, prompt, 16) == expected
+    if llama_cpp_available():
+        from doppel.export import llamacpp
+
+        export_run(run, tmp_path / "f16.gguf", ExportOptions(progress=False))
+        llm = llamacpp.load(tmp_path / "f16.gguf", threads=1, context=256)
+        assert list(llamacpp.greedy(llm, prompt, 16)) == expected
+
+
+def llama_cpp_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+# max |logit difference| against the run in float32, per stored type, for the embedded SmolLM2
+# (its logits reach ~35); and how many greedy tokens of 32 must agree (Q8_0 is lossy: near-ties
+# flip after a few tokens)
+TOLERANCE = {("f32", "none"): (1e-3, 32), ("f16", "none"): (0.1, 32),
+             ("bf16", "none"): (0.5, 32), ("auto", "q8_0"): (1.5, 4)}
+
+
+@pytest.fixture(scope="module")
+def smollm_run(tmp_path_factory):
+    import torch
+
+    from doppel.infer.engine import Engine
+
+    run = write_embedded_run(tmp_path_factory.mktemp("smollm"), "smollm2-135m")
+    return run, Engine.load(run, merge=True, dtype=torch.float32)
+
+
+def _agreement(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype, quant", list(TOLERANCE))
+def test_embedded_smollm2_gguf_in_transformers_and_llama_cpp(smollm_run, tmp_path, dtype, quant):
+    from transformers import AutoModelForCausalLM
+
+    from doppel.export.pipeline import ExportOptions, export_run
+
+    run, engine = smollm_run
+    out = tmp_path / "twin.gguf"
+    export_run(run, out, ExportOptions(dtype=dtype, quant=quant, progress=False))
+    tolerance, agree = TOLERANCE[dtype, quant]
+    prompt = engine.prompt_ids(HISTORY, "Alex", 32)
+    expected = greedy_ids(engine.model, prompt, 32)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=out.name)
+    assert (last_logits(model, prompt) - last_logits(engine.model, prompt)).abs().max() < tolerance
+    assert _agreement(greedy_ids(model, prompt, 32), expected) >= agree
+    if llama_cpp_available():
+        from doppel.export import llamacpp
+
+        llm = llamacpp.load(out, threads=2, context=512)
+        assert _agreement(list(llamacpp.greedy(llm, prompt, 32)), expected) >= agree
+
+
+@pytest.mark.slow
+@needs_llama_cpp
+def test_llama_cpp_reply_equals_doppel_chat(smollm_run, tmp_path):
+    """The reply a user sees: doppel's engine (greedy) and llama.cpp on the f16 export."""
+    from doppel.chatformat import split_messages
+    from doppel.export import llamacpp
+    from doppel.export.pipeline import ExportOptions, export_run
+    from doppel.infer.engine import SamplingParams
+
+    run, engine = smollm_run
+    export_run(run, tmp_path / "twin.gguf", ExportOptions(progress=False))
+    llm = llamacpp.load(tmp_path / "twin.gguf", threads=2, context=512)
+    params = SamplingParams(temperature=0, repetition_penalty=1.0, max_new_tokens=48)
+    for history in HISTORIES[:2]:
+        ours = engine.reply(history, "Alex", params)
+        prompt = engine.prompt_ids(history, "Alex", params.max_new_tokens)
+        ids = list(llamacpp.greedy(llm, prompt, params.max_new_tokens, stop=engine.stop_ids))
+        assert split_messages(engine.tokenizer.decode(ids)) == ours
+
+
+@pytest.mark.slow
+def test_embedded_gemma3_round_trips(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from doppel.export.pipeline import ExportOptions, export_run
+    from doppel.infer.engine import Engine
+
+    run = write_embedded_run(tmp_path, "gemma3-270m")
+    engine = Engine.load(run, merge=True, dtype=torch.float32)
+    prompt = engine.prompt_ids(HISTORY, "Alex", 32)
+    assert prompt[0] == engine.tokenizer.bos_token_id  # Gemma starts prompts with <bos>
+    expected = greedy_ids(engine.model, prompt, 16)
+    export_run(run, tmp_path / "twin.gguf", ExportOptions(progress=False))
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="twin.gguf")
+    assert (last_logits(model, prompt) - last_logits(engine.model, prompt)).abs().max() < 0.1
+    assert _agreement(greedy_ids(model, prompt, 16), expected) == 16
+    if llama_cpp_available():
+        from doppel.export import llamacpp
+
+        llm = llamacpp.load(tmp_path / "twin.gguf", threads=2, context=512)
+        assert _agreement(list(llamacpp.greedy(llm, prompt, 16)), expected) == 16

@@ -21,8 +21,7 @@ needs_llama_cpp = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is No
 def tiny_config(family: str, tokenizer):
     """A 2-layer config of `family`. Qwen3 and Gemma 3 use the head sizes transformers' GGUF reader
     assumes when a file does not say (Qwen3: head_dim 128; Gemma 3: query_pre_attn_scalar 256)."""
-    from transformers import (Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config,
-                              Qwen3Config)
+    from transformers import Gemma3TextConfig, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
     common = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
@@ -63,15 +62,31 @@ def write_embedded_run(root: Path, model: str) -> Path:
     return write_adapter_run(root / "run", resolve_model(model), dataset, max_length=512)
 
 
-def greedy_ids(model, prompt: list[int], tokens: int) -> list[int]:
-    """Greedy ids from transformers, stops ignored (a random model rarely says them)."""
+def greedy_steps(model, prompt: list[int], tokens: int) -> tuple[list[int], list[float]]:
+    """Greedy ids (stops ignored) and, per step, the lead of the chosen logit over the next best."""
     import torch
-    from transformers import GenerationConfig
 
-    ids = torch.tensor([prompt])
-    config = GenerationConfig(max_new_tokens=tokens, do_sample=False, pad_token_id=0)
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    return out[0, len(prompt):].tolist()
+    ids, margins, past, step = [], [], None, torch.tensor([prompt])
+    with torch.no_grad():
+        for _ in range(tokens):
+            out = model(step, past_key_values=past, use_cache=True)
+            best = out.logits[0, -1].float().topk(2)
+            ids.append(int(best.indices[0]))
+            margins.append(float(best.values[0] - best.values[1]))
+            past, step = out.past_key_values, best.indices[:1].view(1, 1)
+    return ids, margins
+
+
+def agreement(ids: list[int], other: list[int]) -> int:
+    """How many leading tokens two continuations share."""
+    return next((i for i, (a, b) in enumerate(zip(ids, other, strict=False)) if a != b),
+                min(len(ids), len(other)))
+
+
+def decided(margins: list[float], tolerance: float) -> int:
+    """Leading steps whose choice no error within `tolerance` per logit can flip (2x: both the
+    winner and the runner-up may move)."""
+    return next((i for i, margin in enumerate(margins) if margin <= 2 * tolerance), len(margins))
 
 
 def last_logits(model, prompt: list[int]):

@@ -24,7 +24,9 @@ from doppel.export.gotemplate import render
 from export_models import (
     FAMILIES,
     HISTORY,
-    greedy_ids,
+    agreement,
+    decided,
+    greedy_steps,
     last_logits,
     needs_llama_cpp,
     write_embedded_run,
@@ -51,7 +53,8 @@ def test_jinja_template_renders_chatformat_prompt(history, bos):
     expected = bos + prompt_text(group_turns(history), "Alex")
     assert templates.render_jinja(template, _messages(history, "Alex"), bos) == expected
     # without names, assistant is the persona and everyone else the default partner
-    assert templates.render_jinja(template, _messages(history, "Alex", named=False), bos) == expected
+    unnamed = _messages(history, "Alex", named=False)
+    assert templates.render_jinja(template, unnamed, bos) == expected
     # the persona can be chosen at render time
     other = templates.render_jinja(template, _messages(history, "Alex"), bos, persona="Sam")
     assert other == bos + prompt_text(group_turns(history), "Sam")
@@ -130,7 +133,7 @@ def test_unsupported_architecture_names_the_supported_ones(run_copy, tmp_path, m
     (run_copy / "model").mkdir()
     (run_copy / "model" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     _fails([str(run_copy)], monkeypatch, capsys,
-           "cannot export a 'gpt2' model to GGUF; supported: gemma3_text, llama, mistral", 
+           "cannot export a 'gpt2' model to GGUF; supported: gemma3_text, llama, mistral",
            tmp_path / "out.gguf")
 
 
@@ -190,7 +193,8 @@ def test_gguf_file_loads_back_in_transformers(tiny_run_dir, tiny_engine, tmp_pat
     assert list(ids) == prompt
     diff = (last_logits(model, prompt) - last_logits(tiny_engine.model, prompt)).abs()
     assert diff.max() < 1e-4
-    assert greedy_ids(model, prompt, 16) == greedy_ids(tiny_engine.model, prompt, 16)
+    expected, margins = greedy_steps(tiny_engine.model, prompt, 16)
+    assert agreement(greedy_steps(model, prompt, 16)[0], expected) >= decided(margins, 1e-4)
 
 
 def test_ollama_folder(tiny_run_dir, tmp_path, monkeypatch, capsys):
@@ -210,6 +214,17 @@ def test_ollama_folder(tiny_run_dir, tmp_path, monkeypatch, capsys):
 
 
 # --- every family, and real llama.cpp (slow) -----------------------------------------------------
+# Greedy continuations must agree up to the first step whose choice is a near-tie: a lead of the
+# best logit over the next below twice the tolerance (random tiny models have many such ties).
+# llama.cpp keeps its KV cache in f16, so its logits differ a little more than the file's type.
+TINY_TOLERANCE, TINY_LLAMA_CPP_TOLERANCE = 1e-4, 5e-3
+
+
+def llama_cpp_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
@@ -223,32 +238,29 @@ def test_every_family_round_trips(family, tmp_path):
     run = write_family_run(tmp_path, family)
     engine = Engine.load(run, merge=True, dtype=torch.float32)
     prompt = engine.prompt_ids(HISTORY, "Alex", 32)
-    expected = greedy_ids(engine.model, prompt, 16)
+    expected, margins = greedy_steps(engine.model, prompt, 16)
     export_run(run, tmp_path / "hf", ExportOptions(format="hf", dtype="f32", progress=False))
     export_run(run, tmp_path / "f32.gguf", ExportOptions(dtype="f32", progress=False))
     for loaded in (AutoModelForCausalLM.from_pretrained(tmp_path / "hf"),
                    AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="f32.gguf")):
-        assert (last_logits(loaded, prompt) - last_logits(engine.model, prompt)).abs().max() < 1e-4
-        assert greedy_ids(loaded, prompt, 16) == expected
+        diff = (last_logits(loaded, prompt) - last_logits(engine.model, prompt)).abs().max()
+        assert diff < TINY_TOLERANCE
+        ids = greedy_steps(loaded, prompt, 16)[0]
+        assert agreement(ids, expected) >= decided(margins, TINY_TOLERANCE)
     if llama_cpp_available():
         from doppel.export import llamacpp
 
         export_run(run, tmp_path / "f16.gguf", ExportOptions(progress=False))
         llm = llamacpp.load(tmp_path / "f16.gguf", threads=1, context=256)
-        assert list(llamacpp.greedy(llm, prompt, 16)) == expected
-
-
-def llama_cpp_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("llama_cpp") is not None
+        ids = list(llamacpp.greedy(llm, prompt, 16))
+        assert agreement(ids, expected) >= decided(margins, TINY_LLAMA_CPP_TOLERANCE)
 
 
 # max |logit difference| against the run in float32, per stored type, for the embedded SmolLM2
-# (its logits reach ~35); and how many greedy tokens of 32 must agree (Q8_0 is lossy: near-ties
-# flip after a few tokens)
-TOLERANCE = {("f32", "none"): (1e-3, 32), ("f16", "none"): (0.1, 32),
-             ("bf16", "none"): (0.5, 32), ("auto", "q8_0"): (1.5, 4)}
+# (its logits reach ~35), as measured plus headroom
+TOLERANCE = {("f32", "none"): 1e-3, ("f16", "none"): 0.1, ("bf16", "none"): 0.5,
+             ("auto", "q8_0"): 1.5}
+LLAMA_CPP_TOLERANCE = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -258,11 +270,9 @@ def smollm_run(tmp_path_factory):
     from doppel.infer.engine import Engine
 
     run = write_embedded_run(tmp_path_factory.mktemp("smollm"), "smollm2-135m")
-    return run, Engine.load(run, merge=True, dtype=torch.float32)
-
-
-def _agreement(a: list[int], b: list[int]) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    engine = Engine.load(run, merge=True, dtype=torch.float32)
+    prompt = engine.prompt_ids(HISTORY, "Alex", 32)
+    return run, engine, prompt, *greedy_steps(engine.model, prompt, 32)
 
 
 @pytest.mark.slow
@@ -272,20 +282,20 @@ def test_embedded_smollm2_gguf_in_transformers_and_llama_cpp(smollm_run, tmp_pat
 
     from doppel.export.pipeline import ExportOptions, export_run
 
-    run, engine = smollm_run
+    run, engine, prompt, expected, margins = smollm_run
     out = tmp_path / "twin.gguf"
     export_run(run, out, ExportOptions(dtype=dtype, quant=quant, progress=False))
-    tolerance, agree = TOLERANCE[dtype, quant]
-    prompt = engine.prompt_ids(HISTORY, "Alex", 32)
-    expected = greedy_ids(engine.model, prompt, 32)
+    tolerance = TOLERANCE[dtype, quant]
     model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=out.name)
     assert (last_logits(model, prompt) - last_logits(engine.model, prompt)).abs().max() < tolerance
-    assert _agreement(greedy_ids(model, prompt, 32), expected) >= agree
+    ids = greedy_steps(model, prompt, 32)[0]
+    assert agreement(ids, expected) >= decided(margins, tolerance)
     if llama_cpp_available():
         from doppel.export import llamacpp
 
         llm = llamacpp.load(out, threads=2, context=512)
-        assert _agreement(list(llamacpp.greedy(llm, prompt, 32)), expected) >= agree
+        ids = list(llamacpp.greedy(llm, prompt, 32))
+        assert agreement(ids, expected) >= decided(margins, tolerance + LLAMA_CPP_TOLERANCE)
 
 
 @pytest.mark.slow
@@ -297,7 +307,7 @@ def test_llama_cpp_reply_equals_doppel_chat(smollm_run, tmp_path):
     from doppel.export.pipeline import ExportOptions, export_run
     from doppel.infer.engine import SamplingParams
 
-    run, engine = smollm_run
+    run, engine, *_ = smollm_run
     export_run(run, tmp_path / "twin.gguf", ExportOptions(progress=False))
     llm = llamacpp.load(tmp_path / "twin.gguf", threads=2, context=512)
     params = SamplingParams(temperature=0, repetition_penalty=1.0, max_new_tokens=48)
@@ -320,13 +330,14 @@ def test_embedded_gemma3_round_trips(tmp_path):
     engine = Engine.load(run, merge=True, dtype=torch.float32)
     prompt = engine.prompt_ids(HISTORY, "Alex", 32)
     assert prompt[0] == engine.tokenizer.bos_token_id  # Gemma starts prompts with <bos>
-    expected = greedy_ids(engine.model, prompt, 16)
+    expected, margins = greedy_steps(engine.model, prompt, 16)
     export_run(run, tmp_path / "twin.gguf", ExportOptions(progress=False))
     model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="twin.gguf")
     assert (last_logits(model, prompt) - last_logits(engine.model, prompt)).abs().max() < 0.1
-    assert _agreement(greedy_ids(model, prompt, 16), expected) == 16
+    assert agreement(greedy_steps(model, prompt, 16)[0], expected) >= decided(margins, 0.1)
     if llama_cpp_available():
         from doppel.export import llamacpp
 
         llm = llamacpp.load(tmp_path / "twin.gguf", threads=2, context=512)
-        assert _agreement(list(llamacpp.greedy(llm, prompt, 16)), expected) == 16
+        ids = list(llamacpp.greedy(llm, prompt, 16))
+        assert agreement(ids, expected) >= decided(margins, 0.1 + LLAMA_CPP_TOLERANCE)

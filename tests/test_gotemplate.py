@@ -1,4 +1,4 @@
-"""The Go text/template subset renderer that checks Ollama TEMPLATEs: Go's semantics, or an error."""
+"""The Go text/template subset that checks Ollama TEMPLATEs: Go's semantics, or an error."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def test_if_else_if_else_and_comparisons():
                 "{{ else }}X{{ end }}{{ end }}")
     assert render(template, MESSAGES) == "UA"
     assert render('{{ if and .A .B }}both{{ else }}not{{ end }}', {"A": "x", "B": ""}) == "not"
-    assert render('{{ if or .A .B }}one{{ end }}{{ if not .B }}!{{ end }}', {"A": "x", "B": ""}) == (
-        "one!")
+    template = "{{ if or .A .B }}one{{ end }}{{ if not .B }}!{{ end }}"
+    assert render(template, {"A": "x", "B": ""}) == "one!"
 
 
 def test_assignment_inside_range_updates_the_outer_variable():

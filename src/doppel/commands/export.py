@@ -1,4 +1,5 @@
-"""`doppel export RUN_DIR -o OUT`: the twin as a merged HF folder, a GGUF file or an Ollama model."""
+"""`doppel export RUN_DIR -o OUT`: the twin as a merged HF folder, a GGUF file or an Ollama model.
+"""
 
 from __future__ import annotations
 

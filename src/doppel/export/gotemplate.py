@@ -61,7 +61,8 @@ def _lex(template: str) -> list[tuple[str, str]]:
     return [p for p in pieces if p[0] == "action" or p[1]]
 
 
-def _parse(pieces: list[tuple[str, str]], pos: int, stop: tuple[str, ...]) -> tuple[list[_Node], int, str]:
+def _parse(pieces: list[tuple[str, str]], pos: int,
+           stop: tuple[str, ...]) -> tuple[list[_Node], int, str]:
     """Nodes until an action starting with a word in `stop`; returns (nodes, next pos, stopper)."""
     nodes: list[_Node] = []
     while pos < len(pieces):
@@ -210,7 +211,8 @@ def _range(node: _Node, scope: _Scope, out: list[str]) -> None:
     outer = scope.dot
     for index, item in enumerate(items):
         scope.dot = item
-        scope.frames.append(dict(zip(names, [index, item] if len(names) == 2 else [item])))
+        values = [index, item] if len(names) == 2 else [item]
+        scope.frames.append(dict(zip(names, values, strict=False)))
         _run(node.body, scope, out)
         scope.frames.pop()
     scope.dot = outer

@@ -19,7 +19,8 @@ def load(path: Path, threads: int | None = None, context: int = 2048):
 
 
 def greedy(llm, prompt: Sequence[int], limit: int, stop: Sequence[int] = ()) -> Iterator[int]:
-    """Greedy token ids after `prompt` (ids, so tokenisation is not in question), until a stop id."""
+    """Greedy ids after `prompt` (given as ids, so tokenisation is not in question) until a stop."""
+    llm.reset()  # no prompt-cache reuse: every call evaluates its whole prompt
     for count, token in enumerate(llm.generate(list(prompt), top_k=1, temp=0.0,
                                                repeat_penalty=1.0, reset=True)):
         if token in stop or count >= limit:

@@ -52,8 +52,9 @@ class ExportResult:
 
 
 def check_options(options: ExportOptions) -> None:
-    for value, allowed, what in ((options.format, FORMATS, "format"),
-                                 (options.dtype, DTYPES, "dtype"), (options.quant, QUANTS, "quant")):
+    choices = ((options.format, FORMATS, "format"), (options.dtype, DTYPES, "dtype"),
+               (options.quant, QUANTS, "quant"))
+    for value, allowed, what in choices:
         if value not in allowed:
             raise DoppelError(f"unknown {what} {value!r}; use one of {', '.join(allowed)}")
     if options.format == "hf" and options.quant != "none":
@@ -129,10 +130,7 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions) -> ExportResult
         raise DoppelError(f"this run cannot play {options.persona!r}; choose one of: "
                           f"{', '.join(info.speakers)}")
     twin = load_twin(run_dir, options.persona)
-    if options.format == "hf":
-        write = _HFWriter(twin, options)
-    else:
-        write = _GGUFWriter(twin, options)
+    write = _HFWriter(twin, options) if options.format == "hf" else _GGUFWriter(twin, options)
     check_space(out, write.size)
     write(out)
     result = ExportResult(out, _disk_size(out), time.perf_counter() - start, twin.persona,

@@ -86,15 +86,16 @@ def plan_tensors(state: dict, config, kind: str) -> list[TensorPlan]:
 def _permute(weights, heads: int):
     """Rows of q/k from transformers' rotary layout to llama.cpp's (convert_hf_to_gguf.permute)."""
     shape = weights.shape
-    return weights.reshape(heads, 2, shape[0] // heads // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
+    grouped = weights.reshape(heads, 2, shape[0] // heads // 2, *shape[1:])
+    return grouped.swapaxes(1, 2).reshape(shape)
 
 
 def _array(plan: TensorPlan, tensor, config, family: Family):
     """The tensor's bytes as the file stores them (numpy)."""
     import numpy as np
     import torch
-    from gguf.quants import quantize
     from gguf.constants import GGMLQuantizationType
+    from gguf.quants import quantize
 
     tensor = tensor.detach().to(torch.float32)
     if family.permute_qk and plan.name.endswith(("attn_q.weight", "attn_k.weight")):

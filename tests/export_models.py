@@ -65,15 +65,16 @@ def write_embedded_run(root: Path, model: str) -> Path:
 def greedy_steps(model, prompt: list[int], tokens: int) -> tuple[list[int], list[float]]:
     """Greedy ids (stops ignored) and, per step, the lead of the chosen logit over the next best."""
     import torch
+    from transformers import DynamicCache
 
-    ids, margins, past, step = [], [], None, torch.tensor([prompt])
+    ids, margins, cache, step = [], [], DynamicCache(), torch.tensor([prompt])
     with torch.no_grad():
         for _ in range(tokens):
-            out = model(step, past_key_values=past, use_cache=True)
+            out = model(step, cache=cache, use_cache=True)
             best = out.logits[0, -1].float().topk(2)
             ids.append(int(best.indices[0]))
             margins.append(float(best.values[0] - best.values[1]))
-            past, step = out.past_key_values, best.indices[:1].view(1, 1)
+            step = best.indices[:1].view(1, 1)
     return ids, margins
 
 
@@ -94,3 +95,26 @@ def last_logits(model, prompt: list[int]):
 
     with torch.no_grad():
         return model(torch.tensor([prompt])).logits[0, -1].float()
+
+
+def rounded(model, kind: str):
+    """A copy of `model` whose matrices went through the GGUF type `kind` and back, as the exporter
+    stores them (vectors stay float32): what an export can at best be equal to."""
+    import copy
+
+    import torch
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize, quantize
+
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for param in twin.parameters():
+            if param.dim() < 2 or kind == "F32":
+                continue
+            if kind == "Q8_0":
+                blocks = quantize(param.numpy(), GGMLQuantizationType.Q8_0)
+                back = dequantize(blocks, GGMLQuantizationType.Q8_0).reshape(param.shape)
+                param.copy_(torch.from_numpy(back))
+            else:
+                param.copy_(param.to(torch.float16 if kind == "F16" else torch.bfloat16).float())
+    return twin

@@ -34,8 +34,9 @@ def tiny_config(family: str, tokenizer):
         "qwen2": lambda: Qwen2Config(**common),
         "qwen3": lambda: Qwen3Config(**narrow, head_dim=128),
         "mistral": lambda: MistralConfig(**{**common, "tie_word_embeddings": False}),
-        "gemma3": lambda: Gemma3TextConfig(**narrow, head_dim=256, query_pre_attn_scalar=256,
-                                           sliding_window=512),
+        # 6 layers: the sixth is Gemma 3's global-attention layer (its own rope base)
+        "gemma3": lambda: Gemma3TextConfig(**{**narrow, "num_hidden_layers": 6}, head_dim=256,
+                                           query_pre_attn_scalar=256, sliding_window=512),
     }[family]()
 
 

@@ -279,8 +279,9 @@ def smollm_run(tmp_path_factory):
 
 
 def check_gguf(out: Path, engine, prompt: list[int], kind: str, tolerance: float,
-               tokens: int) -> None:
+               tokens: int, llama_cpp_tolerance: float = LLAMA_CPP_TOLERANCE) -> None:
     """The GGUF read back by transformers and run by llama.cpp against the run's rounded weights."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     reference = rounded(engine.model, kind)
@@ -294,8 +295,10 @@ def check_gguf(out: Path, engine, prompt: list[int], kind: str, tolerance: float
         from doppel.export import llamacpp
 
         llm = llamacpp.load(out, threads=2, context=512)
+        theirs = torch.from_numpy(llamacpp.next_logits(llm, prompt))
+        assert (theirs - last_logits(reference, prompt)).abs().max() < llama_cpp_tolerance
         ids = list(llamacpp.greedy(llm, prompt, tokens))
-        assert agreement(ids, expected) >= decided(margins, LLAMA_CPP_TOLERANCE)
+        assert agreement(ids, expected) >= decided(margins, llama_cpp_tolerance)
 
 
 @pytest.mark.slow
@@ -332,9 +335,11 @@ def test_llama_cpp_reply_equals_doppel_chat(smollm_run, tmp_path):
 
 @pytest.mark.slow
 def test_embedded_gemma3_round_trips(tmp_path):
-    """Gemma 3 270M is sensitive to its weights' precision: f16 weights alone move its logits by
-    ~0.7 (bf16: ~11, in doppel chat too), so the f16 export is held to that, and to EXACT
-    against the same rounding."""
+    """Gemma 3 270M is sensitive to numerical detail: f16 weights alone move its logits by ~0.7
+    (bf16: ~11, in doppel chat too), so the f16 export is held to 1.0 against the run, to EXACT
+    against the same rounding, and llama.cpp's own arithmetic to 2.0 (measured 1.2; even an f32
+    file with an f32 KV cache differs by ~0.5). The family test above checks the mapping on a
+    6-layer Gemma 3 at a 5e-3 tolerance."""
     import torch
 
     from doppel.export.pipeline import ExportOptions, export_run
@@ -345,4 +350,4 @@ def test_embedded_gemma3_round_trips(tmp_path):
     prompt = engine.prompt_ids(HISTORY, "Alex", 32)
     assert prompt[0] == engine.tokenizer.bos_token_id  # Gemma starts prompts with <bos>
     export_run(run, tmp_path / "twin.gguf", ExportOptions(progress=False))
-    check_gguf(tmp_path / "twin.gguf", engine, prompt, "F16", 1.0, 16)
+    check_gguf(tmp_path / "twin.gguf", engine, prompt, "F16", 1.0, 16, llama_cpp_tolerance=2.0)

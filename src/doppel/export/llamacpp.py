@@ -26,3 +26,12 @@ def greedy(llm, prompt: Sequence[int], limit: int, stop: Sequence[int] = ()) -> 
         if token in stop or count >= limit:
             return
         yield token
+
+
+def next_logits(llm, prompt: Sequence[int]):
+    """llama.cpp's logits for the token after `prompt` (numpy), the prompt evaluated afresh."""
+    import numpy as np
+
+    llm.reset()
+    llm.eval(list(prompt))
+    return np.array(llm.scores[len(prompt) - 1], dtype=np.float32)

@@ -277,6 +277,9 @@ def modelfile(twin: Twin) -> str:
     from doppel.infer.engine import SamplingParams
 
     template = templates.ollama_template(twin.persona, twin.partner)
+    if '"""' in template:
+        raise DoppelError('a speaker name holds """, which a Modelfile cannot quote; '
+                          "pick another persona with --as or use --format gguf")
     defaults = SamplingParams()
     return "\n".join([
         f"# doppel export: the model plays {twin.persona}; you write as {twin.partner}",

@@ -30,8 +30,11 @@ def greedy(llm, prompt: Sequence[int], limit: int, stop: Sequence[int] = ()) -> 
 
 def next_logits(llm, prompt: Sequence[int]):
     """llama.cpp's logits for the token after `prompt` (numpy), the prompt evaluated afresh."""
+    import llama_cpp
     import numpy as np
 
     llm.reset()
     llm.eval(list(prompt))
-    return np.array(llm.scores[len(prompt) - 1], dtype=np.float32)
+    # Llama.scores stays empty unless every position's logits are kept: read the context's own
+    logits = llama_cpp.llama_get_logits(llm.ctx)
+    return np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).copy()

@@ -11,9 +11,9 @@ import httpx
 import openai
 import pytest
 
-from doppel.commands.serve import check_exposure
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
+from doppel.infer.options import check_exposure
 from doppel.infer.engine import Engine, SamplingParams
 from doppel.infer.server import REPLY_SEP, ChatMessage, create_app, history_of, run_in_thread
 

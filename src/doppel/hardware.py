@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal, get_args
 
 
 def world_size() -> int:
@@ -33,14 +34,36 @@ def cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def use_bf16(precision: str) -> bool:
+# One precision vocabulary for every command: train, chat, serve and eval all say auto|bf16|fp32.
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+PRECISION_HELP = "auto (bf16 where the CPU or GPU has it, else fp32), bf16 or fp32"
+# the words `--dtype` took before (chat and serve); still read, so old commands keep working
+_DTYPE_WORDS = {"float32": "fp32", "bfloat16": "bf16"}
+
+
+def precision_word(value: object) -> object:
+    """The precision word for an old dtype name (float32 -> fp32); anything else unchanged."""
+    return _DTYPE_WORDS.get(value, value) if isinstance(value, str) else value
+
+
+def use_bf16(precision: str, cpu_auto: bool = True) -> bool:
+    """Whether `precision` means bf16 here. `cpu_auto=False` makes "auto" fp32 on a CPU even where
+    the CPU has bf16 (eval does this, so its perplexities compare across machines)."""
     if precision != "auto":
         return precision == "bf16"
     if has_cuda():
         import torch
 
         return torch.cuda.is_bf16_supported()
-    return cpu_has_bf16()
+    return cpu_auto and cpu_has_bf16()
+
+
+def torch_dtype(precision: str, cpu_auto: bool = True):
+    """The torch dtype weights load in for `precision` (see use_bf16)."""
+    import torch
+
+    return torch.bfloat16 if use_bf16(precision, cpu_auto) else torch.float32
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from doppel.atomic import atomic_dir
-from doppel.chatformat import IM_END, IM_START, SEPARATOR
+from doppel.chatformat import defuse
 from doppel.data.conversations import Plan, plan_conversations, split_of
 from doppel.data.dataset import DatasetWriter, repair_surrogates
 from doppel.data.gaps import GapChoice, GapHistogram
@@ -162,9 +162,7 @@ class _Collector:
         masker = self.masker
         if masker is not None and (message.pii or masker.trigger.search(text) is not None):
             text = masker.mask(text, message.pii)
-        if "<|" in text or "\n>>>" in text:
-            text = defuse(text)
-        return text
+        return defuse(text)
 
     def _switch(self, chat: Chat) -> ChatStats:
         index = self._index.get(chat.id)
@@ -182,12 +180,6 @@ class _Collector:
                                          columns.runs, strict=True):
             self.chats[index].kept += first[0] - start
         return columns
-
-
-def defuse(text: str) -> str:
-    """Keep a message from forging chat-format structure: no chat tokens, no message separator."""
-    text = text.replace(IM_START, "").replace(IM_END, "")
-    return SEPARATOR.sub("\n> ", text)
 
 
 class _Assembler:

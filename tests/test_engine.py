@@ -94,7 +94,7 @@ def test_who_plays_whom_defaults(scripted_engine):
 
 
 def test_bad_sampling_settings_are_a_one_line_error():
-    with pytest.raises(DoppelError, match="^--top-p 0: Input should be greater than 0$"):
+    with pytest.raises(DoppelError, match=r"^--top-p 0: Input should be greater than 0$"):
         SamplingParams(top_p=0)  # refused when the settings are made, before any generation
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
-from doppel.infer.options import check_exposure
 from doppel.infer.engine import Engine, SamplingParams
+from doppel.infer.options import check_exposure
 from doppel.infer.server import REPLY_SEP, ChatMessage, create_app, history_of, run_in_thread
 
 

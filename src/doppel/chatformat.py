@@ -17,7 +17,6 @@ training window and the generation prompt for the same history agree token for t
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -112,7 +111,7 @@ def partial_separator(text: str) -> int:
     return len(text) - match.start() if match else 0
 
 
-_TOKEN_HINT = os.path.commonprefix([IM_START, IM_END])
+_TOKEN_HINT = "<|"  # what both chat tokens start with
 
 
 def strip_chat_tokens(text: str) -> str:

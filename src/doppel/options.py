@@ -39,7 +39,8 @@ def option(default: Any = ..., help: str = "", *, flags: tuple[str, ...] = (),
 
     flags: the flag names when not `--field-name` (a bool gets `--x/--no-x` unless flags say
     otherwise); argument: a positional argument; alias: a hidden second flag, kept so an old
-    spelling (`--dtype`) still works; envvar: read when the flag is absent; constraints: pydantic's (ge, le, gt, min_length, ...).
+    spelling (`--dtype`) still works; envvar: read when the flag is absent; constraints:
+    pydantic's (ge, le, gt, min_length, ...).
     """
     cli = {"flags": list(flags), "argument": argument, "metavar": metavar, "alias": alias,
            "envvar": envvar}

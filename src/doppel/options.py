@@ -51,8 +51,16 @@ def force_option() -> Any:
     return option(False, "Replace the output folder if it exists.")
 
 
+class OptionError(DoppelError):
+    """A bad option value, worded for the command line; `build` rewords it for a recipe file."""
+
+    def __init__(self, model: type[BaseModel], error: ValidationError) -> None:
+        super().__init__(describe(model, error))
+        self.model, self.error = model, error
+
+
 class Options(BaseModel):
-    """A command's settings: typed, validated on construction, immutable."""
+    """A command's settings: typed, validated on construction (also when nested), immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -60,7 +68,7 @@ class Options(BaseModel):
         try:
             super().__init__(**values)
         except ValidationError as error:
-            raise DoppelError(describe(type(self), error)) from None
+            raise OptionError(type(self), error) from None
 
     def replace(self, **changes: Any) -> typing.Self:
         """A copy with some fields changed, validated again (model_copy would not check)."""
@@ -178,9 +186,9 @@ def build(model: type[BaseModel], values: Mapping[str, Any], source: str | None 
         return model.model_validate(dict(values))
     except ValidationError as error:
         raise DoppelError(describe(model, error, source)) from None
-    except DoppelError as error:  # an Options.__init__ inside already made it one line
+    except OptionError as error:  # an Options model (or one nested in it) refused a value
         if source:
-            raise DoppelError(f"{error} (in {source})") from None
+            raise DoppelError(describe(error.model, error.error, source)) from None
         raise
 
 

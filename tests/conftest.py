@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +14,16 @@ import pytest
 from builders import write_dataset, write_tiny_model
 from doppel.chatformat import IM_END
 from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, Loaded, RunInfo
+
+# Converted models go to a folder of this test session, never the user's ~/.cache/doppel. Set
+# before any test runs, so every test and every `doppel` subprocess (they inherit it) shares it:
+# the embedded model is converted once per session.
+SESSION_CACHE = tempfile.mkdtemp(prefix="doppel-test-cache-")
+os.environ["DOPPEL_CACHE"] = SESSION_CACHE
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length: int = 256) -> Path:

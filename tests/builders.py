@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -104,12 +105,19 @@ def write_tiny_model(path: Path, layers: int = 2, hidden: int = 64) -> Path:
     return path
 
 
-def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run `doppel ARGS` in this process as the console script does: (exit code, out, err)."""
+def run_cli(args: list[str], monkeypatch, capsys, input: str | None = None) -> tuple[int, str, str]:
+    """Run `doppel ARGS` in this process as the console script does: (exit code, out, err).
+
+    The one way tests run the CLI; `input` is what the user types. Use run_doppel only where the
+    test needs a process of its own (a long end-to-end run, a server refusing to start)."""
+    import io
+
     from doppel.cli import main
 
-    monkeypatch.setattr(sys, "argv", ["doppel", *args])
+    monkeypatch.setattr(sys, "argv", ["doppel", *map(str, args)])
     monkeypatch.setenv("COLUMNS", "200")  # one-line errors stay on one line
+    if input is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(input))
     try:
         main()
         code = 0
@@ -117,3 +125,9 @@ def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
         code = done.code or 0
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_doppel(args: list[str], timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m doppel ARGS` in a process of its own, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "doppel", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, **kwargs)

@@ -76,5 +76,5 @@ def test_another_schema_version_or_shape_is_a_clear_error(results, tmp_path):
         read_results(tmp_path)
     del data["runs"][0]["perplexity"]
     (tmp_path / "results.json").write_text(json.dumps(data))
-    with pytest.raises(DoppelError, match="not a doppel eval result: Field required at runs.0"):
+    with pytest.raises(DoppelError, match=r"not a doppel eval result: Field required at runs.0"):
         read_results(tmp_path)

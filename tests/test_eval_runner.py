@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from builders import write_dataset, write_tiny_model
+from builders import run_cli, write_dataset, write_tiny_model
 from conftest import write_adapter_run
 from doppel.eval.options import EvalOptions, EvalSampling
 from doppel.eval.runner import evaluate
@@ -99,14 +98,8 @@ def test_several_runs_side_by_side(setup):
 
 
 def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    from doppel import cli
-
-    monkeypatch.setattr(sys, "argv", ["doppel", "eval", *map(str, args)])
-    try:
-        cli.main()
-    except SystemExit as done:
-        return int(done.code or 0), capsys.readouterr().err
-    return 0, capsys.readouterr().err
+    code, _, err = run_cli(["eval", *args], monkeypatch, capsys)
+    return code, err
 
 
 @pytest.mark.slow

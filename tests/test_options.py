@@ -164,9 +164,9 @@ def test_flags_layer_over_a_recipe_and_recipe_keys_are_checked():
 
     assert CliRunner().invoke(cli, ["--steps", "7"]).exit_code == 0
     assert seen["config"] == _Recipe(steps=7, method="full")  # the flag wins, the recipe fills in
-    with pytest.raises(DoppelError, match="unknown key 'stepz' in r.yaml"):
+    with pytest.raises(DoppelError, match=r"unknown key 'stepz' in r.yaml"):
         build(_Recipe, {"stepz": 1}, "r.yaml")
-    with pytest.raises(DoppelError, match="bad setting steps in r.yaml"):
+    with pytest.raises(DoppelError, match=r"bad setting steps in r.yaml"):
         build(_Recipe, {"steps": 0}, "r.yaml")
 
 

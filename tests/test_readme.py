@@ -7,9 +7,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from doppel.cli import app
+from builders import run_cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -36,8 +35,8 @@ def test_readme_shows_the_two_commands_and_the_five_steps():
 
 
 @pytest.mark.parametrize("command", readme_commands(), ids=" ".join)
-def test_every_readme_command_and_flag_exists(command):
-    result = CliRunner().invoke(app, [command[0], "--help"], env={"COLUMNS": "300"})
-    assert result.exit_code == 0, result.output
+def test_every_readme_command_and_flag_exists(command, monkeypatch, capsys):
+    code, out, err = run_cli([command[0], "--help"], monkeypatch, capsys)
+    assert code == 0, err
     for flag in (arg.split("=")[0] for arg in command if arg.startswith("--")):
-        assert flag in result.output, f"{flag} is not an option of doppel {command[0]}"
+        assert flag in out, f"{flag} is not an option of doppel {command[0]}"

@@ -47,6 +47,9 @@ def test_each_commands_flags_are_its_schema(name, monkeypatch, capsys):
     schema_names = set()
     for model in models.values():
         for leaf in leaves(model):
+            if leaf.cli.get("flag") is False:  # a recipe-only setting
+                assert leaf.name not in by_name
+                continue
             param = by_name[leaf.name]
             schema_names.add(leaf.name)
             assert [*param.opts, *getattr(param, "secondary_opts", [])] == leaf.flags or (
@@ -60,7 +63,8 @@ def test_each_commands_flags_are_its_schema(name, monkeypatch, capsys):
     assert code == 0
     for model in models.values():
         for leaf in leaves(model):
-            assert all(flag in out for flag in leaf.flags), (name, leaf.flags)
+            shown = leaf.cli.get("flag") is not False
+            assert all(flag in out for flag in leaf.flags) == shown, (name, leaf.flags)
 
 
 def test_every_command_but_train_and_prepare_uses_the_schema():
@@ -149,6 +153,7 @@ class _Recipe(Options):
 
     steps: int = option(10, "optimizer steps", ge=1)
     method: str = option("lora", "what is trained")
+    note: str = option("", "documentation only", flag=False)
 
 
 def test_flags_layer_over_a_recipe_and_recipe_keys_are_checked():
@@ -164,6 +169,8 @@ def test_flags_layer_over_a_recipe_and_recipe_keys_are_checked():
 
     assert CliRunner().invoke(cli, ["--steps", "7"]).exit_code == 0
     assert seen["config"] == _Recipe(steps=7, method="full")  # the flag wins, the recipe fills in
+    assert CliRunner().invoke(cli, ["--note", "x"]).exit_code == 2  # a recipe-only setting
+    assert build(_Recipe, {"note": "x"}, "r.yaml").note == "x"
     with pytest.raises(DoppelError, match=r"unknown key 'stepz' in r.yaml"):
         build(_Recipe, {"stepz": 1}, "r.yaml")
     with pytest.raises(DoppelError, match=r"bad setting steps in r.yaml"):

@@ -34,16 +34,16 @@ _CLI = "cli"  # the key of a field's json_schema_extra that holds its command-li
 
 def option(default: Any = ..., help: str = "", *, flags: tuple[str, ...] = (),
            argument: bool = False, metavar: str | None = None, alias: str | None = None,
-           envvar: str | None = None, **constraints: Any) -> Any:
+           envvar: str | None = None, flag: bool = True, **constraints: Any) -> Any:
     """A field with its help text and command-line shape.
 
     flags: the flag names when not `--field-name` (a bool gets `--x/--no-x` unless flags say
     otherwise); argument: a positional argument; alias: a hidden second flag, kept so an old
-    spelling (`--dtype`) still works; envvar: read when the flag is absent; constraints:
-    pydantic's (ge, le, gt, min_length, ...).
+    spelling (`--dtype`) still works; envvar: read when the flag is absent; flag=False: a setting
+    for recipe files only; constraints: pydantic's (ge, le, gt, min_length, ...).
     """
     cli = {"flags": list(flags), "argument": argument, "metavar": metavar, "alias": alias,
-           "envvar": envvar}
+           "envvar": envvar, "flag": flag}
     return Field(default, description=help, json_schema_extra={_CLI: cli}, **constraints)
 
 
@@ -196,7 +196,7 @@ def nest(model: type[BaseModel], flat: Mapping[str, Any]) -> dict[str, Any]:
     """Flat option values (as typer passes them; None = not given) -> nested field values."""
     nested: dict[str, Any] = {}
     for leaf in leaves(model):
-        value = flat.get(leaf.name)
+        value = flat.get(leaf.name) if leaf.cli.get("flag") is not False else None
         if value is None or (isinstance(value, list) and not value and not leaf.required):
             continue
         target = nested
@@ -245,6 +245,8 @@ def typer_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
 
     params = []
     for leaf in leaves(model):
+        if leaf.cli.get("flag") is False:
+            continue
         help = escape(leaf.info.description or "")
         kind = _typer_type(leaf)
         if leaf.argument:

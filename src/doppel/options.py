@@ -159,7 +159,8 @@ def flag_of(model: type[BaseModel], path: tuple[str | int, ...]) -> str:
     names = tuple(str(part) for part in path)
     for leaf in leaves(model):
         if leaf.path == names[: len(leaf.path)]:
-            return leaf.flags[0] if leaf.flags else leaf.name.upper()
+            long = [flag for flag in leaf.flags if flag.startswith("--")]
+            return (long or leaf.flags or [leaf.name.upper()])[0]
     return ".".join(names)
 
 

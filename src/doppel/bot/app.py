@@ -1,0 +1,174 @@
+"""The bot's life: connect (bad token or unreachable server: one line), load the model, poll
+Telegram, answer, and on SIGINT/SIGTERM drop the reply in progress, close the session, exit 0.
+
+python-telegram-bot does the protocol: long polling with backoff on network errors, 429s waited
+out by its AIORateLimiter, a custom server URL for self-hosted Bot API servers and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from doppel.bot.handlers import COMMANDS, Twin
+from doppel.bot.options import BotSettings
+from doppel.bot.outgoing import Sender
+from doppel.bot.replies import ReplyQueue, Responder
+from doppel.bot.store import ChatStore
+from doppel.errors import DoppelError
+
+log = logging.getLogger("doppel.bot")
+RATE_LIMIT_RETRIES = 5  # 429s in a row before a send is given up
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def serve(token: str, settings: BotSettings, load_engine: Callable[[], Any]) -> None:
+    """Run the bot until SIGINT or SIGTERM (the `doppel bot` command)."""
+    with bot_logging(settings.verbose, token):
+        asyncio.run(_until_signal(token, settings, load_engine))
+
+
+async def _until_signal(token: str, settings: BotSettings, load_engine: Callable[[], Any]) -> None:
+    stop = asyncio.Event()
+    with stop_on_signals(asyncio.get_running_loop(), stop):
+        await run_bot(token, settings, load_engine, stop)
+
+
+async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], Any],
+                  stop: asyncio.Event) -> None:
+    """Connect, load, poll and answer until `stop` is set; everything opened is closed again."""
+    application = build_application(token, settings)
+    await connect(application, settings.api_url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(application.shutdown)
+        engine = await asyncio.to_thread(load_engine)
+        persona = choose_persona(engine, settings)
+        store = ChatStore(settings.state, settings.max_history)
+        stack.callback(store.close)
+        queue = ReplyQueue()
+        application.add_handlers(Twin(settings, persona, store, queue).handlers())
+        application.add_error_handler(_log_error)
+        await application.bot.set_my_commands(list(COMMANDS.items()))
+        await application.start()
+        stack.push_async_callback(application.stop)
+        await application.updater.start_polling(allowed_updates=["message"])
+        stack.push_async_callback(application.updater.stop)
+        sender = Sender(application.bot, settings.retry_wait_s)
+        responder = Responder(engine, persona, store, sender, settings.params,
+                              settings.delay_per_char, settings.verbose)
+        task = asyncio.create_task(responder.serve(queue))
+        stack.push_async_callback(_cancel, task)
+        me = application.bot.bot
+        log.info("@%s plays %s; %s may talk; histories in %s", me.username, persona,
+                 ", ".join(map(str, sorted(settings.allow))) or "nobody yet (see the log)",
+                 settings.state)
+        await stop.wait()
+        log.info("stopping")
+    log.info("stopped")
+
+
+def build_application(token: str, settings: BotSettings):
+    from telegram.ext import AIORateLimiter, ApplicationBuilder
+
+    api = settings.api_url.rstrip("/")
+    return (ApplicationBuilder().token(token)
+            .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
+            .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+            .build())
+
+
+async def connect(application, api_url: str) -> None:
+    """getMe, with the two ways it fails worded for the owner (the token is never shown)."""
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    try:
+        await application.initialize()
+    except InvalidToken as error:
+        raise DoppelError(f"the Bot API at {api_url} rejected the token ({error}); copy it "
+                          "again from @BotFather (/token)") from None
+    except NetworkError as error:
+        raise DoppelError(f"cannot reach the Bot API at {api_url} ({error}); check --api-url "
+                          "and the network") from None
+    except TelegramError as error:
+        raise DoppelError(f"the Bot API at {api_url} answered getMe with an error: {error}") \
+            from None
+
+
+def choose_persona(engine, settings: BotSettings) -> str:
+    """Whom the twin plays: --as, else the run's exporting user; a run plays only its speakers."""
+    name = (settings.persona or engine.default_persona).strip()
+    known = list(getattr(engine, "personas", []))
+    if not name or not engine.can_play(name):
+        raise DoppelError(f"this model cannot play {name!r}; choose --as from: {', '.join(known)}")
+    strangers = sorted({n for n in settings.friends.values() if known and n not in known})
+    if strangers:
+        log.warning("--friend names not in the run's data (the twin will not know them): %s",
+                    ", ".join(strangers))
+    return name
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _log_error(update: object, context) -> None:
+    """An update that failed is logged and skipped; the bot keeps running."""
+    error = context.error
+    log.error("update failed: %s: %s", type(error).__name__, error,
+              exc_info=error if log.isEnabledFor(logging.DEBUG) else None)
+
+
+@contextlib.contextmanager
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop`; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
+
+
+class _Redacting(logging.Formatter):
+    """Whatever a library logs (a URL, an exception), the token never reaches the log."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        self.token = token
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace(self.token, "<token>")
+
+
+@contextlib.contextmanager
+def bot_logging(verbose: bool, token: str) -> Iterator[None]:
+    """doppel's log lines (and libraries' warnings) on stderr while the bot runs. httpx logs
+    every request URL, which holds the token: it stays at WARNING even with --verbose."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Redacting(token))
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in ("doppel.bot", "httpx", "httpcore")}
+    root.addHandler(handler)
+    logging.getLogger("doppel.bot").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -44,7 +44,7 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
                   stop: asyncio.Event) -> None:
     """Connect, load, poll and answer until `stop` is set; everything opened is closed again."""
     application = build_application(token, settings)
-    await connect(application, settings.api_url)
+    await connect(application, settings.api_url, token)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(application.shutdown)
         engine = await asyncio.to_thread(load_engine)
@@ -83,21 +83,26 @@ def build_application(token: str, settings: BotSettings):
             .build())
 
 
-async def connect(application, api_url: str) -> None:
-    """getMe, with the two ways it fails worded for the owner (the token is never shown)."""
+async def connect(application, api_url: str, token: str) -> None:
+    """getMe, with the ways it fails worded for the owner. Telegram's own wording of a rejected
+    token quotes the token, so only ours is shown."""
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
     try:
         await application.initialize()
-    except InvalidToken as error:
-        raise DoppelError(f"the Bot API at {api_url} rejected the token ({error}); copy it "
-                          "again from @BotFather (/token)") from None
+    except InvalidToken:
+        raise DoppelError(f"the Bot API at {api_url} rejected the token; copy it again from "
+                          "@BotFather (/token)") from None
     except NetworkError as error:
-        raise DoppelError(f"cannot reach the Bot API at {api_url} ({error}); check --api-url "
-                          "and the network") from None
+        raise DoppelError(f"cannot reach the Bot API at {api_url} ({_redact(error, token)}); "
+                          "check --api-url and the network") from None
     except TelegramError as error:
-        raise DoppelError(f"the Bot API at {api_url} answered getMe with an error: {error}") \
-            from None
+        raise DoppelError(f"the Bot API at {api_url} answered getMe with an error: "
+                          f"{_redact(error, token)}") from None
+
+
+def _redact(error: Exception, token: str) -> str:
+    return str(error).replace(token, "<token>")
 
 
 def choose_persona(engine, settings: BotSettings) -> str:
@@ -115,8 +120,7 @@ def choose_persona(engine, settings: BotSettings) -> str:
 
 async def _cancel(task: asyncio.Task) -> None:
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await asyncio.wait([task])
 
 
 async def _log_error(update: object, context) -> None:
@@ -151,7 +155,7 @@ class _Redacting(logging.Formatter):
         self.token = token
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace(self.token, "<token>")
+        return super().format(record).replace(self.token, "<token>")  # reprs hold it too
 
 
 @contextlib.contextmanager
@@ -172,3 +176,4 @@ def bot_logging(verbose: bool, token: str) -> Iterator[None]:
         root.removeHandler(handler)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+

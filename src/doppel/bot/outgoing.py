@@ -66,8 +66,7 @@ class Sender:
             yield
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])  # unlike `await task`, never swallows our own cancel
 
     async def _keep_typing(self, chat_id: int) -> None:
         while True:

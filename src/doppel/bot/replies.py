@@ -83,11 +83,8 @@ class Responder:
                 while (text := await messages.get()) is not None:
                     await asyncio.sleep(max(0.0, last + len(text) * self.delay_per_char
                                             - loop.time()))
-                    await self.sender.send(chat_id, text)
-                    self.store.add(chat_id, self.persona, text)
+                    await self._send(chat_id, text)
                     sent, last = sent + 1, loop.time()
-                    if self.verbose:
-                        log.info("chat %s: %s: %s", chat_id, self.persona, text)
             await worker  # a generation error surfaces here
         finally:
             cancel.set()  # shutdown or a failed send: stop the model within a token
@@ -95,6 +92,19 @@ class Responder:
                 await asyncio.wait([worker])
         log.info("chat %s: replied with %d message(s) in %.1f s", chat_id, sent,
                  time.monotonic() - started)
+
+    async def _send(self, chat_id: int, text: str) -> None:
+        """Into the history first, so a message the friend sends once they see this one comes
+        after it; out again if Telegram never took it (a cancelled send may have gone out: kept).
+        """
+        row = self.store.add(chat_id, self.persona, text)
+        if self.verbose:
+            log.info("chat %s: %s: %s", chat_id, self.persona, text)
+        try:
+            await self.sender.send(chat_id, text)
+        except Exception:
+            self.store.remove(row)
+            raise
 
     def _generate(self, history: Sequence[tuple[str, str]], cancel: threading.Event,
                   emit: Callable[[str | None], None]) -> None:

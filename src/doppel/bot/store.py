@@ -40,13 +40,19 @@ class ChatStore:
         self.keep = max_history * MESSAGES_PER_TURN
         self.db = _connect(self.path)
 
-    def add(self, chat_id: int, speaker: str, text: str) -> None:
+    def add(self, chat_id: int, speaker: str, text: str) -> int:
+        """Append a message; returns its row id (for `remove`)."""
         with self.db:
-            self.db.execute("INSERT INTO messages (chat_id, speaker, text, time) "
-                            "VALUES (?, ?, ?, ?)", (chat_id, speaker, text, time.time()))
+            row = self.db.execute("INSERT INTO messages (chat_id, speaker, text, time) "
+                                  "VALUES (?, ?, ?, ?)", (chat_id, speaker, text, time.time()))
             self.db.execute("DELETE FROM messages WHERE chat_id = ? AND id <= (SELECT id FROM "
                             "messages WHERE chat_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
                             (chat_id, chat_id, self.keep))
+        return row.lastrowid
+
+    def remove(self, row_id: int) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM messages WHERE id = ?", (row_id,))
 
     def history(self, chat_id: int) -> list[tuple[str, str]]:
         """The chat's last max_history turns (a turn: consecutive messages of one speaker)."""

@@ -88,7 +88,7 @@ class BotSettings:
 def default_state_path(run_dir: str) -> Path:
     """Next to the run folder, never inside it: the run folder is training's output, and a
     restart or a retrain must not lose (or ship) the chats."""
-    run = Path(run_dir).expanduser().resolve()
+    run = Path(os.path.abspath(Path(run_dir).expanduser()))  # a symlinked run keeps its own
     return run.parent / f"{run.name}.bot.sqlite"
 
 

@@ -235,16 +235,22 @@ def test_group_modes(mode, answered, telegram, token_file, echo, monkeypatch, ca
                                           else [])
 
 
-def test_verbose_logs_texts_but_never_the_token(telegram, token_file, echo, monkeypatch, capsys):
+def test_verbose_logs_texts_and_the_twin_plays_whom_it_is_told(telegram, token_file, echo,
+                                                               monkeypatch, capsys):
     def drive():
         telegram.say(SAM, "/start")
+        telegram.say(SAM, "/help")
         telegram.say(SAM, "secret plans")
-        telegram.wait_sent(SAM, 3)
+        telegram.wait_sent(SAM, 4)
 
-    code, err = bot(telegram, ["RUN", "--token-file", token_file, "--allow", SAM, "-v"], drive,
-                    monkeypatch, capsys)
-    assert code == 0 and "Sam: secret plans" in err and "Alex: (1 messages so far)" in err
-    assert telegram.sent(SAM)[0].startswith("Hi Sam! I am Alex's twin")
+    code, err = bot(telegram, ["RUN", "--token-file", token_file, "--allow", SAM, "-v",
+                               "--as", "Sam"], drive, monkeypatch, capsys)
+    assert code == 0, err
+    start, help_text, echoed, _ = telegram.sent(SAM)
+    # the twin plays Sam; the Telegram user also called Sam becomes "Sam (2)", as in a dataset
+    assert start.startswith("Hi Sam (2)! I am Sam's twin") and echoed == "secret plans"
+    assert help_text.splitlines()[2] == "/reset - forget this chat's history"
+    assert "chat 111: Sam (2): secret plans" in err and "chat 111: Sam: (1 messages so far)" in err
 
 
 # --- bad input: one line, exit 2 ---------------------------------------------------------------

@@ -85,3 +85,16 @@ def test_state_lives_next_to_the_run_folder(tmp_path):
     assert default_state_path(str(tmp_path / "out" / "run")) == tmp_path / "out" / "run.bot.sqlite"
     settings = BotSettings.from_flags(str(tmp_path / "run"), None, ["1,2", "-100"], ["1=Sam"])
     assert settings.allow == {1, 2, -100} and settings.friends == {1: "Sam"}
+
+
+def test_log_lines_never_show_the_token_nor_quoted_data(capsys):
+    import logging
+
+    from doppel.bot.app import bot_logging
+
+    with bot_logging(verbose=False, token="123:SECRET"):
+        logging.getLogger("telegram.Bot").critical("Received data was %r", {"text": "private"})
+        logging.getLogger("doppel.bot").info("calling https://x/bot123:SECRET/getMe")
+    err = capsys.readouterr().err
+    assert "Received data was %r (data not shown)" in err and "private" not in err
+    assert "https://x/bot<token>/getMe" in err and "SECRET" not in err

@@ -148,13 +148,18 @@ def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Ite
 
 
 class _Redacting(logging.Formatter):
-    """Whatever a library logs (a URL, an exception), the token never reaches the log."""
+    """Whatever a library logs (a URL, an exception), the token never reaches the log; nor,
+    without --verbose, the data python-telegram-bot quotes (an update it cannot parse)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, verbose: bool) -> None:
         super().__init__("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
         self.token = token
+        self.verbose = verbose
 
     def format(self, record: logging.LogRecord) -> str:
+        if not self.verbose and record.name.startswith("telegram") and record.args:
+            record = logging.makeLogRecord({**record.__dict__, "args": None,
+                                            "msg": f"{record.msg} (data not shown)"})
         return super().format(record).replace(self.token, "<token>")  # reprs hold it too
 
 
@@ -163,7 +168,7 @@ def bot_logging(verbose: bool, token: str) -> Iterator[None]:
     """doppel's log lines (and libraries' warnings) on stderr while the bot runs. httpx logs
     every request URL, which holds the token: it stays at WARNING even with --verbose."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Redacting(token))
+    handler.setFormatter(_Redacting(token, verbose))
     root = logging.getLogger()
     levels = {name: logging.getLogger(name).level for name in ("doppel.bot", "httpx", "httpcore")}
     root.addHandler(handler)

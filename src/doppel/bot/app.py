@@ -13,8 +13,15 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from telegram import Bot, Update
+from telegram import __version__ as TG_VERSION
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ExtBot
+from telegram.warnings import PTBUserWarning
 
 from doppel.bot.handlers import COMMANDS, Twin
 from doppel.bot.options import BotSettings
@@ -74,13 +81,43 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
 
 
 def build_application(token: str, settings: BotSettings):
-    from telegram.ext import AIORateLimiter, ApplicationBuilder
-
     api = settings.api_url.rstrip("/")
-    return (ApplicationBuilder().token(token)
-            .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
-            .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-            .build())
+    bot = TolerantBot(token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+                      rate_limiter=AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+    return ApplicationBuilder().bot(bot).build()
+
+
+class TolerantBot(ExtBot):
+    """An ExtBot that skips an update it cannot read instead of fetching it forever.
+
+    python-telegram-bot parses a whole getUpdates batch at once; one update it cannot read (a
+    field its version requires and the server left out) fails the batch, and its Updater logs
+    and asks again for the same offset, in a loop. Here the batch is fetched again raw and each
+    unreadable update becomes an empty one, so the offset moves past it.
+    """
+
+    async def get_updates(self, offset=None, limit=None, timeout=None, allowed_updates=None,
+                          **kwargs):
+        try:
+            return await super().get_updates(offset, limit, timeout, allowed_updates, **kwargs)
+        except TelegramError:
+            raise
+        except Exception:
+            query = {"offset": offset, "limit": limit, "allowed_updates": allowed_updates}
+            with warnings.catch_warnings():  # "use get_updates": that is what failed
+                warnings.simplefilter("ignore", PTBUserWarning)
+                raw = await self.do_api_request("getUpdates", api_kwargs={
+                    key: value for key, value in query.items() if value is not None})
+            return tuple(_readable(item, self) for item in raw)
+
+
+def _readable(item: dict, bot: Bot) -> Update:
+    try:
+        return Update.de_json(item, bot)
+    except Exception as error:
+        log.warning("skipped update %s that python-telegram-bot %s cannot read (%s)",
+                    item.get("update_id"), TG_VERSION, type(error).__name__)
+        return Update(item["update_id"])
 
 
 async def connect(application, api_url: str, token: str) -> None:

@@ -90,7 +90,7 @@ def test_state_lives_next_to_the_run_folder(tmp_path):
 def test_log_lines_never_show_the_token_nor_quoted_data(capsys):
     import logging
 
-    from doppel.bot.app import bot_logging
+    from doppel.bot.logs import bot_logging
 
     with bot_logging(verbose=False, token="123:SECRET"):
         logging.getLogger("telegram.Bot").critical("Received data was %r", {"text": "private"})

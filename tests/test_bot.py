@@ -16,7 +16,7 @@ from builders import run_cli
 from doppel.bot.handlers import REFUSAL
 from doppel.infer import options
 from doppel.infer.echo import EchoBackend
-from fake_telegram import FakeTelegram
+from fake_telegram import BOT_USER, FakeTelegram
 
 SAM, JO, STRANGER = 111, 222, 333
 GROUP = {"id": -100777, "type": "supergroup", "title": "friends"}
@@ -103,6 +103,9 @@ def test_friends_groups_and_strangers(telegram, token_file, echo, tmp_path, monk
         telegram.say(SAM, "@twin_bot coming?", first_name="Samuel", chat=GROUP,
                      entities=[{"type": "mention", "offset": 0, "length": 9}])
         assert telegram.wait_sent(GROUP["id"], 2) == ["coming?", "(2 messages so far)"]
+        twin_said = {"message_id": 1, "date": 0, "chat": GROUP, "from": BOT_USER, "text": "x"}
+        telegram.say(JO, "sure", first_name="Jo", chat=GROUP, reply_to_message=twin_said)
+        assert telegram.wait_sent(GROUP["id"], 4)[2:] == ["sure", "(5 messages so far)"]
         # a stranger gets one polite line, however often they write
         telegram.say(STRANGER, "hello?", first_name="Eve")
         telegram.say(STRANGER, "anyone?", first_name="Eve")
@@ -139,7 +142,7 @@ def test_friends_groups_and_strangers(telegram, token_file, echo, tmp_path, monk
     assert "hey there" not in err  # texts are private unless --verbose
     state = tmp_path / "out" / "run.bot.sqlite"  # next to the run folder, never inside it
     assert stat.S_IMODE(state.stat().st_mode) == 0o600 and list(run_dir.iterdir()) == []
-    assert echo.started == echo.finished == 7
+    assert echo.started == echo.finished == 8
     assert "cannot read (TypeError)" in err and "pizza" not in err
 
 

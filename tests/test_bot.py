@@ -73,8 +73,8 @@ def bot(telegram: FakeTelegram, args: list, drive, monkeypatch, capsys) -> tuple
     thread = threading.Thread(target=driver, daemon=True)
     thread.start()
     try:
-        code, _, err = run_cli(["bot", *map(str, args), "--api-url", telegram.url,
-                                "--delay-per-char", "0"], monkeypatch, capsys)
+        code, _, err = run_cli(["bot", "--api-url", telegram.url, "--delay-per-char", "0",
+                                *map(str, args)], monkeypatch, capsys)  # args win
     finally:
         finished.set()
         thread.join(60)
@@ -228,6 +228,17 @@ def test_one_model_serves_chats_in_turn(telegram, token_file, monkeypatch, capsy
                                   "(1 messages so far)", "(7 messages so far)"]
     order = [int(p["chat_id"]) for m, p in telegram.calls if m == "sendMessage"]
     assert order == [SAM, SAM, SAM, SAM, JO, JO]
+
+
+def test_messages_are_paced_like_typing(telegram, token_file, echo, monkeypatch, capsys):
+    def drive():
+        telegram.say(SAM, "hi")
+        telegram.wait_sent(SAM, 2)
+
+    assert bot(telegram, ["RUN", "--token-file", token_file, "--allow", SAM,
+                          "--delay-per-char", "0.05"], drive, monkeypatch, capsys)[0] == 0
+    first, second = [p["time"] for m, p in telegram.calls if m == "sendMessage"]
+    assert second - first >= len("(1 messages so far)") * 0.05
 
 
 @pytest.mark.parametrize("mode, answered", [("always", True), ("off", False)])

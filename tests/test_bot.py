@@ -241,6 +241,20 @@ def test_messages_are_paced_like_typing(telegram, token_file, echo, monkeypatch,
     assert second - first >= len("(1 messages so far)") * 0.05
 
 
+def test_the_twin_reads_the_last_max_history_turns(telegram, token_file, echo, monkeypatch,
+                                                   capsys):
+    def drive():
+        telegram.say(SAM, "a")
+        telegram.wait_sent(SAM, 2)
+        telegram.say(SAM, "b")
+        telegram.say(SAM, "c")
+        telegram.wait_sent(SAM, 4)
+
+    assert bot(telegram, ["RUN", "--token-file", token_file, "--allow", SAM, "--max-history", 1],
+               drive, monkeypatch, capsys)[0] == 0
+    assert telegram.sent(SAM)[2:] == ["c", "(2 messages so far)"]  # Sam's turn "b", "c" only
+
+
 @pytest.mark.parametrize("mode, answered", [("always", True), ("off", False)])
 def test_group_modes(mode, answered, telegram, token_file, echo, monkeypatch, capsys):
     def drive():

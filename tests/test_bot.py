@@ -246,8 +246,9 @@ def test_the_twin_reads_the_last_max_history_turns(telegram, token_file, echo, m
     def drive():
         telegram.say(SAM, "a")
         telegram.wait_sent(SAM, 2)
-        telegram.say(SAM, "b")
-        telegram.say(SAM, "c")
+        with telegram.condition:  # one getUpdates batch: one turn before the twin replies
+            telegram.say(SAM, "b")
+            telegram.say(SAM, "c")
         telegram.wait_sent(SAM, 4)
 
     assert bot(telegram, ["RUN", "--token-file", token_file, "--allow", SAM, "--max-history", 1],

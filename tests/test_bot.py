@@ -178,6 +178,7 @@ def test_rate_limits_and_network_errors_are_waited_out(telegram, token_file, ech
     def drive():
         telegram.fail_next("sendMessage", 429, retry_after=1)
         telegram.fail_next("sendMessage", 502)
+        telegram.fail_next("getUpdates", 502)
         telegram.say(SAM, "hey")
         assert telegram.wait_sent(SAM, 2) == ["hey", "(1 messages so far)"]
 
@@ -187,7 +188,8 @@ def test_rate_limits_and_network_errors_are_waited_out(telegram, token_file, ech
     attempts = [p for m, p in telegram.calls if m == "sendMessage"]
     assert [p["text"] for p in attempts] == ["hey", "hey", "hey", "(1 messages so far)"]
     assert attempts[1]["time"] - attempts[0]["time"] >= 1.0  # retry_after was respected
-    assert "network error" in err
+    assert "network error" in err and "polling Telegram failed (NetworkError: Bad Gateway)" in err
+    assert "Traceback" not in err
 
 
 def test_a_reply_longer_than_telegram_allows_is_split(telegram, token_file, echo,

@@ -54,7 +54,8 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
         await application.bot.set_my_commands(list(COMMANDS.items()))
         await application.start()
         stack.push_async_callback(application.stop)
-        await application.updater.start_polling(allowed_updates=["message"])
+        await application.updater.start_polling(allowed_updates=["message"],
+                                                error_callback=_polling_trouble)
         stack.push_async_callback(application.updater.stop)
         sender = Sender(application.bot, settings.retry_wait_s)
         responder = Responder(engine, persona, store, sender, settings.params,
@@ -86,6 +87,11 @@ def choose_persona(engine, settings: BotSettings) -> str:
 async def _cancel(task: asyncio.Task) -> None:
     task.cancel()
     await asyncio.wait([task])
+
+
+def _polling_trouble(error: Exception) -> None:
+    """One line per failed poll (the library would log a traceback); it retries with backoff."""
+    log.warning("polling Telegram failed (%s: %s); retrying", type(error).__name__, error)
 
 
 async def _log_error(update: object, context) -> None:

@@ -30,6 +30,7 @@ COMMANDS = {
     "train": "train",
     "chat": "chat",
     "serve": "serve",
+    "bot": "bot",
     "eval": "eval",
     "compare": "compare",
     "demo": "demo",

@@ -1,0 +1,265 @@
+"""Read WhatsApp "Export chat" files (.txt, the .zip the app writes, or its unzipped folder).
+
+Each text file is one chat, read twice as a stream: the first pass collects every header's date
+fields (the date order comes from the whole file, wa_header.DateOrder) and the writers (more than
+two: a group); the second yields the messages. A line with no header continues the message
+before it. Who wrote a line is the text before the first ": "; a line without one is a system
+line (joins, subject changes, the encryption notice), as are the few that a locale or iOS writes
+with a name (wa_body.ALWAYS_SYSTEM, ACTION). Times are the phone's local time, read as UTC: the
+export carries no time zone, and gaps within a chat come out right.
+
+The file never says which participant exported it: "me" comes from --me or --identities.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from doppel.errors import DoppelError
+from doppel.sources import wa_header
+from doppel.sources.probe import MARKS, Probe
+from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.textlines import TextFile
+from doppel.sources.wa_body import ACTION, ALWAYS_SYSTEM, ENCRYPTION, read_body
+
+__all__ = ["WhatsAppExport", "claims", "open_reader"]
+
+SOURCE = "whatsapp"
+MAX_AUTHORS = 10_000  # writers remembered per chat (a group has at most 1,024 members)
+_SIGNAL = re.compile(r"\[\d{4}-\d{2}-\d{2}, \d{2}:\d{2}\] ")
+_CHAT_NAME = re.compile(r"(?i)^(?:WhatsApp Chat(?: with| mit| met| com| con| avec| -)?|"
+                        r"Chat de WhatsApp con|Discussion WhatsApp avec|Чат WhatsApp с|"
+                        r"Conversa do WhatsApp com|Chat WhatsApp con)\s+(.+)$")
+_NOT_A_NAME = re.compile(r"[\"“”«»„]")
+_LEAD = re.compile(f"^[{MARKS}\\s]+")
+
+
+def looks_like(head: str) -> bool:
+    """The first non-blank line starts with a WhatsApp header (and is not Signal's)."""
+    for line in head.splitlines()[:5]:
+        line = _LEAD.sub("", line)
+        if line:
+            if _SIGNAL.match(line):
+                return False
+            return bool(wa_header.DATE_FIRST.match(line) or wa_header.TIME_FIRST.match(line))
+    return False
+
+
+def _text_members(seen: Probe) -> list[str]:
+    return [name for name in seen.names if name.lower().endswith(".txt")
+            and name.count("/") <= 1 and looks_like(seen.member_head(name))]
+
+
+def claims(seen: Probe) -> bool:
+    if seen.kind == "file":
+        return looks_like(seen.head)
+    return bool(_text_members(seen))
+
+
+def open_reader(path: Path, settings: ReadSettings) -> WhatsAppExport:
+    return WhatsAppExport(path, settings)
+
+
+def chat_name(file: TextFile) -> str:
+    """The chat's name from the file names the app chose ("WhatsApp Chat with Sam.txt", a zip
+    "WhatsApp Chat - Sam.zip" holding _chat.txt), else the file's own name."""
+    stems = [Path(file.member).stem] if file.member else []
+    stems += [file.path.stem]
+    for stem in stems:
+        found = _CHAT_NAME.match(stem.strip())
+        if found:
+            return found.group(1).strip()
+    return next((s for s in stems if s.strip("_ ") and s != "_chat"), file.path.stem) or "chat"
+
+
+def _speaker(author: str) -> str:
+    """A writer's name without the "~ " WhatsApp puts before people not in the contacts."""
+    return author.lstrip("~\u202f\u00a0 ").strip() or author
+
+
+class _Scan:
+    """What the first pass learned about one file."""
+
+    def __init__(self) -> None:
+        self.dates = wa_header.DateOrder()
+        self.authors: Counter[str] = Counter()
+        self.time_first: bool | None = None
+        self.headers = 0
+        self.group_events = 0
+
+
+class WhatsAppExport:
+    """One or more WhatsApp chat files; `messages()` streams them chat by chat."""
+
+    source = SOURCE
+
+    def __init__(self, path: Path, settings: ReadSettings | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings or ReadSettings()
+        self.files = self._find_files()
+        self.layout = "zip" if self.files[0].member and self.path.is_file() else (
+            "folder" if self.path.is_dir() else "txt")
+        self.size_bytes = sum(f.size for f in self.files) * 2  # read twice
+        self.bytes_read = 0
+        self.owner: tuple[str, str] | None = None
+        self.chats: list[Chat] = []
+        self.unknown: Counter[str] = Counter()
+
+    def _find_files(self) -> list[TextFile]:
+        from doppel.sources.probe import probe
+
+        seen = probe(self.path)
+        if seen.kind == "file":
+            return [TextFile(self.path)]
+        members = _text_members(seen)
+        if not members:
+            raise DoppelError(f"{self.path} holds no WhatsApp chat text (.txt); pass the .zip "
+                              "or .txt that 'Export chat' wrote")
+        if seen.kind == "dir":
+            return [TextFile(self.path / name) for name in members]
+        return [TextFile(self.path, name) for name in members]
+
+    def messages(self) -> Iterator[Message]:
+        self.chats, self.unknown, done = [], Counter(), 0
+        for file in self.files:
+            size = file.size
+            scan = self._scan(file, done)
+            yield from self._read(file, scan, done + size)
+            done += 2 * size
+        self.bytes_read = self.size_bytes
+
+    def _scan(self, file: TextFile, done: int) -> _Scan:
+        scan = _Scan()
+        regex = None
+        for line in file.lines(lambda n: setattr(self, "bytes_read", done + n)):
+            if regex is None:
+                regex = self._pick_regex(line, scan)
+                if regex is None:
+                    continue
+            found = regex.match(line)
+            if found is None:
+                continue
+            scan.headers += 1
+            scan.dates.add(*found.group("a", "b", "c"))
+            rest = line[found.end():]
+            at = rest.find(": ")
+            if at > 0:
+                if len(scan.authors) < MAX_AUTHORS or rest[:at] in scan.authors:
+                    scan.authors[rest[:at]] += 1
+            elif ACTION.search(rest):
+                scan.group_events += 1
+        if not scan.headers:
+            raise DoppelError(f"{file.label} has no WhatsApp message lines; pass the .txt or "
+                              ".zip that 'Export chat' wrote")
+        return scan
+
+    @staticmethod
+    def _pick_regex(line: str, scan: _Scan) -> re.Pattern[str] | None:
+        if wa_header.DATE_FIRST.match(line):
+            scan.time_first = False
+            return wa_header.DATE_FIRST
+        if wa_header.TIME_FIRST.match(line):
+            scan.time_first = True
+            return wa_header.TIME_FIRST
+        return None
+
+    def _read(self, file: TextFile, scan: _Scan, done: int) -> Iterator[Message]:
+        order = scan.dates.decide(self.settings.date_order, file.label)
+        name = chat_name(file)
+        writers = [a for a in scan.authors if not _NOT_A_NAME.search(a)]
+        group = len(writers) > 2 or scan.group_events > 0
+        chat = Chat(f"{SOURCE}:{name}", name, "private_group" if group else "personal_chat",
+                    SOURCE)
+        self.chats.append(chat)
+        lines = _Lines(chat, order, set(scan.authors), group, self.unknown)
+        regex = wa_header.TIME_FIRST if scan.time_first else wa_header.DATE_FIRST
+        for line in file.lines(lambda n: setattr(self, "bytes_read", done + n)):
+            found = regex.match(line)
+            if found is None:
+                lines.more(line)
+                continue
+            message = lines.flush()
+            if message is not None:
+                yield message
+            lines.start(found, line)
+        message = lines.flush()
+        if message is not None:
+            yield message
+
+
+class _Lines:
+    """Builds one chat's messages from header lines and the continuation lines after them."""
+
+    def __init__(self, chat: Chat, order: str, authors: set[str], group: bool,
+                 unknown: Counter[str]) -> None:
+        self.chat = chat
+        self.order = order
+        self.authors = authors
+        self.group = group
+        self.unknown = unknown
+        self.system_authors: set[str] = set()  # iOS: the group's name writes its system lines
+        self.days: dict[tuple[str, str, str], int | None] = {}
+        self.count = 0
+        self.time = 0.0
+        self.rest: str | None = None
+        self.extra: list[str] = []
+
+    def more(self, line: str) -> None:
+        if self.rest is None:
+            self.unknown["line before the first message"] += 1
+        else:
+            self.extra.append(line)
+
+    def start(self, found: re.Match[str], line: str) -> None:
+        a, b, c, pre, h, mi, s, post = found.group(*wa_header.FIELDS)
+        key = (a, b, c)
+        day = self.days.get(key, -1)
+        if day == -1:
+            day = self.days[key] = wa_header.day_of(a, b, c, self.order)
+        hour, known = wa_header.hour24(int(h), pre, post)
+        if not known:
+            self.unknown[f"clock marker {pre or post}"] += 1
+        if day is None or hour > 23 or int(mi) > 59:
+            self.unknown["header with an impossible date or time"] += 1
+        else:
+            self.time = day * 86400.0 + hour * 3600 + int(mi) * 60 + (int(s) if s else 0)
+        self.rest = line[found.end():]
+
+    def flush(self) -> Message | None:
+        rest = self.rest
+        if rest is None:
+            return None
+        self.rest = None
+        self.count += 1
+        extra, self.extra = self.extra, []
+        at = rest.find(": ")
+        if at > 0:
+            author, body = rest[:at], rest[at + 2:]
+        else:
+            at = rest.find(":")
+            if at <= 0 or rest[:at] not in self.authors:
+                return Message(self.chat, self.count, self.time, None, None, rest,
+                               drop="system")
+            author, body = rest[:at], rest[at + 1:].lstrip(" ")
+        if extra:
+            body = "\n".join((body, *extra))
+        if self._system(author, body):
+            return Message(self.chat, self.count, self.time, None, None, body, drop="system")
+        drop, media, text = read_body(body)
+        name = _speaker(author)
+        return Message(self.chat, self.count, self.time, f"{SOURCE}:{name}", name, text,
+                       drop=drop, media=media)
+
+    def _system(self, author: str, body: str) -> bool:
+        if len(author) > 80 or _NOT_A_NAME.search(author):
+            return True
+        if author in self.system_authors:
+            return True
+        if len(body) < 300 and ALWAYS_SYSTEM.search(body):
+            if self.group and ENCRYPTION.search(body):
+                self.system_authors.add(author)
+            return True
+        return body.startswith(author) and ACTION.search(body, len(author), 200) is not None

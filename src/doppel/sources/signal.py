@@ -68,7 +68,7 @@ class SignalExport:
                               "Name: text)")
         return writers
 
-    def _progress(self, done: int):  # noqa: ANN202 - a callback
+    def _progress(self, done: int):
         return lambda n: setattr(self, "bytes_read", done + n)
 
     def messages(self) -> Iterator[Message]:

@@ -14,7 +14,8 @@ import re
 _MEDIA_OMITTED = frozenset({
     "<media omitted>", "<medien ausgelassen>", "<multimedia omitido>", "<médias omis>",
     "<без медиафайлов>", "<mídia oculta>", "<media omessi>", "<media weggelaten>",
-    "<arquivo de mídia oculto>", "<archivo omitido>", "<media dihilangkan>", "<medya dahil edilmedi>",
+    "<arquivo de mídia oculto>", "<archivo omitido>", "<media dihilangkan>",
+    "<medya dahil edilmedi>",
 })
 # iOS: "image omitted", "sticker omitted" ... -> the kind's marker
 _OMITTED_WORDS = ("omitted", "omitido", "omitida", "weggelassen", "absente", "omis", "omise",

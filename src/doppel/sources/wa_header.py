@@ -1,4 +1,4 @@
-"""The date-time header that starts every WhatsApp message line, in every locale, and its date order.
+"""The date-time header that starts every WhatsApp message line, in every locale; the date order.
 
 Shapes (shared/docs/other-sources-format.md): Android `12/03/2024, 10:15 - `, iOS
 `[12/03/2024, 10:15:03] `, time first `[21:41:35, 3/27/22] ` (vi), dots in the time `[27/03/22

@@ -192,7 +192,7 @@ class _Collector:
     def finish(self) -> Columns:
         columns = self.spool.columns()
         self.kept_per_speaker = np.bincount(columns.speaker, minlength=len(self.spool.sids))
-        ends = [start for start, _ in columns.runs[1:]] + [len(columns.pause)]
+        ends = [start for start, _ in columns.runs[1:]] + [len(columns.pause)] * bool(columns.runs)
         for end, (start, index) in zip(ends, columns.runs, strict=True):
             self.chats[index].kept += end - start
         self.spooled = list(zip(self.spool.sids, self.spool.names, strict=True))

@@ -29,8 +29,10 @@ _KIND_WORDS = {
     "gif": "[gif]", "document": "[file]", "documento": "[file]", "dokument": "[file]",
     "документ": "[file]", "contact card": "[contact]", "tarjeta de contacto": "[contact]",
 }
-_ATTACHED = re.compile(r"<(?:attached|anhang|adjunto|pièce jointe|приложение|anexado|allegato|"
-                       r"bijlage|lampiran) ?: ?(?P<file>[^<>]+)>", re.IGNORECASE)
+_ATTACHED = re.compile(r"(?:[^<>]*\s)?<(?:attached|anhang|angehängt|adjunto|adjunt|pièce jointe|"
+                       r"прикреплено|приложение|anexado|anexo|allegato|bijlage|bijgevoegd|"
+                       r"lampiran|dilampir|terlampir|eklendi|bifogat|vedlagt|załączono|"
+                       r"添付ファイル|附件|첨부됨|đính kèm) ?: ?(?P<file>[^<>]+)>", re.IGNORECASE)
 _FILE_ATTACHED = re.compile(r"(?P<file>\S.*?) \((?:file attached|datei angehängt|archivo adjunto|"
                             r"fichier joint|файл добавлен|arquivo anexado|file allegato|"
                             r"bestand bijgevoegd)\)", re.IGNORECASE)
@@ -49,16 +51,20 @@ _LOCATION = re.compile(r"(?:location|ubicación|standort|position|местопо
                        r"posizione|locatie|lokasi): https?://\S+$", re.IGNORECASE)
 _LIVE_LOCATION = ("live location shared", "ubicación en tiempo real compartida")
 
-# the notice that opens every chat; iOS writes it as "<group name>: Messages and calls are ..."
+# the notice that opens every chat (iOS: "<group or contact>: Messages and calls are ..."); the
+# words that say "end-to-end" in the app's most used languages
 ENCRYPTION = re.compile(
-    r"end-to-end encrypted|end-to-end encryption|cifrados de extremo a extremo|"
-    r"Ende-zu-Ende-verschlüsselt|chiffrés de bout en bout|сквозным шифрованием|"
-    r"criptografadas de ponta a ponta|crittografia end-to-end", re.IGNORECASE)
-# a system line that a locale writes with a "Name: " part
+    r"end-to-end|extremo a extremo|Ende-zu-Ende|de bout en bout|сквозным шифрованием|"
+    r"ponta a ponta|ponto a ponto|uçtan uca|szyfrowan|наскрізним|エンドツーエンド|端到端|端對端|"
+    r"종단간|mã hóa đầu cuối|hujung ke hujung|ende-til-ende|end-to-end-krypter|salataan|"
+    r"koncovým šifrováním|d'extrem a extrem|مشفرة", re.IGNORECASE)
+# system lines that a locale or iOS writes with a "Name: " part, wherever they are
 ALWAYS_SYSTEM = re.compile(
-    ENCRYPTION.pattern + r"|security code (?:with|changed)|"
-    r"^(?:Missed|Silenced) (?:group )?(?:voice|video) call|^Waiting for this message",
+    r"^(?:Your security code with .{1,80} changed|.{0,80}'s security code changed|"
+    r"Messages to this group are now secured with end-to-end encryption|"
+    r"(?:Missed|Silenced) (?:group )?(?:voice|video) call|Waiting for this message)",
     re.IGNORECASE)
+NOTICE_MESSAGES = 3  # the encryption notice is among a chat's first lines
 # an event phrased as "<someone> <verb> ...": a system line when <someone> is the writer
 ACTION = re.compile(
     r"(?:created (?:this )?group|created group|added |removed |left$|joined using|"
@@ -96,9 +102,11 @@ def _media(body: str) -> tuple[str, str] | None:
         attached = _FILE_ATTACHED.fullmatch(first)
         if attached:
             return file_marker(attached["file"]), rest
-    if first.endswith(_OMITTED_WORDS) and len(first) < 40:
-        kind = first.rsplit(" ", 1)[0].lower()
-        return _KIND_WORDS.get(kind, "[media]"), rest
+    if first.endswith(_OMITTED_WORDS):  # "image omitted", "Some.pdf • 2 pages document omitted"
+        words = first.lower().rsplit(" ", 3)
+        kind = _KIND_WORDS.get(" ".join(words[-3:-1])) or _KIND_WORDS.get(words[-2], "")
+        if kind or len(first) < 32:
+            return kind or "[media]", rest
     if first.startswith(_POLL):
         question = (rest.partition("\n")[0] or first.partition(":")[2]).strip()
         return f"[poll: {question}]", ""

@@ -24,7 +24,9 @@ _DATE = (rf"(?P<a>[A-Za-z]?\d{{1,4}})[./-]{_S}?(?P<b>\d{{1,2}})[./-]{_S}?"
          rf"(?P<c>[A-Za-z]?\d{{1,4}})\.?(?:{_S}?BE)?")
 _TIME = (rf"(?:(?P<pre>{_LETTER}{{1,4}}){_S}?)?(?P<h>\d{{1,2}})[:.](?P<mi>\d{{2}})"
          rf"(?:[:.](?P<s>\d{{2}}))?(?:{_S}?(?P<post>{_MARK}))?")
-DATE_FIRST = re.compile(rf"(?P<br>\[)?{_DATE}[,،]?{_S}?{_TIME}(?(br)\]{_S}|{_S}?[-–]{_S})")
+# after the time: "] " (iOS, sometimes "] - "), " - " (Android), or ": " (some locales)
+DATE_FIRST = re.compile(rf"(?P<br>\[)?{_DATE}[,،]?{_S}?{_TIME}"
+                        rf"(?(br)\]{_S}(?:-{_S})?|(?:{_S}?[-–]|:){_S})")
 TIME_FIRST = re.compile(rf"\[{_TIME}[,،]?{_S}?{_DATE}\]{_S}")
 FIELDS = ("a", "b", "c", "pre", "h", "mi", "s", "post")
 
@@ -33,7 +35,9 @@ _PM = frozenset({"pm", "م", "午後", "오후", "下午", "晚上", "ch", "nach
                  "ب.ظ", "بظ", "gabi", "hapon", "pt", "ค่ำ", "หลังเที่ยง"})
 _AM = frozenset({"am", "ص", "午前", "오전", "上午", "早上", "sa", "vorm", "fm", "de", "πμ", "ap",
                  "قظ", "umaga", "rt", "ก่อนเที่ยง"})
+_NEUTRAL = frozenset({"klo", "kl", "um", "à", "в", "alle", "om", "às", "a las"})  # "at"
 _ERAS = {"R": 2018, "H": 1988, "S": 1925, "T": 1911, "M": 1867}  # Japanese era year 1 - 1
+_DOTS_AND_SPACES = re.compile(r"[.\s]")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -56,12 +60,12 @@ def hour24(hour: int, pre: str | None, post: str | None) -> tuple[int, bool]:
     marker = pre or post
     if marker is None:
         return hour, True
-    key = marker.lower().replace(".", "").replace(" ", "").replace("\u202f", "")
+    key = _DOTS_AND_SPACES.sub("", marker.lower())
     if key in _PM:
         return (hour % 12) + 12, True
     if key in _AM:
         return hour % 12, True
-    return hour, False
+    return hour, marker.lower().strip(". ") in _NEUTRAL
 
 
 def epoch_day(y: int, m: int, d: int) -> int | None:
@@ -85,6 +89,7 @@ class DateOrder:
         self.year_first = False
         self.backwards = {"dmy": 0, "mdy": 0}
         self.differ = False
+        self.dates = 0  # distinct dates seen, counted up to 2: one date reads the same either way
         self.example = ""
         self._last: tuple[str, str, str] | None = None
         self._prev: dict[str, tuple[int, int, int]] = {}
@@ -102,6 +107,7 @@ class DateOrder:
         except ValueError:
             return
         self.max_a, self.max_b = max(self.max_a, first), max(self.max_b, second)
+        self.dates = min(self.dates + 1, 2)
         if first != second:
             self.differ = True
             self.example = self.example or f"{a}/{b}/{c}"
@@ -122,7 +128,7 @@ class DateOrder:
                               "order; pass --date-order dmy, mdy or ymd")
         if day_first or month_first:
             return "dmy" if day_first else "mdy"
-        if not self.differ or self.backwards["dmy"] < self.backwards["mdy"]:
+        if not self.differ or self.dates < 2 or self.backwards["dmy"] < self.backwards["mdy"]:
             return "dmy"
         if self.backwards["mdy"] < self.backwards["dmy"]:
             return "mdy"

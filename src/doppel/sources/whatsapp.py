@@ -23,7 +23,7 @@ from doppel.sources import wa_header
 from doppel.sources.probe import MARKS, Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.textlines import TextFile
-from doppel.sources.wa_body import ACTION, ALWAYS_SYSTEM, ENCRYPTION, read_body
+from doppel.sources.wa_body import ACTION, ALWAYS_SYSTEM, ENCRYPTION, NOTICE_MESSAGES, read_body
 
 __all__ = ["WhatsAppExport", "claims", "open_reader"]
 
@@ -34,13 +34,13 @@ _CHAT_NAME = re.compile(r"(?i)^(?:WhatsApp Chat(?: with| mit| met| com| con| ave
                         r"Chat de WhatsApp con|Discussion WhatsApp avec|Чат WhatsApp с|"
                         r"Conversa do WhatsApp com|Chat WhatsApp con)\s+(.+)$")
 _NOT_A_NAME = re.compile(r"[\"“”«»„]")
-_LEAD = re.compile(f"^[{MARKS}\\s]+")
+_MARKS = re.compile(f"[{MARKS}]")
 
 
 def looks_like(head: str) -> bool:
     """The first non-blank line starts with a WhatsApp header (and is not Signal's)."""
     for line in head.splitlines()[:5]:
-        line = _LEAD.sub("", line)
+        line = _MARKS.sub("", line).lstrip()
         if line:
             if _SIGNAL.match(line):
                 return False
@@ -247,7 +247,7 @@ class _Lines:
         if extra:
             body = "\n".join((body, *extra))
         if self._system(author, body):
-            return Message(self.chat, self.count, self.time, None, None, body, drop="system")
+            return Message(self.chat, self.count, self.time, None, None, rest, drop="system")
         drop, media, text = read_body(body)
         name = _speaker(author)
         return Message(self.chat, self.count, self.time, f"{SOURCE}:{name}", name, text,
@@ -258,8 +258,12 @@ class _Lines:
             return True
         if author in self.system_authors:
             return True
-        if len(body) < 300 and ALWAYS_SYSTEM.search(body):
-            if self.group and ENCRYPTION.search(body):
+        if len(body) > 400:
+            return False
+        if (self.count <= NOTICE_MESSAGES or "WhatsApp" in body) and ENCRYPTION.search(body):
+            if self.group:
                 self.system_authors.add(author)
+            return True
+        if ALWAYS_SYSTEM.match(body):
             return True
         return body.startswith(author) and ACTION.search(body, len(author), 200) is not None

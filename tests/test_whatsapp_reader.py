@@ -239,6 +239,6 @@ def test_a_chat_with_only_system_lines_is_an_error_not_a_crash(tmp_path, monkeyp
     export = tmp_path / "chat.txt"
     export.write_text("12/03/2024, 10:15 - Messages and calls are end-to-end encrypted.\n"
                       "12/03/2024, 10:16 - Anna added Ben\n", encoding="utf-8")
-    code, _, err = run_cli(["prepare", str(export), "-o", str(tmp_path / "ds")], monkeypatch,
-                           capsys)
+    code, _, err = run_cli(["prepare", str(export), "-o", str(tmp_path / "ds"), "--groups"],
+                           monkeypatch, capsys)
     assert code == 2 and "no messages" in err and not (tmp_path / "ds").exists()

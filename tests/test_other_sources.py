@@ -112,8 +112,8 @@ def test_meta_owner_is_the_one_person_in_every_thread(tmp_path: Path) -> None:
     assert reader.owner == ("messenger:Alex", "Alex")
 
 
-@pytest.mark.parametrize(("text", "fixed"), [("Ã¼", "ü"), ("ð\x9f\x98\xb1", "😱"),
-                                             ("plain", "plain"), ("€ already fine", "€ already fine")])
+@pytest.mark.parametrize(("text", "fixed"), [
+    ("Ã¼", "ü"), ("ð\x9f\x98\xb1", "😱"), ("plain", "plain"), ("€ already fine", "€ already fine")])
 def test_mojibake_repair(text: str, fixed: str) -> None:
     assert repair(text) == fixed
 
@@ -165,5 +165,5 @@ def test_unknown_folder_and_zip_name_the_supported_sources(tmp_path: Path) -> No
     with zipfile.ZipFile(tmp_path / "photos.zip", "w") as archive:
         archive.writestr("a.jpg", b"\xff\xd8")
     for path in (tmp_path, tmp_path / "photos.zip"):
-        with pytest.raises(DoppelError, match="doppel reads: WhatsApp .*Telegram Desktop JSON"):
+        with pytest.raises(DoppelError, match=r"doppel reads: WhatsApp .*Telegram Desktop JSON"):
             open_export(path)

@@ -140,8 +140,8 @@ def test_chat_miner_fixtures_read_alike_in_every_date_shape(name: str) -> None:
     assert [r[2] for r in rows].count("system") == 2  # "created group", "You were added"
     spoken = [r for r in rows if r[2] is None]
     assert len(spoken) == 7
-    assert spoken[2][1:] == ("Jahn Doe", None, None,
-                             "Lorem ipsum dolor sit amet,\nconsectetur adipiscing elit. Duis libero.")
+    assert spoken[2][1:] == ("Jahn Doe", None, None, "Lorem ipsum dolor sit amet,\n"
+                             "consectetur adipiscing elit. Duis libero.")
     assert spoken[1][4] == "." and spoken[3][4] == "Lorem ipsum : dolor sit amet."
     assert {r[1] for r in spoken} == {"John Doe", "Jahn Doe", "John-John Doe", "John Doe 🤓", "🤓"}
 

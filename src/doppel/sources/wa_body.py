@@ -50,6 +50,7 @@ _POLL = ("POLL:", "ENCUESTA:", "UMFRAGE:", "SONDAGE:", "ОПРОС:", "ENQUETE:"
 _LOCATION = re.compile(r"(?:location|ubicación|standort|position|местоположение|localização|"
                        r"posizione|locatie|lokasi): https?://\S+$", re.IGNORECASE)
 _LIVE_LOCATION = ("live location shared", "ubicación en tiempo real compartida")
+_MEDIA_ENDS = (">", ")", *_OMITTED_WORDS)  # how a placeholder's first line ends
 
 # the notice that opens every chat (iOS: "<group or contact>: Messages and calls are ..."); the
 # words that say "end-to-end" in the app's most used languages
@@ -60,10 +61,10 @@ ENCRYPTION = re.compile(
     r"koncovým šifrováním|d'extrem a extrem|مشفرة", re.IGNORECASE)
 # system lines that a locale or iOS writes with a "Name: " part, wherever they are
 ALWAYS_SYSTEM = re.compile(
-    r"^(?:Your security code with .{1,80} changed|.{0,80}'s security code changed|"
+    r"(?:Your security code with .{1,80} changed|"
     r"Messages to this group are now secured with end-to-end encryption|"
-    r"(?:Missed|Silenced) (?:group )?(?:voice|video) call|Waiting for this message)",
-    re.IGNORECASE)
+    r"(?:Missed|Silenced) (?:group )?(?:voice|video) call|Waiting for this message)")
+SYSTEM_INITIALS = frozenset("YMSW")  # the first letters ALWAYS_SYSTEM can match
 NOTICE_MESSAGES = 3  # the encryption notice is among a chat's first lines
 # an event phrased as "<someone> <verb> ...": a system line when <someone> is the writer
 ACTION = re.compile(
@@ -122,12 +123,17 @@ def read_body(body: str) -> tuple[str | None, str | None, str]:
         if edited:
             body = body[:edited.start()]
     if len(body) < 48:
-        key = body.strip().rstrip(".").lower()
+        key = body.rstrip(". ").lower()
         if key in _DELETED:
             return "deleted", None, ""
         if key == "null":  # a view-once photo or video
             return "view_once", None, ""
-    media = _media(body)
+    first = body.partition("\n")[0]
+    if first.endswith(_MEDIA_ENDS) or first.startswith(_POLL) or "://" in first \
+            or first[:20].lower().startswith(_LIVE_LOCATION):
+        media = _media(body)
+    else:
+        media = None
     if media is None:
         return None, None, body
     return None, media[0], media[1].strip()

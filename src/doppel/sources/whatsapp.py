@@ -23,7 +23,14 @@ from doppel.sources import wa_header
 from doppel.sources.probe import MARKS, Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.textlines import TextFile
-from doppel.sources.wa_body import ACTION, ALWAYS_SYSTEM, ENCRYPTION, NOTICE_MESSAGES, read_body
+from doppel.sources.wa_body import (
+    ACTION,
+    ALWAYS_SYSTEM,
+    ENCRYPTION,
+    NOTICE_MESSAGES,
+    SYSTEM_INITIALS,
+    read_body,
+)
 
 __all__ = ["WhatsAppExport", "claims", "open_reader"]
 
@@ -201,7 +208,10 @@ class _Lines:
         self.group = group
         self.unknown = unknown
         self.system_authors: set[str] = set()  # iOS: the group's name writes its system lines
+        # caches: most headers repeat a date, a clock reading and a writer seen before
         self.days: dict[tuple[str, str, str], int | None] = {}
+        self.clock: dict[tuple[str, str, str | None, str | None, str | None], int | None] = {}
+        self.speakers: dict[str, tuple[str, str] | None] = {}  # author -> (id, name); None: not
         self.count = 0
         self.time = 0.0
         self.rest: str | None = None
@@ -215,18 +225,26 @@ class _Lines:
 
     def start(self, found: re.Match[str], line: str) -> None:
         a, b, c, pre, h, mi, s, post = found.group(*wa_header.FIELDS)
-        key = (a, b, c)
-        day = self.days.get(key, -1)
+        day = self.days.get((a, b, c), -1)
         if day == -1:
-            day = self.days[key] = wa_header.day_of(a, b, c, self.order)
+            day = self.days[(a, b, c)] = wa_header.day_of(a, b, c, self.order)
+        clock = self.clock.get((h, mi, s, pre, post), -1)
+        if clock == -1:
+            clock = self.clock[(h, mi, s, pre, post)] = self._seconds(h, mi, s, pre, post)
+        if day is None or clock is None:
+            self.unknown["header with an impossible date or time"] += 1
+        else:
+            self.time = day * 86400.0 + clock
+        self.rest = line[found.end():]
+
+    def _seconds(self, h: str, mi: str, s: str | None, pre: str | None,
+                 post: str | None) -> int | None:
         hour, known = wa_header.hour24(int(h), pre, post)
         if not known:
             self.unknown[f"clock marker {pre or post}"] += 1
-        if day is None or hour > 23 or int(mi) > 59:
-            self.unknown["header with an impossible date or time"] += 1
-        else:
-            self.time = day * 86400.0 + hour * 3600 + int(mi) * 60 + (int(s) if s else 0)
-        self.rest = line[found.end():]
+        if hour > 23 or int(mi) > 59 or (s and int(s) > 60):
+            return None
+        return hour * 3600 + int(mi) * 60 + (int(s) if s else 0)
 
     def flush(self) -> Message | None:
         rest = self.rest
@@ -234,36 +252,49 @@ class _Lines:
             return None
         self.rest = None
         self.count += 1
-        extra, self.extra = self.extra, []
         at = rest.find(": ")
         if at > 0:
             author, body = rest[:at], rest[at + 2:]
         else:
             at = rest.find(":")
             if at <= 0 or rest[:at] not in self.authors:
-                return Message(self.chat, self.count, self.time, None, None, rest,
-                               drop="system")
+                return self._system_line(rest)
             author, body = rest[:at], rest[at + 1:].lstrip(" ")
-        if extra:
-            body = "\n".join((body, *extra))
-        if self._system(author, body):
-            return Message(self.chat, self.count, self.time, None, None, rest, drop="system")
+        if self.extra:
+            body = "\n".join((body, *self.extra))
+            self.extra = []
+        speaker = self.speakers.get(author, False)
+        if speaker is False:
+            speaker = self.speakers[author] = self._speaker(author)
+        if speaker is None or self._system(author, body):
+            return self._system_line(rest)
         drop, media, text = read_body(body)
+        return Message(self.chat, self.count, self.time, speaker[0], speaker[1], text, "message",
+                       drop, media)
+
+    def _system_line(self, rest: str) -> Message:
+        if self.extra:
+            rest = "\n".join((rest, *self.extra))
+            self.extra = []
+        return Message(self.chat, self.count, self.time, None, None, rest, drop="system")
+
+    def _speaker(self, author: str) -> tuple[str, str] | None:
+        """(speaker id, name) of a writer, or None when the "writer" is a system line's start
+        (too long, or quoting a group subject)."""
+        if len(author) > 80 or _NOT_A_NAME.search(author) or author in self.system_authors:
+            return None
         name = _speaker(author)
-        return Message(self.chat, self.count, self.time, f"{SOURCE}:{name}", name, text,
-                       drop=drop, media=media)
+        return f"{SOURCE}:{name}", name
 
     def _system(self, author: str, body: str) -> bool:
-        if len(author) > 80 or _NOT_A_NAME.search(author):
-            return True
-        if author in self.system_authors:
-            return True
+        """A system line written with a "Name: " part (iOS, some locales)."""
         if len(body) > 400:
             return False
         if (self.count <= NOTICE_MESSAGES or "WhatsApp" in body) and ENCRYPTION.search(body):
             if self.group:
                 self.system_authors.add(author)
+                self.speakers[author] = None
             return True
-        if ALWAYS_SYSTEM.match(body):
+        if body[:1] in SYSTEM_INITIALS and ALWAYS_SYSTEM.match(body):
             return True
         return body.startswith(author) and ACTION.search(body, len(author), 200) is not None

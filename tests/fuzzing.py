@@ -25,6 +25,7 @@ HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
 SHARED = HERE.resolve().parents[1] / "shared" / "fixtures"
 CASE_SECONDS = 20  # a case running longer than this is a hang
+CASE_MEGABYTES = 1000  # a case that raises the process's peak memory by more is a runaway
 REGRESSIONS = FIXTURES / "fuzz"
 
 
@@ -97,7 +98,9 @@ def byte_mutation(draw: st.DrawFn, data: bytes) -> bytes:
         return data[:at] + piece + data[at:]
     if kind in ("delete", "duplicate"):
         end = min(size, at + draw(st.integers(1, 400)))
-        return data[:at] + data[end:] if kind == "delete" else data[:end] + data[at:end] + data[end:]
+        if kind == "delete":
+            return data[:at] + data[end:]
+        return data[:end] + data[at:end] + data[end:]
     if kind == "encode":
         text = data.decode("utf-8", errors="replace")
         return text.encode(draw(st.sampled_from(ENCODINGS)), errors="replace")
@@ -207,6 +210,13 @@ def run_prepare(args: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def _peak_mb() -> int:
+    """This process's peak resident memory so far (a high-water mark, so only growth tells)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def check_case(export: Path, out: Path, me: str | None) -> None:
     """The invariant: a valid dataset folder, or exit 2 with one line and no output folder."""
     from doppel.data.dataset import load_dataset
@@ -214,8 +224,10 @@ def check_case(export: Path, out: Path, me: str | None) -> None:
     args = ["prepare", str(export), "-o", str(out), "-q", "--groups", "--keep-single-speaker"]
     if me:
         args += ["--me", me]
+    before = _peak_mb()
     with time_limit(CASE_SECONDS):
         code, err = run_prepare(args)
+    assert _peak_mb() - before < CASE_MEGABYTES, f"peak memory grew by {_peak_mb() - before} MB"
     leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
     assert not leftovers, leftovers
     if code == 0:

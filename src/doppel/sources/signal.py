@@ -15,6 +15,7 @@ from doppel.errors import DoppelError
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.textlines import TextFile
+from doppel.sources.whatsapp import MAX_LINES
 
 __all__ = ["SignalExport", "claims", "open_reader"]
 
@@ -83,7 +84,7 @@ class SignalExport:
         for line in self.file.lines(self._progress(self.size_bytes // 2)):
             found = HEADER.match(line)
             if found is None:
-                if head is not None:
+                if head is not None and len(body) < MAX_LINES:
                     body.append(line)
                 continue
             if head is not None:

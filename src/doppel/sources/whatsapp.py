@@ -36,6 +36,7 @@ __all__ = ["WhatsAppExport", "claims", "open_reader"]
 
 SOURCE = "whatsapp"
 MAX_AUTHORS = 10_000  # writers remembered per chat (a group has at most 1,024 members)
+MAX_LINES = 10_000  # lines kept per message (the app caps a message at 65,536 characters)
 _SIGNAL = re.compile(r"\[\d{4}-\d{2}-\d{2}, \d{2}:\d{2}\] ")
 _CHAT_NAME = re.compile(r"(?i)^(?:WhatsApp Chat(?: with| mit| met| com| con| avec| -)?|"
                         r"Chat de WhatsApp con|Discussion WhatsApp avec|Чат WhatsApp с|"
@@ -220,8 +221,10 @@ class _Lines:
     def more(self, line: str) -> None:
         if self.rest is None:
             self.unknown["line before the first message"] += 1
-        else:
+        elif len(self.extra) < MAX_LINES:
             self.extra.append(line)
+        else:
+            self.unknown["line beyond a message's size"] += 1
 
     def start(self, found: re.Match[str], line: str) -> None:
         a, b, c, pre, h, mi, s, post = found.group(*wa_header.FIELDS)

@@ -136,3 +136,31 @@ def test_an_export_whose_chats_are_all_empty(tmp_path, monkeypatch, capsys) -> N
                            capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "no chats with messages" in err
     assert "Traceback" not in err and not (tmp_path / "ds").exists()
+
+
+def test_readme_commands_for_other_apps_run_as_shown(sample_export, tmp_path) -> None:
+    """The README's multi-app lines, typed as a user would, from a folder holding out/sample and
+    the fixtures they name."""
+    import shlex
+    import subprocess
+    import sys
+
+    from test_readme import readme_commands
+
+    shown = [c for c in readme_commands() if c[0] == "prepare"
+             and any(arg.startswith("tests/fixtures/") for arg in c)]
+    assert len(shown) >= 3
+    (tmp_path / "out").mkdir()
+    folder = sample_export if sample_export.is_dir() else sample_export.parent
+    (tmp_path / "out" / "sample").symlink_to(folder)
+    (tmp_path / "tests").symlink_to(FIXTURES.parent)
+    for command in shown:
+        done = subprocess.run([sys.executable, "-m", "doppel", *command, "-q"] if "-o" in command
+                              else [sys.executable, "-m", "doppel", *command], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (shlex.join(command), done.stderr)
+        if "--list-speakers" in command:
+            assert "Alex Morgan\t" in done.stdout and "\twhatsapp" in done.stdout
+        else:
+            out = tmp_path / command[command.index("-o") + 1]
+            assert load_dataset(out).manifest["counts"]["messages_kept"] > 0

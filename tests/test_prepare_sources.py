@@ -164,3 +164,14 @@ def test_readme_commands_for_other_apps_run_as_shown(sample_export, tmp_path) ->
         else:
             out = tmp_path / command[command.index("-o") + 1]
             assert load_dataset(out).manifest["counts"]["messages_kept"] > 0
+
+
+def test_discord_bots_are_left_out_unless_asked(tmp_path, monkeypatch, capsys) -> None:
+    for flags, bot_kept in (([], False), (["--bots"], True)):
+        out = tmp_path / f"ds{len(flags)}"
+        code, _, err = run_cli(["prepare", str(DISCORD), "-o", str(out), "--me", "Alex",
+                                "--gap", "1d", "-q", *flags], monkeypatch, capsys)
+        assert code == 0, err
+        manifest = load_dataset(out).manifest
+        assert ("discord:999" in manifest["speakers"]) is bot_kept
+        assert manifest["counts"]["dropped"].get("bot", 0) == (0 if bot_kept else 1)

@@ -44,6 +44,7 @@ def command(
     keep_single_speaker: Annotated[bool, typer.Option(
         "--keep-single-speaker", help=option_help("keep_single_speaker"))] = (
         DEFAULTS.keep_single_speaker),
+    bots: Annotated[bool, typer.Option("--bots", help=option_help("bots"))] = DEFAULTS.bots,
     force: Annotated[bool, typer.Option("--force", help=option_help("force"))] = DEFAULTS.force,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     list_speakers: Annotated[bool, typer.Option(
@@ -57,7 +58,7 @@ def command(
         me=tuple(me or ()), identities=str(identities) if identities else None,
         date_order=date_order, groups=groups, include=tuple(include or ()),
         exclude=tuple(exclude or ()), media=media, gap=gap, val_fraction=val_fraction, mask=mask,
-        mask_urls=mask_urls, keep_single_speaker=keep_single_speaker, force=force)
+        mask_urls=mask_urls, keep_single_speaker=keep_single_speaker, bots=bots, force=force)
     if list_speakers:
         print_speakers(exports, options)
         return

@@ -55,6 +55,8 @@ class PrepareOptions:
     keep_single_speaker: bool = _opt(
         False, "Keep conversations in which only one person wrote (dropped by default: "
         "nobody answered, so there is no exchange to learn from).")
+    bots: bool = _opt(False, "Keep messages written by bots (Discord marks them; left out by "
+                      "default).")
     force: bool = _opt(False, "Replace the output folder if it exists.")
 
     def __post_init__(self) -> None:

@@ -136,7 +136,7 @@ class _Collector:
         chat.read += 1
         if chat.skipped is not None:
             return
-        if message.drop is not None:
+        if message.drop is not None and not (message.drop == "bot" and self.options.bots):
             chat.dropped[message.drop] += 1
             return
         text = self._text(message, chat)

@@ -10,11 +10,10 @@ messages, U+200E marks and a system line now and then, so the reader does its re
 from __future__ import annotations
 
 import random
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from synth_export import START, WORDS
+from synth_export import START, WORDS, run_from_command_line
 
 PEOPLE = ("Alex Doe", "Sam Lee")
 POOL_SIZE = 4000
@@ -24,23 +23,22 @@ def _text(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 14)))
 
 
+# (share of messages up to here, body after "Name: "); {t} is random text, {n} a number
+KINDS = ((0.07, "<Media omitted>"), (0.08, "This message was deleted"),
+         (0.11, "{t}\n{t}\n\n{t}"), (0.14, "{t} \u200e<This message was edited>"),
+         (0.16, "\u200eIMG-20240312-WA{n:04d}.jpg (file attached)"), (1.0, "{t}"))
+
+
 def _body(rng: random.Random) -> str:
-    """One message after its header: `Name: text`, or a system line."""
-    roll = rng.random()
-    name = PEOPLE[rng.random() < 0.5]
-    if roll < 0.01:
+    """One message after its header: `Name: text`, or (1%) a system line."""
+    if rng.random() < 0.01:
         return f"Your security code with {PEOPLE[1]} changed. Tap to learn more."
-    if roll < 0.08:
-        return f"{name}: <Media omitted>"
-    if roll < 0.09:
-        return f"{name}: This message was deleted"
-    if roll < 0.12:
-        return f"{name}: {_text(rng)}\n{_text(rng)}\n\n{_text(rng)}"
-    if roll < 0.15:
-        return f"{name}: {_text(rng)} \u200e<This message was edited>"
-    if roll < 0.17:
-        return f"{name}: \u200eIMG-20240312-WA{rng.randint(0, 9999):04d}.jpg (file attached)"
-    return f"{name}: {_text(rng)}"
+    roll = rng.random()
+    template = next(body for share, body in KINDS if roll < share)
+    text = template.replace("{t}", "\0").format(n=rng.randint(0, 9999))
+    while "\0" in text:
+        text = text.replace("\0", _text(rng), 1)
+    return f"{PEOPLE[rng.random() < 0.5]}: {text}"
 
 
 def write_export(path: Path, total: int, seed: int = 0) -> int:
@@ -62,7 +60,4 @@ def write_export(path: Path, total: int, seed: int = 0) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__.splitlines()[2])
-    size = write_export(Path(sys.argv[1]), int(sys.argv[2]))
-    print(f"wrote {sys.argv[1]}: {size / 1e6:.0f} MB")
+    run_from_command_line(write_export, __doc__)

@@ -14,6 +14,7 @@ import pytest
 from doppel.errors import DoppelError
 from doppel.sources import SOURCES, open_export
 from doppel.sources.meta import repair
+from test_reader_bad_input import fails
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -152,12 +153,7 @@ def test_foreign_or_broken_json_is_one_line(tmp_path: Path, name: str, content: 
                                             words: tuple[str, ...]) -> None:
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(DoppelError) as caught:
-        list(open_export(path).messages())
-    message = str(caught.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message, message
+    fails(path, *words)
 
 
 def test_unknown_folder_and_zip_name_the_supported_sources(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from doppel.data.dataset import load_dataset
 from doppel.errors import DoppelError
 from doppel.sources import open_export
 from doppel.sources.records import ReadSettings
+from test_reader_bad_input import fails
 
 OURS = Path(__file__).parent / "fixtures" / "whatsapp"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "whatsapp"
@@ -217,10 +218,7 @@ def test_prepare_a_whatsapp_zip_and_its_date_order_flag(tmp_path, monkeypatch, c
 def test_bad_text_files_say_so(tmp_path: Path, content: bytes, words: tuple[str, ...]) -> None:
     path = tmp_path / "chat.txt"
     path.write_bytes(content)
-    with pytest.raises(DoppelError) as caught:
-        list(open_export(path).messages())
-    for word in words:
-        assert word in str(caught.value)
+    fails(path, *words)
 
 
 def test_truncated_zip_is_one_line_and_no_output(tmp_path, monkeypatch, capsys) -> None:

@@ -175,3 +175,25 @@ def test_discord_bots_are_left_out_unless_asked(tmp_path, monkeypatch, capsys) -
         manifest = load_dataset(out).manifest
         assert ("discord:999" in manifest["speakers"]) is bot_kept
         assert manifest["counts"]["dropped"].get("bot", 0) == (0 if bot_kept else 1)
+
+
+def test_masking_gaps_and_splits_work_for_whatsapp(tmp_path, monkeypatch, capsys) -> None:
+    """The data steps after the reader are the same for every source."""
+    lines = []
+    for day in range(1, 29):
+        lines += [f"{day:02d}/02/2024, 20:00 - Sam: day {day}: call me at +1 415 555 2671",
+                  f"{day:02d}/02/2024, 20:01 - Alex: ok, or mail alex@example.com",
+                  f"{day:02d}/02/2024, 20:02 - Sam: deal"]
+    export = tmp_path / "WhatsApp Chat with Sam.txt"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "ds"
+    code, _, err = run_cli(["prepare", str(export), "-o", str(out), "--me", "Alex", "-q"],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    dataset = load_dataset(out)
+    counts = dataset.manifest["counts"]
+    assert counts["masked"]["phone"] == 28 and counts["masked"]["email"] == 28
+    assert counts["conversations"] == {"train": 25, "val": 3}  # a day apart: one each
+    texts = [m.text for c in dataset.conversations() for m in c.messages]
+    assert "day 1: call me at [phone]" in texts and "ok, or mail [email]" in texts
+    assert 60 <= dataset.manifest["params"]["gap_seconds"] <= 86400

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from doppel.errors import DoppelError
-from doppel.sources.jsonfile import as_text, load_json
+from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.wa_body import file_marker
@@ -72,9 +72,9 @@ def _chat(root: dict[str, Any], label: str) -> Chat:
 
 
 def _markers(msg: dict[str, Any], text: str) -> str | None:
-    marks = [file_marker(as_text(a.get("fileName"))) for a in msg.get("attachments") or []
+    marks = [file_marker(as_text(a.get("fileName"))) for a in as_list(msg.get("attachments"))
              if isinstance(a, dict)]
-    marks += ["[sticker]" for _ in msg.get("stickers") or []]
+    marks += ["[sticker]" for _ in as_list(msg.get("stickers"))]
     if not text and not marks and msg.get("embeds"):
         marks.append("[link]")
     return " ".join(marks) or None
@@ -85,7 +85,7 @@ def _text(msg: dict[str, Any]) -> str:
     if "<" not in text:
         return text
     names = {as_text(m.get("id")): as_text(m.get("nickname") or m.get("name"))
-             for m in msg.get("mentions") or [] if isinstance(m, dict)}
+             for m in as_list(msg.get("mentions")) if isinstance(m, dict)}
     text = _MENTION.sub(lambda f: "@" + (names.get(f.group(1)) or "someone"), text)
     text = _CHANNEL.sub("#channel", text)
     return _EMOJI.sub(r"\1", text)

@@ -22,6 +22,11 @@ def load_json(data: bytes, label: str, what: str) -> Any:
                           "again") from None
 
 
+def as_list(value: Any) -> list[Any]:
+    """A field that should hold a list, as a list whatever it holds."""
+    return value if isinstance(value, list) else []
+
+
 def as_text(value: Any) -> str:
     """A field that should hold text, as text whatever it holds."""
     if isinstance(value, str):

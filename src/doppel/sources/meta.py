@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from doppel.errors import DoppelError
-from doppel.sources.jsonfile import as_text, load_json
+from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe, probe
 from doppel.sources.records import Chat, Message, ReadSettings
 
@@ -120,7 +120,7 @@ class MetaExport:
         for folder in self.threads:
             meta, items = self._thread(folder)
             people = {repair(as_text(p.get("name") if isinstance(p, dict) else p))
-                      for p in meta.get("participants") or []} - {""}
+                      for p in as_list(meta.get("participants"))} - {""}
             present.update(people)
             chat = self._chat(folder, meta, len(people))
             self.chats.append(chat)

@@ -197,3 +197,14 @@ def test_masking_gaps_and_splits_work_for_whatsapp(tmp_path, monkeypatch, capsys
     texts = [m.text for c in dataset.conversations() for m in c.messages]
     assert "day 1: call me at [phone]" in texts and "ok, or mail [email]" in texts
     assert 60 <= dataset.manifest["params"]["gap_seconds"] <= 86400
+
+
+def test_me_keeps_the_owners_name_whatever_the_order(sample_export, tmp_path, monkeypatch,
+                                                     capsys) -> None:
+    out = tmp_path / "ds"
+    code, _, err = run_cli(["prepare", str(WHATSAPP), str(sample_export), "-o", str(out),
+                            "--me", "Alex", "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    dataset = load_dataset(out)
+    assert dataset.me_name == "Alex Morgan" and dataset.me_id.startswith("user")
+    assert "whatsapp:Alex" not in dataset.speakers

@@ -204,11 +204,13 @@ class _Collector:
         sids = self.spool.sids
         remap = np.arange(len(sids), dtype=np.int32)
         first: dict[str, int] = {}
+        names: dict[str, str] = {}  # final id -> the name it had itself, else its first member's
         for code, sid in enumerate(sids):
             target = identities.final.get(sid, sid)
             remap[code] = first.setdefault(target, code)
+            if sid == target or target not in names:
+                names[target] = self.spool.names[code]
             sids[code] = target
-        names = {target: self.spool.names[code] for target, code in first.items()}
         names.update({sid: clean_name(name, sid) for sid, name in identities.names.items()})
         self.spool.names = [names[sid] for sid in sids]
         columns.speaker = remap[columns.speaker]

@@ -135,6 +135,10 @@ def test_detection_is_by_content_not_by_name(tmp_path: Path) -> None:
         shutil.copy(path, renamed)
         assert open_export(renamed).source == source
     assert {s.name for s in SOURCES} == {"telegram", "whatsapp", "signal", "discord", "meta"}
+    resaved = tmp_path / "sorted-keys.json"  # another tool re-saved it with its keys sorted
+    resaved.write_text(json.dumps(json.loads(cases["discord"].read_text("utf-8")),
+                                  sort_keys=True), encoding="utf-8")
+    assert open_export(resaved).source == "discord"
 
 
 @pytest.mark.parametrize(("name", "content", "words"), [

@@ -240,3 +240,12 @@ def test_a_chat_with_only_system_lines_is_an_error_not_a_crash(tmp_path, monkeyp
     code, _, err = run_cli(["prepare", str(export), "-o", str(tmp_path / "ds"), "--groups"],
                            monkeypatch, capsys)
     assert code == 2 and "no messages" in err and not (tmp_path / "ds").exists()
+
+
+def test_a_file_cut_inside_a_message_is_still_whatsapp(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("of the previous message\n\n" + (OURS / "android-cs.txt").read_text("utf-8"),
+                    encoding="utf-8")
+    reader = open_export(path)
+    assert [m.text for m in reader.messages()] == ["ahoj", "ahoj Petře", "dobré ráno"]
+    assert reader.unknown["line before the first message"] == 2

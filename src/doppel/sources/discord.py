@@ -27,7 +27,9 @@ from doppel.sources.wa_body import file_marker
 __all__ = ["DiscordExport", "claims", "open_reader"]
 
 SOURCE = "discord"
-_SIGNATURE = re.compile(r'\s*\{\s*"guild"\s*:')
+# DiscordChatExporter writes "guild" first; a re-saved file may not: both keys near the start
+_GUILD = re.compile(r'"guild"\s*:\s*\{')
+_CHANNEL = re.compile(r'"channel"\s*:\s*\{')
 _SPEECH = frozenset({"Default", "Reply", "ThreadStarterMessage"})
 _CHAT_TYPES = {"DirectTextChat": "personal_chat", "DirectGroupTextChat": "private_group"}
 _MENTION = re.compile(r"<@!?(\d+)>")
@@ -35,15 +37,20 @@ _CHANNEL = re.compile(r"<#(\d+)>")
 _EMOJI = re.compile(r"<a?(:\w+:)\d+>")
 
 
+def _looks_like(head: str) -> bool:
+    start = head[:4096]
+    return start.lstrip()[:1] == "{" and bool(_GUILD.search(start) and _CHANNEL.search(start))
+
+
 def claims(seen: Probe) -> bool:
     if seen.kind == "file":
-        return bool(_SIGNATURE.match(seen.head))
+        return _looks_like(seen.head)
     return seen.kind == "dir" and bool(_files(seen))
 
 
 def _files(seen: Probe) -> list[str]:
     return [n for n in seen.names if n.lower().endswith(".json") and n.count("/") <= 1
-            and _SIGNATURE.match(seen.member_head(n))]
+            and _looks_like(seen.member_head(n))]
 
 
 def open_reader(path: Path, settings: ReadSettings) -> DiscordExport:

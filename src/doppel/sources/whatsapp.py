@@ -46,13 +46,14 @@ _MARKS = re.compile(f"[{MARKS}]")
 
 
 def looks_like(head: str) -> bool:
-    """The first non-blank line starts with a WhatsApp header (and is not Signal's)."""
-    for line in head.splitlines()[:5]:
-        line = _MARKS.sub("", line).lstrip()
-        if line:
-            if _SIGNAL.match(line):
-                return False
-            return bool(wa_header.DATE_FIRST.match(line) or wa_header.TIME_FIRST.match(line))
+    """One of the first lines starts with a WhatsApp header (and none is Signal's): a file cut
+    by hand may start inside a message."""
+    lines = [line for line in map(str.strip, _MARKS.sub("", head[:4096]).split("\n")) if line]
+    for line in lines[:5]:
+        if _SIGNAL.match(line):
+            return False
+        if wa_header.DATE_FIRST.match(line) or wa_header.TIME_FIRST.match(line):
+            return True
     return False
 
 

@@ -29,7 +29,7 @@ __all__ = ["DiscordExport", "claims", "open_reader"]
 SOURCE = "discord"
 # DiscordChatExporter writes "guild" first; a re-saved file may not: both keys near the start
 _GUILD = re.compile(r'"guild"\s*:\s*\{')
-_CHANNEL = re.compile(r'"channel"\s*:\s*\{')
+_CHANNEL_KEY = re.compile(r'"channel"\s*:\s*\{')
 _SPEECH = frozenset({"Default", "Reply", "ThreadStarterMessage"})
 _CHAT_TYPES = {"DirectTextChat": "personal_chat", "DirectGroupTextChat": "private_group"}
 _MENTION = re.compile(r"<@!?(\d+)>")
@@ -39,7 +39,7 @@ _EMOJI = re.compile(r"<a?(:\w+:)\d+>")
 
 def _looks_like(head: str) -> bool:
     start = head[:4096]
-    return start.lstrip()[:1] == "{" and bool(_GUILD.search(start) and _CHANNEL.search(start))
+    return start.lstrip()[:1] == "{" and bool(_GUILD.search(start) and _CHANNEL_KEY.search(start))
 
 
 def claims(seen: Probe) -> bool:

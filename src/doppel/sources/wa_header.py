@@ -29,6 +29,9 @@ DATE_FIRST = re.compile(rf"(?P<br>\[)?{_DATE}[,،]?{_S}?{_TIME}"
                         rf"(?(br)\]{_S}(?:-{_S})?|(?:{_S}?[-–]|:){_S})")
 TIME_FIRST = re.compile(rf"\[{_TIME}[,،]?{_S}?{_DATE}\]{_S}")
 FIELDS = ("a", "b", "c", "pre", "h", "mi", "s", "post")
+# the same headers found anywhere in a block of lines, each with the rest of its line
+SCAN_DATE_FIRST = re.compile(f"^{DATE_FIRST.pattern}(?P<rest>[^\n]*)", re.MULTILINE)
+SCAN_TIME_FIRST = re.compile(f"^{TIME_FIRST.pattern}(?P<rest>[^\n]*)", re.MULTILINE)
 
 # 12-hour markers, lower-cased without dots and spaces
 _PM = frozenset({"pm", "م", "午後", "오후", "下午", "晚上", "ch", "nachm", "em", "du", "μμ", "ip",

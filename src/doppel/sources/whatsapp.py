@@ -141,39 +141,47 @@ class WhatsAppExport:
         self.bytes_read = self.size_bytes
 
     def _scan(self, file: TextFile, done: int) -> _Scan:
+        """The first pass: one regex search per block of lines finds every header."""
         scan = _Scan()
-        regex = None
-        for line in file.lines(lambda n: setattr(self, "bytes_read", done + n)):
-            if regex is None:
-                regex = self._pick_regex(line, scan)
-                if regex is None:
+        finder = None
+        for block in file.blocks(lambda n: setattr(self, "bytes_read", done + n)):
+            if finder is None:
+                finder = self._pick_finder(block, scan)
+                if finder is None:
                     continue
-            found = regex.match(line)
-            if found is None:
-                continue
-            scan.headers += 1
-            scan.dates.add(*found.group("a", "b", "c"))
-            rest = line[found.end():]
-            at = rest.find(": ")
-            if at > 0:
-                if len(scan.authors) < MAX_AUTHORS or rest[:at] in scan.authors:
-                    scan.authors[rest[:at]] += 1
-            elif ACTION.search(rest):
-                scan.group_events += 1
+            self._count(finder, block, scan)
         if not scan.headers:
             raise DoppelError(f"{file.label} has no WhatsApp message lines; pass the .txt or "
                               ".zip that 'Export chat' wrote")
         return scan
 
     @staticmethod
-    def _pick_regex(line: str, scan: _Scan) -> re.Pattern[str] | None:
-        if wa_header.DATE_FIRST.match(line):
-            scan.time_first = False
-            return wa_header.DATE_FIRST
-        if wa_header.TIME_FIRST.match(line):
-            scan.time_first = True
-            return wa_header.TIME_FIRST
-        return None
+    def _count(finder: re.Pattern[str], block: str, scan: _Scan) -> None:
+        """Every header of a block: its date fields, and who wrote (or a group event)."""
+        add, authors, last = scan.dates.add, scan.authors, None
+        for found in finder.finditer(block):
+            a, b, c, rest = found.group("a", "b", "c", "rest")
+            scan.headers += 1
+            if (a, b, c) != last:
+                last = (a, b, c)
+                add(a, b, c)
+            at = rest.find(": ")
+            if at > 0:
+                if len(authors) < MAX_AUTHORS or rest[:at] in authors:
+                    authors[rest[:at]] += 1
+            elif ACTION.search(rest):
+                scan.group_events += 1
+
+    @staticmethod
+    def _pick_finder(block: str, scan: _Scan) -> re.Pattern[str] | None:
+        """The header shape of the first header in the file (date first or time first)."""
+        starts = [(found.start(), time_first, finder) for time_first, finder in (
+            (False, wa_header.SCAN_DATE_FIRST), (True, wa_header.SCAN_TIME_FIRST))
+            if (found := finder.search(block))]
+        if not starts:
+            return None
+        _, scan.time_first, finder = min(starts, key=lambda start: start[:2])
+        return finder
 
     def _read(self, file: TextFile, scan: _Scan, done: int) -> Iterator[Message]:
         order = scan.dates.decide(self.settings.date_order, file.label)

@@ -14,7 +14,8 @@ from pathlib import Path
 from doppel.errors import DoppelError
 
 HEAD_BYTES = 1 << 16
-MAX_NAMES = 20_000  # entries listed in a folder or zip: enough for any real export's text files
+MAX_NAMES = 100_000  # text files listed in a folder or zip (media files are never listed)
+TEXT_SUFFIXES = (".txt", ".json", ".html")  # the only files a source looks for inside
 BOM = b"\xef\xbb\xbf"
 # invisible marks that exporters put at line starts (WhatsApp: U+200E, U+202A..., U+FEFF)
 MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
@@ -28,8 +29,8 @@ def decode_head(data: bytes) -> str:
 
 @dataclass
 class Probe:
-    """`kind` is "file", "dir" or "zip"; `names` lists a folder's files (relative, '/'-separated)
-    or a zip's members; `head` is a file's first bytes as text."""
+    """`kind` is "file", "dir" or "zip"; `names` lists a folder's text files (relative,
+    '/'-separated) or a zip's; `head` is a file's first bytes as text."""
 
     path: Path
     kind: str
@@ -70,7 +71,9 @@ def zip_names(path: Path) -> list[str]:
     """The files in a zip; a damaged or truncated one is a DoppelError."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return [info.filename for info in archive.infolist()[:MAX_NAMES] if not info.is_dir()]
+            names = [info.filename for info in archive.infolist()
+                     if info.filename.lower().endswith(TEXT_SUFFIXES)]
+            return names[:MAX_NAMES]
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as bad:
         raise DoppelError(f"{path} is a damaged zip file ({bad}); download or export it "
                           "again") from None
@@ -81,7 +84,8 @@ def _walk(root: Path) -> list[str]:
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         rel = Path(folder).relative_to(root)
-        names += [(rel / name).as_posix() for name in sorted(files)]
+        names += [(rel / name).as_posix() for name in sorted(files)
+                  if name.lower().endswith(TEXT_SUFFIXES)]
         if len(names) >= MAX_NAMES:
             break
     return names

@@ -208,3 +208,19 @@ def test_me_keeps_the_owners_name_whatever_the_order(sample_export, tmp_path, mo
     dataset = load_dataset(out)
     assert dataset.me_name == "Alex Morgan" and dataset.me_id.startswith("user")
     assert "whatsapp:Alex" not in dataset.speakers
+
+
+def test_a_phone_number_as_a_name_is_masked_in_names_and_ids(tmp_path, monkeypatch,
+                                                             capsys) -> None:
+    number = "+49 151 23456789"
+    export = tmp_path / "chat.txt"
+    export.write_text(f"13/03/2024, 10:15 - \u202a{number}\u202c: hi, who is this?\n"
+                      "13/03/2024, 10:16 - Alex: it's Alex\n", encoding="utf-8")
+    out = tmp_path / "ds"
+    code, _, err = run_cli(["prepare", str(export), "-o", str(out), "--me", "Alex", "-q"],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    written = (out / "conversations.jsonl").read_text() + (out / "manifest.json").read_text()
+    assert "23456789" not in written and "[phone]" in written
+    code, stdout, _ = run_cli(["prepare", str(export), "--list-speakers"], monkeypatch, capsys)
+    assert f"{number}\t1\twhatsapp" in stdout  # the list shows the number, to find people

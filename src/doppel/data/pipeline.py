@@ -154,7 +154,10 @@ class _Collector:
         code = self.codes[message.speaker_id] = len(self.spool.sids)
         self.sources[message.speaker_id] = message.chat.source
         self.spool.sids.append(message.speaker_id)
-        self.spool.names.append(clean_name(message.speaker, message.speaker_id))
+        name = clean_name(message.speaker, message.speaker_id)
+        if self.masker is not None and self.masker.trigger.search(name):
+            name = self.masker.mask(name, [])  # a phone number as a name (WhatsApp)
+        self.spool.names.append(name)
         return code
 
     def _text(self, message: Message, chat: ChatStats) -> str | None:

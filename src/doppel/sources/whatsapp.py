@@ -13,6 +13,7 @@ The file never says which participant exported it: "me" comes from --me or --ide
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ _CHAT_NAME = re.compile(r"(?i)^(?:WhatsApp Chat(?: with| mit| met| com| con| ave
                         r"Chat de WhatsApp con|Discussion WhatsApp avec|Чат WhatsApp с|"
                         r"Conversa do WhatsApp com|Chat WhatsApp con)\s+(.+)$")
 _NOT_A_NAME = re.compile(r"[\"“”«»„]")
+_PHONE = re.compile(r"\+?[\d\s().-]{6,}")  # a writer not in the contacts: their number
 _MARKS = re.compile(f"[{MARKS}]")
 
 
@@ -296,6 +298,9 @@ class _Lines:
         if len(author) > 80 or _NOT_A_NAME.search(author) or author in self.system_authors:
             return None
         name = _speaker(author)
+        if _PHONE.fullmatch(name):  # the id must not carry the number (prepare masks the name)
+            digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+            return f"{SOURCE}:phone-{digest}", name
         return f"{SOURCE}:{name}", name
 
     def _system(self, author: str, body: str) -> bool:

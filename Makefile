@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= out/demo
 
-.PHONY: install demo test test-fast lint bench browser clean
+.PHONY: install demo test test-fast lint bench browser clean fuzz
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(STAMP) browser
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# every reader fuzzed with many more cases than the suite runs (FUZZ_EXAMPLES per source)
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	DOPPEL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -9,7 +9,7 @@ from typing import Any
 
 from telegram import Message, User
 
-from doppel.data.pipeline import defuse
+from doppel.chatformat import defuse
 from doppel.data.speakers import clean_name
 from doppel.sources.tgmessage import media_marker
 

@@ -1,4 +1,5 @@
-"""Model loading, PEFT wrapping and the Hugging Face Trainer run behind `doppel train`."""
+"""The Hugging Face Trainer wiring behind `doppel train`: the base model (4-bit for QLoRA), the
+PEFT adapter, TrainingArguments (FSDP2 included), doppel's Trainer subclass, and saving."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 
 from doppel import runs
 from doppel.errors import DoppelError
-from doppel.hardware import has_cuda, world_size
+from doppel.hardware import has_cuda
 from doppel.models import add_token_embeddings
+from doppel.train import distributed
 from doppel.train.callbacks import MetricsLog, RichProgress
 from doppel.train.data import LengthBucketSampler, make_collator
 from doppel.train.loss import labelled_loss, logits_where_labelled
@@ -32,12 +34,14 @@ def load_base(plan):
     if config.method == "qlora":
         from transformers import BitsAndBytesConfig
 
+        # bitsandbytes runs NF4 on CPU as well as CUDA: the weights quantise where they load
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_compute_dtype=torch.bfloat16 if plan.bf16 else torch.float32,
         )
+        kwargs["device_map"] = {"": _device()}
     if has_cuda():
         kwargs["attn_implementation"] = _fast_attention()
     model = AutoModelForCausalLM.from_pretrained(plan.model_dir, **kwargs)
@@ -45,6 +49,12 @@ def load_base(plan):
     added = len(plan.tokenizer) - model.get_input_embeddings().weight.shape[0]
     add_token_embeddings(model, plan.tokenizer)
     return model, list(range(len(plan.tokenizer) - added, len(plan.tokenizer))) if added > 0 else []
+
+
+def _device() -> str:
+    import os
+
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if has_cuda() else "cpu"
 
 
 def _fast_attention() -> str:
@@ -84,7 +94,8 @@ def training_arguments(plan, out_dir: Path):
     config = plan.config
     cuda = has_cuda()
     fsdp_config = None
-    if config.fsdp and world_size() > 1:
+    # under torchrun even one process shards (a 1-GPU FSDP2 run checks the wiring)
+    if config.fsdp and distributed.launched():
         fsdp_config = {
             "version": 2,
             "transformer_layer_cls_to_wrap": [_decoder_layer_class(plan)],
@@ -103,6 +114,8 @@ def training_arguments(plan, out_dir: Path):
         max_steps=config.max_steps,
         learning_rate=config.learning_rate,
         lr_scheduler_type="cosine",
+        # transformers 5 reads a warmup_steps value below 1 as a share of the total steps
+        # (warmup_ratio is deprecated there); the config keeps the clearer name
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         logging_steps=config.logging_steps,
@@ -111,7 +124,8 @@ def training_arguments(plan, out_dir: Path):
         eval_strategy="epoch" if len(plan.val) else "no",
         bf16=plan.bf16 and cuda,  # autocast: a GPU win, a CPU loss
         use_cpu=not cuda,
-        ddp_backend="gloo" if not cuda and world_size() > 1 else None,
+        ddp_backend="gloo" if not cuda and distributed.launched() else None,
+        ddp_find_unused_parameters=False,  # every trained parameter takes part in each step
         seed=config.seed,
         data_seed=config.seed,
         train_sampling_strategy="random",  # "grouped" uses LengthBucketSampler (see _trainer_class)
@@ -142,7 +156,8 @@ def _trainer_class(batching: str):
     """The HF Trainer, with the loss computed from labelled positions only (train/loss.py), and
     taught that FSDP2 also runs on CPU processes (gloo).
 
-    accelerate only turns FSDP on for GPU-like backends (AcceleratorState leaves MULTI_CPU out),
+    accelerate only turns FSDP on for GPU-like backends (AcceleratorState leaves MULTI_CPU out:
+    https://github.com/huggingface/accelerate/blob/v1.15.0/src/accelerate/state.py#L986-L1013),
     yet torch's fully_shard works on CPU with gloo: CI tests the real sharded path that way.
     """
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin

@@ -1,0 +1,114 @@
+"""What a run will do, known before any weights load: the config resolved against the data and
+the model (windows, steps, processes, precision) and a memory estimate (printed by --dry-run)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from doppel.chatformat import ChatEncoder
+from doppel.data.dataset import Dataset, load_dataset
+from doppel.errors import DoppelError
+from doppel.hardware import estimate_memory, use_bf16, world_size
+from doppel.models import load_tokenizer, resolve_model
+from doppel.train.config import TrainConfig
+from doppel.train.data import WindowDataset, build_windows, trained_speakers
+
+
+@dataclass
+class RunPlan:
+    """What a run will do, known before any weights load (printed by --dry-run)."""
+
+    config: TrainConfig
+    dataset: Dataset
+    model_dir: Path
+    trained: set[str] | None
+    train: WindowDataset
+    val: WindowDataset
+    train_tokens: int
+    trained_tokens: int
+    truncated: int
+    steps_per_epoch: int
+    total_steps: int
+    processes: int
+    bf16: bool
+    tokenizer: object
+
+    def summary(self) -> dict:
+        return {
+            "model": self.config.model,
+            "method": self.config.method,
+            "trained_speakers": sorted(self.trained) if self.trained else "all",
+            "train_windows": len(self.train),
+            "val_windows": len(self.val),
+            "train_tokens": self.train_tokens,
+            "trained_tokens": self.trained_tokens,
+            "truncated_messages": self.truncated,
+            "processes": self.processes,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+            "precision": "bf16" if self.bf16 else "fp32",
+        }
+
+
+def plan_run(dataset_dir: Path, config: TrainConfig) -> RunPlan:
+    """Resolve the model and tokenise the data: everything but loading weights."""
+    dataset = load_dataset(dataset_dir)
+    if config.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
+        raise DoppelError("qlora needs bitsandbytes (4-bit NF4): pip install bitsandbytes")
+    model_dir = resolve_model(config.model)
+    tokenizer = load_tokenizer(model_dir)
+    trained = trained_speakers(config.train_on, dataset)
+    encoder = ChatEncoder(tokenizer)
+    train = build_windows(dataset, encoder, trained, config.max_length, "train")
+    if not train.examples:
+        who = ", ".join(sorted(trained)) if trained else "anyone"
+        raise DoppelError(f"no training conversation contains a message by {who}; check --train-on")
+    val = build_windows(dataset, encoder, trained, config.max_length, "val")
+    processes = world_size()
+    per_step = config.micro_batch_size * config.grad_accum * processes
+    steps_per_epoch = max(1, -(-len(train.examples) // per_step))
+    total = (
+        config.max_steps if config.max_steps > 0 else int(steps_per_epoch * config.epochs + 0.999)
+    )
+    return RunPlan(
+        config=config,
+        dataset=dataset,
+        model_dir=model_dir,
+        trained=trained,
+        train=WindowDataset(train.examples),
+        val=WindowDataset(val.examples[: config.val_max_windows]),
+        train_tokens=train.stats.tokens,
+        trained_tokens=train.stats.trained_tokens,
+        truncated=train.stats.truncated_messages,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total,
+        processes=processes,
+        bf16=use_bf16(config.precision),
+        tokenizer=tokenizer,
+    )
+
+
+def memory_estimate(plan: RunPlan):
+    """Count parameters on the meta device (no weights read) and estimate memory per device."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model_config = AutoConfig.from_pretrained(plan.model_dir)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config)
+    n_params = sum(p.numel() for p in model.parameters())
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    lora = sum(plan.config.lora_r * (m.in_features + m.out_features) for m in linear[:-1])
+    text = model_config.get_text_config()
+    return estimate_memory(
+        plan.config,
+        n_params,
+        text.hidden_size,
+        text.num_hidden_layers,
+        text.vocab_size,
+        lora,
+        plan.bf16,
+        plan.processes,
+    )

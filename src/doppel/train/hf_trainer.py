@@ -226,6 +226,7 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
     save_weights(trainer, plan, out_dir)
     return {
         "trainable_params": trainable,
+        "base_weights": _base_weights(model),
         "train_loss": round(output.training_loss, 4),
         "val_loss": round(val["eval_loss"], 4) if "eval_loss" in val else None,
         "steps": trainer.state.global_step,
@@ -258,6 +259,15 @@ def save_weights(trainer, plan, out_dir: Path) -> None:
         trainer.save_model(str(target))
     if trainer.is_world_process_zero():
         plan.tokenizer.save_pretrained(out_dir / runs.TOKENIZER_DIR)
+
+
+def _base_weights(model) -> str:
+    """How the frozen weights are stored: "nf4" (QLoRA's 4-bit base), else their dtype."""
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    if any(type(p).__name__ == "Params4bit" for p in frozen):
+        return "nf4"
+    kinds = {str(p.dtype).removeprefix("torch.") for p in (frozen or list(model.parameters()))}
+    return "+".join(sorted(kinds))
 
 
 def _reset_peak_memory() -> None:

@@ -14,6 +14,7 @@ from doppel.hardware import estimate_memory, use_bf16, world_size
 from doppel.models import load_tokenizer, resolve_model
 from doppel.train.config import TrainConfig
 from doppel.train.data import WindowDataset, build_windows, trained_speakers
+from doppel.train.distributed import launched
 
 
 @dataclass
@@ -66,7 +67,8 @@ def plan_run(dataset_dir: Path, config: TrainConfig) -> RunPlan:
         who = ", ".join(sorted(trained)) if trained else "anyone"
         raise DoppelError(f"no training conversation contains a message by {who}; check --train-on")
     val = build_windows(dataset, encoder, trained, config.max_length, "val")
-    processes = world_size()
+    # a dry run (or `doppel train --nproc N` before it launches) plans for the processes to come
+    processes = world_size() if launched() else config.nproc
     per_step = config.micro_batch_size * config.grad_accum * processes
     steps_per_epoch = max(1, -(-len(train.examples) // per_step))
     total = (

@@ -4,6 +4,7 @@ every shipped recipe plans (`--dry-run`) for the model it names."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -89,10 +90,8 @@ def _kill_tree(process: subprocess.Popen) -> None:
     family = [*psutil.Process(process.pid).children(recursive=True)]
     os.kill(process.pid, signal.SIGKILL)
     for child in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             child.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
     process.wait(timeout=60)
     psutil.wait_procs(family, timeout=60)
 

@@ -218,7 +218,7 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
     _reset_peak_memory()
     try:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        val = trainer.evaluate() if len(plan.val) else {}
+        val = _final_eval(trainer) if len(plan.val) else {}
     except torch.OutOfMemoryError:
         raise DoppelError(OOM_HINT) from None
     if after_train is not None:
@@ -239,6 +239,15 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
         ),
         "peak_memory_mb": _peak_memory_mb(),
     }
+
+
+def _final_eval(trainer) -> dict:
+    """The validation loss at the last step: the epoch-end evaluation when the run ended on one
+    (eval_strategy "epoch" evaluates at the last step too), else a fresh evaluation."""
+    evaluated = [row for row in trainer.state.log_history if "eval_loss" in row]
+    if evaluated and evaluated[-1].get("step") == trainer.state.global_step:
+        return evaluated[-1]
+    return trainer.evaluate()
 
 
 def save_weights(trainer, plan, out_dir: Path) -> None:

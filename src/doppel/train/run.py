@@ -19,7 +19,7 @@ from doppel.errors import DoppelError
 from doppel.hardware import rank
 from doppel.train import distributed
 from doppel.train.config import TrainConfig
-from doppel.train.plan import RunPlan, plan_run
+from doppel.train.plan import RunPlan, memory_estimate, plan_run
 
 CHECKPOINTS = "checkpoints"
 
@@ -116,7 +116,10 @@ def write_run_folder(plan: RunPlan, out_dir: Path, result: dict, wall_s: float) 
     """run.json, the final metrics summary and the loss plot, next to the saved weights."""
     from doppel.train.plots import plot_loss
 
-    summary = {**plan.summary(), **result, "wall_s": round(wall_s, 1)}
+    # what --dry-run promised next to what the run took (bench/memory.py compares them)
+    estimate = round(memory_estimate(plan).total_gb, 2)
+    summary = {**plan.summary(), **result, "memory_estimate_gb": estimate,
+               "wall_s": round(wall_s, 1)}
     with open(out_dir / runs.METRICS, "a", encoding="utf-8") as metrics:
         metrics.write(json.dumps({"summary": summary}) + "\n")
     plot_loss(runs.read_metrics(out_dir), out_dir / "loss.png")

@@ -44,6 +44,7 @@ class Row:
     estimate_gb: float = 0.0
     loss: str = ""
     base_weights: str = ""
+    sharding: str = ""
 
 
 def _run(argv: list[str], timeout_s: int) -> tuple[str, float, str]:
@@ -73,6 +74,7 @@ def _training_row(name: str, run_dir: Path, status: str, wall: float) -> Row:
     row.peak_memory_gb = round(summary["peak_memory_mb"] / 1024, 2)
     row.estimate_gb = summary.get("memory_estimate_gb", 0.0)
     row.base_weights = summary.get("base_weights", "")
+    row.sharding = summary.get("sharding", "")
     row.loss = f"{losses[0]:.3f} -> {losses[-1]:.3f}" if losses else ""
     return row
 
@@ -121,11 +123,13 @@ def run_checks(args) -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     lines = ["| step | status | wall s | steps | tokens/s | peak memory GB | estimate GB "
-             "| base weights | loss first -> last |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
+             "| base weights | sharding | loss first -> last |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.step} | {r.status} | {r.wall_s:,.1f} | {r.steps or '-'} "
                      f"| {r.tokens_per_s or '-'} | {r.peak_memory_gb or '-'} "
-                     f"| {r.estimate_gb or '-'} | {r.base_weights or '-'} | {r.loss or '-'} |")
+                     f"| {r.estimate_gb or '-'} | {r.base_weights or '-'} | {r.sharding or '-'} "
+                     f"| {r.loss or '-'} |")
     return "\n".join(lines)
 
 

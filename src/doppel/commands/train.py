@@ -120,11 +120,20 @@ def _print_plan(dataset_dir: Path, config: TrainConfig) -> None:
     estimate = memory_estimate(plan)
     table.add_row("parameters", f"{estimate.params:,}")
     table.add_row("trainable parameters (est.)", f"{estimate.trainable:,}")
-    table.add_row(
-        "memory per device (est.)",
-        f"{estimate.total_gb:.1f} GB = weights {estimate.weights_gb:.1f} + grads/optimizer "
-        f"{estimate.optimizer_gb:.1f} + activations {estimate.activations_gb:.1f}",
-    )
+    from doppel.hardware import has_cuda
+
+    here = "GPU" if has_cuda() else "CPU process"
+    table.add_row(f"memory per device (est., {here})", _memory_line(estimate))
+    if not has_cuda():  # planning a GPU run from a machine without one
+        table.add_row("memory per CUDA GPU (est.)", _memory_line(memory_estimate(plan, cuda=True)))
     if config.expected_memory or config.expected_time:
         table.add_row("recipe expects", f"{config.expected_memory}; {config.expected_time}")
     console.print(table)
+
+
+def _memory_line(estimate) -> str:
+    return (
+        f"{estimate.total_gb:.1f} GB = weights {estimate.weights_gb:.1f} + grads/optimizer "
+        f"{estimate.optimizer_gb:.1f} + activations {estimate.activations_gb:.1f}"
+        + (f" + runtime {estimate.runtime_gb:.1f}" if estimate.runtime_gb else "")
+    )

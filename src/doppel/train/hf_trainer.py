@@ -227,6 +227,7 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
     return {
         "trainable_params": trainable,
         "base_weights": _base_weights(model),
+        "sharding": "fsdp2" if trainer.is_fsdp_enabled else "none",
         "train_loss": round(output.training_loss, 4),
         "val_loss": round(val["eval_loss"], 4) if "eval_loss" in val else None,
         "steps": trainer.state.global_step,

@@ -10,7 +10,14 @@ from pathlib import Path
 from doppel.chatformat import ChatEncoder
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
-from doppel.hardware import estimate_memory, use_bf16, world_size
+from doppel.hardware import (
+    MemoryEstimate,
+    ModelShape,
+    estimate_memory,
+    has_cuda,
+    use_bf16,
+    world_size,
+)
 from doppel.models import load_tokenizer, resolve_model
 from doppel.train.config import TrainConfig
 from doppel.train.data import WindowDataset, build_windows, trained_speakers
@@ -92,25 +99,33 @@ def plan_run(dataset_dir: Path, config: TrainConfig) -> RunPlan:
     )
 
 
-def memory_estimate(plan: RunPlan):
-    """Count parameters on the meta device (no weights read) and estimate memory per device."""
+def model_shape(plan: RunPlan) -> ModelShape:
+    """Count parameters on the meta device: no weights are read."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     model_config = AutoConfig.from_pretrained(plan.model_dir)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(model_config)
-    n_params = sum(p.numel() for p in model.parameters())
-    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    lora = sum(plan.config.lora_r * (m.in_features + m.out_features) for m in linear[:-1])
     text = model_config.get_text_config()
-    return estimate_memory(
-        plan.config,
-        n_params,
-        text.hidden_size,
-        text.num_hidden_layers,
-        text.vocab_size,
-        lora,
-        plan.bf16,
-        plan.processes,
+    layer = model.get_decoder().layers[0]
+    in_layer = [m for m in layer.modules() if isinstance(m, torch.nn.Linear)]
+    r = plan.config.lora_r
+    return ModelShape(
+        params=sum(p.numel() for p in model.parameters()),
+        linear_params=text.num_hidden_layers * sum(m.weight.numel() for m in in_layer),
+        hidden=text.hidden_size,
+        intermediate=getattr(text, "intermediate_size", 4 * text.hidden_size),
+        layers=text.num_hidden_layers,
+        vocab=text.vocab_size,
+        lora_params=text.num_hidden_layers * sum(r * (m.in_features + m.out_features)
+                                                 for m in in_layer),
+        lora_inputs=sum(m.in_features for m in in_layer),
     )
+
+
+def memory_estimate(plan: RunPlan, cuda: bool | None = None) -> MemoryEstimate:
+    """Memory per device for this plan, on this machine's kind of device unless `cuda` says."""
+    share = plan.trained_tokens / plan.train_tokens if plan.train_tokens else 1.0
+    return estimate_memory(plan.config, model_shape(plan), plan.bf16, plan.processes,
+                           has_cuda() if cuda is None else cuda, labelled_share=share)

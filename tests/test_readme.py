@@ -91,7 +91,8 @@ SEEDS: dict[str, Callable[[Path, str], Path]] = {"out/mine": _small_dataset}
 SHRINK = {
     "train": {"--max-steps": "2", "--max-length": "128", "--micro-batch-size": "2",
               "--save-steps": "1000"},
-    "eval": {"--quick": None, "--max-contexts": "2", "--max-new-tokens": "4"},
+    "eval": {"--quick": None, "--max-contexts": "2", "--max-new-tokens": "4",
+             "--top-speakers": "1", "--no-transcripts": None},
 }
 
 
@@ -264,7 +265,7 @@ def test_serve_as_the_readme_types_it(tiny_run_dir):
     (line,) = [c for c in COMMANDS if c.text.startswith("doppel serve ")]
     port = _free_port()
     argv = [sys.executable, "-m", "doppel", "serve", str(tiny_run_dir), "--port", str(port)]
-    assert line.words[2:] == (), "the README's serve line takes options this test does not pass"
+    assert line.words[3:] == (), "the README's serve line takes options this test does not pass"
     server = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=_env(tiny_run_dir))
     try:

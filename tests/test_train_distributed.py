@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from builders import write_dataset, write_hub_cache, write_tiny_model
-from doppel.train.config import recipe_names
+from doppel.train.config import load_config, recipe_names
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 DOPPEL = [sys.executable, "-m", "doppel"]
@@ -78,6 +78,23 @@ def test_a_user_error_on_one_rank_ends_every_rank_with_one_line(tmp_path, datase
     assert typo.stderr.lstrip().startswith("error: ") and "does not exist" in typo.stderr
     assert typo.stderr.count("error: ") == 1 and not (tmp_path / "new").exists()
     no_doppel_traceback(typo.stderr)
+
+
+@pytest.mark.slow
+def test_lora_on_two_processes_through_torchrun(tmp_path, dataset, tiny_model):
+    """Data-parallel LoRA: each rank a replica, one adapter saved, the run reloads."""
+    from doppel.runs import load_run
+
+    out = tmp_path / "run"
+    done = run([*TORCHRUN, "--nproc_per_node", "2", "-m", "doppel", "train", dataset, "-o", out,
+                "--model", tiny_model, "--max-steps", "3", "--max-length", "128",
+                "--micro-batch-size", "2", "--learning-rate", "1e-2"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["summary"]
+    assert summary["processes"] == 2 and summary["steps"] == 3 and summary["sharding"] == "none"
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert not (out / "model").exists()
+    assert load_run(out).info.method == "lora"
 
 
 def _losses(run_dir: Path) -> dict[int, float]:
@@ -145,3 +162,9 @@ def test_dry_run_of_every_shipped_recipe_plans_for_its_model(tmp_path, dataset, 
     assert done.returncode == 0, done.stderr[-3000:]
     assert "memory per device" in done.stdout and "recipe expects" in done.stdout
     assert not (tmp_path / "run").exists()
+    # the recipe's documented memory agrees with the estimate for the device it names
+    expected = load_config(recipe, {}).expected_memory
+    documented = float(re.search(r"~([\d.]+) GB", expected).group(1))
+    row = "memory per CUDA GPU" if "GPU" in expected else "memory per device"
+    estimate = float(re.search(rf"{row}[^\n]*?([\d.]+) GB", done.stdout).group(1))
+    assert abs(estimate - documented) <= 0.3 * documented, (recipe, estimate, expected)

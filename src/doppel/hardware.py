@@ -88,8 +88,9 @@ def estimate_memory(config, shape: ModelShape, bf16: bool, processes: int, cuda:
     shard = processes if config.fsdp else 1
     act = 2 if bf16 else 4
     full = config.method == "full"
-    if config.method == "qlora":  # NF4 linear weights (+ their scales); the rest in compute dtype
-        weights = shape.linear_params * 0.53 + (shape.params - shape.linear_params) * act
+    if config.method == "qlora":  # NF4 linear weights (+ their scales); PEFT's
+        # prepare_model_for_kbit_training makes the rest (embeddings, norms, head) fp32
+        weights = shape.linear_params * 0.53 + (shape.params - shape.linear_params) * 4
     else:  # full fine-tuning on GPUs keeps fp32 master weights under bf16 autocast
         weights = shape.params * (4 if full and cuda else act)
     trainable = shape.params if full else shape.lora_params

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from builders import write_dataset, write_hub_cache, write_tiny_model
+from builders import write_hub_cache
 from doppel.train.config import load_config, recipe_names
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
@@ -32,16 +32,6 @@ def env(**extra: str) -> dict[str, str]:
 def run(argv: list, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
                           timeout=TIMEOUT_S, env=env(), **kwargs)
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return write_dataset(tmp_path_factory.mktemp("data") / "ds", conversations=24)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
 def no_doppel_traceback(stderr: str) -> None:

@@ -71,7 +71,8 @@ class MemoryEstimate:
         return self.weights_gb + self.optimizer_gb + self.activations_gb + self.runtime_gb
 
 
-# Fitted against measured peaks (bench/memory.py, docs/benchmarks.md): what autograd keeps per
+# Checked against measured peaks (bench/memory.py, docs/benchmarks.md: 9-18% above them on CPU):
+# what autograd keeps per
 # token and layer, in activation-sized values (norms, q/k/v, attention out, MLP in and out, the
 # residual stream; the MLP's four intermediate-wide tensors), plus the backward pass's working set.
 HIDDEN_VALUES, INTERMEDIATE_VALUES, BACKWARD_FACTOR = 10, 4, 1.25

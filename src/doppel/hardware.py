@@ -71,10 +71,10 @@ class MemoryEstimate:
         return self.weights_gb + self.optimizer_gb + self.activations_gb + self.runtime_gb
 
 
-# Checked against measured peaks (bench/memory.py, docs/benchmarks.md: 9-18% above them on CPU):
-# what autograd keeps per
-# token and layer, in activation-sized values (norms, q/k/v, attention out, MLP in and out, the
-# residual stream; the MLP's four intermediate-wide tensors), plus the backward pass's working set.
+# What autograd keeps per token and layer, in activation-sized values (norms, q/k/v, attention
+# out, MLP in and out, the residual stream; the MLP's four intermediate-wide tensors), plus the
+# backward pass's working set. Checked against measured peaks (bench/memory.py,
+# docs/benchmarks.md): 9-18% above them on CPU.
 HIDDEN_VALUES, INTERMEDIATE_VALUES, BACKWARD_FACTOR = 10, 4, 1.25
 # python + torch + transformers + peft resident before any tensor (CPU peaks are process RSS;
 # CUDA peaks are the allocator's, which never counts the CUDA context)

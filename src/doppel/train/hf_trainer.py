@@ -3,6 +3,7 @@ PEFT adapter, TrainingArguments (FSDP2 included), doppel's Trainer subclass, and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from doppel import runs
@@ -52,8 +53,6 @@ def load_base(plan):
 
 
 def _device() -> str:
-    import os
-
     return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if has_cuda() else "cpu"
 
 

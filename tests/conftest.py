@@ -110,3 +110,15 @@ def sample_dataset(tmp_path_factory):
     export = write_sample_export(root / "export")
     prepare_dataset(export, root / "dataset", PrepareOptions(), progress=False)
     return load_dataset(root / "dataset")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """A 24-conversation dataset folder (Alex = me, Sam), one per test module."""
+    return write_dataset(tmp_path_factory.mktemp("data") / "ds", conversations=24)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random 2-layer Llama folder with the embedded tokenizer, one per test module."""
+    return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny")

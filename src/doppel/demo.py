@@ -75,7 +75,7 @@ def _step(console: Console, outputs: Outputs, name: str, title: str) -> Iterator
 
 def train_run(dataset: Path, out: Path, recipe: str, overrides: dict, force: bool = True) -> Path:
     from doppel.train.config import load_config
-    from doppel.train.trainer import train
+    from doppel.train.run import train
 
     return train(dataset, out, load_config(recipe, overrides), force=force)
 

@@ -142,7 +142,9 @@ def prompt_text(history: Sequence[ChatTurn], respondent: str) -> str:
     The text twin of ChatEncoder.prompt (without its optional BOS prefix and context trimming):
     exported chat templates (Jinja, Ollama's Go template) must render exactly this.
     """
-    return f"{render_text(history)}{IM_START}{respondent}\n"
+    blocks = "".join(f"{IM_START}{t.speaker}\n{MESSAGE_SEP.join(t.messages)}{IM_END}\n"
+                     for t in history)
+    return f"{blocks}{IM_START}{respondent}\n"
 
 
 def ensure_chat_tokens(tokenizer) -> list[str]:

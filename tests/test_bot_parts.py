@@ -9,10 +9,11 @@ import pytest
 from telegram import Message, User
 
 from doppel.bot.incoming import message_text, speaker_name
-from doppel.bot.options import BotSettings, default_state_path
+from doppel.bot.options import BotOptions, BotSettings, default_state_path
 from doppel.bot.outgoing import split_text
 from doppel.bot.store import ChatStore
 from doppel.errors import DoppelError
+from doppel.infer.options import LoadOptions
 
 FILE = {"file_id": "f", "file_unique_id": "f"}
 
@@ -83,7 +84,10 @@ def test_state_that_is_not_sqlite_is_one_clear_error(tmp_path):
 
 def test_state_lives_next_to_the_run_folder(tmp_path):
     assert default_state_path(str(tmp_path / "out" / "run")) == tmp_path / "out" / "run.bot.sqlite"
-    settings = BotSettings.from_flags(str(tmp_path / "run"), None, ["1,2", "-100"], ["1=Sam"])
+    options = BotOptions(allow=("1,2", "-100"), friend=("1=Sam",),
+                         load=LoadOptions(run=str(tmp_path / "run")))
+    settings = BotSettings.from_options(options)
+    assert settings.state == tmp_path / "run.bot.sqlite"
     assert settings.allow == {1, 2, -100} and settings.friends == {1: "Sam"}
 
 

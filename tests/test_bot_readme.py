@@ -21,17 +21,41 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 USER = 123456789  # the id the README's lines allow
 
 
-def readme_bot_lines() -> list[str]:
+def readme_lines() -> list[str]:
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
     lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
-    return [line for line in lines if line.startswith("doppel bot ")]
+    return [line for line in lines if line]
+
+
+def readme_bot_lines() -> list[str]:
+    return [line for line in readme_lines() if line.startswith("doppel bot ")]
+
+
+def readme_token_lines() -> list[str]:
+    """The README's lines that make the token file (before any `doppel bot` line)."""
+    return [line for line in readme_lines()
+            if "bot-token" in line and not line.startswith("doppel bot ")]
+
+
+def write_token_as_readme_says(home: Path, token: str) -> Path:
+    """Run the README's token lines in bash with HOME=home, 'pasting' the token on stdin."""
+    for line in readme_token_lines():
+        done = subprocess.run(["bash", "-c", line], input=token + "\n", text=True, timeout=30,
+                              capture_output=True, env={**os.environ, "HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+    return home / ".config" / "doppel" / "bot-token"
+
+
+def test_readme_token_lines(tmp_path):
+    """The token file the README makes holds the pasted token and only its owner can read it."""
+    token = write_token_as_readme_says(tmp_path, "123456789:AAtest")
+    assert token.read_text(encoding="utf-8").strip() == "123456789:AAtest"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
 
 
 def start(line: str, home: Path, telegram: FakeTelegram, *extra: str) -> subprocess.Popen:
     """The README line in bash, from `home` (its out/run) with HOME=home; test flags appended."""
-    (home / ".config" / "doppel").mkdir(parents=True, exist_ok=True)
-    token = home / ".config" / "doppel" / "bot-token"
-    token.write_text(telegram.token + "\n", encoding="utf-8")
+    write_token_as_readme_says(home, telegram.token)
     bindir = Path(sys.executable).parent
     env = {**os.environ, "HOME": str(home), "DOPPEL_BOT_API_URL": telegram.url,
            "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}

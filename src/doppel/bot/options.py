@@ -4,85 +4,77 @@ they become. Sampling flags are the ones `doppel chat` uses (doppel.infer.option
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
-
-import typer
+from typing import Literal
 
 from doppel.errors import DoppelError
-from doppel.infer.engine import SamplingParams
+from doppel.infer.options import LoadOptions
+from doppel.infer.sampling import SamplingParams
+from doppel.options import Options, option
 
 TOKEN_ENV = "DOPPEL_BOT_TOKEN"
 API_URL_ENV = "DOPPEL_BOT_API_URL"
 TELEGRAM_API = "https://api.telegram.org"
-GROUP_MODES = ("mention", "always", "off")
 
-TokenFile = Annotated[Path | None, typer.Option(
-    help=f"File holding the bot token from @BotFather (or set {TOKEN_ENV}). Never a flag.")]
-Persona = Annotated[str | None, typer.Option(
-    "--as", help="Whom the twin plays (default: the run's exporting user).")]
-Allow = Annotated[list[str] | None, typer.Option(
-    metavar="ID,...",
-    help="Telegram ids who may talk to the twin, comma-separated or repeated (a group's id lets "
-         "everyone in it talk). Without it the twin answers nobody and logs who tried.")]
-Friend = Annotated[list[str] | None, typer.Option(
-    metavar="ID=NAME",
-    help="This Telegram user is NAME of the training data (repeat for more); others are known "
-         "by their first name.")]
-Groups = Annotated[str, typer.Option(
-    help="In groups, answer when mentioned or replied to (mention), every message (always), "
-         "or never (off).")]
-State = Annotated[Path | None, typer.Option(
-    help="SQLite file with the chat histories (default: RUN_DIR's name + .bot.sqlite, next to "
-         "the run folder).")]
-ApiUrl = Annotated[str, typer.Option(
-    envvar=API_URL_ENV, help="Bot API server: Telegram's, a self-hosted one, or a local fake.")]
-DelayPerChar = Annotated[float, typer.Option(
-    help="Seconds of 'typing...' per character before each message is sent (0 = at once).")]
-MaxHistory = Annotated[int, typer.Option(
-    help="Turns of the chat the twin reads before replying (the context window may cut more).")]
-Verbose = Annotated[bool, typer.Option(
-    "--verbose", "-v", help="Log message texts too (they are private: off by default).")]
+
+class BotOptions(Options):
+    """`doppel bot`: the token's file, who may talk and who they are, groups, pacing, the chat
+    state, sampling and the model. Parsed further into BotSettings."""
+
+    token_file: Path | None = option(
+        None, f"File holding the bot token from @BotFather (or set {TOKEN_ENV}). Never a flag.")
+    persona: str | None = option(None, "Whom the twin plays (default: the run's exporting user).",
+                                 flags=("--as",))
+    allow: tuple[str, ...] = option(
+        (), "Telegram ids who may talk to the twin, comma-separated or repeated (a group's id "
+        "lets everyone in it talk). Without it the twin answers nobody and logs who tried.",
+        metavar="ID,...")
+    friend: tuple[str, ...] = option(
+        (), "This Telegram user is NAME of the training data (repeat for more); others are known "
+        "by their first name.", metavar="ID=NAME")
+    groups: Literal["mention", "always", "off"] = option(
+        "mention", "In groups, answer when mentioned or replied to (mention), every message "
+        "(always), or never (off).")
+    state: Path | None = option(
+        None, "SQLite file with the chat histories (default: RUN_DIR's name + .bot.sqlite, next "
+        "to the run folder).")
+    api_url: str = option(TELEGRAM_API, "Bot API server: Telegram's, a self-hosted one, or a "
+                          "local fake.", envvar=API_URL_ENV, pattern=r"^https?://")
+    delay_per_char: float = option(0.03, "Seconds of 'typing...' per character before each "
+                                   "message is sent (0 = at once).", ge=0)
+    max_history: int = option(30, "Turns of the chat the twin reads before replying (the "
+                              "context window may cut more).", ge=1)
+    verbose: bool = option(False, "Log message texts too (they are private: off by default).",
+                           flags=("--verbose", "-v"))
+    sampling: SamplingParams = SamplingParams()
+    load: LoadOptions
 
 
 @dataclass(frozen=True)
 class BotSettings:
-    """What the bot does, parsed and checked; the flags' defaults are the class attributes."""
+    """What the bot does: BotOptions checked and parsed (ids as numbers, friends as a map)."""
 
     state: Path
-    allow: frozenset[int] = frozenset()
-    friends: dict[int, str] = field(default_factory=dict)
-    persona: str | None = None
-    groups: str = "mention"
-    api_url: str = TELEGRAM_API
-    delay_per_char: float = 0.03
-    max_history: int = 30
-    verbose: bool = False
-    params: SamplingParams = field(default_factory=SamplingParams)
+    allow: frozenset[int]
+    friends: dict[int, str]
+    persona: str | None
+    groups: str
+    api_url: str
+    delay_per_char: float
+    max_history: int
+    verbose: bool
+    params: SamplingParams
     retry_wait_s: float = 1.0  # first wait after a network error; doubles each try
 
     @classmethod
-    def from_flags(cls, run_dir: str, state: Path | None, allow: list[str] | None,
-                   friend: list[str] | None, **rest) -> BotSettings:
-        settings = cls(state=state or default_state_path(run_dir), allow=parse_ids(allow or []),
-                       friends=parse_friends(friend or []), **rest)
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        problems = []
-        if self.groups not in GROUP_MODES:
-            problems.append(f"--groups must be one of {', '.join(GROUP_MODES)}, "
-                            f"not {self.groups!r}")
-        if self.delay_per_char < 0:
-            problems.append("--delay-per-char must be >= 0")
-        if self.max_history < 1:
-            problems.append("--max-history must be >= 1")
-        if not self.api_url.startswith(("http://", "https://")):
-            problems.append(f"--api-url must be an http(s) URL, not {self.api_url!r}")
-        if problems:
-            raise DoppelError("; ".join(problems))
+    def from_options(cls, options: BotOptions) -> BotSettings:
+        """The flags parsed: ids as numbers, friends as a map, the state file's default."""
+        return cls(state=options.state or default_state_path(options.load.run),
+                   allow=parse_ids(options.allow), friends=parse_friends(options.friend),
+                   persona=options.persona, groups=options.groups, api_url=options.api_url,
+                   delay_per_char=options.delay_per_char, max_history=options.max_history,
+                   verbose=options.verbose, params=options.sampling)
 
 
 def default_state_path(run_dir: str) -> Path:
@@ -92,7 +84,7 @@ def default_state_path(run_dir: str) -> Path:
     return run.parent / f"{run.name}.bot.sqlite"
 
 
-def parse_ids(values: list[str]) -> frozenset[int]:
+def parse_ids(values: tuple[str, ...]) -> frozenset[int]:
     ids = set()
     for part in (p.strip() for value in values for p in value.split(",")):
         if not part:
@@ -105,7 +97,7 @@ def parse_ids(values: list[str]) -> frozenset[int]:
     return frozenset(ids)
 
 
-def parse_friends(values: list[str]) -> dict[int, str]:
+def parse_friends(values: tuple[str, ...]) -> dict[int, str]:
     friends = {}
     for value in values:
         user, sep, name = value.partition("=")

@@ -1,10 +1,13 @@
-"""Benchmark the Telegram reader alone and `doppel prepare` end to end on big synthetic exports.
+"""Benchmark the readers alone and `doppel prepare` end to end on big synthetic exports.
 
 Usage: python bench/prepare.py [--sizes 1000000 2000000] [--dir /tmp/doppel-bench] [--no-prepare]
-                               [--baseline SRC] [--write-docs]
+                               [--no-whatsapp] [--baseline SRC] [--write-docs]
 
-Each size gets a full-account export written by bench/synth_export.py (kept in --dir for the next
-run). Both measurements run in a child process, so peak RSS is that child's alone (os.wait4's
+Each size gets a Telegram full-account export written by bench/synth_export.py and a WhatsApp chat
+of the same number of messages from bench/synth_whatsapp.py (both kept in --dir for the next
+run); the WhatsApp rows run right after the Telegram ones, and the ratio of the two is printed
+(the goal: WhatsApp within 2x of Telegram, in flat memory). Every measurement runs in a child
+process, so peak RSS is that child's alone (os.wait4's
 rusage); CPU seconds are printed next to wall seconds because this machine is shared and wall time
 depends on what else runs. --baseline SRC also runs the same children with another version's
 `src` folder first on PYTHONPATH (e.g. `git archive <commit> src | tar -x -C /tmp/base`, then
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from benchdocs import DOCS, write_block
 from synth_export import write_export
+from synth_whatsapp import write_export as write_whatsapp
 
 HEADING = "## prepare"
 
@@ -52,9 +56,9 @@ class Result:
 
 def _child_reader(path: str) -> None:
     """Runs in the child: stream every message, print the count."""
-    from doppel.sources.telegram import TelegramExport
+    from doppel.sources import open_export
 
-    count = sum(1 for _ in TelegramExport(Path(path)).messages())
+    count = sum(1 for _ in open_export(Path(path)).messages())
     print(json.dumps({"messages": count}))
 
 
@@ -103,32 +107,50 @@ def _table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-def _write_docs(results: list[Result], load: str) -> None:
+def _write_docs(results: list[Result], load: str, ratios: list[str]) -> None:
     block = (f"Machine: {_machine()}; load average at the start {load}. Synthetic full-account "
              "exports from `bench/synth_export.py` (one-space indentation like the exporter, text "
              "lists, text_entities, media, calls, forwards, `\\xHH` escapes). Command: "
              "`python bench/prepare.py --write-docs`. Each row is one child process: peak RSS "
              "is that process alone; \"load avg\" is the 1-minute load when it started (wall "
-             "time moves with the load; CPU time less so).\n\n" + _table(results))
+             "time moves with the load; CPU time less so). WhatsApp rows: one Android chat of the "
+             "same number of messages from `bench/synth_whatsapp.py`, measured right after the "
+             "Telegram rows.\n\n" + _table(results) + "".join(f"\n\n- {r}" for r in ratios))
     write_block(HEADING, "prepare.py", block)
 
 
-def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None) -> list[Result]:
-    export = folder / f"export-{size}.json"
+def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
+                source: str = "telegram") -> list[Result]:
+    whatsapp = source == "whatsapp"
+    export = folder / (f"whatsapp-{size}.txt" if whatsapp else f"export-{size}.json")
     if not export.exists():
         started = time.perf_counter()
-        megabytes = write_export(export, size) / 1e6
+        megabytes = (write_whatsapp if whatsapp else write_export)(export, size) / 1e6
         print(f"wrote {export} ({megabytes:,.0f} MB) in {time.perf_counter() - started:.0f} s")
-    label = f"{'before: ' if src else ''}%s, {size // 1000}k"
+    label = f"{'before: ' if src else ''}{'whatsapp ' if whatsapp else ''}%s, {size // 1000}k"
     reader_cmd = [sys.executable, __file__, "--child-reader", str(export)]
     results = [_measure(label % "reader", reader_cmd, export, None, src)]
     print(_table(results).splitlines()[-1], flush=True)
     if prepare:
-        out = folder / f"dataset-{size}"
+        out = folder / f"dataset-{source}-{size}"
         cmd = [sys.executable, "-m", "doppel", "prepare", str(export), "-o", str(out), "--force"]
+        cmd += ["--me", "Alex Doe"] if whatsapp else []
         results.append(_measure(label % "doppel prepare", cmd, export, results[0].messages, src))
         print(_table(results).splitlines()[-1], flush=True)
     return results
+
+
+def _ratios(results: list[Result]) -> list[str]:
+    """WhatsApp over Telegram for each pair of rows measured side by side."""
+    lines = []
+    for row in results:
+        if row.what.startswith("whatsapp "):
+            twin = next((r for r in results if r.what == row.what.removeprefix("whatsapp ")), None)
+            if twin is not None:
+                lines.append(f"{row.what}: {row.wall_s / twin.wall_s:.2f}x Telegram's wall time, "
+                             f"{row.cpu_s / twin.cpu_s:.2f}x its CPU time, peak RSS "
+                             f"{row.peak_rss_mb:,.0f} MB (Telegram {twin.peak_rss_mb:,.0f} MB)")
+    return lines
 
 
 def main() -> None:
@@ -136,6 +158,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_000_000])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench"))
     parser.add_argument("--no-prepare", action="store_true", help="measure the reader only")
+    parser.add_argument("--no-whatsapp", action="store_true", help="Telegram rows only")
     parser.add_argument("--baseline", type=Path, help="another version's src folder to compare")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--child-reader", help=argparse.SUPPRESS)
@@ -150,9 +173,13 @@ def main() -> None:
         if args.baseline:
             results += _bench_size(size, args.dir, not args.no_prepare, args.baseline)
         results += _bench_size(size, args.dir, prepare=not args.no_prepare)
+        if not args.no_whatsapp:
+            results += _bench_size(size, args.dir, not args.no_prepare, source="whatsapp")
     print(_table(results))
+    ratios = _ratios(results)
+    print("\n".join(ratios))
     if args.write_docs:
-        _write_docs(results, load)
+        _write_docs(results, load, ratios)
         print(f"wrote the table to {DOCS}")
 
 

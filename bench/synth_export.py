@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ME = (1000001, "Alex", "Doe")
@@ -121,8 +122,13 @@ def write_export(path: Path, total: int, seed: int = 0) -> int:
     return path.stat().st_size
 
 
-if __name__ == "__main__":
+def run_from_command_line(write: Callable[[Path, int], int], doc: str) -> None:
+    """`python SCRIPT OUT MESSAGES`: write the export, say where and how big."""
     if len(sys.argv) != 3:
-        sys.exit(__doc__.splitlines()[2])
-    size = write_export(Path(sys.argv[1]), int(sys.argv[2]))
+        sys.exit(doc.splitlines()[2])
+    size = write(Path(sys.argv[1]), int(sys.argv[2]))
     print(f"wrote {sys.argv[1]}: {size / 1e6:.0f} MB")
+
+
+if __name__ == "__main__":
+    run_from_command_line(write_export, __doc__)

@@ -156,8 +156,8 @@ def _child(name: str, dataset_dir: Path, steps: int, warmup: int) -> None:
 
     from doppel.train.config import load_config
     from doppel.train.data import WindowDataset, make_collator
-    from doppel.train.loop import _trainer_class, load_base, training_arguments, wrap_lora
-    from doppel.train.trainer import plan_run
+    from doppel.train.hf_trainer import _trainer_class, load_base, training_arguments, wrap_lora
+    from doppel.train.plan import plan_run
 
     spec = CONFIGS[name]
     overrides = {"max_steps": warmup + steps, "save_steps": 10_000, "logging_steps": 10_000,

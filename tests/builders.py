@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -104,12 +105,19 @@ def write_tiny_model(path: Path, layers: int = 2, hidden: int = 64) -> Path:
     return path
 
 
-def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run `doppel ARGS` in this process as the console script does: (exit code, out, err)."""
+def run_cli(args: list[str], monkeypatch, capsys, input: str | None = None) -> tuple[int, str, str]:
+    """Run `doppel ARGS` in this process as the console script does: (exit code, out, err).
+
+    The one way tests run the CLI; `input` is what the user types. Use run_doppel only where the
+    test needs a process of its own (a long end-to-end run, a server refusing to start)."""
+    import io
+
     from doppel.cli import main
 
-    monkeypatch.setattr(sys, "argv", ["doppel", *args])
+    monkeypatch.setattr(sys, "argv", ["doppel", *map(str, args)])
     monkeypatch.setenv("COLUMNS", "200")  # one-line errors stay on one line
+    if input is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(input))
     try:
         main()
         code = 0
@@ -117,3 +125,68 @@ def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
         code = done.code or 0
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_doppel(args: list[str], timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m doppel ARGS` in a process of its own, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "doppel", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+# The real shapes of the models the GPU recipes name (their config.json, no weights): a dry run
+# plans and estimates memory from the config alone.
+MISTRAL_7B = {
+    "architectures": ["MistralForCausalLM"], "model_type": "mistral", "hidden_size": 4096,
+    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "vocab_size": 32000, "max_position_embeddings": 32768,
+    "rope_theta": 10000.0, "sliding_window": 4096, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+}
+QWEN25_15B = {
+    "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 1536,
+    "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12,
+    "num_key_value_heads": 2, "vocab_size": 151936, "max_position_embeddings": 32768,
+    "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+    "torch_dtype": "bfloat16",
+}
+HUB_MODELS = {"mistralai/Mistral-7B-v0.1": MISTRAL_7B, "Qwen/Qwen2.5-1.5B-Instruct": QWEN25_15B}
+
+
+def write_hub_cache(cache: Path) -> Path:
+    """A Hugging Face hub cache (HF_HUB_CACHE) holding the config of every model the shipped
+    recipes name, with the embedded tokenizer: what a user who downloaded them once has offline,
+    minus the weights."""
+    from doppel.models import load_tokenizer, resolve_model
+
+    tokenizer = load_tokenizer(resolve_model("smollm2-135m"))
+    for repo_id, config in HUB_MODELS.items():
+        repo = cache / f"models--{repo_id.replace('/', '--')}"
+        commit = "0" * 40
+        snapshot = repo / "snapshots" / commit
+        snapshot.mkdir(parents=True, exist_ok=True)
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text(commit)
+        (snapshot / "config.json").write_text(json.dumps(config))
+        tokenizer.save_pretrained(snapshot)
+    return cache
+
+
+def write_tiny_mistral(path: Path) -> Path:
+    """A randomly initialised 2-layer Mistral with the embedded tokenizer: stands in for a local
+    Mistral-7B folder (`--model /models/Mistral-7B-v0.1`) on a CPU."""
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from doppel.models import load_tokenizer, resolve_model
+
+    tokenizer = load_tokenizer(resolve_model("smollm2-135m"))
+    config = MistralConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+        sliding_window=None, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    MistralForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +14,16 @@ import pytest
 from builders import write_dataset, write_tiny_model
 from doppel.chatformat import IM_END
 from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, Loaded, RunInfo
+
+# Converted models go to a folder of this test session, never the user's ~/.cache/doppel. Set
+# before any test runs, so every test and every `doppel` subprocess (they inherit it) shares it:
+# the embedded model is converted once per session.
+SESSION_CACHE = tempfile.mkdtemp(prefix="doppel-test-cache-")
+os.environ["DOPPEL_CACHE"] = SESSION_CACHE
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length: int = 256) -> Path:
@@ -97,3 +110,15 @@ def sample_dataset(tmp_path_factory):
     export = write_sample_export(root / "export")
     prepare_dataset(export, root / "dataset", PrepareOptions(), progress=False)
     return load_dataset(root / "dataset")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """A 24-conversation dataset folder (Alex = me, Sam), one per test module."""
+    return write_dataset(tmp_path_factory.mktemp("data") / "ds", conversations=24)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random 2-layer Llama folder with the embedded tokenizer, one per test module."""
+    return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny")

@@ -12,7 +12,7 @@ import torch
 from torch.distributed.tensor import DTensor
 
 from doppel.train.config import load_config
-from doppel.train.trainer import train
+from doppel.train.run import train
 
 dataset, model, run_dir, logits_path = sys.argv[1:5]
 config = load_config(

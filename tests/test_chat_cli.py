@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from typer.testing import CliRunner
 
-from doppel.cli import app
+from builders import run_cli
 from doppel.errors import DoppelError
 from doppel.infer import options
 from doppel.infer.chat import ChatSession
@@ -54,12 +50,14 @@ def cli_engine(scripted_engine, monkeypatch):
     return engine
 
 
-def test_script_prints_one_line_per_message_with_the_speaker(cli_engine, tmp_path):
+def test_script_prints_one_line_per_message_with_the_speaker(cli_engine, tmp_path, monkeypatch,
+                                                             capsys):
     script = tmp_path / "script.txt"
     script.write_text(f"hey\n/as Sam\nhow are you\n/save {tmp_path / 'out.md'}\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["chat", "RUN", "--script", str(script), "--temperature", "0"])
-    assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [
+    code, out, err = run_cli(["chat", "RUN", "--script", script, "--temperature", "0"],
+                             monkeypatch, capsys)
+    assert code == 0, err
+    assert out.splitlines() == [
         "Sam: hey", "Alex: hey", "Alex: what's up?",
         "the model plays Sam; you are Alex",
         "Alex: how are you", "Sam: hey", "Sam: what's up?",
@@ -68,30 +66,26 @@ def test_script_prints_one_line_per_message_with_the_speaker(cli_engine, tmp_pat
     assert "**Sam:** what's up?" in (tmp_path / "out.md").read_text(encoding="utf-8")
 
 
-def test_interactive_chat_reads_lines_until_quit(cli_engine):
+def test_interactive_chat_reads_lines_until_quit(cli_engine, monkeypatch, capsys):
     typed = "hey\n/help\n/as Nobody\n/quit\n"
-    result = CliRunner().invoke(app, ["chat", "RUN", "--me", "Bob"], input=typed)
-    assert result.exit_code == 0, result.output
-    assert "Alex: hey\nAlex: what's up?" in result.output
-    assert "/save FILE" in result.output and "cannot play 'Nobody'" in result.output
+    code, out, err = run_cli(["chat", "RUN", "--me", "Bob"], monkeypatch, capsys, input=typed)
+    assert code == 0, err
+    assert "Alex: hey\nAlex: what's up?" in out
+    assert "/save FILE" in out and "cannot play 'Nobody'" in out
     assert cli_engine.model.steps > 0
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "doppel", *args], capture_output=True, text=True,
-                          timeout=300)
-
-
 @pytest.mark.slow
-def test_chat_script_on_a_run_folder(tiny_run_dir, tmp_path):
+def test_chat_script_on_a_run_folder(tiny_run_dir, tmp_path, monkeypatch, capsys):
     script = tmp_path / "script.txt"
     script.write_text("hey\nwhat's up?\n", encoding="utf-8")
-    done = run_cli("chat", str(tiny_run_dir), "--script", str(script), "--max-new-tokens", "6",
-                   "--seed", "1")
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    code, out, err = run_cli(["chat", tiny_run_dir, "--script", script, "--max-new-tokens", "6",
+                              "--seed", "1"], monkeypatch, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
     assert lines[0] == "Sam: hey" and "Sam: what's up?" in lines
-    bad = run_cli("chat", str(tiny_run_dir), "--as", "Nobody", "--script", str(script))
-    assert bad.returncode == 2
-    assert "cannot play 'Nobody'; choose one of: Alex, Sam" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    code, _, err = run_cli(["chat", tiny_run_dir, "--as", "Nobody", "--script", script],
+                           monkeypatch, capsys)
+    assert code == 2
+    assert "cannot play 'Nobody'; choose one of: Alex, Sam" in err
+    assert "Traceback" not in err

@@ -24,8 +24,8 @@ def test_classifier_separates_obviously_different_speakers():
     held_out = {"Alex": [(line,) for line in ALEX_LINES[8:]],
                 "Sam": [(line,) for line in SAM_LINES[5:]]}
     found = ceiling(attributor, held_out)
-    assert found["accuracy"] >= 0.8
-    assert found["turns"] == len(ALEX_LINES[8:]) + len(SAM_LINES[5:])
+    assert found.accuracy >= 0.8
+    assert found.turns == len(ALEX_LINES[8:]) + len(SAM_LINES[5:])
     assert attributor.share([("lol ok 😂",), ("nah lmao",)], "Alex") == 1.0
     assert attributor.share([("Good evening. I would appreciate your help.",)], "Sam") == 1.0
 

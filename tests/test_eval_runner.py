@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from builders import write_dataset, write_tiny_model
+from builders import run_cli, write_dataset, write_tiny_model
 from conftest import write_adapter_run
-from doppel.eval.options import EvalOptions
+from doppel.eval.options import EvalOptions, EvalSampling
 from doppel.eval.runner import evaluate
 from doppel.runs import METRICS, RUN_INFO
 
-TINY = EvalOptions(max_contexts=6, max_new_tokens=6, batch_size=4, top_speakers=2, history_turns=4)
+TINY = EvalOptions(max_contexts=6, batch_size=4, top_speakers=2, history_turns=4,
+                   sampling=EvalSampling(max_new_tokens=6))
 
 
 def _retrain(run: Path, target: Path, speakers: list[str], summary: dict | None = None) -> Path:
@@ -65,12 +65,13 @@ def test_several_runs_side_by_side(setup):
     assert [r.name for r in summary.runs] == ["lora/run", "mine", "again/run"]
     # numbers are the models' own, not swapped between run and base
     direct = _direct_perplexity(both, data, ["Alex", "Sam"])
-    assert a.perplexity == pytest.approx(direct, rel=1e-4)
+    assert a.speaker_perplexity == pytest.approx(direct, rel=1e-4)
     base_direct = _direct_perplexity(base, data, ["Alex", "Sam"])
-    assert a.base_perplexity == pytest.approx(base_direct, rel=1e-4)
-    assert a.perplexity != a.base_perplexity
+    assert a.base_speaker_perplexity == pytest.approx(base_direct, rel=1e-4)
+    assert a.speaker_perplexity != a.base_speaker_perplexity
     # a trained speaker with nothing held out is reported as such
-    assert b.perplexity["Kim"] is None and b.perplexity["Alex"] == pytest.approx(direct["Alex"])
+    assert b.speaker_perplexity["Kim"] is None
+    assert b.speaker_perplexity["Alex"] == pytest.approx(direct["Alex"])
     # contexts follow what each run trained; generation is seeded, so the same run repeats itself
     assert a.speakers == ["Alex", "Sam"] and b.speakers == ["Alex"]
     assert a.contexts == 6 and b.contexts == 6
@@ -97,14 +98,8 @@ def test_several_runs_side_by_side(setup):
 
 
 def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    from doppel import cli
-
-    monkeypatch.setattr(sys, "argv", ["doppel", "eval", *map(str, args)])
-    try:
-        cli.main()
-    except SystemExit as done:
-        return int(done.code or 0), capsys.readouterr().err
-    return 0, capsys.readouterr().err
+    code, _, err = run_cli(["eval", *args], monkeypatch, capsys)
+    return code, err
 
 
 @pytest.mark.slow

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from doppel.eval.generate import reply_all
-from doppel.eval.options import EvalOptions
-from doppel.eval.transcripts import markdown, plan_chats, run_chats
+from doppel.eval.options import EvalOptions, EvalSampling
+from doppel.eval.transcripts import markdown, plan_transcripts, run_chats
 
 
 class EchoEngine:
@@ -22,14 +22,14 @@ class EchoEngine:
 def test_replies_come_back_in_order_in_seeded_batches():
     histories = [[("Sam", "x" * n)] for n in (5, 1, 9, 3, 7)]
     engine = EchoEngine()
-    options = EvalOptions(batch_size=2, seed=7)
+    options = EvalOptions(batch_size=2, sampling=EvalSampling(seed=7))
     replies = reply_all(engine, histories, ["Alex"] * 5, options)
     assert replies == [[f"Alex answers {h[0][1]}"] for h in histories]
     assert engine.calls == [(2, 7), (2, 8), (1, 9)]
 
 
 def test_chats_go_both_ways_in_every_language():
-    chats = plan_chats("Alex", ["Sam", "Kim"], {"Alex", "Sam"}, ["en", "ru"])
+    chats = plan_transcripts("Alex", ["Sam", "Kim"], {"Alex", "Sam"}, ["en", "ru"])
     pairs = [(c.respondent, c.partner, c.language, c.trained) for c in chats]
     assert pairs == [("Alex", "Sam", "en", True), ("Alex", "Sam", "ru", True),
                      ("Sam", "Alex", "en", True), ("Sam", "Alex", "ru", True),
@@ -39,7 +39,7 @@ def test_chats_go_both_ways_in_every_language():
 
 def test_scripted_chat_feeds_each_reply_into_the_next_step():
     engine = EchoEngine()
-    planned = plan_chats("Alex", ["Sam"], {"Alex"}, ["ru"])
+    planned = plan_transcripts("Alex", ["Sam"], {"Alex"}, ["ru"])
     chat, untrained = run_chats(engine, planned, EvalOptions())
     assert chat.lines == [("Sam", "привет"), ("Alex", "Alex answers привет"),
                           ("Sam", "как дела?"), ("Alex", "Alex answers как дела?")]

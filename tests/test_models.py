@@ -17,6 +17,9 @@ def test_embedded_model_is_converted_once_and_cached():
     started = time.perf_counter()
     again = resolve_model("smollm2-135m")
     assert again == first and (first / "config.json").is_file()
+    from conftest import SESSION_CACHE
+
+    assert first.is_relative_to(SESSION_CACHE)  # the test session's cache, not ~/.cache/doppel
     assert time.perf_counter() - started < 5  # the cache, not a second conversion
     import json
 

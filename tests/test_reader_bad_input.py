@@ -39,7 +39,7 @@ def test_folder_without_result_json_says_where_it_looked(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("content", "words"), [
     (b"", ("is empty",)),
-    (b"hello there", ("is not JSON", "Machine-readable JSON")),
+    (b"hello there", ("not an export doppel knows", "WhatsApp", "Telegram Desktop JSON")),
     (b"<!DOCTYPE html><html>", ("HTML export",)),
     (b"[1, 2]", ("a JSON list", "expected an object with 'messages'")),
     (b'{"foo": 1, "bar": [1]}', ("keys foo, bar", "'chats'")),
@@ -53,8 +53,9 @@ def test_not_a_telegram_export(tmp_path: Path, content: bytes, words: tuple[str,
 
 @pytest.mark.skipif(not WHATSAPP, reason=f"no WhatsApp fixtures in {SHARED / 'whatsapp'}")
 @pytest.mark.parametrize("path", WHATSAPP, ids=lambda p: p.name)
-def test_whatsapp_text_export_is_named(path: Path) -> None:
-    fails(path, "WhatsApp", "cannot read yet")
+def test_whatsapp_text_export_is_read_by_its_own_reader(path: Path) -> None:
+    reader = open_export(path)
+    assert reader.source == "whatsapp" and any(m.drop is None for m in reader.messages())
 
 
 def test_windows_1251_file_names_the_encoding(tmp_path: Path) -> None:

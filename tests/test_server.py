@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
 import threading
 import time
 
@@ -11,10 +10,11 @@ import httpx
 import openai
 import pytest
 
-from doppel.commands.serve import check_exposure
+from builders import run_doppel
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
 from doppel.infer.engine import Engine, SamplingParams
+from doppel.infer.options import check_exposure
 from doppel.infer.server import REPLY_SEP, ChatMessage, create_app, history_of, run_in_thread
 
 
@@ -187,11 +187,11 @@ def test_non_loopback_host_needs_a_key():
             check_exposure(host, None)
 
 
-@pytest.mark.slow
 def test_serve_refuses_to_start_on_an_open_host_without_a_key():
-    done = subprocess.run([sys.executable, "-m", "doppel", "serve", "smollm2-135m",
-                           "--host", "0.0.0.0"], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    """A real process with no DOPPEL_API_KEY in its environment; refused before any loading."""
+    keep = {k: os.environ[k] for k in ("PYTHONPATH", "DOPPEL_CACHE") if k in os.environ}
+    done = run_doppel(["serve", "smollm2-135m", "--host", "0.0.0.0"], timeout=120,
+                      env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **keep})
     assert done.returncode == 2
     assert "--api-key" in done.stderr and "Traceback" not in done.stderr
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders import write_dataset, write_tiny_model
+from builders import write_dataset
 from doppel.train.config import load_config, recipe_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,16 +31,6 @@ def assert_clean_error(result: subprocess.CompletedProcess, *needles: str) -> No
     assert "Traceback" not in result.stderr
     for needle in needles:
         assert needle in result.stderr, result.stderr
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return write_dataset(tmp_path_factory.mktemp("data") / "ds", conversations=24)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -93,7 +83,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path, dataset):
         doppel("train", dataset, "-o", tmp_path / "r3", "--model", "no-such-model"), "embedded name"
     )
     assert_clean_error(
-        doppel("train", dataset, "-o", tmp_path / "r4", "--method", "qlora"), "--method lora"
+        doppel("train", dataset, "-o", tmp_path / "r4", "--lora-r", "0"), "bad setting lora_r"
     )
     assert_clean_error(
         doppel("train", dataset, "-o", tmp_path / "r5", "--recipe", "nope"), "unknown recipe"

@@ -109,7 +109,7 @@ def test_the_hook_is_removed_after_the_block():
 def test_doppel_trainer_scores_only_labelled_positions(tmp_path):
     from transformers import TrainingArguments
 
-    from doppel.train.loop import _trainer_class
+    from doppel.train.hf_trainer import _trainer_class
 
     model, batch = _llama(), _padded()
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")

@@ -20,13 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
+# THE message separator: a newline, a run of one mark, a space. Everything else about it (the
+# pattern that splits generated text, the near misses of a small model, defusing it in data, the
+# tail to hold back while streaming) is derived from this one constant.
 MESSAGE_SEP = "\n>>> "
-# what separates messages in a block's text: MESSAGE_SEP, or a small model's near miss of it
-# ("\n>>>>> ", "\n>>>"); message text from the data never contains it (data/pipeline.py defuses it)
-SEPARATOR = re.compile(r"\n>{3,} ?")
 IGNORE_INDEX = -100  # label value that carries no loss (PyTorch's cross-entropy default)
 
 
@@ -74,16 +75,65 @@ def group_turns(messages: Iterable[tuple[str, str]]) -> list[ChatTurn]:
     return turns
 
 
+@dataclass(frozen=True)
+class SeparatorRules:
+    """What follows from a separator such as "\\n>>> " (mark ">", run of 3)."""
+
+    pattern: re.Pattern[str]  # the separator or a near miss ("\\n>>>>> ", "\\n>>>"): a boundary
+    partial: re.Pattern[str]  # a tail that could still grow into a separator
+    hint: str  # the shortest text a boundary contains (a fast "nothing to do" check)
+    defused: str  # what a boundary in a message's own text becomes
+
+
+@lru_cache(maxsize=4)
+def separator_rules(separator: str) -> SeparatorRules:
+    body = separator.strip(" ")
+    mark, run = body[1:2], len(body) - 1
+    if not body.startswith("\n") or run < 2 or body[1:] != mark * run:
+        raise ValueError(f"a separator is a newline, a run of one mark and a space: {separator!r}")
+    escaped = re.escape(mark)
+    return SeparatorRules(re.compile(rf"\n{escaped}{{{run},}} ?"), re.compile(rf"\n{escaped}*\Z"),
+                          "\n" + mark * run, f"\n{mark} ")
+
+
+def _rules() -> SeparatorRules:
+    return separator_rules(MESSAGE_SEP)
+
+
 def split_messages(content: str) -> list[str]:
     """Turn a generated block's content back into separate messages."""
-    return [part.strip() for part in SEPARATOR.split(content) if part.strip()]
+    return [part.strip() for part in _rules().pattern.split(content) if part.strip()]
 
 
-def render_text(turns: Sequence[ChatTurn]) -> str:
-    """The text form of a conversation (for reading and debugging; ids come from encode_*)."""
-    return "".join(
-        f"{IM_START}{t.speaker}\n{MESSAGE_SEP.join(t.messages)}{IM_END}\n" for t in turns
-    )
+def partial_separator(text: str) -> int:
+    """Length of the tail of streamed text that could still become a separator (0 if none)."""
+    match = _rules().partial.search(text)
+    return len(text) - match.start() if match else 0
+
+
+_TOKEN_HINT = "<|"  # what both chat tokens start with
+
+
+def strip_chat_tokens(text: str) -> str:
+    """Text with the chat tokens removed: the tokenizer would read them as structure, so a typed
+    "<|im_end|>" could end a turn or open one in someone else's name."""
+    if _TOKEN_HINT not in text:
+        return text
+    return text.replace(IM_START, "").replace(IM_END, "")
+
+
+def defuse(text: str) -> str:
+    """A message from the data that cannot forge structure: no chat tokens, no separator (one
+    in the text would teach the model a message boundary that never was)."""
+    rules = _rules()
+    if _TOKEN_HINT not in text and rules.hint not in text:  # nearly every message: nothing to do
+        return text
+    return rules.pattern.sub(rules.defused, strip_chat_tokens(text))
+
+
+def clean_name(name: str) -> str:
+    """A speaker name fit for a ChatML header: one line, no chat tokens."""
+    return " ".join(strip_chat_tokens(name).split()) or "?"
 
 
 def prompt_text(history: Sequence[ChatTurn], respondent: str) -> str:
@@ -92,7 +142,9 @@ def prompt_text(history: Sequence[ChatTurn], respondent: str) -> str:
     The text twin of ChatEncoder.prompt (without its optional BOS prefix and context trimming):
     exported chat templates (Jinja, Ollama's Go template) must render exactly this.
     """
-    return f"{render_text(history)}{IM_START}{respondent}\n"
+    blocks = "".join(f"{IM_START}{t.speaker}\n{MESSAGE_SEP.join(t.messages)}{IM_END}\n"
+                     for t in history)
+    return f"{blocks}{IM_START}{respondent}\n"
 
 
 def ensure_chat_tokens(tokenizer) -> list[str]:

@@ -6,6 +6,7 @@ Usage: doppel --help
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -13,7 +14,7 @@ import warnings
 import typer
 from rich.console import Console
 
-from doppel.errors import DoppelError
+from doppel.errors import DoppelError, print_error
 
 # Privacy and quiet by default: no hub calls or telemetry unless the user sets these otherwise,
 # and no library chatter between doppel's own progress bars. Set before any HF import.
@@ -22,6 +23,9 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
                      "TOKENIZERS_PARALLELISM": "false"}.items():
     os.environ.setdefault(_key, _value)
 warnings.filterwarnings("ignore", category=FutureWarning)
+# bitsandbytes (imported by peft) logs on CPU that it cannot fetch a kernel from the hub:
+# doppel never downloads code, and its built-in CPU kernels are used instead
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 # command name -> module in doppel.commands that defines `command` (typed options = flags = --help)
 COMMANDS = {
@@ -30,6 +34,7 @@ COMMANDS = {
     "train": "train",
     "chat": "chat",
     "serve": "serve",
+    "bot": "bot",
     "eval": "eval",
     "compare": "compare",
     "demo": "demo",
@@ -64,7 +69,8 @@ def main() -> None:
     try:
         app()  # standalone mode: usage errors print click's message and exit 2 by themselves
     except DoppelError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        if not error.reported:
+            print_error(error)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")

@@ -16,10 +16,36 @@ from rich.console import Console
 from rich.rule import Rule
 
 from doppel.errors import DoppelError
+from doppel.options import Options, force_option, option
+from doppel.present import experiment_summary, prepare_summary
 
 SCRIPT = ["hey", "what's up?"]
 QUICK_TRAIN = {"max_steps": 16, "max_length": 256, "learning_rate": 1e-3, "save_steps": 1000}
 CPU_COMPARE = {"lora": ("cpu-demo", {}), "full": ("cpu-full", {})}  # recipe, overrides
+
+
+class ExperimentOptions(Options):
+    """What `doppel demo` and `doppel compare` share."""
+
+    quick: bool = option(False, "Short training runs and a small eval (for tests).")
+    force: bool = force_option()
+    model: str | None = option(None, "Model spec (default: the recipe's, smollm2-135m).")
+
+
+class DemoOptions(ExperimentOptions):
+    output: Path = option(Path("out/demo"), "Folder for every output.", flags=("-o", "--output"))
+
+
+class CompareOptions(ExperimentOptions):
+    dataset_dir: Path = option(help="Dataset folder from `doppel prepare`.", argument=True,
+                               metavar="DATASET_DIR")
+    output: Path = option(help="Folder for both runs and the report.", flags=("-o", "--output"))
+    lora_recipe: str = option("cpu-demo", "Recipe for the LoRA run (GPU: mistral-7b-qlora-24gb).")
+    full_recipe: str = option("cpu-full", "Recipe for the full run (GPUs: mistral-7b-full-fsdp).")
+
+    def recipes(self) -> dict[str, tuple[str, dict]]:
+        overrides = {"model": self.model}
+        return {"lora": (self.lora_recipe, overrides), "full": (self.full_recipe, overrides)}
 
 
 @dataclass
@@ -49,19 +75,21 @@ def _step(console: Console, outputs: Outputs, name: str, title: str) -> Iterator
 
 def train_run(dataset: Path, out: Path, recipe: str, overrides: dict, force: bool = True) -> Path:
     from doppel.train.config import load_config
-    from doppel.train.trainer import train
+    from doppel.train.run import train
 
     return train(dataset, out, load_config(recipe, overrides), force=force)
 
 
 def scripted_chat(run: Path, out: Path, console: Console) -> Path:
     """The reference's opening lines, sent to the model playing the exporting user."""
-    from doppel.commands.chat import command as chat
+    from doppel.infer.chat import ChatSession
+    from doppel.infer.options import LoadOptions, load_engine
+    from doppel.infer.sampling import SamplingParams
+    from doppel.present import play_chat
 
-    script = out.with_suffix(".script.txt")
-    script.write_text("\n".join([*SCRIPT, f"/save {out}"]) + "\n", encoding="utf-8")
-    chat(run_dir=str(run), script=script, seed=0)
-    script.unlink()
+    engine = load_engine(LoadOptions(run=str(run)))
+    session = ChatSession.start(engine, params=SamplingParams(seed=0))
+    play_chat(console, session, [*SCRIPT, f"/save {out}"])
     return out
 
 
@@ -72,7 +100,7 @@ def evaluate_into(outputs: Outputs, runs: list[Path], dataset: Path, quick: bool
 
     # the demo keeps eval to a few minutes on a laptop CPU: short replies, but 48 contexts (the
     # default) unless --quick; `doppel eval` without --quick is the thorough version
-    options = EvalOptions.quick(force=True, **({} if quick else {"max_contexts": 48}))
+    options = EvalOptions(quick=True, force=True, **({} if quick else {"max_contexts": 48}))
     outputs.eval = evaluate(runs, dataset, outputs.root / "eval", options)
     outputs.paths["report"] = outputs.eval.report_html
 
@@ -81,7 +109,6 @@ def run_demo(
     out_dir: Path, quick: bool = False, force: bool = False, model: str | None = None
 ) -> Outputs:
     """Every step of the product on the bundled sample; returns where everything is."""
-    from doppel.commands.prepare import show_summary
     from doppel.data.options import PrepareOptions
     from doppel.data.pipeline import prepare_dataset
     from doppel.sample import write_sample_export
@@ -96,7 +123,8 @@ def run_demo(
     with _step(console, outputs, "prepare", "2/5 prepare: export -> conversations"):
         paths["dataset"] = out_dir / "dataset"
         options = PrepareOptions(force=True)
-        show_summary(prepare_dataset(paths["export"], paths["dataset"], options), options.mask)
+        summary = prepare_dataset(paths["export"], paths["dataset"], options)
+        prepare_summary(summary, options.mask, console)
     with _step(
         console, outputs, "train", "3/5 train: LoRA on the embedded model (cpu-demo recipe)"
     ):
@@ -106,52 +134,8 @@ def run_demo(
         paths["transcript"] = scripted_chat(paths["run"], out_dir / "transcript.md", console)
     with _step(console, outputs, "eval", "5/5 eval: fine-tuned vs base on held-out conversations"):
         evaluate_into(outputs, [paths["run"]], paths["dataset"], quick)
-    print_summary(console, outputs)
+    experiment_summary(console, outputs)
     return outputs
-
-
-def print_summary(console: Console, outputs: Outputs) -> None:
-    from rich.table import Table
-
-    console.print(Rule("[bold]done"))
-    if outputs.eval is not None:
-        run = outputs.eval.runs[0]
-        table = Table(title="fine-tuned vs base (held-out conversations)")
-        for column in (
-            "speaker",
-            "perplexity base -> tuned",
-            "attributed to speaker base -> tuned",
-            "ceiling",
-        ):
-            table.add_column(column)
-        for speaker in run.speakers:
-            table.add_row(
-                speaker,
-                _pair(run.base_perplexity.get(speaker), run.perplexity.get(speaker), ".1f"),
-                _pair(
-                    run.base_attribution_share.get(speaker),
-                    run.attribution_share.get(speaker),
-                    ".0%",
-                ),
-                _fmt(run.ceiling.get(speaker), ".0%"),
-            )
-        console.print(table)
-    for name, path in outputs.paths.items():
-        console.print(f"{name:>10}: {path}")
-    console.print(f"   timings: {', '.join(f'{k} {v:.0f}s' for k, v in outputs.timings.items())}")
-    if "run" in outputs.paths:
-        console.print(
-            f"\nTalk to it:  doppel chat {outputs.paths['run']}\n"
-            f"Serve it:    doppel serve {outputs.paths['run']}   (then open http://127.0.0.1:8000)"
-        )
-
-
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _pair(before, after, spec: str) -> str:
-    return f"{_fmt(before, spec)} -> {_fmt(after, spec)}"
 
 
 def run_compare(
@@ -172,5 +156,5 @@ def run_compare(
             outputs.paths[method] = train_run(dataset, out_dir / method, recipe, merged)
     with _step(console, outputs, "eval", "eval: side by side on held-out conversations"):
         evaluate_into(outputs, [outputs.paths[m] for m in recipes or CPU_COMPARE], dataset, quick)
-    print_summary(console, outputs)
+    experiment_summary(console, outputs)
     return outputs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal, get_args
 
 
 def world_size() -> int:
@@ -33,14 +34,50 @@ def cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def use_bf16(precision: str) -> bool:
+# One precision vocabulary for every command: train, chat, serve and eval all say auto|bf16|fp32.
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+PRECISION_HELP = "auto (bf16 where the CPU or GPU has it, else fp32), bf16 or fp32"
+# the words `--dtype` took before (chat and serve); still read, so old commands keep working
+_DTYPE_WORDS = {"float32": "fp32", "bfloat16": "bf16"}
+
+
+def precision_word(value: object) -> object:
+    """The precision word for an old dtype name (float32 -> fp32); anything else unchanged."""
+    return _DTYPE_WORDS.get(value, value) if isinstance(value, str) else value
+
+
+def use_bf16(precision: str, cpu_auto: bool = True) -> bool:
+    """Whether `precision` means bf16 here. `cpu_auto=False` makes "auto" fp32 on a CPU even where
+    the CPU has bf16 (eval does this, so its perplexities compare across machines)."""
     if precision != "auto":
         return precision == "bf16"
     if has_cuda():
         import torch
 
         return torch.cuda.is_bf16_supported()
-    return cpu_has_bf16()
+    return cpu_auto and cpu_has_bf16()
+
+
+def torch_dtype(precision: str, cpu_auto: bool = True):
+    """The torch dtype weights load in for `precision` (see use_bf16)."""
+    import torch
+
+    return torch.bfloat16 if use_bf16(precision, cpu_auto) else torch.float32
+
+
+@dataclass
+class ModelShape:
+    """What the estimate needs from a model, counted on the meta device (no weights read)."""
+
+    params: int
+    linear_params: int  # weights of the decoder layers' linear layers (what 4-bit quantises)
+    hidden: int
+    intermediate: int
+    layers: int
+    vocab: int
+    lora_params: int  # adapter parameters at the config's rank, every linear layer targeted
+    lora_inputs: int  # per layer: the summed input widths of the adapted linear layers
 
 
 @dataclass
@@ -50,39 +87,54 @@ class MemoryEstimate:
     weights_gb: float
     optimizer_gb: float
     activations_gb: float
+    runtime_gb: float
 
     @property
     def total_gb(self) -> float:
-        return self.weights_gb + self.optimizer_gb + self.activations_gb
+        return self.weights_gb + self.optimizer_gb + self.activations_gb + self.runtime_gb
 
 
-def estimate_memory(
-    config,
-    n_params: int,
-    hidden: int,
-    layers: int,
-    vocab: int,
-    lora_params: int,
-    bf16: bool,
-    processes: int,
-) -> MemoryEstimate:
-    """Bytes per device: weights, grads + AdamW state, activations (a planning figure, +-30%)."""
+# What autograd keeps per token and layer, in activation-sized values (norms, q/k/v, attention
+# out, MLP in and out, the residual stream; the MLP's four intermediate-wide tensors), plus the
+# backward pass's working set. Checked against measured peaks (bench/memory.py,
+# docs/benchmarks.md): 9-18% above them on CPU.
+HIDDEN_VALUES, INTERMEDIATE_VALUES, BACKWARD_FACTOR = 10, 4, 1.25
+# python + torch + transformers + peft resident before any tensor (CPU peaks are process RSS;
+# CUDA peaks are the allocator's, which never counts the CUDA context)
+CPU_RUNTIME_GB = 0.7
+
+
+def estimate_memory(config, shape: ModelShape, bf16: bool, processes: int, cuda: bool,
+                    labelled_share: float = 1.0) -> MemoryEstimate:
+    """Peak bytes per device: weights, gradients + AdamW state, activations, runtime. A planning
+    figure (goal: within 30% of the measured peak, docs/benchmarks.md)."""
     gb = 1024**3
-    weight_bytes = {"qlora": 0.55, "full": 2.0 if bf16 else 4.0}.get(
-        config.method, 2.0 if bf16 else 4.0
-    )
     shard = processes if config.fsdp else 1
-    trainable = n_params if config.method == "full" else lora_params
-    # fp32 gradients + two AdamW moments (+ fp32 master copy when weights are bf16)
-    optimizer_bytes = (12 + (4 if bf16 else 0)) * trainable
+    act = 2 if bf16 else 4
+    full = config.method == "full"
+    if config.method == "qlora":  # NF4 linear weights (+ their scales); PEFT's
+        # prepare_model_for_kbit_training makes the rest (embeddings, norms, head) fp32
+        weights = shape.linear_params * 0.53 + (shape.params - shape.linear_params) * 4
+    else:  # full fine-tuning on GPUs keeps fp32 master weights under bf16 autocast
+        weights = shape.params * (4 if full and cuda else act)
+    trainable = shape.params if full else shape.lora_params
+    # gradients in the weights' dtype and two AdamW moments; LoRA adapters are fp32
+    optimizer = trainable * (3 * (4 if cuda or not bf16 else 2) if full else 12)
     tokens = config.micro_batch_size * config.max_length
-    per_layer = 2 * hidden if config.gradient_checkpointing else 34 * hidden
-    # fp32 logits and their gradient: an upper bound (train/loss.py computes labelled ones only)
-    activation_bytes = tokens * (per_layer * layers * (2 if bf16 else 4) / 2 + vocab * 4 * 2)
+    per_layer = act * (HIDDEN_VALUES * shape.hidden + INTERMEDIATE_VALUES * shape.intermediate)
+    if not full and act == 2:
+        per_layer += 4 * shape.lora_inputs  # PEFT casts each adapter's input to fp32
+    if config.gradient_checkpointing:  # layer inputs kept, one layer recomputed at a time
+        layers_bytes = tokens * (act * shape.hidden * shape.layers + per_layer)
+    else:
+        layers_bytes = tokens * per_layer * shape.layers
+    # logits only where a label is (train/loss.py): the output, its fp32 copy and gradient
+    logits = tokens * labelled_share * shape.vocab * (act + 8)
     return MemoryEstimate(
-        params=n_params,
+        params=shape.params,
         trainable=trainable,
-        weights_gb=n_params * weight_bytes / shard / gb,
-        optimizer_gb=optimizer_bytes / shard / gb,
-        activations_gb=activation_bytes / gb,
+        weights_gb=weights / shard / gb,
+        optimizer_gb=optimizer / shard / gb,
+        activations_gb=(layers_bytes * BACKWARD_FACTOR + logits) / gb,
+        runtime_gb=0.0 if cuda else CPU_RUNTIME_GB,
     )

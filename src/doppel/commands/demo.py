@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
+from doppel.demo import DemoOptions
+from doppel.options import command_from_options
 
 
-def command(
-    output: Annotated[Path, typer.Option("-o", "--output", help="folder for every output")] = Path(
-        "out/demo"
-    ),
-    quick: Annotated[
-        bool, typer.Option(help="a short training run and a small eval (for tests)")
-    ] = False,
-    force: Annotated[bool, typer.Option(help="replace the output folder")] = False,
-    model: Annotated[
-        str | None, typer.Option(help="model spec (default: the recipe's, smollm2-135m)")
-    ] = None,
-) -> None:
+@command_from_options
+def command(options: DemoOptions) -> None:
     """Sample export -> prepare -> train (cpu-demo) -> scripted chat -> eval report."""
     from doppel.demo import run_demo
 
-    run_demo(output, quick=quick, force=force, model=model)
+    run_demo(options.output, quick=options.quick, force=options.force, model=options.model)

@@ -6,22 +6,24 @@ Usage: doppel sample-export sample/ [--seed 0] [--force]
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
 from rich.console import Console
 
+from doppel.options import Options, command_from_options, option
 
-def command(
-    path: Annotated[Path, typer.Argument(
-        help="Folder to create; result.json is written inside it.", show_default=False)],
-    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Replace the folder if it exists.")] = (
-        False),
-) -> None:
+
+class SampleExportOptions(Options):
+    path: Path = option(help="Folder to create; result.json is written inside it.",
+                        argument=True, metavar="PATH")
+    seed: int = option(0, "Random seed; same seed, same bytes.")
+    force: bool = option(False, "Replace the folder if it exists.", flags=("--force",))
+
+
+@command_from_options
+def command(options: SampleExportOptions) -> None:
     """Write a realistic fake Telegram export (Alex Morgan and five friends, two languages)."""
     from doppel.sample import write_sample_export_summary
 
-    summary = write_sample_export_summary(path, seed, force=force)
+    summary = write_sample_export_summary(options.path, options.seed, force=options.force)
     Console().print(f"wrote {summary.path}: {summary.chats} chats, {summary.messages:,} messages, "
                     f"{summary.people} people", highlight=False, soft_wrap=True)

@@ -56,17 +56,19 @@ def command(
     ] = False,
 ) -> None:
     """Fine-tune a model on a dataset folder (LoRA, QLoRA or full with FSDP) into a run folder."""
+    from doppel.train import distributed
     from doppel.train.config import load_config
 
     overrides = {k: v for k, v in locals().items() if k in TrainConfig.model_fields}
-    config = load_config(recipe, overrides)
-    processes = int(os.environ.get("WORLD_SIZE", "1"))
-    if config.nproc > 1 and processes == 1 and not dry_run:
+    if not dry_run:
+        distributed.start()  # under torchrun: from here on, an error on any rank ends them all
+    config = distributed.on_every_rank(lambda: load_config(recipe, overrides))
+    if config.nproc > 1 and not distributed.launched() and not dry_run:
         _relaunch(config.nproc)
     if dry_run:
         _print_plan(dataset_dir, config)
         return
-    from doppel.train.trainer import train
+    from doppel.train.run import train
 
     run_dir = train(dataset_dir, output, config, resume=resume, force=force)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -77,37 +79,36 @@ def command(
 
 
 def _relaunch(nproc: int) -> None:
-    """`doppel train --nproc N` is `torchrun --nproc_per_node N -m doppel train ...`."""
-    args = [a for a in sys.argv[1:]]
-    cleaned, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-            continue
-        if arg == "--nproc":
-            skip = True
-            continue
-        if arg.startswith("--nproc="):
-            continue
-        cleaned.append(arg)
-    launcher = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        "doppel",
-        *cleaned,
-    ]
-    os.execv(sys.executable, launcher)
+    """`doppel train --nproc N` is `torchrun --standalone --nproc_per_node N -m doppel train ...`,
+    launched from here so that a user error on the ranks (printed there, once) ends this command
+    with exit code 2 rather than torchrun's stack dump."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if not skip and arg != "--nproc" and not arg.startswith("--nproc="):
+            args.append(arg)
+        skip = arg == "--nproc"
+    # torchrun's default (one thread a process, with a warning) starves a few processes
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (cores or 1) // nproc)))
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    try:
+        run(parse_args(["--standalone", f"--nproc_per_node={nproc}", "-m", "doppel", *args]))
+    except ChildFailedError as failed:
+        codes = {failure.exitcode for failure in failed.failures.values()}
+        raise typer.Exit(2 if 2 in codes else 1) from None
+    raise typer.Exit(0)
 
 
 def _print_plan(dataset_dir: Path, config: TrainConfig) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from doppel.train.trainer import memory_estimate, plan_run
+    from doppel.train.plan import memory_estimate, plan_run
 
     plan = plan_run(dataset_dir, config)
     console = Console()
@@ -119,11 +120,20 @@ def _print_plan(dataset_dir: Path, config: TrainConfig) -> None:
     estimate = memory_estimate(plan)
     table.add_row("parameters", f"{estimate.params:,}")
     table.add_row("trainable parameters (est.)", f"{estimate.trainable:,}")
-    table.add_row(
-        "memory per device (est.)",
-        f"{estimate.total_gb:.1f} GB = weights {estimate.weights_gb:.1f} + grads/optimizer "
-        f"{estimate.optimizer_gb:.1f} + activations {estimate.activations_gb:.1f}",
-    )
+    from doppel.hardware import has_cuda
+
+    here = "GPU" if has_cuda() else "CPU process"
+    table.add_row(f"memory per device (est., {here})", _memory_line(estimate))
+    if not has_cuda():  # planning a GPU run from a machine without one
+        table.add_row("memory per CUDA GPU (est.)", _memory_line(memory_estimate(plan, cuda=True)))
     if config.expected_memory or config.expected_time:
         table.add_row("recipe expects", f"{config.expected_memory}; {config.expected_time}")
     console.print(table)
+
+
+def _memory_line(estimate) -> str:
+    return (
+        f"{estimate.total_gb:.1f} GB = weights {estimate.weights_gb:.1f} + grads/optimizer "
+        f"{estimate.optimizer_gb:.1f} + activations {estimate.activations_gb:.1f}"
+        + (f" + runtime {estimate.runtime_gb:.1f}" if estimate.runtime_gb else "")
+    )

@@ -6,7 +6,9 @@ selection.py      which chats are used, and why the others are not
 masking.py        phones, emails, cards (and URLs) -> [phone] [email] [card] [url]
 gaps.py           the pause histogram and the automatic session gap
 conversations.py  segments -> conversations, monologues, the train/val split
-speakers.py       who "me" is; unique speaker names
+exports.py        opening several exports, their fingerprint, the --list-speakers list
+identities.py     who "me" is in each source (--me, --identities); one person across apps
+speakers.py       clean, unique speaker names
 report.py         report.md, report.html, plots/*.png, drawn from the manifest
 dataset.py        THE dataset folder contract (read and write)
 """

@@ -9,6 +9,7 @@ from typing import Any
 from doppel.errors import DoppelError
 
 MEDIA_MODES = ("markers", "drop")
+DATE_ORDERS = ("auto", "dmy", "mdy", "ymd")
 # the automatic session gap never leaves this range, whatever the histogram says
 AUTO_GAP_MIN_S = 20 * 60.0
 AUTO_GAP_MAX_S = 12 * 3600.0
@@ -25,9 +26,17 @@ def _opt(default: Any, help: str) -> Any:
 class PrepareOptions:
     """How an export becomes a dataset; validated on construction (bad values raise DoppelError)."""
 
-    me: str | None = _opt(
-        None, "Who you are: an id (user123 or 123) or your exact display name. "
-        "Default: the export's owner (full exports); required for single-chat exports.")
+    me: tuple[str, ...] = _opt(
+        (), "Who you are: an id (user123 or 123) or your exact display name; repeat it when "
+        "your name differs between apps. Default: the export's owner (Telegram full exports); "
+        "required for single-chat exports, WhatsApp, Signal, Discord.")
+    identities: str | None = _opt(
+        None, "A YAML file listing people and their name or id in each app (telegram: user123, "
+        "whatsapp: Sam): merges a friend found in several apps into one speaker; `me: true` "
+        "marks you.")
+    date_order: str = _opt(
+        "auto", "Date order of WhatsApp exports: 'auto' (inferred from the whole file), or "
+        "dmy, mdy, ymd when a file's dates fit both day-first and month-first.")
     groups: bool = _opt(False, "Also use group chats (personal chats only by default).")
     include: tuple[str, ...] = _opt(
         (), "Use only these chats (name or id; repeatable). Overrides the chat-type filters.")
@@ -46,16 +55,23 @@ class PrepareOptions:
     keep_single_speaker: bool = _opt(
         False, "Keep conversations in which only one person wrote (dropped by default: "
         "nobody answered, so there is no exchange to learn from).")
+    bots: bool = _opt(False, "Keep messages written by bots (Discord marks them; left out by "
+                      "default).")
     force: bool = _opt(False, "Replace the output folder if it exists.")
 
     def __post_init__(self) -> None:
         if self.media not in MEDIA_MODES:
             raise DoppelError(
                 f"--media must be one of {', '.join(MEDIA_MODES)}, not {self.media!r}")
+        if self.date_order not in DATE_ORDERS:
+            raise DoppelError(f"--date-order must be one of {', '.join(DATE_ORDERS)}, "
+                              f"not {self.date_order!r}")
         if not 0.0 <= self.val_fraction <= 0.5:
             raise DoppelError(f"--val-fraction must be between 0 and 0.5, not {self.val_fraction}")
-        object.__setattr__(self, "include", tuple(self.include))
-        object.__setattr__(self, "exclude", tuple(self.exclude))
+        for name in ("me", "include", "exclude"):
+            value = getattr(self, name)
+            value = (value,) if isinstance(value, str) else tuple(value or ())
+            object.__setattr__(self, name, value)
         self.gap_seconds  # noqa: B018 - validates the gap now, not halfway through the export
 
     @property
@@ -64,9 +80,8 @@ class PrepareOptions:
         return None if self.gap == "auto" else parse_duration(self.gap)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["include"], data["exclude"] = list(self.include), list(self.exclude)
-        return data
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in asdict(self).items()}
 
 
 def parse_duration(text: str) -> float:

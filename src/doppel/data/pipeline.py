@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,29 @@ from typing import Any
 import numpy as np
 import orjson
 
-from doppel.atomic import atomic_dir
-from doppel.chatformat import IM_END, IM_START, SEPARATOR
+from doppel.atomic import atomic_dir, owner_only
+from doppel.chatformat import defuse
 from doppel.data.conversations import Plan, plan_conversations, split_of
 from doppel.data.dataset import DatasetWriter, repair_surrogates
+from doppel.data.exports import (
+    export_entry,
+    export_file,
+    exports_fingerprint,
+    open_exports,
+    source_of,
+)
 from doppel.data.gaps import GapChoice, GapHistogram
+from doppel.data.identities import Identities, Speakers, load_identities, resolve_identities
 from doppel.data.masking import Masker
 from doppel.data.options import PrepareOptions
 from doppel.data.selection import no_chats_error, skip_reason, unmatched_includes
-from doppel.data.speakers import clean_name, resolve_me, unique_names
+from doppel.data.speakers import clean_name, unique_names
 from doppel.data.spool import BATCH, Columns, Spool
 from doppel.errors import DoppelError
 from doppel.sources.records import Chat, Message
 
 SPOOL = ".messages.spool"  # temporary, inside the atomic temp folder; our own data only
 PROGRESS_EVERY = 4096  # messages between progress-bar updates
-FINGERPRINT_CHUNK = 1 << 20
 MONOLOGUE = "single_speaker_conversation"
 
 
@@ -56,7 +62,8 @@ class ChatStats:
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {"id": self.chat.id, "name": self.chat.name, "type": self.chat.type,
-                               "kept": self.skipped is None, "messages_read": self.read}
+                               "source": self.chat.source, "kept": self.skipped is None,
+                               "messages_read": self.read}
         if self.skipped:
             row["skip_reason"] = self.skipped
             return row
@@ -83,6 +90,7 @@ class PrepareSummary:
     gap_reason: str
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class _Collector:
@@ -97,6 +105,8 @@ class _Collector:
         self.chats: list[ChatStats] = []
         self.boundaries = 0
         self.codes: dict[str, int] = {}  # speaker id -> number in the spool
+        self.sources: dict[str, str] = {}  # speaker id -> the source it was read from
+        self.spooled: list[tuple[str, str]] = []  # (id, name) each number has in the spool
         self._index: dict[str, int] = {}
         self._chat: ChatStats | None = None
         self._source: Chat | None = None  # the record the current chat came from
@@ -109,7 +119,10 @@ class _Collector:
     @property
     def counts(self) -> Counter[str]:
         """Speaker id -> kept messages, in the order speakers were first kept."""
-        return Counter(dict(zip(self.spool.sids, self.kept_per_speaker, strict=True)))
+        counts: Counter[str] = Counter()
+        for sid, kept in zip(self.spool.sids, self.kept_per_speaker.tolist(), strict=True):
+            counts[sid] += kept
+        return counts
 
     def feed(self, message: Message) -> None:
         chat = self._chat
@@ -123,7 +136,7 @@ class _Collector:
         chat.read += 1
         if chat.skipped is not None:
             return
-        if message.drop is not None:
+        if message.drop is not None and not (message.drop == "bot" and self.options.bots):
             chat.dropped[message.drop] += 1
             return
         text = self._text(message, chat)
@@ -139,8 +152,12 @@ class _Collector:
 
     def _new_speaker(self, message: Message) -> int:
         code = self.codes[message.speaker_id] = len(self.spool.sids)
+        self.sources[message.speaker_id] = message.chat.source
         self.spool.sids.append(message.speaker_id)
-        self.spool.names.append(clean_name(message.speaker, message.speaker_id))
+        name = clean_name(message.speaker, message.speaker_id)
+        if self.masker is not None and self.masker.trigger.search(name):
+            name = self.masker.mask(name, [])  # a phone number as a name (WhatsApp)
+        self.spool.names.append(name)
         return code
 
     def _text(self, message: Message, chat: ChatStats) -> str | None:
@@ -162,9 +179,7 @@ class _Collector:
         masker = self.masker
         if masker is not None and (message.pii or masker.trigger.search(text) is not None):
             text = masker.mask(text, message.pii)
-        if "<|" in text or "\n>>>" in text:
-            text = defuse(text)
-        return text
+        return defuse(text)
 
     def _switch(self, chat: Chat) -> ChatStats:
         index = self._index.get(chat.id)
@@ -178,16 +193,29 @@ class _Collector:
     def finish(self) -> Columns:
         columns = self.spool.columns()
         self.kept_per_speaker = np.bincount(columns.speaker, minlength=len(self.spool.sids))
-        for first, (start, index) in zip([*columns.runs[1:], (len(columns.pause), -1)],
-                                         columns.runs, strict=True):
-            self.chats[index].kept += first[0] - start
+        ends = [start for start, _ in columns.runs[1:]] + [len(columns.pause)] * bool(columns.runs)
+        for end, (start, index) in zip(ends, columns.runs, strict=True):
+            self.chats[index].kept += end - start
+        self.spooled = list(zip(self.spool.sids, self.spool.names, strict=True))
         return columns
 
-
-def defuse(text: str) -> str:
-    """Keep a message from forging chat-format structure: no chat tokens, no message separator."""
-    text = text.replace(IM_START, "").replace(IM_END, "")
-    return SEPARATOR.sub("\n> ", text)
+    def merge(self, identities: Identities, columns: Columns) -> None:
+        """One speaker number per person: merged ids take the number of the first one kept, and
+        every number carries its final id and name (the spool's bytes are swapped on write)."""
+        sids = self.spool.sids
+        remap = np.arange(len(sids), dtype=np.int32)
+        first: dict[str, int] = {}
+        names: dict[str, str] = {}  # final id -> the name it had itself, else its first member's
+        for code, sid in enumerate(sids):
+            target = identities.final.get(sid, sid)
+            remap[code] = first.setdefault(target, code)
+            if sid == target or target not in names:
+                names[target] = self.spool.names[code]
+            sids[code] = target
+        names.update({sid: clean_name(name, sid) for sid, name in identities.names.items()})
+        self.spool.names = [names[sid] for sid in sids]
+        columns.speaker = remap[columns.speaker]
+        self.kept_per_speaker = np.bincount(columns.speaker, minlength=len(sids))
 
 
 class _Assembler:
@@ -241,12 +269,13 @@ class _Assembler:
         return {"id": chat.chat.id, "name": chat.chat.name, "type": chat.chat.type}
 
     def _renames(self) -> list[tuple[bytes, bytes]]:
-        """Speakers whose unique name differs from the name the spool wrote: bytes to swap."""
+        """Speakers whose final id or unique name differs from what the spool wrote: bytes to
+        swap (JSON strings escape their quotes, so these bytes occur nowhere else)."""
         out = []
-        for sid, name in zip(self.collector.spool.sids, self.collector.spool.names, strict=True):
-            if self.names[sid] != name:
-                key = b'"speaker_id":' + _encode(sid) + b',"speaker":'
-                out.append((key + _encode(name) + b",", key + _encode(self.names[sid]) + b","))
+        for (old_sid, old_name), sid in zip(self.collector.spooled, self.collector.spool.sids,
+                                            strict=True):
+            if (old_sid, old_name) != (sid, self.names[sid]):
+                out.append((_speaker_key(old_sid, old_name), _speaker_key(sid, self.names[sid])))
         return out
 
     def _count(self, plan: Plan, keep: Any, columns: Columns) -> None:
@@ -277,25 +306,16 @@ class _Assembler:
                 for sid, n in self.speaker_messages.most_common()}
 
 
+def _speaker_key(sid: str, name: str) -> bytes:
+    return b'"speaker_id":' + _encode(sid) + b',"speaker":' + _encode(name) + b","
+
+
 def _encode(value: Any) -> bytes:
     """orjson, with lone surrogates repaired (orjson refuses them)."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
         return orjson.dumps(repair_surrogates(value))
-
-
-def fingerprint(path: Path) -> str:
-    """sha256 of the file's size, first MiB and last MiB: content-based, and instant on 2 GB."""
-    digest = hashlib.sha256()
-    size = path.stat().st_size
-    digest.update(str(size).encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(FINGERPRINT_CHUNK))
-        if size > FINGERPRINT_CHUNK:
-            handle.seek(max(FINGERPRINT_CHUNK, size - FINGERPRINT_CHUNK))
-            digest.update(handle.read(FINGERPRINT_CHUNK))
-    return "sha256:" + digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -336,26 +356,34 @@ def _rare_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _read(export: Any, collector: _Collector, progress: bool) -> int:
-    """The single pass over the export; returns how many records were read."""
+def _read(readers: list[Any], collector: _Collector, progress: bool) -> int:
+    """The single pass over every export, one after the other; returns the records read."""
     read, feed = 0, collector.feed
-    with _progress_bar(progress, int(getattr(export, "size_bytes", 0) or 0)) as update, \
-            _rare_collections():
-        for read, message in enumerate(export.messages(), 1):
-            feed(message)
-            if not read % PROGRESS_EVERY:
-                update(export.bytes_read)
+    total = sum(int(getattr(r, "size_bytes", 0) or 0) for r in readers)
+    with _progress_bar(progress, total) as update, _rare_collections():
+        done = 0
+        for reader in readers:
+            for read, message in enumerate(reader.messages(), read + 1):  # noqa: B020
+                feed(message)
+                if not read % PROGRESS_EVERY:
+                    update(done + reader.bytes_read)
+            done += int(getattr(reader, "size_bytes", 0) or 0)
     return read
 
 
-def _me(options: PrepareOptions, export: Any, collector: _Collector) -> str:
-    owner = getattr(export, "owner", None)
-    me = resolve_me(options.me, owner, collector.names, collector.counts)
+def _identities(options: PrepareOptions, readers: list[Any],
+                collector: _Collector) -> Identities:
+    owners = [(r.owner[0], source_of(r)) for r in readers if getattr(r, "owner", None)]
+    speakers = Speakers(collector.names, collector.counts, dict(collector.sources))
+    return resolve_identities(options.me, load_identities(options.identities), owners, speakers)
+
+
+def _check_me(me: str, readers: list[Any], collector: _Collector) -> None:
     if collector.counts[me] == 0:
+        owner = next((r.owner for r in readers if getattr(r, "owner", None)), None)
         name = collector.names.get(me) or (owner[1] if owner else me)
         raise DoppelError(f"no messages from you ({name}, {me}) in the selected chats; check "
                           "--me, or widen the selection with --groups or --include CHAT")
-    return me
 
 
 def _check_selection(collector: _Collector) -> None:
@@ -365,29 +393,34 @@ def _check_selection(collector: _Collector) -> None:
         raise no_chats_error(skipped, len(collector.chats))
 
 
-def prepare_dataset(export_path: Path, out_dir: Path, options: PrepareOptions,
+def prepare_dataset(export_path: Path | Sequence[Path], out_dir: Path, options: PrepareOptions,
                     progress: bool = True) -> PrepareSummary:
-    """Read the export once and write the dataset folder (atomically) with its report."""
-    from doppel.sources import open_export
+    """Read the exports once and write the dataset folder (atomically) with its report."""
+    paths = [Path(export_path)] if isinstance(export_path, str | Path) else list(export_path)
+    readers = open_exports(paths, options)  # a missing or foreign file: the reader says so
+    return prepare_from(readers, paths, out_dir, options, progress)
 
-    export_path = Path(export_path)  # a missing or foreign file: the reader says so
-    return prepare_from(open_export(export_path), export_path, out_dir, options, progress)
 
-
-def prepare_from(export: Any, export_path: Path, out_dir: Path, options: PrepareOptions,
-                 progress: bool = True) -> PrepareSummary:
-    """prepare_dataset for any opened reader (messages(), owner, layout, size_bytes, bytes_read)."""
+def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
+                 options: PrepareOptions, progress: bool = True) -> PrepareSummary:
+    """prepare_dataset for opened readers (one, or a list: messages(), owner, layout, size_bytes,
+    bytes_read, source). Conversations never span exports: each chat is one source's."""
     from doppel.data.report import write_report
 
     started = time.perf_counter()
-    export_path, out_dir = Path(export_path), Path(out_dir)
-    with atomic_dir(out_dir, force=options.force) as folder:
+    readers = export if isinstance(export, list) else [export]
+    paths = [Path(export_path)] if isinstance(export_path, str | Path) else list(export_path)
+    out_dir = Path(out_dir)
+    with owner_only(), atomic_dir(out_dir, force=options.force) as folder:
         with open(folder / SPOOL, "wb") as spool:
             collector = _Collector(options, Spool(spool, GapHistogram()))
-            read = _read(export, collector, progress)
+            read = _read(readers, collector, progress)
             columns = collector.finish()
         _check_selection(collector)
-        me = _me(options, export, collector)
+        identities = _identities(options, readers, collector)
+        collector.merge(identities, columns)
+        me = identities.me
+        _check_me(me, readers, collector)
         order = [me, *(sid for sid, _ in collector.counts.most_common() if sid != me)]
         names = unique_names(collector.names, order)
         choice = (GapChoice(options.gap_seconds, f"fixed by --gap {options.gap}")
@@ -403,7 +436,9 @@ def prepare_from(export: Any, export_path: Path, out_dir: Path, options: Prepare
         if assembler.speaker_messages[me] == 0:
             raise DoppelError(f"none of your messages ({names[me]}) is in a conversation with a "
                               "reply; check --me, or pass --keep-single-speaker")
-        manifest = _manifest(export, export_path, options, collector, assembler, me, choice, read)
+        files = [export_file(r, p) for r, p in zip(readers, paths, strict=True)]
+        manifest = _manifest(readers, files, options, collector, assembler, me, choice, read)
+        manifest["warnings"] += identities.warnings
         writer.finish(manifest)
         write_report(folder, manifest)
     return _summary(out_dir, manifest, time.perf_counter() - started)
@@ -436,23 +471,36 @@ def _counts(collector: _Collector, assembler: _Assembler, read: int) -> dict[str
     }
 
 
-def _manifest(export: Any, export_path: Path, options: PrepareOptions, collector: _Collector,
-              assembler: _Assembler, me: str, choice: GapChoice, read: int) -> dict[str, Any]:
-    source = Path(getattr(export, "path", export_path))
-    file = source / "result.json" if source.is_dir() else source
+def _sources(collector: _Collector) -> dict[str, dict[str, int]]:
+    """Chats, messages read and kept per source (the report's "Sources" table)."""
+    out: dict[str, dict[str, int]] = {}
+    for chat in collector.chats:
+        row = out.setdefault(chat.chat.source, {"chats": 0, "chats_kept": 0, "messages_read": 0,
+                                                "messages_kept": 0})
+        row["chats"] += 1
+        row["messages_read"] += chat.read
+        if chat.skipped is None:
+            row["chats_kept"] += 1
+            row["messages_kept"] += sum(chat.messages.values())
+    return out
+
+
+def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
+              collector: _Collector, assembler: _Assembler, me: str, choice: GapChoice,
+              read: int) -> dict[str, Any]:
     warnings = [f"--include {name!r} matched no chat"
                 for name in unmatched_includes([c.chat for c in collector.chats], options)]
+    entries = [export_entry(r, f) for r, f in zip(readers, files, strict=True)]
     return {
         "me": {"id": me, "name": assembler.names[me]},
         "speakers": assembler.speakers_json(),
-        "fingerprint": fingerprint(file),
-        "fingerprint_method": "sha256(size + first MiB + last MiB)",
-        "export": {"path": str(file.resolve()), "reader": type(export).__name__,
-                   "layout": getattr(export, "layout", None), "size_bytes": file.stat().st_size,
-                   "owner": list(getattr(export, "owner", None) or []) or None,
-                   "unknown": dict(getattr(export, "unknown", None) or {})},
+        "fingerprint": exports_fingerprint(files),
+        "fingerprint_method": "sha256(size + first MiB + last MiB)" + (
+            " per export, then sha256 of those" if len(files) > 1 else ""),
+        "export": entries[0],
+        "exports": entries,
         "params": {**options.to_json(), "gap_seconds": choice.seconds, "gap_reason": choice.reason},
-        "counts": _counts(collector, assembler, read),
+        "counts": {**_counts(collector, assembler, read), "sources": _sources(collector)},
         "chats": [c.to_json() for c in collector.chats],
         "stats": {"gap_histogram": collector.gaps.counts,
                   "length_bit_bins": {str(k): v for k, v in sorted(assembler.lengths.items())},
@@ -471,4 +519,4 @@ def _summary(out_dir: Path, manifest: dict[str, Any], seconds: float) -> Prepare
         messages_read=counts["messages_read"], dropped=counts["dropped"],
         masked=counts["masked"], gap_seconds=manifest["params"]["gap_seconds"],
         gap_reason=manifest["params"]["gap_reason"], seconds=seconds,
-        warnings=manifest["warnings"])
+        warnings=manifest["warnings"], sources=counts["sources"])

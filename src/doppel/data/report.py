@@ -143,8 +143,9 @@ def _sections(m: dict[str, Any]) -> list[Section]:
     counts, params = m["counts"], m["params"]
     overview = Section("Overview", [
         f"You: **{m['me']['name']}** ({m['me']['id']}).",
-        f"Export: `{m['export']['path']}` ({m['export']['size_bytes']:,} bytes, "
-        f"layout {m['export']['layout']}), fingerprint `{m['fingerprint'][:23]}...`.",
+        *[f"Export ({e.get('source', 'telegram')}): `{e['path']}` ({e['size_bytes']:,} bytes, "
+          f"layout {e['layout']})." for e in m.get("exports", [m["export"]])],
+        f"Fingerprint `{m['fingerprint'][:23]}...`.",
         f"Chats used: {counts['chats_kept']}; left out: " + (", ".join(
             f"{n} {reason}" for reason, n in counts["chats_skipped"].items()) or "none") + ".",
         f"Conversations: {counts['conversations']['train']:,} train, "
@@ -158,14 +159,20 @@ def _sections(m: dict[str, Any]) -> list[Section]:
         f"A pause longer than **{format_duration(params['gap_seconds'])}** starts a new "
         f"conversation: {params['gap_reason']}. Calls and cleared history always do."
     ], image="plots/gaps.png")
-    chats = Section("Chats", table=[["chat", "type", "used", "conversations", "messages",
-                                     "left out"]], image="plots/chats.png")
+    sources = Section("Sources", table=[["source", "chats", "chats used", "messages read",
+                                         "messages kept"]])
+    for name, row in counts.get("sources", {}).items():
+        sources.table.append([name, *(f"{row[k]:,}" for k in ("chats", "chats_kept",
+                                                               "messages_read", "messages_kept"))])
+    chats = Section("Chats", table=[["chat", "source", "type", "used", "conversations",
+                                     "messages", "left out"]], image="plots/chats.png")
     for c in m["chats"]:
         used = "yes" if c["kept"] else f"no ({c['skip_reason']})"
         conv = sum(c.get("conversations", {}).values())
         msgs = sum(c.get("messages", {}).values())
         dropped = c.get("dropped", {})
-        chats.table.append([c["name"], c["type"], used, str(conv), str(msgs),
+        chats.table.append([c["name"], c.get("source", "telegram"), c["type"], used, str(conv),
+                            str(msgs),
                             ", ".join(f"{k} {v}" for k, v in dropped.items())])
     speakers = Section("Speakers", table=[["speaker", "id", "messages", "chats"]],
                        image="plots/speakers.png")
@@ -181,7 +188,7 @@ def _sections(m: dict[str, Any]) -> list[Section]:
               Section("Conversation size", image="plots/conversation_sizes.png")]
     params_table = Section("Parameters", table=[["parameter", "value"],
                                                 *[[k, str(v)] for k, v in params.items()]])
-    return [overview, gap, chats, speakers, drops, *shapes, params_table]
+    return [overview, sources, gap, chats, speakers, drops, *shapes, params_table]
 
 
 def _markdown(sections: list[Section]) -> str:

@@ -65,8 +65,8 @@ def unmatched_includes(chats: list[Chat], options: PrepareOptions) -> list[str]:
 def no_chats_error(skipped: Counter[str], total: int) -> DoppelError:
     """The error for a selection that left nothing, saying what each filter removed."""
     if total == 0:
-        return DoppelError("the export has no chats with messages; check that it is a Telegram "
-                           "Desktop JSON export (result.json)")
+        return DoppelError("the export has no chats with messages; check that it is the chat "
+                           "export the app wrote, with its messages")
     parts = ", ".join(f"{count} {reason} ({ADVICE.get(reason, '')})"
                       for reason, count in skipped.most_common())
     return DoppelError(f"no chats left after selection (of {total}: {parts}); "

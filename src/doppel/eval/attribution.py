@@ -10,7 +10,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from doppel.eval.results import Ceiling
 
 MIN_TURNS = 2  # a speaker needs at least this many training turns to be a class
 
@@ -73,8 +76,10 @@ def train_attributor(
     return Attributor(pipeline, classes)
 
 
-def ceiling(attributor: Attributor, held_out: dict[str, list[tuple[str, ...]]]) -> dict[str, Any]:
+def ceiling(attributor: Attributor, held_out: dict[str, list[tuple[str, ...]]]) -> Ceiling:
     """Accuracy on real held-out turns: overall and per speaker (recall), with the counts used."""
+    from doppel.eval.results import Ceiling
+
     per_speaker: dict[str, float | None] = {}
     hits = total = 0
     for speaker in sorted(held_out):
@@ -86,9 +91,4 @@ def ceiling(attributor: Attributor, held_out: dict[str, list[tuple[str, ...]]]) 
         per_speaker[speaker] = share
         hits += round(share * len(replies))
         total += len(replies)
-    return {
-        "accuracy": hits / total if total else None,
-        "per_speaker": per_speaker,
-        "turns": total,
-        "classes": attributor.classes,
-    }
+    return Ceiling(hits / total if total else None, per_speaker, total, attributor.classes)

@@ -7,16 +7,6 @@ from collections.abc import Callable, Sequence
 from doppel.eval.options import EvalOptions
 
 
-def sampling(options: EvalOptions, seed: int):
-    from doppel.infer.engine import SamplingParams
-
-    return SamplingParams(
-        temperature=options.temperature, top_p=options.top_p, top_k=options.top_k,
-        repetition_penalty=options.repetition_penalty, max_new_tokens=options.max_new_tokens,
-        seed=seed,
-    )
-
-
 def reply_all(
     engine, histories: Sequence[Sequence[tuple[str, str]]], respondents: Sequence[str],
     options: EvalOptions, advance: Callable[[int], None] | None = None,
@@ -33,7 +23,7 @@ def reply_all(
         chunk = order[start:start + size]
         out = engine.reply_batch(
             [list(histories[i]) for i in chunk], [respondents[i] for i in chunk],
-            sampling(options, options.seed + number),
+            options.sampling.replace(seed=options.sampling.seed + number),
         )
         for i, reply in zip(chunk, out, strict=True):
             replies[i] = list(reply)

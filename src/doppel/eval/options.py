@@ -1,49 +1,64 @@
-"""Eval settings: one dataclass whose defaults and help texts feed `doppel eval`'s flags."""
+"""Eval settings: one option set whose fields are `doppel eval`'s flags, defaults and help."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import model_validator
 
-def _opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+from doppel.hardware import Precision
+from doppel.infer.sampling import SamplingParams
+from doppel.options import Options, force_option, option, variant
+
+# Eval samples more conservatively than chat (temperature 0.7, top-p 0.9, no top-k) and shorter:
+# every number in its reports and docs/benchmarks.md was measured so, and the seed also picks the
+# held-out contexts, so it is always set.
+EvalSampling = variant(
+    SamplingParams, "EvalSampling", temperature=0.7, top_p=0.9, top_k=0,
+    max_new_tokens=(64, "Tokens generated per reply at most."),
+    seed=(0, "Seed for context sampling and generation (same seed, same report)."),
+)
+
+# what --quick changes (a minute or two on a laptop CPU); flags given with it still win
+QUICK: dict[str, Any] = {"max_contexts": 32, "max_new_tokens": 32, "top_speakers": 2,
+                         "history_turns": 8}
 
 
-@dataclass
-class EvalOptions:
-    """How much of the held-out data to use and how to generate; every field is a CLI flag."""
+class EvalOptions(Options):
+    """How much of the held-out data to use and how to generate."""
 
-    max_contexts: int = _opt(48, "held-out contexts to reply to, balanced across speakers")
-    max_new_tokens: int = _opt(64, "tokens generated per reply at most")
-    batch_size: int = _opt(16, "prompts generated together")
-    seed: int = _opt(0, "seed for context sampling and generation (same seed, same report)")
-    top_speakers: int = _opt(3, "top friends (by messages) evaluated next to the exporting user")
-    history_turns: int = _opt(12, "turns of history before each held-out reply, at most")
-    temperature: float = _opt(0.7, "sampling temperature for generated replies")
-    top_p: float = _opt(0.9, "nucleus sampling share")
-    top_k: int = _opt(0, "sample from the k most likely tokens (0: no limit)")
-    repetition_penalty: float = _opt(1.1, "penalty for repeating tokens")
-    ppl_batch_tokens: int = _opt(2048, "tokens per forward pass when computing perplexity")
-    baseline: str | None = _opt(None, "base model to compare with (default: each run's base model)")
-    precision: str = _opt("auto", "auto (bf16 on GPUs that support it, else fp32), bf16 or fp32")
-    transcripts: bool = _opt(True, "write scripted chats (hey / what's up?) for each run")
-    force: bool = _opt(False, "replace the output folder if it exists")
+    baseline: str | None = option(None, "Base model to compare with (default: each run's base "
+                                  "model).")
+    quick: bool = option(False, "Fewer contexts, shorter replies: "
+                         + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + ".")
+    max_contexts: int = option(48, "Held-out contexts to reply to, balanced across speakers.",
+                               ge=1)
+    batch_size: int = option(16, "Prompts generated together.", ge=1)
+    top_speakers: int = option(3, "Top friends (by messages) evaluated next to the exporting "
+                               "user.", ge=0)
+    history_turns: int = option(12, "Turns of history before each held-out reply, at most.", ge=1)
+    ppl_batch_tokens: int = option(2048, "Tokens per forward pass when computing perplexity.",
+                                   ge=1)
+    # fp32 on a CPU even where it has bf16: perplexities then compare across machines
+    precision: Precision = option("auto", "auto (bf16 on GPUs that support it; fp32 on a CPU, so "
+                                  "perplexities compare across machines), bf16 or fp32.")
+    transcripts: bool = option(True, "Write scripted chats (hey / what's up?) for each run.")
+    force: bool = force_option()
+    sampling: EvalSampling = EvalSampling()  # type: ignore[valid-type]
 
+    @model_validator(mode="before")
     @classmethod
-    def quick(cls, **overrides: Any) -> EvalOptions:
-        """Fewer contexts and shorter replies: a minute or two on a laptop CPU."""
-        values = {"max_contexts": 32, "max_new_tokens": 32, "top_speakers": 2, "history_turns": 8}
-        return cls(**{**values, **overrides})
-
-    def replace(self, **changes: Any) -> EvalOptions:
-        return dataclasses.replace(self, **changes)
-
-    @staticmethod
-    def help(name: str) -> str:
-        """A flag's help text with its default (and its --quick value, where that differs)."""
-        spec = next(f for f in dataclasses.fields(EvalOptions) if f.name == name)
-        quick = getattr(EvalOptions.quick(), name)
-        extra = f"; --quick: {quick}" if quick != spec.default else ""
-        return f"{spec.metadata['help']} (default: {spec.default}{extra})"
+    def _quick(cls, values: Any) -> Any:
+        """--quick sets the QUICK values the caller did not set itself."""
+        if not isinstance(values, dict) or not values.get("quick"):
+            return values
+        values = dict(values)
+        sampling = values.get("sampling", {})
+        for key, value in QUICK.items():
+            if key in EvalSampling.model_fields:
+                if isinstance(sampling, dict):
+                    sampling = {key: value, **sampling}
+            else:
+                values.setdefault(key, value)
+        values["sampling"] = sampling
+        return values

@@ -29,7 +29,7 @@ class Scored:
 
 
 @dataclass
-class Plan:
+class ScoringWindows:
     """Unique windows to run, and for each speaker the (window, labels) pairs that score it."""
 
     windows: list[list[int]] = field(default_factory=list)
@@ -63,8 +63,8 @@ def drop_overlap(examples: list[Example], prefix: int, boundary: int) -> list[Ex
 def plan_windows(
     encoder: ChatEncoder, conversations: Sequence[Sequence[ChatTurn]], speakers: Sequence[str],
     max_length: int,
-) -> Plan:
-    plan = Plan(labels={s: [] for s in speakers})
+) -> ScoringWindows:
+    plan = ScoringWindows(labels={s: [] for s in speakers})
     for turns in conversations:
         present = {t.speaker for t in turns}
         for speaker in speakers:
@@ -114,7 +114,7 @@ def token_losses(model, windows: list[list[int]], pad_id: int, batch_tokens: int
     return losses
 
 
-def score(model, plan: Plan, pad_id: int, batch_tokens: int = 2048,
+def score(model, plan: ScoringWindows, pad_id: int, batch_tokens: int = 2048,
           advance: Callable[[int], None] | None = None) -> dict[str, Scored]:
     """Run a plan's windows through the model; Scored per speaker (0 tokens: nothing held out)."""
     losses = token_losses(model, plan.windows, pad_id, batch_tokens, advance)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from doppel.atomic import atomic_file
 from doppel.eval import markdown as md
 from doppel.eval.plots import grouped_bars
+from doppel.eval.results import EvalResults, RunResult, write_results
 from doppel.eval.style import FEATURES
-from doppel.eval.transcripts import Transcript
 from doppel.eval.transcripts import markdown as transcripts_markdown
 
 Column = tuple[str, int, str]  # (label, run index, "fine_tuned" or "base")
@@ -21,20 +20,21 @@ def short_model(spec: str) -> str:
     return Path(spec).name or spec
 
 
-def columns(runs: list[dict[str, Any]]) -> list[Column]:
+def columns(runs: list[RunResult]) -> list[Column]:
     """Base then fine-tuned for each run; a base shared with an earlier run is shown once."""
     found: list[Column] = []
     for i, run in enumerate(runs):
-        if not run["base_shared"]:
-            found.append((f"base ({short_model(run['baseline'])})", i, "base"))
-        found.append((run["name"], i, "fine_tuned"))
+        if not run.base_shared:
+            found.append((f"base ({short_model(run.baseline)})", i, "base"))
+        found.append((run.name, i, "fine_tuned"))
     labels = [label for label, *_ in found]
-    return [(f"{label} for {runs[index]['name']}" if labels.count(label) > 1 else label,
+    return [(f"{label} for {runs[index].name}" if labels.count(label) > 1 else label,
              index, which) for label, index, which in found]
 
 
-def _rows(run: dict[str, Any], section: str) -> dict[str, dict[str, Any]]:
-    return run[section]["speakers"] if section == "perplexity" else run[section]
+def _rows(run: RunResult, section: str) -> dict[str, Any]:
+    """speaker -> the section's row (PerplexityRow, StyleRow or AttributionRow)."""
+    return run.perplexity.speakers if section == "perplexity" else getattr(run, section)
 
 
 def _cell(runs, column: Column, section: str, speaker: str) -> float | None:
@@ -44,8 +44,8 @@ def _cell(runs, column: Column, section: str, speaker: str) -> float | None:
     if row is None:
         return None
     if section == "style":
-        return row["distance" if which == "fine_tuned" else "base_distance"]
-    return row[which]
+        return row.distance if which == "fine_tuned" else row.base_distance
+    return getattr(row, which)
 
 
 def _speakers(runs, section: str) -> list[str]:
@@ -64,7 +64,7 @@ def section_table(runs, section: str, cols: list[Column], digits: int = 2) -> tu
     speakers = _speakers(runs, section)
     series = {col[0]: [_cell(runs, col, section, s) for s in speakers] for col in cols}
     header, key = COUNTED[section]
-    counts = [next(_rows(r, section)[s][key] for r in runs if s in _rows(r, section))
+    counts = [next(getattr(_rows(r, section)[s], key) for r in runs if s in _rows(r, section))
               for s in speakers]
     rows = [[md.escape(s), md.number(counts[i]),
              *(md.number(series[label][i], digits) for label, *_ in cols)]
@@ -72,9 +72,9 @@ def section_table(runs, section: str, cols: list[Column], digits: int = 2) -> tu
     return md.table(["speaker", header, *(md.escape(label) for label, *_ in cols)], rows), series
 
 
-def summary_table(everything: dict[str, Any]) -> str:
+def summary_table(everything: EvalResults) -> str:
     """Side by side: one column per run, its base next to it in each cell (fine-tuned / base)."""
-    runs, me = everything["runs"], everything["dataset"]["me"]
+    runs, me = everything.runs, everything.dataset.me
 
     def pair(a, b, digits=2):
         return f"{md.number(a, digits)} / {md.number(b, digits)}"
@@ -84,29 +84,27 @@ def summary_table(everything: dict[str, Any]) -> str:
         return sum(found) / len(found) if found else None
 
     rows = {
-        "method": [str(r["method"]) for r in runs],
-        "held-out contexts": [str(r["contexts"]) for r in runs],
+        "method": [str(r.method) for r in runs],
+        "held-out contexts": [str(r.contexts) for r in runs],
         "perplexity, all trained speakers (fine-tuned / base)": [
-            pair(r["perplexity"]["overall"]["fine_tuned"], r["perplexity"]["overall"]["base"])
-            for r in runs],
+            pair(r.overall_perplexity, r.base_overall_perplexity) for r in runs],
         f"perplexity of {me} (fine-tuned / base)": [
-            pair(*(r["perplexity"]["speakers"].get(me, {}).get(k) for k in ("fine_tuned", "base")))
-            for r in runs],
+            pair(r.speaker_perplexity.get(me), r.base_speaker_perplexity.get(me)) for r in runs],
         f"replies attributed to {me} (fine-tuned / base; ceiling)": [
-            pair(*(r["attribution"].get(me, {}).get(k) for k in ("fine_tuned", "base")))
-            + f"; {md.number(r['attribution'].get(me, {}).get('ceiling'))}" for r in runs],
+            pair(r.attribution_share.get(me), r.base_attribution_share.get(me))
+            + f"; {md.number(r.ceiling.get(me))}" for r in runs],
         "mean attribution share (fine-tuned / base)": [
-            pair(mean(a["fine_tuned"] for a in r["attribution"].values()),
-                 mean(a["base"] for a in r["attribution"].values())) for r in runs],
+            pair(mean(r.attribution_share.values()), mean(r.base_attribution_share.values()))
+            for r in runs],
         "mean style distance (fine-tuned / base; lower is closer)": [
-            pair(mean(s["distance"] for s in r["style"].values()),
-                 mean(s["base_distance"] for s in r["style"].values())) for r in runs],
-        "training wall time (s)": [md.number(r["training"].get("wall_s"), 0) for r in runs],
-        "trainable parameters": [md.number(r["training"].get("trainable_params")) for r in runs],
-        "peak memory (MB)": [md.number(r["training"].get("peak_memory_mb"), 0) for r in runs],
-        "eval time (s)": [md.number(sum(r["timings"].values()), 1) for r in runs],
+            pair(mean(r.style_distance.values()), mean(r.base_style_distance.values()))
+            for r in runs],
+        "training wall time (s)": [md.number(r.training.get("wall_s"), 0) for r in runs],
+        "trainable parameters": [md.number(r.training.get("trainable_params")) for r in runs],
+        "peak memory (MB)": [md.number(r.training.get("peak_memory_mb"), 0) for r in runs],
+        "eval time (s)": [md.number(sum(r.timings.values()), 1) for r in runs],
     }
-    return md.table(["", *(md.escape(r["name"]) for r in runs)],
+    return md.table(["", *(md.escape(r.name) for r in runs)],
                     [[label, *cells] for label, cells in rows.items()])
 
 
@@ -114,42 +112,42 @@ def style_details(runs) -> str:
     """Per speaker: each style feature, real against every model."""
     parts = []
     for index, run in enumerate(runs):
-        for speaker, numbers in run["style"].items():
+        for speaker, numbers in run.style.items():
             header = ["feature", "real"]
-            if not run["base_shared"]:
-                header.append(f"base ({short_model(run['baseline'])})")
-            header.append(run["name"])
+            if not run.base_shared:
+                header.append(f"base ({short_model(run.baseline)})")
+            header.append(run.name)
             rows = []
             for feature, meaning in FEATURES.items():
-                row = [f"{feature} ({meaning})", md.number(numbers["real"][feature])]
-                if not run["base_shared"]:
-                    row.append(md.number(numbers["base"][feature]))
-                rows.append([*row, md.number(numbers["fine_tuned"][feature])])
-            title = f"**{md.escape(speaker)}** ({numbers['contexts']} contexts, run {index + 1})"
+                row = [f"{feature} ({meaning})", md.number(numbers.real[feature])]
+                if not run.base_shared:
+                    row.append(md.number(numbers.base[feature]))
+                rows.append([*row, md.number(numbers.fine_tuned[feature])])
+            title = f"**{md.escape(speaker)}** ({numbers.contexts} contexts, run {index + 1})"
             parts.append(f"{title}\n\n{md.table(header, rows)}")
     return "\n".join(parts)
 
 
-def timing_table(everything: dict[str, Any]) -> str:
-    runs = everything["runs"]
+def timing_table(everything: EvalResults) -> str:
+    runs = everything.runs
     keys: list[str] = []
     for run in runs:
-        keys += [k for k in run["timings"] if k not in keys]
-    rows = [[k, *(md.number(r["timings"].get(k), 1) for r in runs)] for k in keys]
+        keys += [k for k in run.timings if k not in keys]
+    rows = [[k, *(md.number(r.timings.get(k), 1) for r in runs)] for k in keys]
     rows += [[f"{k} (all runs)", *([md.number(v, 1)] + [""] * (len(runs) - 1))]
-             for k, v in everything["timings"].items()]
-    return md.table(["part (seconds)", *(md.escape(r["name"]) for r in runs)], rows)
+             for k, v in everything.timings.items()]
+    return md.table(["part (seconds)", *(md.escape(r.name) for r in runs)], rows)
 
 
 def samples_markdown(runs) -> str:
     parts = []
     for run in runs:
-        parts.append(f"### {md.escape(run['name'])}\n")
-        for sample in run["samples"]:
-            parts.append(f"Context ({md.escape(sample['respondent'])} replies next):\n")
-            parts += [f"> **{md.escape(s)}:** {md.escape(t)}  " for s, t in sample["history"]]
+        parts.append(f"### {md.escape(run.name)}\n")
+        for sample in run.samples:
+            parts.append(f"Context ({md.escape(sample.respondent)} replies next):\n")
+            parts += [f"> **{md.escape(s)}:** {md.escape(t)}  " for s, t in sample.history]
             for label, key in (("real", "real"), ("fine-tuned", "fine_tuned"), ("base", "base")):
-                text = " ⏎ ".join(md.escape(m) for m in sample[key]) or "_(no reply)_"
+                text = " ⏎ ".join(md.escape(m) for m in getattr(sample, key)) or "_(no reply)_"
                 parts.append(f"\n- {label}: {text}")
             parts.append("")
     return "\n".join(parts) + "\n"
@@ -158,14 +156,11 @@ def samples_markdown(runs) -> str:
 def transcripts_section(runs, level: int = 2) -> str:
     parts = []
     for run in runs:
-        chats = {name: [Transcript(t["respondent"], t["partner"], t["language"],
-                                   [(s, x) for s, x in t["lines"]], t["trained"])
-                        for t in run["transcripts"][key]]
-                 for name, key in ((f"{run['name']} (fine-tuned)", "fine_tuned"),
-                                   (f"base ({short_model(run['baseline'])})", "base"))}
+        chats = {f"{run.name} (fine-tuned)": run.transcripts.fine_tuned,
+                 f"base ({short_model(run.baseline)})": run.transcripts.base}
         heading = "#" * level
         body = transcripts_markdown(chats, level + 1)
-        parts.append(f"{heading} {md.escape(run['name'])}\n\n{body}")
+        parts.append(f"{heading} {md.escape(run.name)}\n\n{body}")
     return "\n".join(parts)
 
 
@@ -184,35 +179,35 @@ def write_plots(folder: Path, runs, cols: list[Column]) -> dict[str, str]:
         _, series = section_table(runs, section, cols)
         marks = None
         if section == "attribution":
-            marks = [next((r["attribution"][s]["ceiling"] for r in runs if s in r["attribution"]),
-                          None) for s in speakers]
+            marks = [next((r.attribution[s].ceiling for r in runs if s in r.attribution), None)
+                     for s in speakers]
         grouped_bars(folder / "plots" / f"{section}.png", title, ylabel, speakers, series, marks,
                      "classifier ceiling (real replies)")
         made[section] = f"plots/{section}.png"
     return made
 
 
-def report_markdown(everything: dict[str, Any], plots: dict[str, str], cols: list[Column]) -> str:
-    data, runs, clf = everything["dataset"], everything["runs"], everything["classifier"]
-    opts = everything["options"]
-    notes = [f"- {md.escape(r['name'])}: training did not finish; these are its last weights."
-             for r in runs if not r["finished"]]
-    notes += [f"- {md.escape(r['name'])} was trained on a different dataset (fingerprint); its "
+def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[Column]) -> str:
+    data, runs, clf = everything.dataset, everything.runs, everything.classifier
+    opts, sampling = everything.options, everything.options.sampling
+    notes = [f"- {md.escape(r.name)}: training did not finish; these are its last weights."
+             for r in runs if not r.finished]
+    notes += [f"- {md.escape(r.name)} was trained on a different dataset (fingerprint); its "
               "training data may include these held-out conversations." for r in runs
-              if not r["dataset_matches"]]
+              if not r.dataset_matches]
     plot = {k: f"\n![{k}]({v})\n" for k, v in plots.items()}
     ppl_table, _ = section_table(runs, "perplexity", cols)
     style_table, _ = section_table(runs, "style", cols)
     attr_table, _ = section_table(runs, "attribution", cols)
-    contexts = ", ".join(f"{md.escape(r['name'])}: {r['contexts']}" for r in runs)
+    contexts = ", ".join(f"{md.escape(r.name)}: {r.contexts}" for r in runs)
     intro = (
-        f"Dataset `{md.escape(data['path'])}`: user **{md.escape(data['me'])}**, main language "
-        f"`{data['main_language']}`, {data['val_conversations']} held-out conversations.\n"
+        f"Dataset `{md.escape(data.path)}`: user **{md.escape(data.me)}**, main language "
+        f"`{data.main_language}`, {data.val_conversations} held-out conversations.\n"
         f"Held-out contexts for generation: {contexts} (balanced across the user and top "
-        f"friends each run trained).\nSeed {opts['seed']}, temperature {opts['temperature']}, "
-        f"top-p {opts['top_p']}, at most {opts['max_new_tokens']} new tokens, "
-        f"{opts['history_turns']} turns of history, batches of {opts['batch_size']}.\n"
-        f"The eval took {md.number(everything['timings'].get('total'), 1)} s (parts at the end)."
+        f"friends each run trained).\nSeed {sampling.seed}, temperature {sampling.temperature}, "
+        f"top-p {sampling.top_p}, at most {sampling.max_new_tokens} new tokens, "
+        f"{opts.history_turns} turns of history, batches of {opts.batch_size}.\n"
+        f"The eval took {md.number(everything.timings.get('total'), 1)} s (parts at the end)."
     )
     return f"""# doppel eval
 
@@ -239,9 +234,9 @@ and |generated - real| for shares (1 = 100 points).
 ## 3. Who wrote this?
 
 A character n-gram classifier (logistic regression) trained on the train split's real turns of
-{', '.join(md.escape(c) for c in clf.get('classes', [])) or 'nobody (fewer than two speakers)'}
-attributes each generated reply. Its accuracy on {clf.get('turns', 0)} real held-out turns is
-{md.number(clf.get('accuracy'))} (the ceiling; per speaker in the table).
+{', '.join(md.escape(c) for c in clf.classes) or 'nobody (fewer than two speakers)'}
+attributes each generated reply. Its accuracy on {clf.turns} real held-out turns is
+{md.number(clf.accuracy)} (the ceiling; per speaker in the table).
 
 {attr_table}{plot.get('attribution', '')}
 ## 4. Scripted chats
@@ -261,14 +256,13 @@ user with each top friend and as each trained friend with the user: see
 {transcripts_section(runs, level=3)}"""
 
 
-def write_report(folder: Path, everything: dict[str, Any]) -> None:
+def write_report(folder: Path, everything: EvalResults) -> None:
     """Write every report file into folder (a temporary folder from atomic_dir)."""
-    runs = everything["runs"]
+    runs = everything.runs
     cols = columns(runs)
     plots = write_plots(folder, runs, cols)
     text = report_markdown(everything, plots, cols)
-    with atomic_file(folder / "results.json") as out:
-        json.dump(everything, out, indent=1, ensure_ascii=False, default=str)
+    write_results(folder, everything)
     with atomic_file(folder / "transcripts.md") as out:
         out.write("# Scripted chats\n\n" + transcripts_section(runs))
     with atomic_file(folder / "report.md") as out:

@@ -10,10 +10,9 @@ written atomically: report.md/html, plots/, results.json, transcripts.md.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,39 +31,33 @@ from doppel.eval.generate import reply_all
 from doppel.eval.language import main_language
 from doppel.eval.options import EvalOptions
 from doppel.eval.progress import Parts
-from doppel.eval.transcripts import Transcript, plan_chats, run_chats
+from doppel.eval.results import (
+    RESULTS,
+    AttributionRow,
+    Ceiling,
+    DatasetInfo,
+    EvalResults,
+    Perplexity,
+    PerplexityRow,
+    RunResult,
+    Sample,
+    StyleRow,
+    Transcripts,
+)
+from doppel.eval.transcripts import Transcript, plan_transcripts, run_chats
 from doppel.runs import RunInfo, read_metrics, read_run_info
 
 
 @dataclass
-class RunSummary:
-    """The headline numbers of one run against its base model (None where not measurable)."""
-
-    name: str
-    path: Path
-    baseline: str
-    speakers: list[str]  # whose replies were generated (the user and top friends it trained)
-    contexts: int
-    perplexity: dict[str, float | None]
-    base_perplexity: dict[str, float | None]
-    overall_perplexity: float | None
-    base_overall_perplexity: float | None
-    attribution_share: dict[str, float | None]
-    base_attribution_share: dict[str, float | None]
-    ceiling: dict[str, float | None]  # classifier recall on each speaker's real held-out turns
-    ceiling_accuracy: float | None
-    style_distance: dict[str, float | None]
-    base_style_distance: dict[str, float | None]
-    training: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
 class EvalSummary:
+    """Where an eval was written, and its results (the same records results.json holds)."""
+
     out_dir: Path
-    runs: list[RunSummary]
-    classifier: dict[str, Any]
-    timings: dict[str, float]
+    results: EvalResults
+
+    @property
+    def runs(self) -> list[RunResult]:
+        return self.results.runs
 
     @property
     def report_md(self) -> Path:
@@ -76,14 +69,14 @@ class EvalSummary:
 
     @property
     def results_json(self) -> Path:
-        return self.out_dir / "results.json"
+        return self.out_dir / RESULTS
 
     @property
     def transcripts_md(self) -> Path:
         return self.out_dir / "transcripts.md"
 
-    def __getitem__(self, name: str) -> RunSummary:
-        return next(run for run in self.runs if run.name == name)
+    def __getitem__(self, name: str) -> RunResult:
+        return self.results[name]
 
 
 @dataclass
@@ -152,23 +145,12 @@ def run_names(infos: list[RunInfo]) -> list[str]:
 
 # --- loading and measuring one model -------------------------------------------------------
 
-def _dtype(precision: str):
-    from doppel.hardware import has_cuda, use_bf16
-
-    if precision not in ("auto", "bf16", "fp32"):
-        raise DoppelError(f"precision {precision!r} is not one of auto, bf16, fp32")
-    if precision == "auto" and not has_cuda():
-        return None  # fp32 on CPU: perplexities comparable across machines
-    import torch
-
-    return torch.bfloat16 if use_bf16(precision) else None
-
-
 def _load(spec: Path | str, options: EvalOptions):
-    from doppel.hardware import has_cuda
+    from doppel.hardware import has_cuda, torch_dtype
     from doppel.runs import load_run
 
-    loaded = load_run(spec, merge=True, dtype=_dtype(options.precision))
+    # cpu_auto=False: "auto" is fp32 on a CPU, so perplexities compare across machines
+    loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision, cpu_auto=False))
     if has_cuda():
         loaded.model.to("cuda")
     loaded.model.eval()
@@ -219,7 +201,7 @@ def _by_speaker(job: Job, replies: list[list[str]]) -> dict[str, list[list[str]]
 
 
 def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
-                  vocab: dict[str, set[str]]) -> dict[str, Any]:
+                  vocab: dict[str, set[str]]) -> dict[str, StyleRow]:
     """Per speaker: real, fine-tuned and base profiles and each model's distance from real."""
     real = _by_speaker(job, [list(c.reply) for c in job.contexts])
     tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
@@ -230,41 +212,36 @@ def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
         base_profile = style.profile(base_by[speaker], vocab.get(speaker))
         distance, per_feature = style.distance(tuned_profile, profile)
         base_distance, base_per_feature = style.distance(base_profile, profile)
-        numbers[speaker] = {
-            "contexts": len(replies), "real": profile, "fine_tuned": tuned_profile,
-            "base": base_profile, "distance": distance, "base_distance": base_distance,
-            "per_feature": per_feature, "base_per_feature": base_per_feature,
-        }
+        numbers[speaker] = StyleRow(len(replies), profile, tuned_profile, base_profile, distance,
+                                    base_distance, per_feature, base_per_feature)
     return numbers
 
 
 def attribution_numbers(job: Job, tuned: ModelResult, base: ModelResult,
                         attributor: attribution.Attributor | None,
-                        ceiling: dict[str, Any]) -> dict[str, Any]:
+                        ceiling: Ceiling) -> dict[str, AttributionRow]:
     """Per speaker: share of generated replies the classifier gives to the intended speaker."""
     numbers = {}
     tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
     for speaker in tuned_by:
         usable = attributor is not None and speaker in attributor.classes
-        numbers[speaker] = {
-            "contexts": len(tuned_by[speaker]),
-            "fine_tuned": attributor.share(tuned_by[speaker], speaker) if usable else None,
-            "base": attributor.share(base_by[speaker], speaker) if usable else None,
-            "ceiling": ceiling.get("per_speaker", {}).get(speaker),
-        }
+        numbers[speaker] = AttributionRow(
+            contexts=len(tuned_by[speaker]),
+            fine_tuned=attributor.share(tuned_by[speaker], speaker) if usable else None,
+            base=attributor.share(base_by[speaker], speaker) if usable else None,
+            ceiling=ceiling.per_speaker.get(speaker),
+        )
     return numbers
 
 
-def perplexity_numbers(tuned: ModelResult, base: ModelResult) -> dict[str, Any]:
+def perplexity_numbers(tuned: ModelResult, base: ModelResult) -> Perplexity:
     rows = {
-        speaker: {"tokens": scored.tokens, "fine_tuned": scored.perplexity,
-                  "base": base.scored[speaker].perplexity}
+        speaker: PerplexityRow(scored.tokens, scored.perplexity, base.scored[speaker].perplexity)
         for speaker, scored in tuned.scored.items()
     }
-    rows_overall = {"tokens": perplexity.overall(tuned.scored).tokens,
-                    "fine_tuned": perplexity.overall(tuned.scored).perplexity,
-                    "base": perplexity.overall(base.scored).perplexity}
-    return {"speakers": rows, "overall": rows_overall}
+    overall = perplexity.overall(tuned.scored)
+    return Perplexity(rows, PerplexityRow(overall.tokens, overall.perplexity,
+                                          perplexity.overall(base.scored).perplexity))
 
 
 def training_summary(run_dir: Path) -> dict[str, Any]:
@@ -283,10 +260,10 @@ def make_job(dataset: Dataset, info: RunInfo, options: EvalOptions, languages: l
     friends = top_friends(dataset, sorted(trained), options.top_speakers)
     speakers = ([me] if me in trained else []) + friends
     contexts = build_contexts(dataset, speakers, options.max_contexts, options.history_turns,
-                              options.seed)
+                              options.sampling.seed)
     known = list(info.speakers) or sorted(trained)
     chat_friends = top_friends(dataset, known, options.top_speakers)
-    chats = plan_chats(me, chat_friends, trained, languages) if options.transcripts else []
+    chats = plan_transcripts(me, chat_friends, trained, languages) if options.transcripts else []
     return Job(info.max_length, sorted(trained), contexts, chats)
 
 
@@ -295,7 +272,7 @@ class Shared:
     """What every run is measured against: classifier and ceiling, vocabularies, languages."""
 
     attributor: attribution.Attributor | None
-    ceiling: dict[str, Any]
+    ceiling: Ceiling
     vocab: dict[str, set[str]]
     language: str
     val_turns: list
@@ -314,8 +291,8 @@ def prepare_shared(dataset: Dataset, infos: list[RunInfo], options: EvalOptions)
     """
     classes = set(dataset.speakers.values())
     train_turns = speaker_turns(dataset, "train", classes)
-    attributor = attribution.train_attributor(train_turns, options.seed)
-    ceiling = {"accuracy": None, "per_speaker": {}, "classes": [], "turns": 0}
+    attributor = attribution.train_attributor(train_turns, options.sampling.seed)
+    ceiling = Ceiling()
     if attributor:
         ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes))
     texts = (m.text for c in dataset.conversations("train") for m in c.messages)
@@ -326,7 +303,7 @@ def prepare_shared(dataset: Dataset, infos: list[RunInfo], options: EvalOptions)
 
 
 def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
-                 options: EvalOptions, parts: Parts, cache: dict[tuple, ModelResult]) -> dict:
+                 options: EvalOptions, parts: Parts, cache: dict[tuple, ModelResult]) -> RunResult:
     """Every number for one run; its base model's results come from `cache` when already made."""
     job = make_job(dataset, info, options, shared.languages)
     baseline = options.baseline or info.base_model
@@ -344,22 +321,17 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
     with parts.part(timings, "attribution", f"{name}: attribution"):
         attribution_result = attribution_numbers(job, tuned, base, shared.attributor,
                                                  shared.ceiling)
-    return {
-        "name": name, "path": str(info.path), "method": info.method,
-        "base_model": info.base_model, "baseline": baseline, "base_shared": base_shared,
-        "trained_speakers": info.trained_speakers, "finished": info.finished,
-        "speakers": list(dict.fromkeys(c.respondent for c in job.contexts)),
-        "dataset_matches": info.dataset.get("fingerprint") in (None, dataset.fingerprint),
-        "contexts": len(job.contexts),
-        "perplexity": perplexity_numbers(tuned, base),
-        "style": style_result,
-        "attribution": attribution_result,
-        "training": training_summary(info.path),
-        "timings": timings,
-        "samples": samples(job, tuned, base),
-        "transcripts": {"fine_tuned": [t.to_json() for t in tuned.transcripts],
-                        "base": [t.to_json() for t in base.transcripts]},
-    }
+    return RunResult(
+        name=name, path=str(info.path), method=info.method, base_model=info.base_model,
+        baseline=baseline, base_shared=base_shared, trained_speakers=list(info.trained_speakers),
+        finished=info.finished,
+        speakers=list(dict.fromkeys(c.respondent for c in job.contexts)),
+        dataset_matches=info.dataset.get("fingerprint") in (None, dataset.fingerprint),
+        contexts=len(job.contexts), perplexity=perplexity_numbers(tuned, base),
+        style=style_result, attribution=attribution_result, training=training_summary(info.path),
+        timings=timings, samples=samples(job, tuned, base),
+        transcripts=Transcripts(tuned.transcripts, base.transcripts),
+    )
 
 
 def evaluate(runs: list[Path | str], data_dir: Path, out_dir: Path, options: EvalOptions,
@@ -377,19 +349,16 @@ def evaluate(runs: list[Path | str], data_dir: Path, out_dir: Path, options: Eva
         results = [evaluate_run(name, info, dataset, shared, options, parts, cache)
                    for name, info in zip(run_names(infos), infos, strict=True)]
         timings["total"] = time.perf_counter() - started
-        everything = {
-            "dataset": {"path": str(dataset.path), "fingerprint": dataset.fingerprint,
-                        "me": dataset.me_name, "main_language": shared.language,
-                        "val_conversations": len(shared.val_turns)},
-            "options": dataclasses.asdict(options), "classifier": shared.ceiling,
-            "runs": results, "timings": timings,
-        }
+        everything = EvalResults(
+            DatasetInfo(str(dataset.path), dataset.fingerprint, dataset.me_name, shared.language,
+                        len(shared.val_turns)),
+            options, shared.ceiling, results, timings)
         with parts.part(timings, "report", "writing the report"):
             write_report(tmp, everything)
-    return summarize(Path(out_dir), everything)
+    return EvalSummary(Path(out_dir), everything)
 
 
-def samples(job: Job, tuned: ModelResult, base: ModelResult, per_speaker: int = 3) -> list[dict]:
+def samples(job: Job, tuned: ModelResult, base: ModelResult, per_speaker: int = 3) -> list[Sample]:
     """A few contexts with the real reply and both models' replies, for reading."""
     shown: dict[str, int] = {}
     rows = []
@@ -397,30 +366,6 @@ def samples(job: Job, tuned: ModelResult, base: ModelResult, per_speaker: int = 
         if shown.get(context.respondent, 0) >= per_speaker:
             continue
         shown[context.respondent] = shown.get(context.respondent, 0) + 1
-        rows.append({"respondent": context.respondent,
-                     "history": [list(m) for m in context.history[-4:]],
-                     "real": list(context.reply), "fine_tuned": mine, "base": theirs})
+        rows.append(Sample(context.respondent, [tuple(m) for m in context.history[-4:]],
+                           list(context.reply), mine, theirs))
     return rows
-
-
-def summarize(out_dir: Path, everything: dict[str, Any]) -> EvalSummary:
-    """The library view of results.json."""
-    runs = []
-    for run in everything["runs"]:
-        ppl, attr, sty = run["perplexity"], run["attribution"], run["style"]
-        runs.append(RunSummary(
-            name=run["name"], path=Path(run["path"]), baseline=run["baseline"],
-            speakers=run["speakers"], contexts=run["contexts"],
-            perplexity={s: r["fine_tuned"] for s, r in ppl["speakers"].items()},
-            base_perplexity={s: r["base"] for s, r in ppl["speakers"].items()},
-            overall_perplexity=ppl["overall"]["fine_tuned"],
-            base_overall_perplexity=ppl["overall"]["base"],
-            attribution_share={s: r["fine_tuned"] for s, r in attr.items()},
-            base_attribution_share={s: r["base"] for s, r in attr.items()},
-            ceiling={s: r["ceiling"] for s, r in attr.items()},
-            ceiling_accuracy=everything["classifier"].get("accuracy"),
-            style_distance={s: r["distance"] for s, r in sty.items()},
-            base_style_distance={s: r["base_distance"] for s, r in sty.items()},
-            training=run["training"], timings=run["timings"],
-        ))
-    return EvalSummary(out_dir, runs, everything["classifier"], everything["timings"])

@@ -18,12 +18,8 @@ class Transcript:
     lines: list[tuple[str, str]] = field(default_factory=list)  # (speaker, message)
     trained: bool = True  # whether the run was trained to play the respondent
 
-    def to_json(self) -> dict:
-        return {"respondent": self.respondent, "partner": self.partner, "language": self.language,
-                "trained": self.trained, "lines": [list(line) for line in self.lines]}
 
-
-def plan_chats(
+def plan_transcripts(
     me: str, friends: list[str], trained: set[str], languages: list[str]
 ) -> list[Transcript]:
     """Both directions with each friend, in each language (noting whom the run never learned)."""

@@ -216,7 +216,7 @@ def write_hf(folder: Path, twin: Twin, dtype) -> None:
     from transformers import GenerationConfig
 
     from doppel.chatformat import IM_END, IM_START
-    from doppel.infer.engine import SamplingParams
+    from doppel.infer.sampling import SamplingParams
 
     defaults = SamplingParams()
     tokenizer = twin.tokenizer
@@ -274,7 +274,7 @@ class _GGUFWriter(_Writer):
 def modelfile(twin: Twin) -> str:
     """Ollama's recipe: the GGUF, the TEMPLATE of doppel's format, its stops and sampling."""
     from doppel.chatformat import IM_END, IM_START
-    from doppel.infer.engine import SamplingParams
+    from doppel.infer.sampling import SamplingParams
 
     template = templates.ollama_template(twin.persona, twin.partner)
     if '"""' in template:

@@ -8,7 +8,6 @@ batched replies for eval use `generate` with left padding.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,27 +17,19 @@ from doppel.chatformat import (
     IM_END,
     IM_START,
     ChatEncoder,
+    clean_name,
     group_turns,
+    partial_separator,
     split_messages,
+    strip_chat_tokens,
 )
 from doppel.errors import DoppelError
+from doppel.infer.sampling import SamplingParams
 from doppel.runs import Loaded, load_run
 
 History = list[tuple[str, str]]  # (speaker name, message text), oldest first
 BASE_PERSONA = "Me"  # names a base model plays and talks to when nobody says otherwise
 BASE_PARTNER = "Friend"
-
-
-@dataclass
-class SamplingParams:
-    """Sampling knobs; temperature 0 means greedy decoding."""
-
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 50
-    repetition_penalty: float = 1.1
-    max_new_tokens: int = 96
-    seed: int | None = None
 
 
 @dataclass
@@ -71,7 +62,7 @@ class MessageStream:
     def feed(self, text: str, final: bool = False) -> list[Delta]:
         if not final:
             text = text.rstrip("\ufffd")  # a multi-byte character still being decoded
-            text = text[: len(text) - _partial_separator(text)]
+            text = text[: len(text) - partial_separator(text)]
         deltas = []
         for index, message in enumerate(split_messages(text)):
             if index == len(self.sent):
@@ -85,32 +76,6 @@ class MessageStream:
     @property
     def messages(self) -> list[str]:
         return list(self.sent)
-
-
-_SEPARATOR_START = re.compile(r"\n>*\Z")
-
-
-def _partial_separator(text: str) -> int:
-    """Length of a tail that could still grow into a separator: a newline and only '>'s."""
-    match = _SEPARATOR_START.search(text)
-    return len(text) - match.start() if match else 0
-
-
-DTYPES = ("auto", "float32", "bfloat16")
-
-
-def resolve_dtype(name: str):
-    """A torch dtype from its name. "auto" is bfloat16 where the hardware has it (on a 2-core EPYC
-    with avx512_bf16, decoding ran 1.6x faster than float32: docs/benchmarks.md), else float32."""
-    import torch
-
-    from doppel.hardware import use_bf16
-
-    if name not in DTYPES:
-        raise DoppelError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)}")
-    if name == "auto":
-        return torch.bfloat16 if use_bf16("auto") else torch.float32
-    return getattr(torch, name)
 
 
 def _logits_processors(params: SamplingParams):
@@ -132,22 +97,6 @@ def _logits_processors(params: SamplingParams):
         if params.top_p < 1.0:
             chain.append(TopPLogitsWarper(params.top_p))
     return chain
-
-
-def _check(params: SamplingParams) -> None:
-    problems = []
-    if params.temperature < 0:
-        problems.append("temperature must be >= 0")
-    if not 0 < params.top_p <= 1:
-        problems.append("top_p must be in (0, 1]")
-    if params.top_k < 0:
-        problems.append("top_k must be >= 0")
-    if params.repetition_penalty <= 0:
-        problems.append("repetition_penalty must be > 0")
-    if params.max_new_tokens < 1:
-        problems.append("max_new_tokens must be >= 1")
-    if problems:
-        raise DoppelError("bad sampling settings: " + "; ".join(problems))
 
 
 class Engine:
@@ -200,15 +149,14 @@ class Engine:
     def prompt_ids(self, history: Sequence[tuple[str, str]], respondent: str,
                    max_new_tokens: int) -> list[int]:
         """The prompt for history + respondent's header; the oldest messages drop off to fit."""
-        clean = [(_name(speaker), _text(text)) for speaker, text in history]
-        return self.encoder.prompt(group_turns(clean), _name(respondent), self.max_length,
+        clean = [(clean_name(speaker), strip_chat_tokens(text)) for speaker, text in history]
+        return self.encoder.prompt(group_turns(clean), clean_name(respondent), self.max_length,
                                    reserve=max_new_tokens)
 
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
                params: SamplingParams | None = None) -> Iterator[Delta]:
         """Stream the respondent's next turn as message deltas; stops when it hands over."""
         params = params or SamplingParams()
-        _check(params)
         prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
         messages = MessageStream()
         new_ids: list[int] = []
@@ -271,7 +219,6 @@ class Engine:
         import torch
 
         params = params or SamplingParams()
-        _check(params)
         if len(histories) != len(respondents):
             raise ValueError("reply_batch needs one respondent per history")
         pairs = zip(histories, respondents, strict=True)
@@ -313,19 +260,6 @@ class Engine:
             cut = next((i for i, token in enumerate(row) if token in self.stop_ids), len(row))
             texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
         return texts
-
-
-def _text(text: str) -> str:
-    """Message text with the chat tokens removed: the tokenizer would read them as structure,
-    so a typed "<|im_end|>" could end a turn or open one in someone else's name."""
-    for token in (IM_START, IM_END):
-        text = text.replace(token, "")
-    return text
-
-
-def _name(name: str) -> str:
-    """A speaker name fit for a ChatML header: one line, no chat tokens."""
-    return " ".join(_text(name).split()) or "?"
 
 
 def _partner_counts(info) -> dict[str, dict[str, int]]:

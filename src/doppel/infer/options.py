@@ -1,45 +1,86 @@
-"""Options shared by `doppel chat` and `doppel serve`: one definition, one help text."""
+"""The option sets of `doppel chat` and `doppel serve`, and loading the engine they share."""
 
 from __future__ import annotations
 
+import ipaddress
+from pathlib import Path
 from typing import Annotated
 
-import typer
+from pydantic import BeforeValidator, model_validator
 
-from doppel.infer.engine import SamplingParams
-
-_DEFAULT = SamplingParams()
-
-RunDir = Annotated[str, typer.Argument(
-    help="A run folder from `doppel train`, or a base model (e.g. smollm2-135m) to compare with.")]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature; 0 = always the likeliest.")]
-TopP = Annotated[float, typer.Option(help="Nucleus sampling: keep the smallest set this likely.")]
-TopK = Annotated[int, typer.Option(help="Sample among the k likeliest tokens (0 = all).")]
-RepetitionPenalty = Annotated[float, typer.Option(help="Above 1 discourages repeating tokens.")]
-MaxNewTokens = Annotated[int, typer.Option(help="Most tokens in one reply.")]
-Seed = Annotated[int | None, typer.Option(help="Seed for reproducible sampling.")]
-Merge = Annotated[bool, typer.Option(
-    help="Merge a LoRA adapter into the base weights at load (faster generation).")]
-MaxLength = Annotated[int | None, typer.Option(
-    help="Context window in tokens (default: the run's max_length); older messages drop off.")]
-Dtype = Annotated[str, typer.Option(
-    help="Weights in float32, bfloat16, or auto (bfloat16 where the CPU or GPU has it).")]
+from doppel.errors import DoppelError
+from doppel.hardware import PRECISION_HELP, Precision, precision_word
+from doppel.infer.sampling import SamplingParams
+from doppel.options import Options, option
 
 
-def sampling(temperature: float, top_p: float, top_k: int, repetition_penalty: float,
-             max_new_tokens: int, seed: int | None) -> SamplingParams:
-    return SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k,
-                          repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
-                          seed=seed)
+class LoadOptions(Options):
+    """Which model to load and how: a run folder or a base model, for chat, serve (and bot)."""
+
+    run: str = option(help="A run folder from `doppel train`, or a base model (e.g. smollm2-135m) "
+                      "to compare with.", argument=True, metavar="RUN_DIR")
+    merge: bool = option(True, "Merge a LoRA adapter into the base weights at load (faster "
+                         "generation).")
+    max_length: int | None = option(None, "Context window in tokens (default: the run's "
+                                    "max_length); older messages drop off.", ge=32)
+    # --dtype float32|bfloat16 was this option's name before; it still works, hidden
+    precision: Annotated[Precision, BeforeValidator(precision_word)] = option(
+        "auto", f"Weights in {PRECISION_HELP}.", alias="--dtype")
 
 
-def load_engine(spec: str, merge: bool, max_length: int | None, dtype: str):
+class ChatOptions(Options):
+    """`doppel chat`: who plays whom, an optional script, sampling, the model."""
+
+    persona: str | None = option(None, "Whom the model plays (default: the exporting user).",
+                                 flags=("--as",))
+    me: str | None = option(None, "Whom you write as (default: the persona's most frequent "
+                            "partner).")
+    script: Path | None = option(None, "Send each line of this file as a message (lines "
+                                 "starting with / are commands), print the transcript and exit.")
+    sampling: SamplingParams = SamplingParams()
+    load: LoadOptions
+
+
+class ServeOptions(Options):
+    """`doppel serve`: where to listen, the queue, sampling defaults, the model."""
+
+    host: str = option("127.0.0.1", "Address to listen on; anything but loopback needs "
+                       "--api-key.")
+    port: int = option(8000, "Port to listen on.", ge=0, le=65535)
+    api_key: str | None = option(None, "Require `Authorization: Bearer KEY` on /v1.",
+                                 envvar="DOPPEL_API_KEY", repr=False)
+    queue_size: int = option(8, "Requests that may wait while one generates; more get 503.", ge=0)
+    timeout: float = option(120.0, "Seconds a request may take, waiting included.", ge=1)
+    sampling: SamplingParams = SamplingParams()
+    load: LoadOptions
+
+    @model_validator(mode="after")
+    def _private_by_default(self) -> ServeOptions:
+        check_exposure(self.host, self.api_key)
+        return self
+
+
+def check_exposure(host: str, api_key: str | None) -> None:
+    """Refuse to listen beyond this machine without a key: chat logs are private."""
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name could resolve anywhere
+    if not loopback and not api_key:
+        raise DoppelError(f"--host {host} is reachable from other machines; pass --api-key KEY "
+                          "(or set DOPPEL_API_KEY), or keep the default --host 127.0.0.1")
+
+
+def load_engine(options: LoadOptions):
     """Load without progress bars or library chatter (errors still surface as DoppelError)."""
     from transformers.utils import logging
 
-    from doppel.infer.engine import Engine, resolve_dtype
+    from doppel.hardware import torch_dtype
+    from doppel.infer.engine import Engine
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
-    return Engine.load(spec, merge=merge, dtype=resolve_dtype(dtype), max_length=max_length)
-
+    return Engine.load(options.run, merge=options.merge, dtype=torch_dtype(options.precision),
+                       max_length=options.max_length)

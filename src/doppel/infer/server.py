@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -33,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
-from doppel.infer.engine import Delta, SamplingParams
+from doppel.infer.engine import Delta
+from doppel.infer.sampling import SamplingParams
 
 REPLY_SEP = "\n\n"
 MODEL_PREFIX = "doppel/"
@@ -203,10 +203,10 @@ def history_of(messages: list[ChatMessage], persona: str, partner: str) -> list[
 
 
 def params_of(request: ChatRequest, defaults: SamplingParams) -> SamplingParams:
-    given = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k,
-             "repetition_penalty": request.repetition_penalty, "seed": request.seed,
-             "max_new_tokens": request.max_completion_tokens or request.max_tokens}
-    return replace(defaults, **{k: v for k, v in given.items() if v is not None})
+    """The server's defaults with what the request sets (OpenAI's max_tokens is max_new_tokens)."""
+    given = {name: getattr(request, name, None) for name in SamplingParams.model_fields}
+    given["max_new_tokens"] = request.max_completion_tokens or request.max_tokens
+    return defaults.replace(**{k: v for k, v in given.items() if v is not None})
 
 
 # --- the app ---------------------------------------------------------------------------------

@@ -1,27 +1,35 @@
 """Export readers: each turns one app's export into Chat/Message records (see records.py).
 
-`open_export(path)` picks the reader. A new source (WhatsApp, say) is one module with a reader
-class offering the ExportReader attributes, plus one `register(...)` line below; the rest of doppel
-only ever sees the records.
+`open_export(path)` looks at what the path holds (probe.py) and lets each registered source claim
+it by content, never by file name. A new source is one module with a reader offering the
+ExportReader attributes, plus one `register(...)` line below; the rest of doppel only ever sees
+the records. Telegram is registered like the others, last: it takes any other JSON, so a broken
+Telegram file still gets Telegram's precise error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from doppel.sources.records import Chat, Message
+from doppel.errors import DoppelError
+from doppel.sources import discord, meta, signal, telegram, whatsapp
+from doppel.sources.probe import Probe, probe
+from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.telegram import TelegramExport, normalize_peer_id
 
-__all__ = ["Chat", "ExportReader", "Message", "TelegramExport", "normalize_peer_id",
-           "open_export", "register"]
+__all__ = ["SOURCES", "Chat", "ExportReader", "Message", "ReadSettings", "TelegramExport",
+           "normalize_peer_id", "open_export", "register", "supported"]
 
 
 class ExportReader(Protocol):
-    """What every source offers: a layout name, progress counters, the owner when the export
-    says who made it, the chats seen so far, and the message stream in file order."""
+    """What every source offers: its source name, a layout name, progress counters, the owner
+    when the export says who made it, the chats seen so far, and the message stream."""
 
+    source: str
+    path: Path
     layout: str
     size_bytes: int
     bytes_read: int
@@ -31,21 +39,60 @@ class ExportReader(Protocol):
     def messages(self) -> Iterator[Message]: ...
 
 
-# (name, claims(path) -> bool, open(path) -> reader); the first source that claims a path reads it
-_SOURCES: list[tuple[str, Callable[[Path], bool], Callable[[Path], ExportReader]]] = []
+@dataclass(frozen=True)
+class Source:
+    """One app's export format: `claims(probe)` must be cheap (the head of a file, the names in a
+    folder or zip); `open(path, settings)` returns its reader."""
+
+    name: str
+    label: str
+    claims: Callable[[Probe], bool]
+    open: Callable[[Path, ReadSettings], ExportReader]
 
 
-def register(name: str, claims: Callable[[Path], bool],
-             opener: Callable[[Path], ExportReader]) -> None:
-    """Add a source; `claims` must be cheap (a file name or the first bytes)."""
-    _SOURCES.append((name, claims, opener))
+SOURCES: list[Source] = []
 
 
-def open_export(path: Path | str) -> ExportReader:
-    """The reader for `path`. Telegram is the fallback, so anything no source claims gets
-    Telegram's precise error (not JSON, looks like WhatsApp, not UTF-8, ...)."""
+def register(name: str, label: str, claims: Callable[[Probe], bool],
+             opener: Callable[[Path, ReadSettings], ExportReader]) -> None:
+    """Add a source; the first one that claims a path reads it."""
+    SOURCES.append(Source(name, label, claims, opener))
+
+
+def supported() -> str:
+    """The supported sources, for error messages."""
+    return "; ".join(source.label for source in SOURCES)
+
+
+def open_export(path: Path | str, settings: ReadSettings | None = None) -> ExportReader:
+    """The reader for `path`, chosen by content; anything no source claims is one clear line."""
     path = Path(path)
-    for _name, claims, opener in _SOURCES:
-        if claims(path):
-            return opener(path)
-    return TelegramExport(path)
+    seen = probe(path)
+    if seen.kind == "file":
+        _check_text(seen)
+    for source in SOURCES:
+        if source.claims(seen):
+            return source.open(path, settings or ReadSettings())
+    what = {"dir": "a folder with no export doppel knows",
+            "zip": "a zip with no export doppel knows"}.get(seen.kind, "not an export doppel knows")
+    raise DoppelError(f"{path} is {what}; doppel reads: {supported()}")
+
+
+def _check_text(seen: Probe) -> None:
+    """The problems every file source shares, said once: an empty file, UTF-16 text."""
+    if not seen.raw.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise DoppelError(f"{seen.path} is empty; export it again from the app")
+    if seen.raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DoppelError(f"{seen.path} is UTF-16 text, not UTF-8; convert it, e.g. "
+                          f"`iconv -f utf-16 -t utf-8 '{seen.path.name}' > fixed.txt`")
+
+
+# the order matters only where two could claim one path: specific shapes first, Telegram last
+register("whatsapp", "WhatsApp 'Export chat' (.txt or .zip)", whatsapp.claims, whatsapp.open_reader)
+register("signal", "Signal text export ([YYYY-MM-DD, HH:MM] Name: text)", signal.claims,
+         signal.open_reader)
+register("discord", "Discord (DiscordChatExporter JSON)", discord.claims, discord.open_reader)
+register("meta", "Messenger/Instagram ('Download your information' JSON: folder, zip or "
+         "message_1.json)", meta.claims, meta.open_reader)
+register("telegram", "Telegram Desktop JSON (result.json or its folder)", telegram.claims,
+         telegram.open_reader)

@@ -235,6 +235,8 @@ class JsonStream:
                 else:
                     size *= 8  # the value may go on past the window
                 continue
+            except RecursionError:  # no export nests this deep; the json scanner recurses
+                raise self.broken(f"values nested too deeply in {what}") from None
             if end == len(text) and (not whole or self.fill()):
                 size *= 8  # a number may go on in the next chunk
                 continue
@@ -332,4 +334,6 @@ def _reason(text: str) -> str:
         json.JSONDecoder(strict=False).raw_decode(text, 0)
     except json.JSONDecodeError as error:
         return error.msg
+    except RecursionError:
+        return "values nested too deeply"
     return "unexpected data"

@@ -12,6 +12,7 @@ class Chat:
     id: str
     name: str
     type: str  # personal_chat, private_group, bot_chat, saved_messages, ... or "unknown"
+    source: str = "telegram"  # the app it came from: conversations never span two sources
 
 
 @dataclass(slots=True)
@@ -25,7 +26,7 @@ class Message:
 
     chat: Chat
     id: int
-    time: float  # UTC epoch seconds
+    time: float  # epoch seconds: UTC where the export says so, else local time read as UTC
     speaker_id: str | None
     speaker: str | None
     text: str
@@ -33,3 +34,11 @@ class Message:
     drop: str | None = None
     media: str | None = None  # short marker such as "[photo]" or a sticker's emoji, when media
     pii: list[tuple[str, str]] = field(default_factory=list)  # (entity type, text) from the export
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSettings:
+    """What a reader may need from the user beyond the file: the date order of a WhatsApp export
+    whose dates fit both day-first and month-first ("auto" infers it from the whole file)."""
+
+    date_order: str = "auto"

@@ -8,7 +8,6 @@ the export (see jsonstream.py for how, and bench/prepare.py for the speed).
 
 from __future__ import annotations
 
-import re
 from collections import Counter, deque
 from collections.abc import Iterator
 from itertools import chain
@@ -17,14 +16,28 @@ from typing import Any
 
 from doppel.errors import DoppelError
 from doppel.sources.jsonstream import BOM, JsonStream, not_utf8
-from doppel.sources.records import Chat, Message
+from doppel.sources.probe import Probe
+from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.tgmessage import MessageMaker, make_chat, normalize_peer_id
 
-__all__ = ["TelegramExport", "normalize_peer_id"]
+__all__ = ["TelegramExport", "claims", "normalize_peer_id", "open_reader"]
 
 CHAT_LISTS = ("chats", "left_chats")
-_WHATSAPP = re.compile(r"\[?\d{1,4}[./-]\d{1,2}[./-]\d{2,4},? \d{1,2}:\d{2}")
 _SNIFF_BYTES = 1 << 16
+OTHER_SOURCES = ("doppel also reads WhatsApp, Signal, Discord (DiscordChatExporter) and "
+                 "Messenger/Instagram exports")
+
+
+def claims(seen: Probe) -> bool:
+    """Telegram takes any JSON (or the HTML export, to say how to get JSON) no other source
+    claimed, and a folder holding result.json or messages.html: its errors are the precise ones."""
+    if seen.kind == "dir":
+        return any(name in ("result.json", "messages.html") for name in seen.names)
+    return seen.kind == "file" and seen.head.lstrip()[:1] in ("{", "[", "<")
+
+
+def open_reader(path: Path, settings: ReadSettings) -> TelegramExport:
+    return TelegramExport(path)
 
 
 class TelegramExport:
@@ -33,6 +46,8 @@ class TelegramExport:
     `chats` fills in as `messages()` reaches each chat (one entry per chat id, even when the export
     lists a chat twice); `unknown` counts chat and message types this reader has never seen.
     """
+
+    source = "telegram"
 
     def __init__(self, path: Path) -> None:
         self.path = self._locate(Path(path))
@@ -75,9 +90,6 @@ class TelegramExport:
                 raise not_utf8(str(self.path), head[bad.start], bad.start) from None
             text = head[: bad.start].decode("utf-8")
         start = text.lstrip()[:1]
-        if _WHATSAPP.match(text.lstrip()):  # iOS lines start with "[": check before JSON
-            raise DoppelError(f"{self.path} looks like a WhatsApp chat export, which doppel "
-                              "cannot read yet; give it a Telegram Desktop JSON export")
         if start in ("{", "["):
             return
         if not start:
@@ -105,7 +117,7 @@ class TelegramExport:
     def _shape_error(self, found: str) -> DoppelError:
         return DoppelError(f"{self.path} holds {found}, not a Telegram export: expected an object "
                            "with 'messages' (one chat) or 'chats' (a full export); pass the "
-                           "result.json Telegram Desktop wrote")
+                           f"result.json Telegram Desktop wrote ({OTHER_SOURCES})")
 
     def _root_value(self, key: str, value: Any) -> None:
         if key == "personal_information" and isinstance(value, dict):

@@ -74,7 +74,7 @@ def make_chat(meta: dict[str, Any], first: dict[str, Any] | None, unknown: Count
     shifted ids. A chat with no messages is read as modern.
     """
     kind_name = meta.get("type")
-    if kind_name not in KNOWN_CHAT_TYPES:
+    if not isinstance(kind_name, str) or kind_name not in KNOWN_CHAT_TYPES:
         unknown[f"chat type {kind_name}"] += 1
         kind_name = "unknown"
     sender = (first or {}).get("from_id", (first or {}).get("actor_id"))
@@ -110,12 +110,13 @@ def media_marker(msg: dict[str, Any]) -> str | None:
     media = msg.get("media_type")
     if media is not None:
         if media == "sticker":
-            return msg.get("sticker_emoji") or "[sticker]"
+            emoji = msg.get("sticker_emoji")
+            return emoji if isinstance(emoji, str) and emoji else "[sticker]"
         if media == "voice_message":
             return f"[voice {_clock(msg.get('duration_seconds'))}]"
         if media == "video_message":
             return f"[video message {_clock(msg.get('duration_seconds'))}]"
-        return _MEDIA_MARKERS.get(media, "[file]")
+        return _MEDIA_MARKERS.get(media, "[file]") if isinstance(media, str) else "[file]"
     if "file" in msg:
         return "[file]"
     if "poll" in msg:
@@ -135,7 +136,12 @@ def media_marker(msg: dict[str, Any]) -> str | None:
 
 def _pii(parts: list[Any]) -> list[tuple[str, str]]:
     return [(p["type"], str(p.get("text") or "")) for p in parts
-            if p.__class__ is dict and p.get("type") in PII_ENTITIES]
+            if p.__class__ is dict and _hashable(p.get("type")) in PII_ENTITIES]
+
+
+def _hashable(value: Any) -> Any:
+    """A field to look up in a set: a list or dict (not a real export's) becomes None."""
+    return None if isinstance(value, list | dict) else value
 
 
 def _name(name: Any, speaker_id: str | None) -> str | None:
@@ -188,7 +194,7 @@ class MessageMaker:
             if len(parts) == 1 and first.__class__ is dict:
                 text = first.get("text")
                 text = text if text.__class__ is str else str(text or "")
-                if first.get("type") in PII_ENTITIES and text:
+                if text and _hashable(first.get("type")) in PII_ENTITIES:
                     pii.append((first["type"], text))
             else:
                 text = join_text(parts)
@@ -226,7 +232,8 @@ class MessageMaker:
     def _not_a_message(self, msg: dict[str, Any], mtype: Any) -> tuple[str, str]:
         """(kind, drop) of a service event or an unknown record."""
         if mtype == "service":
-            return "boundary" if msg.get("action") in BOUNDARY_ACTIONS else "message", "service"
+            action = _hashable(msg.get("action"))
+            return "boundary" if action in BOUNDARY_ACTIONS else "message", "service"
         if mtype == "unsupported":
             return "message", "unsupported"
         self.unknown[f"message type {mtype}"] += 1

@@ -1,13 +1,16 @@
-"""Model loading, PEFT wrapping and the Hugging Face Trainer run behind `doppel train`."""
+"""The Hugging Face Trainer wiring behind `doppel train`: the base model (4-bit for QLoRA), the
+PEFT adapter, TrainingArguments (FSDP2 included), doppel's Trainer subclass, and saving."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from doppel import runs
 from doppel.errors import DoppelError
-from doppel.hardware import has_cuda, world_size
+from doppel.hardware import has_cuda
 from doppel.models import add_token_embeddings
+from doppel.train import distributed
 from doppel.train.callbacks import MetricsLog, RichProgress
 from doppel.train.data import LengthBucketSampler, make_collator
 from doppel.train.loss import labelled_loss, logits_where_labelled
@@ -32,12 +35,14 @@ def load_base(plan):
     if config.method == "qlora":
         from transformers import BitsAndBytesConfig
 
+        # bitsandbytes runs NF4 on CPU as well as CUDA: the weights quantise where they load
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_compute_dtype=torch.bfloat16 if plan.bf16 else torch.float32,
         )
+        kwargs["device_map"] = {"": _device()}
     if has_cuda():
         kwargs["attn_implementation"] = _fast_attention()
     model = AutoModelForCausalLM.from_pretrained(plan.model_dir, **kwargs)
@@ -45,6 +50,10 @@ def load_base(plan):
     added = len(plan.tokenizer) - model.get_input_embeddings().weight.shape[0]
     add_token_embeddings(model, plan.tokenizer)
     return model, list(range(len(plan.tokenizer) - added, len(plan.tokenizer))) if added > 0 else []
+
+
+def _device() -> str:
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if has_cuda() else "cpu"
 
 
 def _fast_attention() -> str:
@@ -84,7 +93,8 @@ def training_arguments(plan, out_dir: Path):
     config = plan.config
     cuda = has_cuda()
     fsdp_config = None
-    if config.fsdp and world_size() > 1:
+    # under torchrun even one process shards (a 1-GPU FSDP2 run checks the wiring)
+    if config.fsdp and distributed.launched():
         fsdp_config = {
             "version": 2,
             "transformer_layer_cls_to_wrap": [_decoder_layer_class(plan)],
@@ -103,6 +113,8 @@ def training_arguments(plan, out_dir: Path):
         max_steps=config.max_steps,
         learning_rate=config.learning_rate,
         lr_scheduler_type="cosine",
+        # transformers 5 reads a warmup_steps value below 1 as a share of the total steps
+        # (warmup_ratio is deprecated there); the config keeps the clearer name
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         logging_steps=config.logging_steps,
@@ -111,7 +123,8 @@ def training_arguments(plan, out_dir: Path):
         eval_strategy="epoch" if len(plan.val) else "no",
         bf16=plan.bf16 and cuda,  # autocast: a GPU win, a CPU loss
         use_cpu=not cuda,
-        ddp_backend="gloo" if not cuda and world_size() > 1 else None,
+        ddp_backend="gloo" if not cuda and distributed.launched() else None,
+        ddp_find_unused_parameters=False,  # every trained parameter takes part in each step
         seed=config.seed,
         data_seed=config.seed,
         train_sampling_strategy="random",  # "grouped" uses LengthBucketSampler (see _trainer_class)
@@ -142,7 +155,8 @@ def _trainer_class(batching: str):
     """The HF Trainer, with the loss computed from labelled positions only (train/loss.py), and
     taught that FSDP2 also runs on CPU processes (gloo).
 
-    accelerate only turns FSDP on for GPU-like backends (AcceleratorState leaves MULTI_CPU out),
+    accelerate only turns FSDP on for GPU-like backends (AcceleratorState leaves MULTI_CPU out:
+    https://github.com/huggingface/accelerate/blob/v1.15.0/src/accelerate/state.py#L986-L1013),
     yet torch's fully_shard works on CPU with gloo: CI tests the real sharded path that way.
     """
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
@@ -203,7 +217,7 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
     _reset_peak_memory()
     try:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        val = trainer.evaluate() if len(plan.val) else {}
+        val = _final_eval(trainer) if len(plan.val) else {}
     except torch.OutOfMemoryError:
         raise DoppelError(OOM_HINT) from None
     if after_train is not None:
@@ -211,6 +225,8 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
     save_weights(trainer, plan, out_dir)
     return {
         "trainable_params": trainable,
+        "base_weights": _base_weights(model),
+        "sharding": "fsdp2" if trainer.is_fsdp_enabled else "none",
         "train_loss": round(output.training_loss, 4),
         "val_loss": round(val["eval_loss"], 4) if "eval_loss" in val else None,
         "steps": trainer.state.global_step,
@@ -223,6 +239,15 @@ def run_trainer(plan, out_dir: Path, checkpoint: Path | None, after_train=None) 
         ),
         "peak_memory_mb": _peak_memory_mb(),
     }
+
+
+def _final_eval(trainer) -> dict:
+    """The validation loss at the last step: the epoch-end evaluation when the run ended on one
+    (eval_strategy "epoch" evaluates at the last step too), else a fresh evaluation."""
+    evaluated = [row for row in trainer.state.log_history if "eval_loss" in row]
+    if evaluated and evaluated[-1].get("step") == trainer.state.global_step:
+        return evaluated[-1]
+    return trainer.evaluate()
 
 
 def save_weights(trainer, plan, out_dir: Path) -> None:
@@ -243,6 +268,15 @@ def save_weights(trainer, plan, out_dir: Path) -> None:
         trainer.save_model(str(target))
     if trainer.is_world_process_zero():
         plan.tokenizer.save_pretrained(out_dir / runs.TOKENIZER_DIR)
+
+
+def _base_weights(model) -> str:
+    """How the frozen weights are stored: "nf4" (QLoRA's 4-bit base), else their dtype."""
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    if any(type(p).__name__ == "Params4bit" for p in frozen):
+        return "nf4"
+    kinds = {str(p.dtype).removeprefix("torch.") for p in (frozen or list(model.parameters()))}
+    return "+".join(sorted(kinds))
 
 
 def _reset_peak_memory() -> None:

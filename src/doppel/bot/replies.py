@@ -1,0 +1,127 @@
+"""One model, many chats: replies are generated one at a time, in the order chats asked, and each
+message of a burst is sent as soon as the model finishes it.
+
+A chat waits in the queue at most once, so a friend who sends ten messages gets one reply to all
+ten, and the friend who wrote once meanwhile is not kept waiting behind them. A message that
+arrives while the twin is answering goes into the history at once and queues the chat again: the
+next reply reads it where it fell, as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from doppel.bot.outgoing import Sender
+from doppel.bot.store import ChatStore
+from doppel.infer.engine import SamplingParams
+
+log = logging.getLogger("doppel.bot")
+
+
+class ReplyQueue:
+    """Chats waiting for a reply, each at most once, first asked first served."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._waiting: set[int] = set()
+
+    def request(self, chat_id: int) -> None:
+        if chat_id not in self._waiting:
+            self._waiting.add(chat_id)
+            self._queue.put_nowait(chat_id)
+
+    async def next(self) -> int:
+        chat_id = await self._queue.get()
+        self._waiting.discard(chat_id)  # from now on a new message queues the chat again
+        return chat_id
+
+
+class Responder:
+    """Turns a chat's history into the twin's messages in that chat."""
+
+    def __init__(self, engine, persona: str, store: ChatStore, sender: Sender,
+                 params: SamplingParams, delay_per_char: float, verbose: bool = False) -> None:
+        self.engine = engine  # doppel.infer.engine.Engine, or anything with its stream()
+        self.persona = persona
+        self.store = store
+        self.sender = sender
+        self.params = params
+        self.delay_per_char = delay_per_char
+        self.verbose = verbose
+
+    async def serve(self, queue: ReplyQueue) -> None:
+        """Answer queued chats until cancelled; one failed reply never stops the others."""
+        while True:
+            chat_id = await queue.next()
+            try:
+                await self.reply(chat_id)
+            except Exception as error:  # a blocked bot, a chat gone: log it, serve the next
+                log.error("chat %s: reply failed: %s: %s", chat_id, type(error).__name__, error)
+
+    async def reply(self, chat_id: int) -> None:
+        history = self.store.history(chat_id)
+        if not history:  # forgotten (/reset) while it waited
+            return
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        messages: asyncio.Queue[str | None] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(text: str | None) -> None:
+            loop.call_soon_threadsafe(messages.put_nowait, text)
+
+        worker = asyncio.ensure_future(asyncio.to_thread(self._generate, history, cancel, emit))
+        sent = 0
+        try:
+            async with self.sender.typing(chat_id):
+                last = loop.time()
+                while (text := await messages.get()) is not None:
+                    await asyncio.sleep(max(0.0, last + len(text) * self.delay_per_char
+                                            - loop.time()))
+                    await self._send(chat_id, text)
+                    sent, last = sent + 1, loop.time()
+            await worker  # a generation error surfaces here
+        finally:
+            cancel.set()  # shutdown or a failed send: stop the model within a token
+            if not worker.done():
+                await asyncio.wait([worker])
+        log.info("chat %s: replied with %d message(s) in %.1f s", chat_id, sent,
+                 time.monotonic() - started)
+
+    async def _send(self, chat_id: int, text: str) -> None:
+        """Into the history first, so a message the friend sends once they see this one comes
+        after it; out again if Telegram never took it (a cancelled send may have gone out: kept).
+        """
+        row = self.store.add(chat_id, self.persona, text)
+        if self.verbose:
+            log.info("chat %s: %s: %s", chat_id, self.persona, text)
+        try:
+            await self.sender.send(chat_id, text)
+        except Exception:
+            self.store.remove(row)
+            raise
+
+    def _generate(self, history: Sequence[tuple[str, str]], cancel: threading.Event,
+                  emit: Callable[[str | None], None]) -> None:
+        """In a worker thread: stream the reply, handing over each message once it is complete."""
+        try:
+            text, current = "", 0
+            stream = self.engine.stream(history, self.persona, self.params)
+            with contextlib.closing(stream):
+                for delta in stream:
+                    if cancel.is_set():
+                        return
+                    if delta.message_index != current:
+                        if text.strip():
+                            emit(text.strip())
+                        text, current = "", delta.message_index
+                    text += delta.text
+            if text.strip():
+                emit(text.strip())
+        finally:
+            emit(None)

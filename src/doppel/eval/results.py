@@ -1,0 +1,206 @@
+"""The eval results contract: typed records written to results.json and read back by the report.
+
+One set of types for both directions (pydantic's TypeAdapter turns them into JSON and back), so
+the runner and the report cannot disagree on a key; the shape is in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from doppel.errors import DoppelError
+from doppel.eval.options import EvalOptions
+from doppel.eval.transcripts import Transcript
+
+SCHEMA_VERSION = 1
+RESULTS = "results.json"
+
+
+@dataclass
+class PerplexityRow:
+    tokens: int  # held-out tokens the numbers rest on
+    fine_tuned: float | None
+    base: float | None
+
+
+@dataclass
+class Perplexity:
+    speakers: dict[str, PerplexityRow]
+    overall: PerplexityRow
+
+
+@dataclass
+class StyleRow:
+    contexts: int
+    real: dict[str, float | None]  # feature -> mean over the real replies (style.FEATURES)
+    fine_tuned: dict[str, float | None]
+    base: dict[str, float | None]
+    distance: float | None  # fine-tuned replies from the real ones (lower is closer)
+    base_distance: float | None
+    per_feature: dict[str, float]
+    base_per_feature: dict[str, float]
+
+
+@dataclass
+class AttributionRow:
+    contexts: int
+    fine_tuned: float | None  # share of replies attributed to the intended speaker
+    base: float | None
+    ceiling: float | None  # the classifier's recall on the speaker's real held-out turns
+
+
+@dataclass
+class Ceiling:
+    """The attribution classifier on real held-out turns: overall accuracy and recall per class."""
+
+    accuracy: float | None = None
+    per_speaker: dict[str, float | None] = field(default_factory=dict)
+    turns: int = 0
+    classes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Sample:
+    """A held-out context with the real reply and both models' replies, for reading."""
+
+    respondent: str
+    history: list[tuple[str, str]]
+    real: list[str]
+    fine_tuned: list[str]
+    base: list[str]
+
+
+@dataclass
+class Transcripts:
+    fine_tuned: list[Transcript]
+    base: list[Transcript]
+
+
+@dataclass
+class RunResult:
+    """Every number for one run against its base model."""
+
+    name: str
+    path: str
+    method: str
+    base_model: str
+    baseline: str
+    base_shared: bool  # the base model's numbers were measured for an earlier run
+    trained_speakers: list[str]
+    finished: bool
+    speakers: list[str]  # whose replies were generated (the user and top friends it trained)
+    dataset_matches: bool
+    contexts: int
+    perplexity: Perplexity
+    style: dict[str, StyleRow]
+    attribution: dict[str, AttributionRow]
+    training: dict[str, Any]  # the run's metrics.jsonl summary (wall_s, trainable_params...)
+    timings: dict[str, float]
+    samples: list[Sample]
+    transcripts: Transcripts
+
+    # --- headline views (commands, the demo's table) ---------------------------------------
+    @property
+    def speaker_perplexity(self) -> dict[str, float | None]:
+        return {s: row.fine_tuned for s, row in self.perplexity.speakers.items()}
+
+    @property
+    def base_speaker_perplexity(self) -> dict[str, float | None]:
+        return {s: row.base for s, row in self.perplexity.speakers.items()}
+
+    @property
+    def overall_perplexity(self) -> float | None:
+        return self.perplexity.overall.fine_tuned
+
+    @property
+    def base_overall_perplexity(self) -> float | None:
+        return self.perplexity.overall.base
+
+    @property
+    def attribution_share(self) -> dict[str, float | None]:
+        return {s: row.fine_tuned for s, row in self.attribution.items()}
+
+    @property
+    def base_attribution_share(self) -> dict[str, float | None]:
+        return {s: row.base for s, row in self.attribution.items()}
+
+    @property
+    def ceiling(self) -> dict[str, float | None]:
+        return {s: row.ceiling for s, row in self.attribution.items()}
+
+    @property
+    def style_distance(self) -> dict[str, float | None]:
+        return {s: row.distance for s, row in self.style.items()}
+
+    @property
+    def base_style_distance(self) -> dict[str, float | None]:
+        return {s: row.base_distance for s, row in self.style.items()}
+
+
+@dataclass
+class DatasetInfo:
+    path: str
+    fingerprint: str | None
+    me: str
+    main_language: str
+    val_conversations: int
+
+
+@dataclass
+class EvalResults:
+    """results.json: the dataset, the options, the classifier, every run, the time per part."""
+
+    dataset: DatasetInfo
+    options: EvalOptions
+    classifier: Ceiling
+    runs: list[RunResult]
+    timings: dict[str, float]
+    schema_version: int = SCHEMA_VERSION
+
+    def __getitem__(self, name: str) -> RunResult:
+        return next(run for run in self.runs if run.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return _adapter().dump_python(self, mode="json")
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = RESULTS) -> EvalResults:
+        """Results read back, refusing another schema version with a clear error."""
+        from pydantic import ValidationError
+
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version != SCHEMA_VERSION:
+            raise DoppelError(f"{source} has schema version {version}; this doppel reads "
+                              f"version {SCHEMA_VERSION}: run `doppel eval` again")
+        try:
+            return _adapter().validate_python(data)
+        except ValidationError as error:
+            raise DoppelError(f"{source} is not a doppel eval result: {error.errors()[0]['msg']} "
+                              f"at {'.'.join(map(str, error.errors()[0]['loc']))}") from None
+
+
+@cache
+def _adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(EvalResults)
+
+
+def write_results(folder: Path, results: EvalResults) -> None:
+    from doppel.atomic import atomic_file
+
+    with atomic_file(folder / RESULTS) as out:
+        json.dump(results.to_json(), out, indent=1, ensure_ascii=False)
+
+
+def read_results(folder: Path) -> EvalResults:
+    path = Path(folder) / RESULTS
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DoppelError(f"cannot read {path}: {error}") from None
+    return EvalResults.from_json(data, str(path))

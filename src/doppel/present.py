@@ -1,0 +1,154 @@
+"""Terminal presentation shared by the commands and the demo: chat transcripts as they stream,
+the prepare summary table, eval headlines and the demo's closing table. Library code calls these;
+nothing here decides anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.markup import escape
+
+from doppel.errors import DoppelError
+
+
+def play_chat(console: Console, session, lines: Iterable[str] | None = None) -> None:
+    """Run a chat: the given script lines (strict: an error stops it), or lines typed until
+    /quit or Ctrl-D, each reply streamed one message a line."""
+    strict = lines is not None
+    if not strict:
+        console.print(f"[dim]{escape(session.persona)} is played by the model; you are "
+                      f"{escape(session.me)}. /help lists the commands.[/]")
+    for line in lines if strict else _prompt(console, session):
+        if line.strip() in ("/quit", "/exit"):
+            break
+        try:
+            _handle(console, session, line, strict=strict)
+        except KeyboardInterrupt:  # Ctrl-C stops the reply, not the chat
+            if strict:
+                raise
+            console.print("\n[dim](stopped)[/]")
+
+
+def _prompt(console: Console, session):
+    """Lines typed by the user, until Ctrl-D."""
+    while True:
+        try:
+            line = console.input(f"[bold green]{escape(session.me)}>[/] ")
+        except EOFError:
+            console.print()
+            return
+        if line.strip():
+            yield line
+
+
+def _handle(console: Console, session, line: str, strict: bool) -> None:
+    """One line: a slash command, or a message followed by the streamed reply."""
+    if line.startswith("/"):
+        try:
+            console.print(f"[dim]{escape(session.command(line))}[/]")
+        except DoppelError as error:
+            if strict:
+                raise
+            console.print(f"[red]{escape(str(error))}[/]")
+        return
+    if strict:  # a script shows who said what, like the live screen does
+        console.print(f"[bold green]{escape(session.me)}:[/] ", end="")
+        console.print(line, markup=False)
+    _print_reply(console, session, line)
+
+
+def _print_reply(console: Console, session, line: str) -> None:
+    """Each message on its own line, prefixed with the speaker's name, as the tokens come."""
+    name = f"[bold cyan]{escape(session.persona)}:[/] "
+    current = -1
+    for delta in session.say(line):
+        if delta.text and delta.message_index != current:
+            console.print(("\n" if current >= 0 else "") + name, end="")
+            current = delta.message_index
+        if delta.text:
+            console.print(delta.text, end="", markup=False)
+    if current < 0:
+        console.print(f"[dim]({escape(session.persona)} says nothing)[/]", end="")
+    console.print()
+
+
+def prepare_summary(summary, mask: bool, console: Console | None = None) -> None:
+    """The short table at the end of a prepare run (the demo shows it too)."""
+    from rich.table import Table
+
+    from doppel.data.gaps import format_duration
+
+    console = console or Console()
+    table = Table(title=f"Dataset for {summary.me['name']} ({summary.me['id']})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    skipped = ", ".join(f"{n} {r}" for r, n in summary.chats_skipped.items()) or "none"
+    table.add_row("chats", f"{summary.chats_kept} used; left out: {skipped}")
+    table.add_row("conversations", f"{summary.conversations['train']:,} train, "
+                  f"{summary.conversations['val']:,} val")
+    table.add_row("messages", f"{summary.messages['train']:,} train, {summary.messages['val']:,} "
+                  f"val (of {summary.messages_read:,} read)")
+    table.add_row("speakers", str(summary.speakers))
+    table.add_row("session gap", f"{format_duration(summary.gap_seconds)}: {summary.gap_reason}")
+    table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in summary.dropped.items()) or "none")
+    table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in summary.masked.items())
+                  or ("none found" if mask else "off"))
+    console.print(table)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"Wrote {summary.out_dir}/ in {summary.seconds:.1f}s: conversations.jsonl, "
+                  f"manifest.json, report.html (open it to check the data).")
+
+
+def eval_headline(run) -> str:
+    """One line per evaluated run: perplexity and the user's attribution share, against base."""
+    me = next(iter(run.speakers), None)
+    return (f"{run.name}: perplexity {_num(run.overall_perplexity)} (base "
+            f"{_num(run.base_overall_perplexity)}); replies attributed to {me}: "
+            f"{_num(run.attribution_share.get(me))} (base "
+            f"{_num(run.base_attribution_share.get(me))}, ceiling {_num(run.ceiling.get(me))})")
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def experiment_summary(console: Console, outputs) -> None:
+    """The demo's (and compare's) closing table: where everything is, and what to try next."""
+    from rich.rule import Rule
+    from rich.table import Table
+
+    console.print(Rule("[bold]done"))
+    if outputs.eval is not None:
+        run = outputs.eval.runs[0]
+        table = Table(title="fine-tuned vs base (held-out conversations)")
+        for column in ("speaker", "perplexity base -> tuned",
+                       "attributed to speaker base -> tuned", "ceiling"):
+            table.add_column(column)
+        for speaker in run.speakers:
+            table.add_row(
+                speaker,
+                _pair(run.base_speaker_perplexity.get(speaker),
+                      run.speaker_perplexity.get(speaker), ".1f"),
+                _pair(run.base_attribution_share.get(speaker), run.attribution_share.get(speaker),
+                      ".0%"),
+                _fmt(run.ceiling.get(speaker), ".0%"),
+            )
+        console.print(table)
+    for name, path in outputs.paths.items():
+        console.print(f"{name:>10}: {path}")
+    console.print(f"   timings: {', '.join(f'{k} {v:.0f}s' for k, v in outputs.timings.items())}")
+    if "run" in outputs.paths:
+        console.print(
+            f"\nTalk to it:  doppel chat {outputs.paths['run']}\n"
+            f"Serve it:    doppel serve {outputs.paths['run']}   (then open http://127.0.0.1:8000)"
+        )
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _pair(before, after, spec: str) -> str:
+    return f"{_fmt(before, spec)} -> {_fmt(after, spec)}"

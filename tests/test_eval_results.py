@@ -1,0 +1,80 @@
+"""results.json is the typed records, written and read back the same; the report reads them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from doppel.errors import DoppelError
+from doppel.eval.options import EvalOptions
+from doppel.eval.report import columns, report_markdown, write_report
+from doppel.eval.results import (
+    SCHEMA_VERSION,
+    AttributionRow,
+    Ceiling,
+    DatasetInfo,
+    EvalResults,
+    Perplexity,
+    PerplexityRow,
+    RunResult,
+    Sample,
+    StyleRow,
+    Transcripts,
+    read_results,
+)
+from doppel.eval.style import FEATURES
+from doppel.eval.transcripts import Transcript
+
+
+def _run(name: str, base_shared: bool) -> RunResult:
+    profile = {feature: 0.5 for feature in FEATURES} | {"vocab": None}
+    chat = Transcript("Alex", "Sam", "en", [("Sam", "hey"), ("Alex", "yo")], trained=True)
+    return RunResult(
+        name=name, path=f"/runs/{name}", method="lora", base_model="smollm2-135m",
+        baseline="smollm2-135m", base_shared=base_shared, trained_speakers=["Alex", "Sam"],
+        finished=True, speakers=["Alex", "Sam"], dataset_matches=True, contexts=6,
+        perplexity=Perplexity({"Alex": PerplexityRow(120, 20.5, 41.0),
+                               "Sam": PerplexityRow(80, None, None)},
+                              PerplexityRow(200, 20.5, 41.0)),
+        style={"Alex": StyleRow(3, profile, profile, profile, 0.25, 1.5, {"chars": 0.25}, {})},
+        attribution={"Alex": AttributionRow(3, 0.67, 0.0, 0.9)},
+        training={"wall_s": 12.5, "trainable_params": 4096}, timings={"generation": 1.25},
+        samples=[Sample("Alex", [("Sam", "hey")], ["yo"], ["sup"], ["Hello."])],
+        transcripts=Transcripts([chat], [chat]),
+    )
+
+
+@pytest.fixture
+def results() -> EvalResults:
+    return EvalResults(
+        DatasetInfo("/data", "abc", "Alex", "en", 3), EvalOptions(quick=True),
+        Ceiling(0.8, {"Alex": 0.9, "Sam": None}, 10, ["Alex", "Sam"]),
+        [_run("lora", False), _run("full", True)], {"total": 9.5})
+
+
+def test_results_round_trip_through_results_json(results, tmp_path):
+    write_report(tmp_path, results)
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["runs"][0]["perplexity"]["overall"] == {"tokens": 200, "fine_tuned": 20.5,
+                                                        "base": 41.0}
+    back = read_results(tmp_path)
+    assert back == results
+    assert back["full"].attribution_share == {"Alex": 0.67}
+    cols = columns(back.runs)
+    assert report_markdown(back, {}, cols) == report_markdown(results, {}, cols)
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == report_markdown(
+        results, {"perplexity": "plots/perplexity.png", "style": "plots/style.png",
+                  "attribution": "plots/attribution.png"}, cols)
+
+
+def test_another_schema_version_or_shape_is_a_clear_error(results, tmp_path):
+    data = results.to_json()
+    (tmp_path / "results.json").write_text(json.dumps({**data, "schema_version": 0}))
+    with pytest.raises(DoppelError, match="schema version 0; this doppel reads version 1"):
+        read_results(tmp_path)
+    del data["runs"][0]["perplexity"]
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(DoppelError, match=r"not a doppel eval result: Field required at runs.0"):
+        read_results(tmp_path)

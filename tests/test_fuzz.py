@@ -1,0 +1,57 @@
+"""Property-based fuzzing of every reader through `doppel prepare` (harness: fuzzing.py).
+
+The suite runs a few examples per source (DOPPEL_FUZZ_EXAMPLES, default 8) so it stays fast;
+`make fuzz` runs many more. Inputs that once broke the invariant live in fixtures/fuzz/ and are
+replayed on every run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fuzzing import REGRESSIONS, Seed, check_case, mutated, seeds, small_sample, write_case
+
+EXAMPLES = int(os.environ.get("DOPPEL_FUZZ_EXAMPLES", "8"))
+SOURCES = ["telegram", "whatsapp", "signal", "discord", "meta"]
+
+
+@pytest.fixture(scope="module")
+def all_seeds(tmp_path_factory) -> dict[str, list[Seed]]:
+    return seeds(small_sample(tmp_path_factory.mktemp("seed")))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_reader_survives_mutated_exports(source: str, all_seeds) -> None:
+    pool = all_seeds[source]
+    if not pool:
+        pytest.skip(f"no seed files for {source} (shared fixtures absent)")
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES <= 8,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=st.data())
+    def case(data: st.DataObject) -> None:
+        seed = data.draw(st.sampled_from(pool), label="seed")
+        content, zipped, cut = data.draw(mutated(seed), label="mutation")
+        with tempfile.TemporaryDirectory() as folder:
+            export = write_case(Path(folder), seed, content, zipped, cut)
+            check_case(export, Path(folder) / "dataset", seed.me)
+
+    case()
+
+
+REGRESSION_FILES = sorted(p for p in REGRESSIONS.rglob("*") if p.is_file()
+                          and p.name != "README.md") if REGRESSIONS.is_dir() else []
+
+
+@pytest.mark.parametrize("path", REGRESSION_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_inputs_that_once_broke_prepare(path: Path, tmp_path: Path) -> None:
+    """Each file is a mutated export that once crashed or hung; --me is the file's first word."""
+    me = {"whatsapp": "Alex", "telegram": "user300000000", "discord": "Alex",
+          "meta": "Alex Doe", "signal": "Jane Doe"}.get(path.parent.name)
+    check_case(path, tmp_path / "dataset", me)

@@ -1,0 +1,195 @@
+"""The option schema: every command's flags, help and checks come from one typed declaration."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import typer
+
+from builders import run_cli
+from doppel.cli import COMMANDS, app
+from doppel.errors import DoppelError
+from doppel.infer.sampling import SamplingParams
+from doppel.options import (
+    OptionFlags,
+    Options,
+    build,
+    command_from_options,
+    leaves,
+    option,
+    variant,
+)
+
+SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export"]
+
+
+def _click_command(name: str):
+    return typer.main.get_command(app).commands[name]
+
+
+def _module_command(name: str):
+    import importlib
+
+    return importlib.import_module(f"doppel.commands.{COMMANDS[name]}").command
+
+
+@pytest.mark.parametrize("name", SCHEMA_COMMANDS)
+def test_each_commands_flags_are_its_schema(name, monkeypatch, capsys):
+    """Every field is a flag (or argument) with the field's help; every other flag is a
+    parameter the command declares itself; --help shows them all."""
+    models = _module_command(name).options
+    assert models, f"doppel {name} is not built from an option schema"
+    click = _click_command(name)
+    by_name = {param.name: param for param in click.params}
+    own = set(inspect.signature(_module_command(name)).parameters) - {
+        leaf.name for model in models.values() for leaf in leaves(model)}
+    schema_names = set()
+    for model in models.values():
+        for leaf in leaves(model):
+            if leaf.cli.get("flag") is False:  # a recipe-only setting
+                assert leaf.name not in by_name
+                continue
+            param = by_name[leaf.name]
+            schema_names.add(leaf.name)
+            assert [*param.opts, *getattr(param, "secondary_opts", [])] == leaf.flags or (
+                leaf.argument and param.param_type_name == "argument")
+            assert param.help == leaf.info.description if leaf.flags else True
+            if leaf.cli.get("alias"):
+                schema_names.add(f"{leaf.name}__alias")
+                assert by_name[f"{leaf.name}__alias"].hidden
+    assert set(by_name) - {"help"} == schema_names | own
+    code, out, _ = run_cli([name, "--help"], monkeypatch, capsys)
+    assert code == 0
+    for model in models.values():
+        for leaf in leaves(model):
+            shown = leaf.cli.get("flag") is not False
+            assert all(flag in out for flag in leaf.flags) == shown, (name, leaf.flags)
+
+
+def test_every_command_but_train_and_prepare_uses_the_schema():
+    """train and prepare move onto it next (see docs/architecture.md); nothing else may lag."""
+    assert {n for n in COMMANDS if getattr(_module_command(n), "options", None)} >= set(
+        SCHEMA_COMMANDS)
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fail the test if a command gets as far as loading a model."""
+    from doppel.infer import options
+
+    def refuse(*_):
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(options, "load_engine", refuse)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["chat", "RUN", "--top-p", "1.5"], "--top-p 1.5: Input should be less than or equal to 1"),
+    (["chat", "RUN", "--temperature", "-1"], "--temperature -1.0: Input should be greater than"),
+    (["serve", "RUN", "--max-length", "8"], "--max-length 8: Input should be greater than"),
+    (["serve", "RUN", "--host", "0.0.0.0"], "--host 0.0.0.0 is reachable from other machines"),
+    (["serve", "RUN", "--dtype", "fp16"], "--precision 'fp16': Input should be 'auto', 'bf16'"),
+])
+def test_bad_options_fail_in_one_line_before_any_model_loads(args, message, no_model_load,
+                                                             monkeypatch, capsys):
+    code, out, err = run_cli(args, monkeypatch, capsys)
+    assert code == 2, out + err
+    assert message in err and err.strip().count("\n") == 0 and "Traceback" not in err
+
+
+def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeypatch, capsys):
+    from doppel.infer import options
+
+    seen = []
+
+    def load(options):
+        seen.append(options)
+        raise DoppelError("stop here")
+
+    monkeypatch.setattr(options, "load_engine", load)
+    for args, word in ((["--precision", "bf16"], "bf16"), (["--dtype", "float32"], "fp32"),
+                       (["--dtype", "bfloat16"], "bf16"), ([], "auto")):
+        code, _, err = run_cli(["chat", "RUN", *args], monkeypatch, capsys)
+        assert code == 2 and "stop here" in err and seen[-1].precision == word
+    code, out, _ = run_cli(["chat", "--help"], monkeypatch, capsys)
+    assert "--precision" in out and "--dtype" not in out
+
+
+def test_auto_precision_is_fp32_for_eval_on_a_cpu(monkeypatch):
+    from doppel import hardware
+
+    monkeypatch.setattr(hardware, "has_cuda", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    assert hardware.use_bf16("auto") and not hardware.use_bf16("auto", cpu_auto=False)
+    assert hardware.use_bf16("bf16", cpu_auto=False) and not hardware.use_bf16("fp32")
+
+
+def test_eval_quick_fills_in_only_what_was_not_given():
+    from doppel.eval.options import QUICK, EvalOptions
+
+    quick = EvalOptions(quick=True, max_contexts=4, sampling={"temperature": 0.5})
+    assert quick.max_contexts == 4 and quick.top_speakers == QUICK["top_speakers"]
+    assert quick.sampling.max_new_tokens == QUICK["max_new_tokens"]
+    assert quick.sampling.temperature == 0.5 and quick.sampling.top_p == 0.9
+    assert EvalOptions().sampling.max_new_tokens == 64
+
+
+def test_a_variant_changes_defaults_not_checks():
+    from doppel.eval.options import EvalSampling
+
+    assert (EvalSampling().temperature, SamplingParams().temperature) == (0.7, 0.8)
+    assert EvalSampling.model_fields["top_p"].description == (
+        SamplingParams.model_fields["top_p"].description)
+    with pytest.raises(DoppelError, match="--top-p 0"):
+        EvalSampling(top_p=0)
+    assert EvalSampling(seed=3).replace(seed=4).seed == 4
+    with pytest.raises(DoppelError, match="--top-k -1"):
+        EvalSampling().replace(top_k=-1)
+
+
+class _Recipe(Options):
+    """A stand-in for a recipe-backed config (train's), to show that path works."""
+
+    steps: int = option(10, "optimizer steps", ge=1)
+    method: str = option("lora", "what is trained")
+    note: str = option("", "documentation only", flag=False)
+
+
+def test_flags_layer_over_a_recipe_and_recipe_keys_are_checked():
+    seen = {}
+
+    @command_from_options
+    def command(recipe: str = "base", given: OptionFlags[_Recipe] = None) -> None:
+        seen["config"] = build(_Recipe, {"steps": 5, "method": "full", **given}, recipe)
+
+    cli = typer.Typer()
+    cli.command()(command)
+    from typer.testing import CliRunner
+
+    assert CliRunner().invoke(cli, ["--steps", "7"]).exit_code == 0
+    assert seen["config"] == _Recipe(steps=7, method="full")  # the flag wins, the recipe fills in
+    assert CliRunner().invoke(cli, ["--note", "x"]).exit_code == 2  # a recipe-only setting
+    assert build(_Recipe, {"note": "x"}, "r.yaml").note == "x"
+    with pytest.raises(DoppelError, match=r"unknown key 'stepz' in r.yaml"):
+        build(_Recipe, {"stepz": 1}, "r.yaml")
+    with pytest.raises(DoppelError, match=r"bad setting steps in r.yaml"):
+        build(_Recipe, {"steps": 0}, "r.yaml")
+
+
+class _Twice(Options):
+    seed: int = option(0, "a second seed")
+    sampling: SamplingParams = SamplingParams()
+
+
+def test_an_option_declared_twice_is_refused():
+    def command(options: _Twice) -> None: ...
+
+    with pytest.raises(TypeError, match="declared twice: seed"):
+        command_from_options(command)
+
+
+def test_variant_of_a_model_keeps_its_fields():
+    sub = variant(_Recipe, "Sub", steps=(3, "fewer steps"))
+    assert sub().steps == 3 and sub.model_fields["steps"].description == "fewer steps"
+    assert _Recipe().steps == 10 and _Recipe.model_fields["steps"].description == "optimizer steps"

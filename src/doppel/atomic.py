@@ -70,6 +70,9 @@ def atomic_path(target: Path, *, force: bool = False) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
         raise
+
+
+@contextlib.contextmanager
 def owner_only() -> Iterator[None]:
     """Everything created in the block is readable by its owner alone (folders 0700, files 0600):
     chat data is private. Sets the process umask for the block, so keep the block single-threaded

@@ -110,7 +110,7 @@ def long_request(stream: bool) -> dict:
 
 def test_a_full_queue_answers_503_and_a_dropped_stream_frees_its_place(serve):
     backend = EchoBackend(delay_s=0.02)
-    url = serve(backend, queue_size=0)  # room for exactly one request
+    url = serve(backend, queue_size=0, max_batch=1)  # room for exactly one request
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=long_request(True)) as first:
         lines = first.iter_lines()  # held: a dropped iterator closes the connection
         next(lines)

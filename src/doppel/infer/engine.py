@@ -37,7 +37,8 @@ class Delta:
     """A piece of streamed text; message_index grows by one at each message boundary.
 
     The last Delta has done=True, empty text, and says why generation stopped ("stop": the persona
-    handed the floor over; "length": max_new_tokens ran out) and how many tokens it read and wrote.
+    handed the floor over; "length": max_new_tokens ran out; "error: ..." when the model step
+    failed) and how many tokens it read and wrote.
     """
 
     text: str
@@ -91,8 +92,6 @@ class Detokenizer:
         if token is not None:
             self.ids.append(token)
             return self.messages.feed(self.tokenizer.decode(self.ids, skip_special_tokens=True))
-        if reason not in ("stop", "length"):
-            raise DoppelError(f"generation failed ({reason})")
         final = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         deltas = self.messages.feed(final, final=True)
         deltas.append(Delta("", max(len(self.messages.sent) - 1, 0), done=True,

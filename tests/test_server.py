@@ -148,6 +148,10 @@ def test_a_request_over_its_time_limit_is_stopped(serve):
     (b'{"model": "doppel/Alex", "n": 2, "messages": [{"role": "user", "content": "x"}]}', 400, "n"),
     (b'{"model": "doppel/Nobody", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
     (b'[1, 2]', 400, ""),
+    (b'{"model": "doppel/Alex", "messages": "hi"}', 400, "messages"),
+    (b'{"model": "doppel/Alex", "max_tokens": "lots", "messages": [{"role": "user"}]}', 400,
+     "max_tokens"),
+    (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', 400, "model"),
 ])
 def test_malformed_requests_get_openai_shaped_4xx(serve, body, status, where):
     url = serve(EchoBackend())

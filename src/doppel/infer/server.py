@@ -355,34 +355,44 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: a body over `limit` bytes gets 413 before anyone parses it."""
+    """ASGI middleware: a body over `limit` bytes gets 413 before anyone parses it.
+
+    The body is read here (at most `limit` bytes are kept) and replayed to the app, so a chunked
+    body without Content-Length is bounded too.
+    """
 
     def __init__(self, app, limit: int) -> None:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
         if int(declared or 0) > self.limit:
             return await self._refuse(scope, receive, send)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        body, more = bytearray(), True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise ApiError(413, self._message(), code="request_too_large")
-            return message
+            if message["type"] != "http.request":
+                return  # the client left before sending its body
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await self._refuse(scope, receive, send)
+        replayed = False
 
-        return await self.app(scope, counted, send)
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: wait for a disconnect
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-    def _message(self) -> str:
-        return f"the request body is over {self.limit // 1024} KiB"
+        return await self.app(scope, replay, send)
 
     async def _refuse(self, scope, receive, send) -> None:
-        error = ApiError(413, self._message(), code="request_too_large")
+        error = ApiError(413, f"the request body is over {self.limit // 1024} KiB",
+                         code="request_too_large")
         await JSONResponse(error.body(), status_code=413)(scope, receive, send)
 
 

@@ -15,7 +15,14 @@ from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
 from doppel.infer.engine import Engine, SamplingParams
 from doppel.infer.options import check_exposure
-from doppel.infer.server import REPLY_SEP, ChatMessage, create_app, history_of, run_in_thread
+from doppel.infer.server import (
+    MAX_BODY,
+    REPLY_SEP,
+    ChatMessage,
+    create_app,
+    history_of,
+    run_in_thread,
+)
 
 
 @pytest.fixture
@@ -161,6 +168,24 @@ def test_malformed_requests_get_openai_shaped_4xx(serve, body, status, where):
     error = response.json()["error"]
     assert error["message"] and error["type"]
     assert where in (error["param"] or "") + error["message"]
+
+
+def test_bodies_over_the_limit_get_413_declared_or_chunked(serve):
+    url = serve(EchoBackend())
+    big = b'{"model": "doppel/Alex", "messages": [{"role": "user", "content": "' + \
+        b"x" * (2 * MAX_BODY) + b'"}]}'
+    declared = httpx.post(f"{url}/v1/chat/completions", content=big,
+                          headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "request_too_large"
+    chunked = httpx.post(f"{url}/v1/chat/completions",
+                         content=(big[i:i + 65536] for i in range(0, len(big), 65536)),
+                         headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    half = {"model": "doppel/Alex", "max_tokens": 4,
+            "messages": [{"role": "user", "content": "y" * (MAX_BODY // 2)}]}
+    fits = httpx.post(f"{url}/v1/chat/completions", json=half)
+    assert fits.status_code == 200
 
 
 def test_openai_client_sees_an_unknown_persona_as_404(serve):

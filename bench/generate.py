@@ -119,6 +119,7 @@ def server_rows(row, tokens: int, engine: Engine | None = None) -> None:
     for clients in (1, 8):
         row(f"server, float32, {clients} concurrent streaming client(s)",
             *server_throughput(engine, clients, tokens))
+    engine.batcher().close()
 
 
 def cpu_model() -> str:

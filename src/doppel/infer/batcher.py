@@ -209,9 +209,12 @@ class Batcher:
         return slot
 
     def close(self) -> None:
+        """Stop after the step in flight (before the interpreter exits under a running step)."""
         with self.wake:
             self.closed = True
             self.wake.notify()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout=30)
 
     @property
     def running(self) -> int:

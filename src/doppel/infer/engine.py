@@ -80,24 +80,40 @@ class MessageStream:
 
 
 class Detokenizer:
-    """Token ids in, message deltas out; the last Delta carries the finish reason and usage."""
+    """Token ids in, message deltas out; the last Delta carries the finish reason and usage.
+
+    Decodes incrementally: each token decodes a short window (the tokens since the last complete
+    character, plus a few before for context) instead of the whole reply; the final text is the
+    whole reply decoded once, so the deltas always add up to it.
+    """
 
     def __init__(self, tokenizer, prompt_tokens: int) -> None:
         self.tokenizer, self.prompt_tokens = tokenizer, prompt_tokens
         self.ids: list[int] = []
         self.messages = MessageStream()
+        self.text = ""
+        self.prefix = self.read = 0  # window start; end of the text already in self.text
 
     def push(self, token: int | None, reason: str | None) -> list[Delta]:
         """A new token (None at the end, with the reason generation stopped)."""
         if token is not None:
             self.ids.append(token)
-            return self.messages.feed(self.tokenizer.decode(self.ids, skip_special_tokens=True))
+            return self.messages.feed(self._grow())
         final = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         deltas = self.messages.feed(final, final=True)
         deltas.append(Delta("", max(len(self.messages.sent) - 1, 0), done=True,
                             finish_reason=reason, prompt_tokens=self.prompt_tokens,
                             completion_tokens=len(self.ids) + (reason == "stop")))
         return deltas
+
+    def _grow(self) -> str:
+        decode = self.tokenizer.decode
+        before = decode(self.ids[self.prefix:self.read], skip_special_tokens=True)
+        after = decode(self.ids[self.prefix:], skip_special_tokens=True)
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self.text += after[len(before):]
+            self.prefix, self.read = self.read, len(self.ids)
+        return self.text
 
 
 class Engine:

@@ -1,6 +1,6 @@
 """Continuous batching: requests join the running batch at a decode step and leave when done.
 
-One left-padded KV cache holds every running request. A newcomer is prefilled alone and merged in
+One left-padded KV cache holds every running request. Newcomers are prefilled together and merged in
 (the narrower side gets left padding); a finished or cancelled one is cut out and the padding
 every row shares is trimmed. Each row keeps its own sampling chain and seeded generator, so a
 request samples the same tokens alone as inside a batch. `Engine.stream` drives a DecodeBatch of
@@ -96,22 +96,30 @@ class DecodeBatch:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def join(self, slot: Slot) -> None:
-        """Prefill the slot's prompt alone, emit its first token, and merge it into the batch."""
+    def join(self, *slots: Slot) -> None:
+        """Prefill the newcomers' prompts together (left-padded), emit each one's first token,
+        and merge them into the running batch."""
         import torch
         from transformers import DynamicCache
 
+        width = max(len(slot.prompt) for slot in slots)
+        ids = torch.tensor([[0] * (width - len(s.prompt)) + s.prompt for s in slots],
+                           device=self.device)
+        mask = torch.tensor([[0] * (width - len(s.prompt)) + [1] * len(s.prompt) for s in slots],
+                            device=self.device)
         cache = DynamicCache()
-        ids = torch.tensor([slot.prompt], device=self.device)
+        padded = {"attention_mask": mask, "position_ids": (mask.cumsum(dim=1) - 1).clamp(min=0)}
         with torch.inference_mode():
-            out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
-        mask = torch.ones(1, len(slot.prompt), dtype=torch.long, device=self.device)
+            out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1,
+                             **(padded if len(slots) > 1 else {}))
         if self.cache is None:
             self.cache, self.mask = cache, mask
         else:
             self.cache, self.mask = _merge(self.cache, self.mask, cache, mask)
-        self.rows.append(slot)
-        self._advance(slot, out.logits[0, -1:, :].float())
+        self.rows += slots
+        logits = out.logits[:, -1, :].float()
+        for index, slot in enumerate(slots):
+            self._advance(slot, logits[index:index + 1])
 
     def step(self) -> None:
         """One decode step for every row; finished and cancelled rows leave afterwards."""
@@ -241,7 +249,7 @@ class Batcher:
         self.batch.drop_finished()
         if self.batch.rows:
             self.batch.step()
-        for slot in joining:
-            if not slot.cancelled:
-                self.batch.join(slot)
+        joining = [slot for slot in joining if not slot.cancelled]
+        if joining:
+            self.batch.join(*joining)
         self.batch.drop_finished()

@@ -104,3 +104,25 @@ def test_a_cancelled_request_leaves_the_batch_within_one_decode_step(tiny_engine
     assert len(long.generated) - at_cancel <= 1  # the step in flight, no more
     assert long not in batcher.batch.rows and len(long.generated) < 200
     batcher.close()
+
+
+def test_a_failing_consumer_loses_only_its_own_row(tiny_engine):
+    batcher = Batcher(tiny_engine.model, tiny_engine.stop_ids, max_batch=8)
+    done = threading.Event()
+
+    def broken(token, reason):
+        raise RuntimeError("event loop is closed")
+
+    tokens: list[int | None] = []
+
+    def healthy(token, reason):
+        tokens.append(token)
+        if reason:
+            done.set()
+
+    prompt = tiny_engine.prompt_ids(HISTORIES[0], "Alex", 8)
+    batcher.submit(Slot(prompt, GREEDY.replace(max_new_tokens=8), broken))
+    batcher.submit(Slot(prompt, GREEDY.replace(max_new_tokens=8), healthy))
+    assert done.wait(120)
+    assert tokens[-1] is None and batcher.thread.is_alive()
+    batcher.close()

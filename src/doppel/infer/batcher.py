@@ -141,14 +141,14 @@ class DecodeBatch:
         token = row.pick(logits)
         row.generated.append(token)
         if token in self.stop_ids:
-            row.emit(None, "stop")
+            _send(row, None, "stop")
             row.cancelled = True
         elif len(row.generated) >= row.params.max_new_tokens:
-            row.emit(token, None)
-            row.emit(None, "length")
+            _send(row, token, None)
+            _send(row, None, "length")
             row.cancelled = True
         else:
-            row.emit(token, None)
+            _send(row, token, None)
 
     def drop_finished(self) -> None:
         """Cut out the rows that are done or cancelled, and the padding all rows share."""
@@ -170,6 +170,15 @@ class DecodeBatch:
             for layer in self.cache.layers:
                 layer.keys = layer.keys[:, :, shared:, :]
                 layer.values = layer.values[:, :, shared:, :]
+
+
+def _send(row: Slot, token: int | None, reason: str | None) -> None:
+    """Hand a token to its consumer; a consumer that fails (a closed event loop) loses its row
+    and nobody else's."""
+    try:
+        row.emit(token, reason)
+    except Exception:
+        row.cancelled = True
 
 
 def _merge(cache, mask, other, other_mask):
@@ -242,7 +251,7 @@ class Batcher:
                 self._turn(joining)
             except Exception as error:  # a broken step fails its requests, never the server
                 for slot in self.batch.rows + joining:
-                    slot.emit(None, f"error: {error}")
+                    _send(slot, None, f"error: {error}")
                 self.batch = DecodeBatch(self.batch.model, sorted(self.batch.stop_ids))
 
     def _turn(self, joining: list[Slot]) -> None:

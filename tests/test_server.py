@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from builders import run_doppel
+from builders import run_cli, run_doppel
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
 from doppel.infer.engine import Engine, SamplingParams
@@ -223,6 +223,27 @@ def test_serve_refuses_to_start_on_an_open_host_without_a_key():
                       env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **keep})
     assert done.returncode == 2
     assert "--api-key" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_batch_size_sizes_the_batch_and_is_checked(monkeypatch, capsys):
+    """`doppel serve RUN --batch-size 2`: capacity is the batch plus the queue."""
+    import uvicorn
+
+    from doppel.infer import options as infer_options
+
+    apps = []
+    monkeypatch.setattr(infer_options, "load_engine", lambda load: EchoBackend())
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
+    code, _, err = run_cli(["serve", "smollm2-135m", "--batch-size", "2", "--queue-size", "3"],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    server, url = run_in_thread(apps[0])
+    try:
+        assert httpx.get(f"{url}/health").json()["queue"]["capacity"] == 5
+    finally:
+        server.should_exit = True
+    code, _, err = run_cli(["serve", "smollm2-135m", "--batch-size", "0"], monkeypatch, capsys)
+    assert code == 2 and "--batch-size" in err and "Traceback" not in err
 
 
 def test_history_names_roles_and_message_boundaries():

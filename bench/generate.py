@@ -113,13 +113,21 @@ def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float,
 
 
 def server_rows(row, tokens: int, engine: Engine | None = None) -> None:
-    """1 then 8 concurrent streaming clients against one continuously batching server."""
-    engine = engine or Engine.load("smollm2-135m")
-    server_throughput(engine, 1, 4)  # warm-up
-    for clients in (1, 8):
-        row(f"server, float32, {clients} concurrent streaming client(s)",
-            *server_throughput(engine, clients, tokens))
-    engine.batcher().close()
+    """1 then 8 concurrent streaming clients against one continuously batching server, in float32
+    and (where the CPU has it) bfloat16, the precision `doppel serve` picks by default."""
+    import torch
+
+    from doppel.hardware import torch_dtype
+
+    engines = [("float32", engine or Engine.load("smollm2-135m"))]
+    if torch_dtype("auto") == torch.bfloat16:
+        engines.append(("bfloat16", Engine.load("smollm2-135m", dtype=torch.bfloat16)))
+    for name, model in engines:
+        server_throughput(model, 1, 4)  # warm-up
+        for clients in (1, 8):
+            row(f"server, {name}, {clients} concurrent streaming client(s)",
+                *server_throughput(model, clients, tokens))
+        model.batcher().close()
 
 
 def cpu_model() -> str:

@@ -3,7 +3,7 @@ fp32 vs bf16; a LoRA run with the adapter applied vs merged), batched replies, a
 throughput with 1 and 8 concurrent streaming clients. Prints a table and writes it under
 "## generate" in docs/benchmarks.md.
 
-Usage: .venv/bin/python bench/generate.py [--tokens 48] [--threads N] [--no-write]
+Usage: .venv/bin/python bench/generate.py [--tokens 48] [--threads N] [--no-write] [--server-only]
 """
 
 from __future__ import annotations
@@ -112,6 +112,24 @@ def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float,
     return statistics.median(firsts), sum(produced) / wall, sum(produced) / cpu
 
 
+def server_rows(row, tokens: int, engine: Engine | None = None) -> None:
+    """1 then 8 concurrent streaming clients against one continuously batching server, in float32
+    and (where the CPU has it) bfloat16, the precision `doppel serve` picks by default."""
+    import torch
+
+    from doppel.hardware import torch_dtype
+
+    engines = [("float32", engine or Engine.load("smollm2-135m"))]
+    if torch_dtype("auto") == torch.bfloat16:
+        engines.append(("bfloat16", Engine.load("smollm2-135m", dtype=torch.bfloat16)))
+    for name, model in engines:
+        server_throughput(model, 1, 4)  # warm-up
+        for clients in (1, 8):
+            row(f"server, {name}, {clients} concurrent streaming client(s)",
+                *server_throughput(model, clients, tokens))
+        model.batcher().close()
+
+
 def cpu_model() -> str:
     out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     name = next((line.split(":", 1)[1].strip() for line in out.splitlines()
@@ -127,6 +145,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice, one per core)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--server-only", action="store_true",
+                        help="only the server rows: 1 vs 8 concurrent clients, side by side")
     args = parser.parse_args()
     import torch
 
@@ -145,6 +165,10 @@ def main() -> None:
               flush=True)
 
     n = args.tokens
+    if args.server_only:
+        server_rows(row, n)
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        return
     for dtype in (torch.float32, torch.bfloat16):
         name = str(dtype).removeprefix("torch.")
         engine = Engine.load("smollm2-135m", dtype=dtype)
@@ -159,9 +183,7 @@ def main() -> None:
                 row(f"LoRA r=16 run, {how}, {name}, stream", *timed_stream(engine, n))
     engine = Engine.load("smollm2-135m")
     row("base, float32, reply_batch of 8 (eval path)", None, *batched(engine, n))
-    for clients in (1, 8):
-        row(f"server, float32, {clients} concurrent streaming client(s)",
-            *server_throughput(engine, clients, n))
+    server_rows(row, n, engine)
 
     load = os.getloadavg()[0]
     table = "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
@@ -170,8 +192,8 @@ def main() -> None:
         f"{torch.get_num_threads()} threads; load average {load:.1f} when it finished (other "
         "jobs on the machine slow every row alike). Greedy, {n} new tokens per reply, stops "
         "ignored so every row generates the same count; time to first token includes the prompt "
-        f"({len(HISTORY)} messages). Server rows: generation is serialised, so 8 clients share "
-        "one model's speed and wait their turn (first-token time is the median over clients). "
+        f"({len(HISTORY)} messages). Server rows: continuous batching, so 8 clients decode in one "
+        "batch (first-token time is the median over clients). "
         "Tokens per CPU-second (this process's CPU time, all threads) moves less with the "
         "machine's load than tokens/s does.\n\n"
         "| what | first token | tokens/s | tokens per CPU-s |\n|---|---:|---:|---:|\n"

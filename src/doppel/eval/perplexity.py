@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from doppel.chatformat import IGNORE_INDEX, ChatEncoder, ChatTurn, Example
+from doppel.eval.bootstrap import Intervals, paired
 
 
 @dataclass
@@ -22,6 +23,15 @@ class Scored:
 
     nll: float = 0.0
     tokens: int = 0
+    # conversation index -> [nll, tokens] there: the units bootstrap intervals resample
+    by_unit: dict[int, list[float]] = field(default_factory=dict)
+
+    def add(self, unit: int, nll: float) -> None:
+        self.nll += nll
+        self.tokens += 1
+        found = self.by_unit.setdefault(unit, [0.0, 0])
+        found[0] += nll
+        found[1] += 1
 
     @property
     def perplexity(self) -> float | None:
@@ -35,13 +45,15 @@ class ScoringWindows:
     windows: list[list[int]] = field(default_factory=list)
     index: dict[tuple[int, ...], int] = field(default_factory=dict)
     labels: dict[str, list[tuple[int, list[int]]]] = field(default_factory=dict)
+    units: dict[str, list[int]] = field(default_factory=dict)  # conversation of each labels pair
 
-    def add(self, speaker: str, example: Example) -> None:
+    def add(self, speaker: str, example: Example, unit: int = 0) -> None:
         key = tuple(example.input_ids)
         if key not in self.index:
             self.index[key] = len(self.windows)
             self.windows.append(example.input_ids)
         self.labels.setdefault(speaker, []).append((self.index[key], example.labels))
+        self.units.setdefault(speaker, []).append(unit)
 
 
 def drop_overlap(examples: list[Example], prefix: int, boundary: int) -> list[Example]:
@@ -65,14 +77,14 @@ def plan_windows(
     max_length: int,
 ) -> ScoringWindows:
     plan = ScoringWindows(labels={s: [] for s in speakers})
-    for turns in conversations:
+    for unit, turns in enumerate(conversations):
         present = {t.speaker for t in turns}
         for speaker in speakers:
             if speaker not in present:
                 continue
             examples = encoder.encode(turns, {speaker}, max_length)
             for example in drop_overlap(examples, len(encoder.prefix), encoder.im_start_id):
-                plan.add(speaker, example)
+                plan.add(speaker, example, unit)
     return plan
 
 
@@ -180,11 +192,10 @@ def score(model, plan: ScoringWindows, pad_id: int, batch_tokens: int = 2048,
     losses = token_losses(model, plan.windows, pad_id, batch_tokens, advance, marks)
     scored = {s: Scored() for s in plan.labels}
     for speaker, pairs in plan.labels.items():
-        for window, labels in pairs:
+        for (window, labels), unit in zip(pairs, plan.units.get(speaker, []), strict=True):
             for loss, label in zip(losses[window], labels, strict=True):
                 if label != IGNORE_INDEX:
-                    scored[speaker].nll += loss
-                    scored[speaker].tokens += 1
+                    scored[speaker].add(unit, loss)
     return scored
 
 
@@ -205,4 +216,26 @@ def speaker_perplexity(
 
 def overall(scored: dict[str, Scored]) -> Scored:
     """All speakers' tokens pooled: the token-weighted perplexity."""
-    return Scored(sum(s.nll for s in scored.values()), sum(s.tokens for s in scored.values()))
+    pooled = Scored(sum(s.nll for s in scored.values()), sum(s.tokens for s in scored.values()))
+    for found in scored.values():
+        for unit, (nll, tokens) in found.by_unit.items():
+            into = pooled.by_unit.setdefault(unit, [0.0, 0])
+            into[0] += nll
+            into[1] += tokens
+    return pooled
+
+
+def intervals(tuned: Scored, base: Scored, seed: int) -> Intervals | None:
+    """Bootstrap intervals over held-out conversations, paired (both models scored the same)."""
+    units = sorted(set(tuned.by_unit) & set(base.by_unit))
+
+    def statistic(found: Scored):
+        parts = [found.by_unit[u] for u in units]
+
+        def perplexity_of(drawn):
+            tokens = sum(parts[i][1] for i in drawn)
+            return math.exp(sum(parts[i][0] for i in drawn) / tokens) if tokens else None
+
+        return perplexity_of
+
+    return paired(statistic(tuned), statistic(base), len(units), seed)

@@ -62,6 +62,31 @@ class AttributionRow:
 
 
 @dataclass
+class RankingRow:
+    """The ranking test of sense and persona for one speaker (eval/ranking.py)."""
+
+    contexts: int  # contexts ranked
+    candidates: int  # per context: the true reply and candidates - 1 distractors
+    chance_hits: float
+    chance_mrr: float
+    fine_tuned_hits: float | None = None  # hits@1
+    base_hits: float | None = None
+    fine_tuned_mrr: float | None = None
+    base_mrr: float | None = None
+    intervals: Intervals | None = None  # of hits@1; 95% bootstrap over contexts, paired
+    mrr_intervals: Intervals | None = None
+    note: str | None = None  # why there is no number (too few held-out turns)
+
+    @property
+    def fine_tuned(self) -> float | None:
+        return self.fine_tuned_hits
+
+    @property
+    def base(self) -> float | None:
+        return self.base_hits
+
+
+@dataclass
 class Ceiling:
     """The attribution classifier on real held-out turns: overall accuracy and recall per class."""
 
@@ -110,6 +135,7 @@ class RunResult:
     timings: dict[str, float]
     samples: list[Sample]
     transcripts: Transcripts
+    ranking: dict[str, RankingRow] = field(default_factory=dict)  # hits@1 and MRR per speaker
 
     # --- headline views (commands, the demo's table) ---------------------------------------
     @property

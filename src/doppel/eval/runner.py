@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from doppel.atomic import atomic_dir
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
-from doppel.eval import attribution, bootstrap, perplexity, style
+from doppel.eval import attribution, bootstrap, perplexity, ranking, style
 from doppel.eval.contexts import (
     Context,
     build_contexts,
@@ -87,10 +87,12 @@ class Job:
     ppl_speakers: list[str]
     contexts: list[Context]
     chats: list[Transcript]
+    rank_items: list[ranking.RankItem] = field(default_factory=list)
 
     def key(self) -> tuple:
         return (self.max_length, tuple(self.ppl_speakers), tuple(self.contexts),
-                tuple((c.respondent, c.partner, c.language) for c in self.chats))
+                tuple((c.respondent, c.partner, c.language) for c in self.chats),
+                tuple(self.rank_items))
 
 
 @dataclass
@@ -102,6 +104,7 @@ class ModelResult:
     transcripts: list[Transcript]
     timings: dict[str, float]
     precision: str = "fp32"  # the weights' precision perplexity was computed in
+    ranks: list[int] = field(default_factory=list)  # the true reply's rank for each RankItem
 
 
 # --- checking inputs -----------------------------------------------------------------------
@@ -182,6 +185,14 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
     with parts.part(timings, "perplexity", f"{label}: perplexity", len(plan.windows)) as advance:
         scored = perplexity.score(loaded.model, plan, perplexity.pad_id(loaded.tokenizer),
                                   options.ppl_batch_tokens, advance)
+    ranks = []
+    if job.rank_items:
+        with parts.part(timings, "ranking", f"{label}: ranking", len(job.rank_items) *
+                        len(job.rank_items[0].candidates)) as advance:
+            scores = ranking.rank_scores(loaded.model, loaded.tokenizer, job.contexts,
+                                         job.rank_items, job.max_length, options.ppl_batch_tokens,
+                                         advance)
+        ranks = [ranking.rank_of_truth(s) for s in scores]
     engine = Engine(loaded, max_length=job.max_length)
     with parts.part(timings, "generation", f"{label}: replies", len(job.contexts)) as advance:
         replies = reply_all(engine, [c.history for c in job.contexts],
@@ -191,7 +202,7 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
     del engine, loaded
     gc.collect()
     _free_accelerator()
-    return ModelResult(scored, replies, transcripts, timings, precision)
+    return ModelResult(scored, replies, transcripts, timings, precision, ranks)
 
 
 # --- numbers for one run -------------------------------------------------------------------
@@ -272,7 +283,13 @@ def make_job(dataset: Dataset, info: RunInfo, options: EvalOptions, languages: l
     known = list(info.speakers) or sorted(trained)
     chat_friends = top_friends(dataset, known, options.top_speakers)
     chats = plan_transcripts(me, chat_friends, trained, languages) if options.transcripts else []
-    return Job(info.max_length, sorted(trained), contexts, chats)
+    items = []
+    if options.rank_candidates >= 2:
+        turns = [(cid, t.speaker, t.messages) for cid, found in conversation_turns(dataset, "val")
+                 for t in found]
+        items = ranking.build_items(contexts, turns, options.rank_candidates,
+                                    options.sampling.seed)
+    return Job(info.max_length, sorted(trained), contexts, chats, items)
 
 
 @dataclass
@@ -340,6 +357,8 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
         style=style_result, attribution=attribution_result, training=training_summary(info.path),
         timings=timings, samples=samples(job, tuned, base),
         transcripts=Transcripts(tuned.transcripts, base.transcripts),
+        ranking=ranking.ranking_rows(job.contexts, job.rank_items, tuned.ranks, base.ranks,
+                                     options.rank_candidates, options.sampling.seed),
     )
 
 

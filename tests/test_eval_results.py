@@ -89,3 +89,25 @@ def test_another_schema_version_or_shape_is_a_clear_error(results, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(data))
     with pytest.raises(DoppelError, match=r"not a doppel eval result: Field required at runs.0"):
         read_results(tmp_path)
+
+
+def test_the_report_leads_with_a_plain_paragraph_and_says_when_attribution_means_nothing(results):
+    from doppel.eval.results import RankingRow
+
+    results.runs[0].ranking = {"Alex": RankingRow(2, 10, 0.1, 0.29, note="too few held-out "
+                                                  "turns to rank (2 contexts)")}
+    text = report_markdown(results, {}, columns(results.runs))
+    first = text.split("\n\n")[1]
+    assert first == ("**lora**: replies sound more like you: perplexity of your held-out messages "
+                     "41.00 -> 20.50 (better); style distance 1.50 -> 0.25 (within noise); "
+                     "replies attributed to you 0.00 -> 0.67 (within noise); fit the "
+                     "conversation: too few held-out turns to rank (2 contexts); within noise: "
+                     "style distance 1.50 -> 0.25; replies attributed to you 0.00 -> 0.67.")
+    assert "| Alex | 2 | too few held-out turns to rank (2 contexts) |" in text
+    # six speakers in one register: 26% against a chance of 17% is no basis for a share
+    results.classifier = Ceiling(0.26, {}, 120, ["A", "B", "C", "D", "E", "F"])
+    text = report_markdown(results, {}, columns(results.runs))
+    assert "replies attributed to you" not in text.split("\n\n")[1]
+    assert "Attribution is not informative for this export: the classifier recognises 26% of " \
+           "real held-out turns (chance 17%; shares mean something from 38%)" in text
+    assert "| Alex | 3 |" not in text.split("## 3.")[1].split("## 4.")[0]

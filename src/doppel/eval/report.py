@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from doppel.atomic import atomic_file
+from doppel.eval import attribution
 from doppel.eval import markdown as md
+from doppel.eval.plain import plain_summary
 from doppel.eval.plots import grouped_bars
 from doppel.eval.results import EvalResults, RunResult, write_results
 from doppel.eval.style import FEATURES
@@ -33,7 +35,7 @@ def columns(runs: list[RunResult]) -> list[Column]:
 
 
 def _rows(run: RunResult, section: str) -> dict[str, Any]:
-    """speaker -> the section's row (PerplexityRow, StyleRow or AttributionRow)."""
+    """speaker -> the section's row (PerplexityRow, StyleRow, AttributionRow or RankingRow)."""
     return run.perplexity.speakers if section == "perplexity" else getattr(run, section)
 
 
@@ -168,6 +170,33 @@ def precisions(runs) -> str:
                      f"{r.perplexity.base_precision})" for r in runs)
 
 
+def ranking_section(runs) -> str:
+    """Per run and speaker: hits@1 and MRR of base and fine-tuned, chance, or why there is none."""
+    parts = []
+    for run in runs:
+        if not run.ranking:
+            continue
+        rows = []
+        for speaker, row in run.ranking.items():
+            if row.note:
+                rows.append([md.escape(speaker), md.number(row.contexts), md.escape(row.note),
+                             "", "", "", ""])
+                continue
+            hits, mrr = row.intervals, row.mrr_intervals
+            rows.append([
+                md.escape(speaker), md.number(row.contexts),
+                f"{md.number(row.chance_hits)} / {md.number(row.chance_mrr)}",
+                _with_interval(row.base_hits, hits and hits.base, 2),
+                _with_interval(row.fine_tuned_hits, hits and hits.fine_tuned, 2),
+                _with_interval(row.base_mrr, mrr and mrr.base, 2),
+                _with_interval(row.fine_tuned_mrr, mrr and mrr.fine_tuned, 2)])
+        header = ["speaker", "contexts", "chance (hits@1 / MRR)", "base hits@1",
+                  "fine-tuned hits@1", "base MRR", "fine-tuned MRR"]
+        parts.append(f"**{md.escape(run.name)}**\n\n{md.table(header, rows)}"
+                     f"{noise_words([run], 'ranking', 'hits@1')}")
+    return "\n".join(parts) or "Not run (--rank-candidates 0).\n"
+
+
 def timing_table(everything: EvalResults) -> str:
     runs = everything.runs
     keys: list[str] = []
@@ -239,6 +268,11 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
     ppl_table, _ = section_table(runs, "perplexity", cols)
     style_table, _ = section_table(runs, "style", cols)
     attr_table, _ = section_table(runs, "attribution", cols)
+    attr_noise = noise_words(runs, "attribution", "the attributed share")
+    if not attribution.informative(clf):
+        attr_noise, plot["attribution"] = "", ""
+        attr_table = ("**Attribution is not informative for this export**: "
+                      + attribution.not_informative_note(clf) + "\n")
     contexts = ", ".join(f"{md.escape(r.name)}: {r.contexts}" for r in runs)
     intro = (
         f"Dataset `{md.escape(data.path)}`: user **{md.escape(data.me)}**, main language "
@@ -252,6 +286,8 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
         f"The eval took {md.number(everything.timings.get('total'), 1)} s (parts at the end)."
     )
     return f"""# doppel eval
+
+{plain_summary(everything)}
 
 {intro}
 
@@ -285,14 +321,22 @@ attributes each generated reply. Its accuracy on {clf.turns} real held-out turns
 {md.number(clf.accuracy)} (the ceiling; per speaker in the table).
 
 {attr_table}
-{noise_words(runs, "attribution", "the attributed share")}{plot.get('attribution', '')}
-## 4. Scripted chats
+{attr_noise}{plot.get('attribution', '')}
+## 4. Does the reply fit the conversation? (ranking)
+
+For each held-out context the real reply is one of {opts.rank_candidates} candidates; the others
+are real turns by the same speaker from other conversations and turns by other speakers. Each
+model ranks them by log-likelihood per token after the context: hits@1 is the share where the
+real reply comes first, MRR the mean of 1/rank (chance: a model ranking at random).
+
+{ranking_section(runs)}
+## 5. Scripted chats
 
 "hey" and "what's up?" (and the same in the main language when it is not English), as the
 user with each top friend and as each trained friend with the user: see
 [transcripts.md](transcripts.md), also at the end of this report.
 
-## 5. Samples
+## 6. Samples
 
 {samples_markdown(runs)}
 ## Time per part

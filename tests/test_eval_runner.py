@@ -102,6 +102,10 @@ def test_several_runs_side_by_side(setup):
     assert results["runs"][0]["perplexity"]["overall"]["intervals"]["change"]
     assert results["runs"][0]["attribution"] == results["runs"][2]["attribution"]  # seeded
     assert "95% bootstrap intervals" in report and "within noise (the 95% interval" in report
+    # 3 contexts each: too few to rank, said in words rather than as a number
+    assert a.ranking["Alex"].contexts == 3 and a.ranking["Alex"].fine_tuned_hits is None
+    assert "too few held-out turns to rank (3 contexts with 10 distinct" in report
+    assert report.split("\n\n")[1].startswith("**lora/run**: replies sound more like you: ")
     assert '<img src="plots/perplexity.png"' in summary.report_html.read_text()
     transcripts = summary.transcripts_md.read_text()
     assert "The model as Alex, with Sam (en)" in transcripts

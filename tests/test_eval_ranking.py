@@ -84,6 +84,7 @@ def test_distractors_are_real_turns_from_other_conversations_and_repeat_per_seed
     assert build_items(contexts, turns, candidates=len(turns) + 1, seed=0) == []
 
 
+@pytest.mark.slow  # 300 training steps of the tiny model
 def test_a_memorising_model_ranks_every_true_reply_first_and_a_random_one_about_chance(tiny):
     _, tokenizer = tiny
     contexts, turns = _contexts()

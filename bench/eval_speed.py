@@ -80,11 +80,12 @@ def main() -> None:
 
         configs["scored (bf16)"] = (copy.deepcopy(loaded.model).to(torch.bfloat16), True)
     best: dict[str, tuple[float, float, float]] = {}
+    log = []
     for repeat in range(args.repeats):
         for name, (model, fast) in configs.items():
             result = _timed(model, plan, pad, fast)
-            print(f"run {repeat + 1}: {name}: {result[0]:.1f} s, load {result[1]:.1f}, "
-                  f"perplexity {result[2]:.4f}", flush=True)
+            log.append(f"run {repeat + 1}: {name}: {result[0]:.1f} s, load {result[1]:.1f}")
+            print(f"{log[-1]}, perplexity {result[2]:.4f}", flush=True)
             if name not in best or result[0] < best[name][0]:
                 best[name] = result
     full = best["full (fp32)"][0]
@@ -92,11 +93,13 @@ def main() -> None:
             "|---|---:|---:|---:|---:|"]
     rows += [f"| {name} | {s:.1f} | {load:.1f} | {ppl:.4f} | {full / s:.2f}x |"
              for name, (s, load, ppl) in best.items()]
-    block = (f"Machine: {_machine()}. Model {args.model}, max length {args.max_length}: "
+    machine = _machine().rsplit(", torch threads", 1)[0]
+    block = (f"Machine: {machine}, torch threads {torch.get_num_threads()}. Model {args.model}, max length {args.max_length}: "
              f"{len(plan.windows)} windows, {window_tokens:,} tokens run, {scored_tokens:,} "
              f"scored. Command: `python bench/eval_speed.py --repeats {args.repeats}"
              f"{' --write-docs' if args.write_docs else ''}` (fastest of {args.repeats}).\n\n"
-             + "\n".join(rows))
+             + "\n".join(rows) + "\n\nEvery run, in order (the load moves a lot): "
+             + "; ".join(log) + ".")
     print(block)
     if args.write_docs:
         write_block(HEADING, "eval_speed.py", block)

@@ -94,7 +94,8 @@ def main() -> None:
     rows += [f"| {name} | {s:.1f} | {load:.1f} | {ppl:.4f} | {full / s:.2f}x |"
              for name, (s, load, ppl) in best.items()]
     machine = _machine().rsplit(", torch threads", 1)[0]
-    block = (f"Machine: {machine}, torch threads {torch.get_num_threads()}. Model {args.model}, max length {args.max_length}: "
+    block = (f"Machine: {machine}, torch threads {torch.get_num_threads()}. Model {args.model}, "
+             f"max length {args.max_length}: "
              f"{len(plan.windows)} windows, {window_tokens:,} tokens run, {scored_tokens:,} "
              f"scored. Command: `python bench/eval_speed.py --repeats {args.repeats}"
              f"{' --write-docs' if args.write_docs else ''}` (fastest of {args.repeats}).\n\n"

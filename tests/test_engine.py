@@ -9,7 +9,7 @@ import pytest
 from conftest import ScriptedLM
 from doppel.chatformat import MESSAGE_SEP, separator_rules, split_messages
 from doppel.errors import DoppelError
-from doppel.infer.engine import Engine, MessageStream, SamplingParams
+from doppel.infer.engine import Detokenizer, Engine, MessageStream, SamplingParams
 from doppel.runs import Loaded, RunInfo
 
 GREEDY = SamplingParams(temperature=0, max_new_tokens=12)
@@ -154,3 +154,21 @@ def test_typed_chat_tokens_cannot_forge_turns(scripted_engine):
     assert ids.count(engine.encoder.im_start_id) == 2  # Sam's header and Alex's
     assert ids.count(engine.encoder.im_end_id) == 1
     assert engine.tokenizer.decode(ids).startswith("<|im_start|>Sam Alex\nhi\nAlex\nlol<|im_end|>")
+
+
+@pytest.mark.parametrize("text", [
+    "hey 😀 how's it going?\n\nthe café was 日本語 great 👍🏽",
+    "  leading spaces   and\ttabs\n\n\n\nthen a new message",
+    "ok" + MESSAGE_SEP + "two<b>&amp;</b>",
+])
+def test_incremental_detokenising_adds_up_to_the_whole_decode(chat_tokenizer, text):
+    ids = chat_tokenizer.encode(text, add_special_tokens=False)
+    out = Detokenizer(chat_tokenizer, prompt_tokens=3)
+    deltas = [d for token in ids for d in out.push(token, None)] + out.push(None, "length")
+    messages: list[str] = []
+    for delta in deltas:
+        messages += [""] * (delta.message_index + 1 - len(messages))
+        messages[delta.message_index] += delta.text
+    assert messages == split_messages(chat_tokenizer.decode(ids, skip_special_tokens=True))
+    assert len(deltas) > len(messages) + 1  # it streamed, not all at the end
+    assert deltas[-1].done and deltas[-1].completion_tokens == len(ids)

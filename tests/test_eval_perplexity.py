@@ -60,3 +60,32 @@ def test_a_speaker_without_held_out_messages_has_no_perplexity(tiny):
     scored = speaker_perplexity(model, tokenizer, [group_turns(CHAT)], ["Alex", "Kim"], 512)
     assert scored["Kim"].tokens == 0 and scored["Kim"].perplexity is None
     assert scored["Alex"].perplexity is not None
+
+
+@pytest.mark.parametrize("max_length", [512, 48])
+def test_logits_only_at_scored_positions_give_the_full_paths_perplexity(tiny, max_length):
+    model, tokenizer = tiny
+    chats = [group_turns(CHAT), group_turns(CHAT[3:]), group_turns(CHAT[:5])]
+    fast = speaker_perplexity(model, tokenizer, chats, ["Alex", "Sam"], max_length, 4096)
+    full = speaker_perplexity(model, tokenizer, chats, ["Alex", "Sam"], max_length, 4096,
+                              fast=False)
+    for speaker in ("Alex", "Sam"):
+        assert fast[speaker].tokens == full[speaker].tokens > 0
+        assert fast[speaker].perplexity == pytest.approx(full[speaker].perplexity, rel=1e-4)
+
+
+BF16_TOLERANCE = 0.02  # relative: bf16 weights round to 8 bits of mantissa, the sums stay fp32
+
+
+def test_bf16_and_fp32_perplexities_agree_within_the_stated_tolerance(tiny):
+    import copy
+
+    import torch
+
+    model, tokenizer = tiny
+    chats = [group_turns(CHAT)]
+    fp32 = speaker_perplexity(model, tokenizer, chats, ["Alex"], 512)["Alex"]
+    bf16 = speaker_perplexity(copy.deepcopy(model).to(torch.bfloat16), tokenizer, chats,
+                              ["Alex"], 512)["Alex"]
+    assert bf16.tokens == fp32.tokens
+    assert bf16.perplexity == pytest.approx(fp32.perplexity, rel=BF16_TOLERANCE)

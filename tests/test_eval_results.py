@@ -7,6 +7,7 @@ import json
 import pytest
 
 from doppel.errors import DoppelError
+from doppel.eval.bootstrap import Intervals
 from doppel.eval.options import EvalOptions
 from doppel.eval.report import columns, report_markdown, write_report
 from doppel.eval.results import (
@@ -26,6 +27,8 @@ from doppel.eval.results import (
 from doppel.eval.style import FEATURES
 from doppel.eval.transcripts import Transcript
 
+SPREAD = Intervals((18.0, 23.0), (35.5, 47.0), (-25.0, -16.0))
+
 
 def _run(name: str, base_shared: bool) -> RunResult:
     profile = {feature: 0.5 for feature in FEATURES} | {"vocab": None}
@@ -34,11 +37,12 @@ def _run(name: str, base_shared: bool) -> RunResult:
         name=name, path=f"/runs/{name}", method="lora", base_model="smollm2-135m",
         baseline="smollm2-135m", base_shared=base_shared, trained_speakers=["Alex", "Sam"],
         finished=True, speakers=["Alex", "Sam"], dataset_matches=True, contexts=6,
-        perplexity=Perplexity({"Alex": PerplexityRow(120, 20.5, 41.0),
+        perplexity=Perplexity({"Alex": PerplexityRow(120, 20.5, 41.0, SPREAD),
                                "Sam": PerplexityRow(80, None, None)},
                               PerplexityRow(200, 20.5, 41.0)),
         style={"Alex": StyleRow(3, profile, profile, profile, 0.25, 1.5, {"chars": 0.25}, {})},
-        attribution={"Alex": AttributionRow(3, 0.67, 0.0, 0.9)},
+        attribution={"Alex": AttributionRow(3, 0.67, 0.0, 0.9, Intervals((0.33, 1.0), (0.0, 0.0),
+                                                                         (-0.33, 1.0)))},
         training={"wall_s": 12.5, "trainable_params": 4096}, timings={"generation": 1.25},
         samples=[Sample("Alex", [("Sam", "hey")], ["yo"], ["sup"], ["Hello."])],
         transcripts=Transcripts([chat], [chat]),
@@ -58,12 +62,19 @@ def test_results_round_trip_through_results_json(results, tmp_path):
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["runs"][0]["perplexity"]["overall"] == {"tokens": 200, "fine_tuned": 20.5,
-                                                        "base": 41.0}
+                                                        "base": 41.0, "intervals": None}
+    assert data["runs"][0]["perplexity"]["speakers"]["Alex"]["intervals"] == {
+        "fine_tuned": [18.0, 23.0], "base": [35.5, 47.0], "change": [-25.0, -16.0]}
     back = read_results(tmp_path)
     assert back == results
     assert back["full"].attribution_share == {"Alex": 0.67}
     cols = columns(back.runs)
     assert report_markdown(back, {}, cols) == report_markdown(results, {}, cols)
+    text = report_markdown(back, {}, cols)
+    assert "| Alex | 120 | 41.00 [35.50, 47.00] | 20.50 [18.00, 23.00] |" in text
+    assert "- lora: perplexity changed beyond noise for Alex; within noise" in text
+    assert "- lora: the attributed share changed beyond noise for nobody; within noise (the " \
+           "95% interval of the change holds 0) for Alex." in text
     assert (tmp_path / "report.md").read_text(encoding="utf-8") == report_markdown(
         results, {"perplexity": "plots/perplexity.png", "style": "plots/style.png",
                   "attribution": "plots/attribution.png"}, cols)
@@ -78,3 +89,25 @@ def test_another_schema_version_or_shape_is_a_clear_error(results, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(data))
     with pytest.raises(DoppelError, match=r"not a doppel eval result: Field required at runs.0"):
         read_results(tmp_path)
+
+
+def test_the_report_leads_with_a_plain_paragraph_and_says_when_attribution_means_nothing(results):
+    from doppel.eval.results import RankingRow
+
+    results.runs[0].ranking = {"Alex": RankingRow(2, 10, 0.1, 0.29, note="too few held-out "
+                                                  "turns to rank (2 contexts)")}
+    text = report_markdown(results, {}, columns(results.runs))
+    first = text.split("\n\n")[1]
+    assert first == ("**lora**: replies sound more like you: perplexity of your held-out messages "
+                     "41.00 -> 20.50 (better); style distance 1.50 -> 0.25 (within noise); "
+                     "replies attributed to you 0.00 -> 0.67 (within noise); fit the "
+                     "conversation: too few held-out turns to rank (2 contexts); within noise: "
+                     "style distance 1.50 -> 0.25; replies attributed to you 0.00 -> 0.67.")
+    assert "| Alex | 2 | too few held-out turns to rank (2 contexts) |" in text
+    # six speakers in one register: 26% against a chance of 17% is no basis for a share
+    results.classifier = Ceiling(0.26, {}, 120, ["A", "B", "C", "D", "E", "F"])
+    text = report_markdown(results, {}, columns(results.runs))
+    assert "replies attributed to you" not in text.split("\n\n")[1]
+    assert "Attribution is not informative for this export: the classifier recognises 26% of " \
+           "real held-out turns (chance 17%; shares mean something from 38%)" in text
+    assert "| Alex | 3 |" not in text.split("## 3.")[1].split("## 4.")[0]

@@ -90,6 +90,22 @@ def test_several_runs_side_by_side(setup):
     assert "|  | lora/run | mine | again/run |" in report
     assert "| trainable parameters | n/a | 4,096 | n/a |" in report
     assert "| generation |" in report and "| Kim | 0 | n/a |" in report
+    assert a.perplexity.precision == a.perplexity.base_precision == "fp32"  # auto on a CPU
+    assert "Weights in fp32" in report
+    # every share and mean has a seeded interval around it, and the report says what is noise
+    alex = a.perplexity.speakers["Alex"]
+    low, high = alex.intervals.fine_tuned
+    assert low <= alex.fine_tuned <= high and alex.intervals.base[0] <= alex.base
+    share = a.attribution["Alex"]
+    assert share.intervals.fine_tuned[0] <= share.fine_tuned <= share.intervals.fine_tuned[1]
+    assert a.style["Alex"].intervals is not None
+    assert results["runs"][0]["perplexity"]["overall"]["intervals"]["change"]
+    assert results["runs"][0]["attribution"] == results["runs"][2]["attribution"]  # seeded
+    assert "95% bootstrap intervals" in report and "within noise (the 95% interval" in report
+    # 3 contexts each: too few to rank, said in words rather than as a number
+    assert a.ranking["Alex"].contexts == 3 and a.ranking["Alex"].fine_tuned_hits is None
+    assert "too few held-out turns to rank (3 contexts with 10 distinct" in report
+    assert report.split("\n\n")[1].startswith("**lora/run**: replies sound more like you: ")
     assert '<img src="plots/perplexity.png"' in summary.report_html.read_text()
     transcripts = summary.transcripts_md.read_text()
     assert "The model as Alex, with Sam (en)" in transcripts

@@ -21,7 +21,7 @@ from doppel.options import (
     variant,
 )
 
-SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export"]
+SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot"]
 
 
 def _click_command(name: str):

@@ -147,8 +147,8 @@ def test_readme_commands_for_other_apps_run_as_shown(sample_export, tmp_path) ->
 
     from test_readme import readme_commands
 
-    shown = [c for c in readme_commands() if c[0] == "prepare"
-             and any(arg.startswith("tests/fixtures/") for arg in c)]
+    shown = [c.doppel_args for c in readme_commands() if c.words[:2] == ("doppel", "prepare")
+             and any(arg.startswith("tests/fixtures/") for arg in c.words)]
     assert len(shown) >= 3
     (tmp_path / "out").mkdir()
     folder = sample_export if sample_export.is_dir() else sample_export.parent

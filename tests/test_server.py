@@ -10,12 +10,19 @@ import httpx
 import openai
 import pytest
 
-from builders import run_doppel
+from builders import run_cli, run_doppel
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
 from doppel.infer.engine import Engine, SamplingParams
 from doppel.infer.options import check_exposure
-from doppel.infer.server import REPLY_SEP, ChatMessage, create_app, history_of, run_in_thread
+from doppel.infer.server import (
+    MAX_BODY,
+    REPLY_SEP,
+    ChatMessage,
+    create_app,
+    history_of,
+    run_in_thread,
+)
 
 
 @pytest.fixture
@@ -110,7 +117,7 @@ def long_request(stream: bool) -> dict:
 
 def test_a_full_queue_answers_503_and_a_dropped_stream_frees_its_place(serve):
     backend = EchoBackend(delay_s=0.02)
-    url = serve(backend, queue_size=0)  # room for exactly one request
+    url = serve(backend, queue_size=0, max_batch=1)  # room for exactly one request
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=long_request(True)) as first:
         lines = first.iter_lines()  # held: a dropped iterator closes the connection
         next(lines)
@@ -148,6 +155,10 @@ def test_a_request_over_its_time_limit_is_stopped(serve):
     (b'{"model": "doppel/Alex", "n": 2, "messages": [{"role": "user", "content": "x"}]}', 400, "n"),
     (b'{"model": "doppel/Nobody", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
     (b'[1, 2]', 400, ""),
+    (b'{"model": "doppel/Alex", "messages": "hi"}', 400, "messages"),
+    (b'{"model": "doppel/Alex", "max_tokens": "lots", "messages": [{"role": "user"}]}', 400,
+     "max_tokens"),
+    (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', 400, "model"),
 ])
 def test_malformed_requests_get_openai_shaped_4xx(serve, body, status, where):
     url = serve(EchoBackend())
@@ -157,6 +168,24 @@ def test_malformed_requests_get_openai_shaped_4xx(serve, body, status, where):
     error = response.json()["error"]
     assert error["message"] and error["type"]
     assert where in (error["param"] or "") + error["message"]
+
+
+def test_bodies_over_the_limit_get_413_declared_or_chunked(serve):
+    url = serve(EchoBackend())
+    big = b'{"model": "doppel/Alex", "messages": [{"role": "user", "content": "' + \
+        b"x" * (2 * MAX_BODY) + b'"}]}'
+    declared = httpx.post(f"{url}/v1/chat/completions", content=big,
+                          headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "request_too_large"
+    chunked = httpx.post(f"{url}/v1/chat/completions",
+                         content=(big[i:i + 65536] for i in range(0, len(big), 65536)),
+                         headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    half = {"model": "doppel/Alex", "max_tokens": 4,
+            "messages": [{"role": "user", "content": "y" * (MAX_BODY // 2)}]}
+    fits = httpx.post(f"{url}/v1/chat/completions", json=half)
+    assert fits.status_code == 200
 
 
 def test_openai_client_sees_an_unknown_persona_as_404(serve):
@@ -194,6 +223,27 @@ def test_serve_refuses_to_start_on_an_open_host_without_a_key():
                       env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **keep})
     assert done.returncode == 2
     assert "--api-key" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_batch_size_sizes_the_batch_and_is_checked(monkeypatch, capsys):
+    """`doppel serve RUN --batch-size 2`: capacity is the batch plus the queue."""
+    import uvicorn
+
+    from doppel.infer import options as infer_options
+
+    apps = []
+    monkeypatch.setattr(infer_options, "load_engine", lambda load: EchoBackend())
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
+    code, _, err = run_cli(["serve", "smollm2-135m", "--batch-size", "2", "--queue-size", "3"],
+                           monkeypatch, capsys)
+    assert code == 0, err
+    server, url = run_in_thread(apps[0])
+    try:
+        assert httpx.get(f"{url}/health").json()["queue"]["capacity"] == 5
+    finally:
+        server.should_exit = True
+    code, _, err = run_cli(["serve", "smollm2-135m", "--batch-size", "0"], monkeypatch, capsys)
+    assert code == 2 and "--batch-size" in err and "Traceback" not in err
 
 
 def test_history_names_roles_and_message_boundaries():

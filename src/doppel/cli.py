@@ -42,7 +42,7 @@ COMMANDS = {
 }
 
 app = typer.Typer(
-    help="Turn a Telegram export into a language model that chats like you and your friends.",
+    help="Turn your chat exports into a language model that chats like you and your friends.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

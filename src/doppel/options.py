@@ -227,7 +227,8 @@ def _shown_default(leaf: Leaf) -> str | bool:
     if leaf.required or default is None or default == () or default == []:
         return False
     if isinstance(default, bool):
-        return leaf.flags[0] if default else (leaf.flags[1] if len(leaf.flags) > 1 else False)
+        off = [flag for flag in leaf.flags if flag.startswith("--no-")]
+        return leaf.flags[0] if default else (off[0] if off else False)
     return str(default.value if hasattr(default, "value") else default)
 
 

@@ -90,6 +90,10 @@ def prepare_summary(summary, mask: bool, console: Console | None = None) -> None
     table.add_row("messages", f"{summary.messages['train']:,} train, {summary.messages['val']:,} "
                   f"val (of {summary.messages_read:,} read)")
     table.add_row("speakers", str(summary.speakers))
+    if len(summary.sources) > 1 or set(summary.sources) - {"telegram"}:
+        table.add_row("sources", ", ".join(
+            f"{name}: {row['messages_kept']:,} messages in {row['chats_kept']} chats"
+            for name, row in summary.sources.items()))
     table.add_row("session gap", f"{format_duration(summary.gap_seconds)}: {summary.gap_reason}")
     table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in summary.dropped.items()) or "none")
     table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in summary.masked.items())

@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from doppel.data.gaps import format_duration
 from doppel.data.options import DEFAULTS, PrepareOptions, option_help
 from doppel.errors import DoppelError
+from doppel.present import prepare_summary
 
 
 def command(
@@ -65,7 +63,7 @@ def command(
     if output is None:
         raise DoppelError("pass -o DATASET, the folder to write (or --list-speakers to only "
                           "list who wrote in the exports)")
-    show_summary(prepare_dataset(exports, output, options, progress=not quiet), options.mask)
+    prepare_summary(prepare_dataset(exports, output, options, progress=not quiet), options.mask)
 
 
 def print_speakers(exports: list[Path], options: PrepareOptions) -> None:
@@ -74,31 +72,3 @@ def print_speakers(exports: list[Path], options: PrepareOptions) -> None:
 
     for name, count, source in list_speakers(open_exports(exports, options)):
         print(f"{' '.join(name.split())}\t{count}\t{source}")
-
-
-def show_summary(summary, mask: bool) -> None:
-    """The short table at the end of a prepare run (the demo shows it too)."""
-    console = Console()
-    table = Table(title=f"Dataset for {summary.me['name']} ({summary.me['id']})", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    skipped = ", ".join(f"{n} {r}" for r, n in summary.chats_skipped.items()) or "none"
-    table.add_row("chats", f"{summary.chats_kept} used; left out: {skipped}")
-    table.add_row("conversations", f"{summary.conversations['train']:,} train, "
-                  f"{summary.conversations['val']:,} val")
-    table.add_row("messages", f"{summary.messages['train']:,} train, {summary.messages['val']:,} "
-                  f"val (of {summary.messages_read:,} read)")
-    table.add_row("speakers", str(summary.speakers))
-    if len(summary.sources) > 1 or set(summary.sources) - {"telegram"}:
-        table.add_row("sources", ", ".join(
-            f"{name}: {row['messages_kept']:,} messages in {row['chats_kept']} chats"
-            for name, row in summary.sources.items()))
-    table.add_row("session gap", f"{format_duration(summary.gap_seconds)}: {summary.gap_reason}")
-    table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in summary.dropped.items()) or "none")
-    table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in summary.masked.items())
-                  or ("none found" if mask else "off"))
-    console.print(table)
-    for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    console.print(f"Wrote {summary.out_dir}/ in {summary.seconds:.1f}s: conversations.jsonl, "
-                  f"manifest.json, report.html (open it to check the data).")

@@ -37,6 +37,8 @@ class EvalOptions(Options):
     top_speakers: int = option(3, "Top friends (by messages) evaluated next to the exporting "
                                "user.", ge=0)
     history_turns: int = option(12, "Turns of history before each held-out reply, at most.", ge=1)
+    rank_candidates: int = option(10, "Candidates per context in the ranking test of sense "
+                                  "(the true reply and distractors); 0 skips the test.", ge=0)
     ppl_batch_tokens: int = option(2048, "Tokens per forward pass when computing perplexity.",
                                    ge=1)
     # fp32 on a CPU even where it has bf16: perplexities then compare across machines

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from doppel.chatformat import IGNORE_INDEX, ChatEncoder, ChatTurn, Example
+from doppel.eval.bootstrap import Intervals, paired
 
 
 @dataclass
@@ -22,6 +23,15 @@ class Scored:
 
     nll: float = 0.0
     tokens: int = 0
+    # conversation index -> [nll, tokens] there: the units bootstrap intervals resample
+    by_unit: dict[int, list[float]] = field(default_factory=dict)
+
+    def add(self, unit: int, nll: float) -> None:
+        self.nll += nll
+        self.tokens += 1
+        found = self.by_unit.setdefault(unit, [0.0, 0])
+        found[0] += nll
+        found[1] += 1
 
     @property
     def perplexity(self) -> float | None:
@@ -35,13 +45,15 @@ class ScoringWindows:
     windows: list[list[int]] = field(default_factory=list)
     index: dict[tuple[int, ...], int] = field(default_factory=dict)
     labels: dict[str, list[tuple[int, list[int]]]] = field(default_factory=dict)
+    units: dict[str, list[int]] = field(default_factory=dict)  # conversation of each labels pair
 
-    def add(self, speaker: str, example: Example) -> None:
+    def add(self, speaker: str, example: Example, unit: int = 0) -> None:
         key = tuple(example.input_ids)
         if key not in self.index:
             self.index[key] = len(self.windows)
             self.windows.append(example.input_ids)
         self.labels.setdefault(speaker, []).append((self.index[key], example.labels))
+        self.units.setdefault(speaker, []).append(unit)
 
 
 def drop_overlap(examples: list[Example], prefix: int, boundary: int) -> list[Example]:
@@ -65,14 +77,14 @@ def plan_windows(
     max_length: int,
 ) -> ScoringWindows:
     plan = ScoringWindows(labels={s: [] for s in speakers})
-    for turns in conversations:
+    for unit, turns in enumerate(conversations):
         present = {t.speaker for t in turns}
         for speaker in speakers:
             if speaker not in present:
                 continue
             examples = encoder.encode(turns, {speaker}, max_length)
             for example in drop_overlap(examples, len(encoder.prefix), encoder.im_start_id):
-                plan.add(speaker, example)
+                plan.add(speaker, example, unit)
     return plan
 
 
@@ -88,43 +100,102 @@ def _batches(windows: list[list[int]], batch_tokens: int) -> list[list[int]]:
     return groups
 
 
-def token_losses(model, windows: list[list[int]], pad_id: int, batch_tokens: int,
-                 advance: Callable[[int], None] | None = None) -> list[list[float]]:
-    """For each window, the loss of predicting token t from tokens before it (0.0 at t=0)."""
+def scored_positions(plan: ScoringWindows) -> list[list[bool]]:
+    """For each window, the positions some speaker's labels score (the only logits needed)."""
+    marks = [[False] * len(window) for window in plan.windows]
+    for pairs in plan.labels.values():
+        for window, labels in pairs:
+            for t, label in enumerate(labels):
+                if label != IGNORE_INDEX:
+                    marks[window][t] = True
+    return marks
+
+
+def _padded(windows: list[list[int]], group: list[int], pad_id: int):
+    import torch
+
+    width = max(len(windows[i]) for i in group)
+    ids = torch.full((len(group), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(group), width), dtype=torch.long)
+    for row, i in enumerate(group):
+        ids[row, : len(windows[i])] = torch.tensor(windows[i])
+        mask[row, : len(windows[i])] = 1
+    return ids, mask
+
+
+def _all_losses(model, ids, mask, lengths: list[int]) -> list[list[float]]:
+    """The full path: logits at every position (what eval did before scored_positions)."""
+    import torch.nn.functional as F
+
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none").cpu()
+    return [[0.0, *nll[row, : n - 1].tolist()] for row, n in enumerate(lengths)]
+
+
+def _scored_losses(model, ids, mask, lengths: list[int], marks: list[list[bool]]):
+    """Logits only where a token is scored (train/loss.py's hook); 0.0 at the other positions."""
     import torch
     import torch.nn.functional as F
+
+    from doppel.train.loss import logits_where_labelled
+
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    for row, marked in enumerate(marks):
+        where = torch.tensor(marked, dtype=torch.bool)
+        labels[row, : len(marked)][where] = ids[row, : len(marked)][where].cpu()
+    labels = labels.to(ids.device)
+    with logits_where_labelled(model, labels):
+        logits = model(input_ids=ids, attention_mask=mask).logits.float().squeeze(0)
+    targets = labels[:, 1:][labels[:, 1:] != IGNORE_INDEX]
+    nll = F.cross_entropy(logits, targets, reduction="none").cpu().tolist()
+    losses = [[0.0] * n for n in lengths]
+    rows, positions = (labels[:, 1:] != IGNORE_INDEX).nonzero(as_tuple=True)
+    for loss, row, t in zip(nll, rows.tolist(), positions.tolist(), strict=True):
+        losses[row][t + 1] = loss
+    return losses
+
+
+def token_losses(model, windows: list[list[int]], pad_id: int, batch_tokens: int,
+                 advance: Callable[[int], None] | None = None,
+                 scored: list[list[bool]] | None = None) -> list[list[float]]:
+    """For each window, the loss of predicting token t from tokens before it (0.0 at t=0).
+
+    With `scored` (scored_positions), only those positions' logits are computed (the output
+    layer is a causal LM's widest and most positions score nothing); the rest read 0.0.
+    """
+    import torch
 
     device = next(model.parameters()).device
     losses: list[list[float]] = [[] for _ in windows]
     with torch.inference_mode():
         for group in _batches(windows, batch_tokens):
-            width = max(len(windows[i]) for i in group)
-            ids = torch.full((len(group), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(group), width), dtype=torch.long)
-            for row, i in enumerate(group):
-                ids[row, : len(windows[i])] = torch.tensor(windows[i])
-                mask[row, : len(windows[i])] = 1
+            ids, mask = _padded(windows, group, pad_id)
             ids, mask = ids.to(device), mask.to(device)
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none").cpu()
-            for row, i in enumerate(group):
-                losses[i] = [0.0, *nll[row, : len(windows[i]) - 1].tolist()]
+            lengths = [len(windows[i]) for i in group]
+            if scored is None:
+                found = _all_losses(model, ids, mask, lengths)
+            else:
+                found = _scored_losses(model, ids, mask, lengths, [scored[i] for i in group])
+            for i, window_losses in zip(group, found, strict=True):
+                losses[i] = window_losses
             if advance:
                 advance(len(group))
     return losses
 
 
 def score(model, plan: ScoringWindows, pad_id: int, batch_tokens: int = 2048,
-          advance: Callable[[int], None] | None = None) -> dict[str, Scored]:
-    """Run a plan's windows through the model; Scored per speaker (0 tokens: nothing held out)."""
-    losses = token_losses(model, plan.windows, pad_id, batch_tokens, advance)
+          advance: Callable[[int], None] | None = None, fast: bool = True) -> dict[str, Scored]:
+    """Run a plan's windows through the model; Scored per speaker (0 tokens: nothing held out).
+
+    `fast=False` computes logits at every position (the old path, kept for bench/ and tests)."""
+    marks = scored_positions(plan) if fast else None
+    losses = token_losses(model, plan.windows, pad_id, batch_tokens, advance, marks)
     scored = {s: Scored() for s in plan.labels}
     for speaker, pairs in plan.labels.items():
-        for window, labels in pairs:
+        for (window, labels), unit in zip(pairs, plan.units.get(speaker, []), strict=True):
             for loss, label in zip(losses[window], labels, strict=True):
                 if label != IGNORE_INDEX:
-                    scored[speaker].nll += loss
-                    scored[speaker].tokens += 1
+                    scored[speaker].add(unit, loss)
     return scored
 
 
@@ -136,13 +207,35 @@ def pad_id(tokenizer) -> int:
 
 def speaker_perplexity(
     model, tokenizer, conversations: Sequence[Sequence[ChatTurn]], speakers: Sequence[str],
-    max_length: int, batch_tokens: int = 2048,
+    max_length: int, batch_tokens: int = 2048, fast: bool = True,
 ) -> dict[str, Scored]:
     """Scored (nll, tokens) per speaker over the conversations."""
     plan = plan_windows(ChatEncoder(tokenizer), conversations, speakers, max_length)
-    return score(model, plan, pad_id(tokenizer), batch_tokens)
+    return score(model, plan, pad_id(tokenizer), batch_tokens, fast=fast)
 
 
 def overall(scored: dict[str, Scored]) -> Scored:
     """All speakers' tokens pooled: the token-weighted perplexity."""
-    return Scored(sum(s.nll for s in scored.values()), sum(s.tokens for s in scored.values()))
+    pooled = Scored(sum(s.nll for s in scored.values()), sum(s.tokens for s in scored.values()))
+    for found in scored.values():
+        for unit, (nll, tokens) in found.by_unit.items():
+            into = pooled.by_unit.setdefault(unit, [0.0, 0])
+            into[0] += nll
+            into[1] += tokens
+    return pooled
+
+
+def intervals(tuned: Scored, base: Scored, seed: int) -> Intervals | None:
+    """Bootstrap intervals over held-out conversations, paired (both models scored the same)."""
+    units = sorted(set(tuned.by_unit) & set(base.by_unit))
+
+    def statistic(found: Scored):
+        parts = [found.by_unit[u] for u in units]
+
+        def perplexity_of(drawn):
+            tokens = sum(parts[i][1] for i in drawn)
+            return math.exp(sum(parts[i][0] for i in drawn) / tokens) if tokens else None
+
+        return perplexity_of
+
+    return paired(statistic(tuned), statistic(base), len(units), seed)

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from doppel.atomic import atomic_file
+from doppel.eval import attribution
 from doppel.eval import markdown as md
+from doppel.eval.plain import plain_summary
 from doppel.eval.plots import grouped_bars
 from doppel.eval.results import EvalResults, RunResult, write_results
 from doppel.eval.style import FEATURES
@@ -33,7 +35,7 @@ def columns(runs: list[RunResult]) -> list[Column]:
 
 
 def _rows(run: RunResult, section: str) -> dict[str, Any]:
-    """speaker -> the section's row (PerplexityRow, StyleRow or AttributionRow)."""
+    """speaker -> the section's row (PerplexityRow, StyleRow, AttributionRow or RankingRow)."""
     return run.perplexity.speakers if section == "perplexity" else getattr(run, section)
 
 
@@ -46,6 +48,36 @@ def _cell(runs, column: Column, section: str, speaker: str) -> float | None:
     if section == "style":
         return row.distance if which == "fine_tuned" else row.base_distance
     return getattr(row, which)
+
+
+def _interval(runs, column: Column, section: str, speaker: str) -> tuple[float, float] | None:
+    _, index, which = column
+    row = _rows(runs[index], section).get(speaker)
+    found = getattr(row, "intervals", None)
+    return getattr(found, which) if found else None
+
+
+def _with_interval(value: float | None, found: tuple[float, float] | None, digits: int) -> str:
+    """A number and its 95% interval: 0.29 [0.17, 0.42]."""
+    if value is None or found is None:
+        return md.number(value, digits)
+    return f"{md.number(value, digits)} [{md.number(found[0], digits)}, " \
+           f"{md.number(found[1], digits)}]"
+
+
+def noise_words(runs, section: str, what: str) -> str:
+    """In words, per run: which speakers' changes from the base are within noise."""
+    lines = []
+    for run in runs:
+        rows = _rows(run, section)
+        noisy = [s for s, r in rows.items() if r.intervals and r.intervals.within_noise]
+        clear = [s for s, r in rows.items() if r.intervals and not r.intervals.within_noise]
+        if noisy or clear:
+            lines.append(f"- {md.escape(run.name)}: {what} changed beyond noise for "
+                         f"{', '.join(map(md.escape, clear)) or 'nobody'}; within noise (the 95% "
+                         f"interval of the change holds 0) for "
+                         f"{', '.join(map(md.escape, noisy)) or 'nobody'}.")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _speakers(runs, section: str) -> list[str]:
@@ -67,7 +99,8 @@ def section_table(runs, section: str, cols: list[Column], digits: int = 2) -> tu
     counts = [next(getattr(_rows(r, section)[s], key) for r in runs if s in _rows(r, section))
               for s in speakers]
     rows = [[md.escape(s), md.number(counts[i]),
-             *(md.number(series[label][i], digits) for label, *_ in cols)]
+             *(_with_interval(series[col[0]][i], _interval(runs, col, section, s), digits)
+               for col in cols)]
             for i, s in enumerate(speakers)]
     return md.table(["speaker", header, *(md.escape(label) for label, *_ in cols)], rows), series
 
@@ -126,6 +159,42 @@ def style_details(runs) -> str:
             title = f"**{md.escape(speaker)}** ({numbers.contexts} contexts, run {index + 1})"
             parts.append(f"{title}\n\n{md.table(header, rows)}")
     return "\n".join(parts)
+
+
+def precisions(runs) -> str:
+    """Which precision each model's perplexity was computed in, in words."""
+    found = {p for r in runs for p in (r.perplexity.precision, r.perplexity.base_precision)}
+    if len(found) == 1:
+        return found.pop()
+    return "; ".join(f"{md.escape(r.name)} {r.perplexity.precision} (base "
+                     f"{r.perplexity.base_precision})" for r in runs)
+
+
+def ranking_section(runs) -> str:
+    """Per run and speaker: hits@1 and MRR of base and fine-tuned, chance, or why there is none."""
+    parts = []
+    for run in runs:
+        if not run.ranking:
+            continue
+        rows = []
+        for speaker, row in run.ranking.items():
+            if row.note:
+                rows.append([md.escape(speaker), md.number(row.contexts), md.escape(row.note),
+                             "", "", "", ""])
+                continue
+            hits, mrr = row.intervals, row.mrr_intervals
+            rows.append([
+                md.escape(speaker), md.number(row.contexts),
+                f"{md.number(row.chance_hits)} / {md.number(row.chance_mrr)}",
+                _with_interval(row.base_hits, hits and hits.base, 2),
+                _with_interval(row.fine_tuned_hits, hits and hits.fine_tuned, 2),
+                _with_interval(row.base_mrr, mrr and mrr.base, 2),
+                _with_interval(row.fine_tuned_mrr, mrr and mrr.fine_tuned, 2)])
+        header = ["speaker", "contexts", "chance (hits@1 / MRR)", "base hits@1",
+                  "fine-tuned hits@1", "base MRR", "fine-tuned MRR"]
+        parts.append(f"**{md.escape(run.name)}**\n\n{md.table(header, rows)}"
+                     f"{noise_words([run], 'ranking', 'hits@1')}")
+    return "\n".join(parts) or "Not run (--rank-candidates 0).\n"
 
 
 def timing_table(everything: EvalResults) -> str:
@@ -199,6 +268,11 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
     ppl_table, _ = section_table(runs, "perplexity", cols)
     style_table, _ = section_table(runs, "style", cols)
     attr_table, _ = section_table(runs, "attribution", cols)
+    attr_noise = noise_words(runs, "attribution", "the attributed share")
+    if not attribution.informative(clf):
+        attr_noise, plot["attribution"] = "", ""
+        attr_table = ("**Attribution is not informative for this export**: "
+                      + attribution.not_informative_note(clf) + "\n")
     contexts = ", ".join(f"{md.escape(r.name)}: {r.contexts}" for r in runs)
     intro = (
         f"Dataset `{md.escape(data.path)}`: user **{md.escape(data.me)}**, main language "
@@ -207,9 +281,13 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
         f"friends each run trained).\nSeed {sampling.seed}, temperature {sampling.temperature}, "
         f"top-p {sampling.top_p}, at most {sampling.max_new_tokens} new tokens, "
         f"{opts.history_turns} turns of history, batches of {opts.batch_size}.\n"
+        f"Numbers in brackets are 95% bootstrap intervals (seed {sampling.seed}; over held-out "
+        f"conversations for perplexity, over contexts otherwise).\n"
         f"The eval took {md.number(everything.timings.get('total'), 1)} s (parts at the end)."
     )
     return f"""# doppel eval
+
+{plain_summary(everything)}
 
 {intro}
 
@@ -221,15 +299,19 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
 ## 1. Perplexity on held-out messages
 
 Over every held-out token each trained speaker wrote (message and end tokens, as in training).
+Weights in {precisions(runs)} (perplexities compare across machines at one precision; bf16 and
+fp32 agree within 2%).
 
-{ppl_table}{plot.get('perplexity', '')}
+{ppl_table}
+{noise_words(runs, "perplexity", "perplexity")}{plot.get('perplexity', '')}
 ## 2. Style fidelity
 
 Distance of generated replies from the real ones at the same contexts (lower is closer): the mean
 over features of |log2((generated + 1) / (real + 1))| for counts (1 = twice or half; capped at 3)
 and |generated - real| for shares (1 = 100 points).
 
-{style_table}{plot.get('style', '')}
+{style_table}
+{noise_words(runs, "style", "style distance")}{plot.get('style', '')}
 {style_details(runs)}
 ## 3. Who wrote this?
 
@@ -238,14 +320,23 @@ A character n-gram classifier (logistic regression) trained on the train split's
 attributes each generated reply. Its accuracy on {clf.turns} real held-out turns is
 {md.number(clf.accuracy)} (the ceiling; per speaker in the table).
 
-{attr_table}{plot.get('attribution', '')}
-## 4. Scripted chats
+{attr_table}
+{attr_noise}{plot.get('attribution', '')}
+## 4. Does the reply fit the conversation? (ranking)
+
+For each held-out context the real reply is one of {opts.rank_candidates} candidates; the others
+are real turns by the same speaker from other conversations and turns by other speakers. Each
+model ranks them by log-likelihood per token after the context: hits@1 is the share where the
+real reply comes first, MRR the mean of 1/rank (chance: a model ranking at random).
+
+{ranking_section(runs)}
+## 5. Scripted chats
 
 "hey" and "what's up?" (and the same in the main language when it is not English), as the
 user with each top friend and as each trained friend with the user: see
 [transcripts.md](transcripts.md), also at the end of this report.
 
-## 5. Samples
+## 6. Samples
 
 {samples_markdown(runs)}
 ## Time per part

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from doppel.errors import DoppelError
+from doppel.eval.bootstrap import Intervals
 from doppel.eval.options import EvalOptions
 from doppel.eval.transcripts import Transcript
 
@@ -25,12 +26,17 @@ class PerplexityRow:
     tokens: int  # held-out tokens the numbers rest on
     fine_tuned: float | None
     base: float | None
+    intervals: Intervals | None = None  # 95% bootstrap over held-out conversations, paired
 
 
 @dataclass
 class Perplexity:
     speakers: dict[str, PerplexityRow]
     overall: PerplexityRow
+    # the weights' precision (fp32 or bf16): perplexities compare across machines only at one
+    # precision (bf16 and fp32 agree within 2% relative, tests/test_eval_perplexity.py)
+    precision: str = "fp32"
+    base_precision: str = "fp32"
 
 
 @dataclass
@@ -43,6 +49,7 @@ class StyleRow:
     base_distance: float | None
     per_feature: dict[str, float]
     base_per_feature: dict[str, float]
+    intervals: Intervals | None = None  # of the distances; 95% bootstrap over contexts, paired
 
 
 @dataclass
@@ -51,6 +58,32 @@ class AttributionRow:
     fine_tuned: float | None  # share of replies attributed to the intended speaker
     base: float | None
     ceiling: float | None  # the classifier's recall on the speaker's real held-out turns
+    intervals: Intervals | None = None  # of the shares; 95% bootstrap over contexts, paired
+
+
+@dataclass
+class RankingRow:
+    """The ranking test of sense and persona for one speaker (eval/ranking.py)."""
+
+    contexts: int  # contexts ranked
+    candidates: int  # per context: the true reply and candidates - 1 distractors
+    chance_hits: float
+    chance_mrr: float
+    fine_tuned_hits: float | None = None  # hits@1
+    base_hits: float | None = None
+    fine_tuned_mrr: float | None = None
+    base_mrr: float | None = None
+    intervals: Intervals | None = None  # of hits@1; 95% bootstrap over contexts, paired
+    mrr_intervals: Intervals | None = None
+    note: str | None = None  # why there is no number (too few held-out turns)
+
+    @property
+    def fine_tuned(self) -> float | None:
+        return self.fine_tuned_hits
+
+    @property
+    def base(self) -> float | None:
+        return self.base_hits
 
 
 @dataclass
@@ -102,6 +135,7 @@ class RunResult:
     timings: dict[str, float]
     samples: list[Sample]
     transcripts: Transcripts
+    ranking: dict[str, RankingRow] = field(default_factory=dict)  # hits@1 and MRR per speaker
 
     # --- headline views (commands, the demo's table) ---------------------------------------
     @property

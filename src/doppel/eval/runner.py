@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from doppel.atomic import atomic_dir
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
-from doppel.eval import attribution, perplexity, style
+from doppel.eval import attribution, bootstrap, perplexity, ranking, style
 from doppel.eval.contexts import (
     Context,
     build_contexts,
@@ -87,10 +87,12 @@ class Job:
     ppl_speakers: list[str]
     contexts: list[Context]
     chats: list[Transcript]
+    rank_items: list[ranking.RankItem] = field(default_factory=list)
 
     def key(self) -> tuple:
         return (self.max_length, tuple(self.ppl_speakers), tuple(self.contexts),
-                tuple((c.respondent, c.partner, c.language) for c in self.chats))
+                tuple((c.respondent, c.partner, c.language) for c in self.chats),
+                tuple(self.rank_items))
 
 
 @dataclass
@@ -101,6 +103,8 @@ class ModelResult:
     replies: list[list[str]]
     transcripts: list[Transcript]
     timings: dict[str, float]
+    precision: str = "fp32"  # the weights' precision perplexity was computed in
+    ranks: list[int] = field(default_factory=list)  # the true reply's rank for each RankItem
 
 
 # --- checking inputs -----------------------------------------------------------------------
@@ -168,17 +172,27 @@ def _free_accelerator() -> None:
 def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Parts,
             label: str) -> ModelResult:
     """Load one model; perplexity, replies for the job's contexts, and its scripted chats."""
+    from doppel.hardware import precision_word
     from doppel.infer.engine import Engine
 
     timings: dict[str, float] = {}
     with parts.part(timings, "load", f"{label}: loading"):
         loaded = _load(spec, options)
+    precision = str(precision_word(str(loaded.model.dtype).removeprefix("torch.")))
     plan = perplexity.plan_windows(
         perplexity.ChatEncoder(loaded.tokenizer), turns, job.ppl_speakers, job.max_length
     )
     with parts.part(timings, "perplexity", f"{label}: perplexity", len(plan.windows)) as advance:
         scored = perplexity.score(loaded.model, plan, perplexity.pad_id(loaded.tokenizer),
                                   options.ppl_batch_tokens, advance)
+    ranks = []
+    if job.rank_items:
+        with parts.part(timings, "ranking", f"{label}: ranking", len(job.rank_items) *
+                        len(job.rank_items[0].candidates)) as advance:
+            scores = ranking.rank_scores(loaded.model, loaded.tokenizer, job.contexts,
+                                         job.rank_items, job.max_length, options.ppl_batch_tokens,
+                                         advance)
+        ranks = [ranking.rank_of_truth(s) for s in scores]
     engine = Engine(loaded, max_length=job.max_length)
     with parts.part(timings, "generation", f"{label}: replies", len(job.contexts)) as advance:
         replies = reply_all(engine, [c.history for c in job.contexts],
@@ -188,7 +202,7 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
     del engine, loaded
     gc.collect()
     _free_accelerator()
-    return ModelResult(scored, replies, transcripts, timings)
+    return ModelResult(scored, replies, transcripts, timings, precision, ranks)
 
 
 # --- numbers for one run -------------------------------------------------------------------
@@ -201,7 +215,7 @@ def _by_speaker(job: Job, replies: list[list[str]]) -> dict[str, list[list[str]]
 
 
 def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
-                  vocab: dict[str, set[str]]) -> dict[str, StyleRow]:
+                  vocab: dict[str, set[str]], seed: int = 0) -> dict[str, StyleRow]:
     """Per speaker: real, fine-tuned and base profiles and each model's distance from real."""
     real = _by_speaker(job, [list(c.reply) for c in job.contexts])
     tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
@@ -212,36 +226,41 @@ def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
         base_profile = style.profile(base_by[speaker], vocab.get(speaker))
         distance, per_feature = style.distance(tuned_profile, profile)
         base_distance, base_per_feature = style.distance(base_profile, profile)
+        found = bootstrap.paired(
+            style.distance_statistic(tuned_by[speaker], replies, vocab.get(speaker)),
+            style.distance_statistic(base_by[speaker], replies, vocab.get(speaker)),
+            len(replies), seed)
         numbers[speaker] = StyleRow(len(replies), profile, tuned_profile, base_profile, distance,
-                                    base_distance, per_feature, base_per_feature)
+                                    base_distance, per_feature, base_per_feature, found)
     return numbers
 
 
 def attribution_numbers(job: Job, tuned: ModelResult, base: ModelResult,
                         attributor: attribution.Attributor | None,
-                        ceiling: Ceiling) -> dict[str, AttributionRow]:
+                        ceiling: Ceiling, seed: int = 0) -> dict[str, AttributionRow]:
     """Per speaker: share of generated replies the classifier gives to the intended speaker."""
     numbers = {}
     tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
     for speaker in tuned_by:
-        usable = attributor is not None and speaker in attributor.classes
-        numbers[speaker] = AttributionRow(
-            contexts=len(tuned_by[speaker]),
-            fine_tuned=attributor.share(tuned_by[speaker], speaker) if usable else None,
-            base=attributor.share(base_by[speaker], speaker) if usable else None,
-            ceiling=ceiling.per_speaker.get(speaker),
-        )
+        row = AttributionRow(len(tuned_by[speaker]), None, None, ceiling.per_speaker.get(speaker))
+        if attributor is not None and speaker in attributor.classes:
+            hits = [[float(g == speaker) for g in attributor.predict(by[speaker])]
+                    for by in (tuned_by, base_by)]
+            row.fine_tuned, row.base = (sum(h) / len(h) if h else None for h in hits)
+            row.intervals = bootstrap.paired(bootstrap.mean_of(hits[0]),
+                                             bootstrap.mean_of(hits[1]), len(hits[0]), seed)
+        numbers[speaker] = row
     return numbers
 
 
-def perplexity_numbers(tuned: ModelResult, base: ModelResult) -> Perplexity:
-    rows = {
-        speaker: PerplexityRow(scored.tokens, scored.perplexity, base.scored[speaker].perplexity)
-        for speaker, scored in tuned.scored.items()
-    }
-    overall = perplexity.overall(tuned.scored)
-    return Perplexity(rows, PerplexityRow(overall.tokens, overall.perplexity,
-                                          perplexity.overall(base.scored).perplexity))
+def perplexity_numbers(tuned: ModelResult, base: ModelResult, seed: int = 0) -> Perplexity:
+    def row(mine: perplexity.Scored, theirs: perplexity.Scored) -> PerplexityRow:
+        return PerplexityRow(mine.tokens, mine.perplexity, theirs.perplexity,
+                             perplexity.intervals(mine, theirs, seed))
+
+    rows = {speaker: row(scored, base.scored[speaker]) for speaker, scored in tuned.scored.items()}
+    return Perplexity(rows, row(perplexity.overall(tuned.scored), perplexity.overall(base.scored)),
+                      tuned.precision, base.precision)
 
 
 def training_summary(run_dir: Path) -> dict[str, Any]:
@@ -264,7 +283,13 @@ def make_job(dataset: Dataset, info: RunInfo, options: EvalOptions, languages: l
     known = list(info.speakers) or sorted(trained)
     chat_friends = top_friends(dataset, known, options.top_speakers)
     chats = plan_transcripts(me, chat_friends, trained, languages) if options.transcripts else []
-    return Job(info.max_length, sorted(trained), contexts, chats)
+    items = []
+    if options.rank_candidates >= 2:
+        turns = [(cid, t.speaker, t.messages) for cid, found in conversation_turns(dataset, "val")
+                 for t in found]
+        items = ranking.build_items(contexts, turns, options.rank_candidates,
+                                    options.sampling.seed)
+    return Job(info.max_length, sorted(trained), contexts, chats, items)
 
 
 @dataclass
@@ -317,20 +342,23 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
     if not base_shared:
         timings |= {f"base {k}": v for k, v in base.timings.items()}
     with parts.part(timings, "style", f"{name}: style"):
-        style_result = style_numbers(job, tuned, base, shared.vocab)
+        style_result = style_numbers(job, tuned, base, shared.vocab, options.sampling.seed)
     with parts.part(timings, "attribution", f"{name}: attribution"):
         attribution_result = attribution_numbers(job, tuned, base, shared.attributor,
-                                                 shared.ceiling)
+                                                 shared.ceiling, options.sampling.seed)
     return RunResult(
         name=name, path=str(info.path), method=info.method, base_model=info.base_model,
         baseline=baseline, base_shared=base_shared, trained_speakers=list(info.trained_speakers),
         finished=info.finished,
         speakers=list(dict.fromkeys(c.respondent for c in job.contexts)),
         dataset_matches=info.dataset.get("fingerprint") in (None, dataset.fingerprint),
-        contexts=len(job.contexts), perplexity=perplexity_numbers(tuned, base),
+        contexts=len(job.contexts),
+        perplexity=perplexity_numbers(tuned, base, options.sampling.seed),
         style=style_result, attribution=attribution_result, training=training_summary(info.path),
         timings=timings, samples=samples(job, tuned, base),
         transcripts=Transcripts(tuned.transcripts, base.transcripts),
+        ranking=ranking.ranking_rows(job.contexts, job.rank_items, tuned.ranks, base.ranks,
+                                     options.rank_candidates, options.sampling.seed),
     )
 
 

@@ -86,8 +86,25 @@ def profile(
     replies: Iterable[Sequence[str]], vocab: set[str] | None = None
 ) -> dict[str, float | None]:
     """Mean of each feature over replies (features that apply to none are None)."""
-    rows = [reply_features(r, vocab) for r in replies]
+    return mean_profile([reply_features(r, vocab) for r in replies])
+
+
+def mean_profile(rows: Sequence[dict[str, float | None]]) -> dict[str, float | None]:
     return {f: _mean(row[f] for row in rows if row[f] is not None) for f in FEATURES}
+
+
+def distance_statistic(
+    generated: Sequence[Sequence[str]], real: Sequence[Sequence[str]], vocab: set[str] | None
+):
+    """Distance of the generated replies from the real ones at the drawn contexts (bootstrap)."""
+    generated_rows = [reply_features(r, vocab) for r in generated]
+    real_rows = [reply_features(r, vocab) for r in real]
+
+    def statistic(drawn: Sequence[int]) -> float | None:
+        return distance(mean_profile([generated_rows[i] for i in drawn]),
+                        mean_profile([real_rows[i] for i in drawn]))[0]
+
+    return statistic
 
 
 def feature_distance(feature: str, generated: float, real: float) -> float:

@@ -7,8 +7,9 @@ makes each word take time, so tests can hold a generation open (queue full, time
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from doppel.infer.engine import Delta, SamplingParams
 
@@ -52,3 +53,29 @@ class EchoBackend:
         self.finished += 1
         yield Delta("", len(messages) - 1, done=True, finish_reason="stop",
                     prompt_tokens=len(history), completion_tokens=words)
+
+    def start(self, history: Sequence[tuple[str, str]], respondent: str,
+              params: SamplingParams, on_delta: Callable[[Delta], None]) -> EchoGeneration:
+        """Like Engine.start: deltas arrive on another thread until done or cancelled."""
+        generation = EchoGeneration()
+
+        def run() -> None:
+            steps = self.stream(history, respondent, params)
+            for delta in steps:
+                if generation.cancelled:
+                    steps.close()
+                    return
+                on_delta(delta)
+
+        threading.Thread(target=run, daemon=True).start()
+        return generation
+
+
+class EchoGeneration:
+    """The handle EchoBackend.start returns; cancel() stops it before its next word."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True

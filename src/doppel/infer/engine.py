@@ -8,7 +8,7 @@ batched replies for eval use `generate` with left padding.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ class Delta:
     """A piece of streamed text; message_index grows by one at each message boundary.
 
     The last Delta has done=True, empty text, and says why generation stopped ("stop": the persona
-    handed the floor over; "length": max_new_tokens ran out) and how many tokens it read and wrote.
+    handed the floor over; "length": max_new_tokens ran out; "error: ..." when the model step
+    failed) and how many tokens it read and wrote.
     """
 
     text: str
@@ -78,25 +79,41 @@ class MessageStream:
         return list(self.sent)
 
 
-def _logits_processors(params: SamplingParams):
-    from transformers import (
-        LogitsProcessorList,
-        RepetitionPenaltyLogitsProcessor,
-        TemperatureLogitsWarper,
-        TopKLogitsWarper,
-        TopPLogitsWarper,
-    )
+class Detokenizer:
+    """Token ids in, message deltas out; the last Delta carries the finish reason and usage.
 
-    chain = LogitsProcessorList()
-    if params.repetition_penalty and params.repetition_penalty != 1.0:
-        chain.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
-    if params.temperature > 0:
-        chain.append(TemperatureLogitsWarper(params.temperature))
-        if params.top_k:
-            chain.append(TopKLogitsWarper(params.top_k))
-        if params.top_p < 1.0:
-            chain.append(TopPLogitsWarper(params.top_p))
-    return chain
+    Decodes incrementally: each token decodes a short window (the tokens since the last complete
+    character, plus a few before for context) instead of the whole reply; the final text is the
+    whole reply decoded once, so the deltas always add up to it.
+    """
+
+    def __init__(self, tokenizer, prompt_tokens: int) -> None:
+        self.tokenizer, self.prompt_tokens = tokenizer, prompt_tokens
+        self.ids: list[int] = []
+        self.messages = MessageStream()
+        self.text = ""
+        self.prefix = self.read = 0  # window start; end of the text already in self.text
+
+    def push(self, token: int | None, reason: str | None) -> list[Delta]:
+        """A new token (None at the end, with the reason generation stopped)."""
+        if token is not None:
+            self.ids.append(token)
+            return self.messages.feed(self._grow())
+        final = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        deltas = self.messages.feed(final, final=True)
+        deltas.append(Delta("", max(len(self.messages.sent) - 1, 0), done=True,
+                            finish_reason=reason, prompt_tokens=self.prompt_tokens,
+                            completion_tokens=len(self.ids) + (reason == "stop")))
+        return deltas
+
+    def _grow(self) -> str:
+        decode = self.tokenizer.decode
+        before = decode(self.ids[self.prefix:self.read], skip_special_tokens=True)
+        after = decode(self.ids[self.prefix:], skip_special_tokens=True)
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self.text += after[len(before):]
+            self.prefix, self.read = self.read, len(self.ids)
+        return self.text
 
 
 class Engine:
@@ -113,6 +130,7 @@ class Engine:
         self.personas: list[str] = list(self.info.speakers)
         self.device = getattr(self.model, "device", "cpu")  # loaded on CPU; moved by the caller
         self._partners = _partner_counts(self.info)
+        self._batcher = None
 
     @classmethod
     def load(cls, spec: str | Path, merge: bool = False, dtype: Any = None,
@@ -155,47 +173,51 @@ class Engine:
 
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
                params: SamplingParams | None = None) -> Iterator[Delta]:
-        """Stream the respondent's next turn as message deltas; stops when it hands over."""
+        """Stream the respondent's next turn as message deltas; stops when it hands over.
+
+        Runs a DecodeBatch of one inline: the same code the server's batch runs, so a reply is
+        the same alone and among others. A consumer that stops iterating stops the model.
+        """
+        from doppel.infer.batcher import DecodeBatch, Slot
+
         params = params or SamplingParams()
         prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
-        messages = MessageStream()
-        new_ids: list[int] = []
-        reason = "length"
-        for token in self._tokens(prompt, params):
-            if token in self.stop_ids:
-                reason = "stop"
-                break
-            new_ids.append(token)
-            yield from messages.feed(self.tokenizer.decode(new_ids, skip_special_tokens=True))
-        final = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        yield from messages.feed(final, final=True)
-        yield Delta("", max(len(messages.sent) - 1, 0), done=True, finish_reason=reason,
-                    prompt_tokens=len(prompt), completion_tokens=len(new_ids) + (reason == "stop"))
+        out = Detokenizer(self.tokenizer, len(prompt))
+        pending: list[Delta] = []
+        slot = Slot(prompt, params, lambda token, reason: pending.extend(out.push(token, reason)))
+        batch = DecodeBatch(self.model, self.stop_ids)
+        batch.join(slot)
+        while True:
+            yield from pending
+            if pending and pending[-1].done:
+                return
+            pending.clear()
+            batch.step()
 
-    def _tokens(self, prompt: list[int], params: SamplingParams) -> Iterator[int]:
-        """Sample one token at a time with a KV cache (the loop `generate` runs, made lazy)."""
-        import torch
-        from transformers import DynamicCache
+    def start(self, history: Sequence[tuple[str, str]], respondent: str,
+              params: SamplingParams, on_delta: Callable[[Delta], None]):
+        """Join the shared running batch (the server's path); returns a Slot to cancel.
 
-        processors = _logits_processors(params)
-        generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
-        ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
-        cache = DynamicCache()
-        step_input = ids
-        for _ in range(params.max_new_tokens):
-            with torch.inference_mode():
-                # logits_to_keep=1: the prompt's other positions never need the vocab projection
-                out = self.model(input_ids=step_input, cache=cache, use_cache=True,
-                                 logits_to_keep=1)
-                scores = processors(ids, out.logits[:, -1, :].float())
-                if params.temperature > 0:
-                    probs = torch.softmax(scores, dim=-1)
-                    token = torch.multinomial(probs.cpu(), 1, generator=generator).to(ids.device)
-                else:
-                    token = scores.argmax(dim=-1, keepdim=True)
-            ids = torch.cat([ids, token], dim=1)
-            step_input = token
-            yield int(token)
+        `on_delta` is called on the batch's worker thread; the last Delta has done=True.
+        """
+        from doppel.infer.batcher import Slot
+
+        prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
+        out = Detokenizer(self.tokenizer, len(prompt))
+
+        def emit(token: int | None, reason: str | None) -> None:
+            for delta in out.push(token, reason):
+                on_delta(delta)
+
+        return self.batcher().submit(Slot(prompt, params, emit))
+
+    def batcher(self, max_batch: int = 8):
+        """The worker that batches concurrent requests (started on first use)."""
+        from doppel.infer.batcher import Batcher
+
+        if self._batcher is None:
+            self._batcher = Batcher(self.model, self.stop_ids, max_batch)
+        return self._batcher
 
     def reply(self, history: Sequence[tuple[str, str]], respondent: str,
               params: SamplingParams | None = None) -> list[str]:

@@ -49,7 +49,9 @@ class ServeOptions(Options):
     port: int = option(8000, "Port to listen on.", ge=0, le=65535)
     api_key: str | None = option(None, "Require `Authorization: Bearer KEY` on /v1.",
                                  envvar="DOPPEL_API_KEY", repr=False)
-    queue_size: int = option(8, "Requests that may wait while one generates; more get 503.", ge=0)
+    queue_size: int = option(8, "Requests that may wait while a full batch generates; more get "
+                             "503.", ge=0)
+    batch_size: int = option(8, "Requests generated together (continuous batching).", ge=1)
     timeout: float = option(120.0, "Seconds a request may take, waiting included.", ge=1)
     sampling: SamplingParams = SamplingParams()
     load: LoadOptions

@@ -5,9 +5,10 @@ several messages comes back as one assistant message, the messages joined by a b
 (REPLY_SEP), and as a list in the `doppel` extension field. Incoming contents are split on the
 same blank line, so a reply sent back as history keeps its message boundaries.
 
-One model, one generation at a time: requests wait in a bounded FIFO queue (503 when it is full),
-each with a deadline; all model work runs on one worker thread, so a dropped stream's generator
-is closed there after its current step and never overlaps the next request's.
+Concurrent requests share the model through continuous batching (Engine.start, infer/batcher.py):
+up to max_batch generate together, queue_size more wait (503 beyond that), each with a deadline
+(504); a client that hangs up leaves the batch at the next decode step. Bodies over MAX_BODY
+bytes get 413.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -38,6 +38,7 @@ from doppel.infer.sampling import SamplingParams
 REPLY_SEP = "\n\n"
 MODEL_PREFIX = "doppel/"
 STATIC = Path(__file__).parent / "static"
+MAX_BODY = 1 << 20  # bytes; a chat history this long would not fit any context window anyway
 
 
 class Backend(Protocol):
@@ -49,8 +50,8 @@ class Backend(Protocol):
     def default_persona(self) -> str: ...
     def can_play(self, name: str) -> bool: ...
     def default_partner(self, persona: str) -> str: ...
-    def stream(self, history: Sequence[tuple[str, str]], respondent: str,
-               params: SamplingParams) -> Iterator[Delta]: ...
+    def start(self, history: Sequence[tuple[str, str]], respondent: str,
+              params: SamplingParams, on_delta: Callable[[Delta], None]) -> Generation: ...
 
 
 class ApiError(Exception):
@@ -98,15 +99,22 @@ class ChatRequest(BaseModel):
 
 
 # --- the queue -------------------------------------------------------------------------------
-class Scheduler:
-    """A bounded FIFO of requests in front of one worker thread that runs the model."""
+class Generation(Protocol):
+    """A started generation; cancel() takes it out of the running batch at the next step."""
 
-    def __init__(self, backend: Backend, queue_size: int, timeout_s: float) -> None:
+    def cancel(self) -> None: ...
+
+
+class Scheduler:
+    """Admission in front of the backend's running batch: at most max_batch generate at once,
+    queue_size more wait (503 beyond that), and each request has a deadline (504)."""
+
+    def __init__(self, backend: Backend, queue_size: int, timeout_s: float,
+                 max_batch: int = 8) -> None:
         self.backend, self.timeout_s = backend, timeout_s
-        self.capacity = queue_size + 1  # the one generating plus those waiting
+        self.capacity = max_batch + queue_size
         self.admitted = 0
-        self.lock = asyncio.Lock()  # FIFO: waiters are served in arrival order
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="doppel-generate")
+        self.running = 0
 
     def admit(self) -> Ticket:
         """Take a place in the queue or fail with 503."""
@@ -118,45 +126,43 @@ class Scheduler:
 
     async def run(self, ticket: Ticket, history: list[tuple[str, str]], persona: str,
                   params: SamplingParams) -> AsyncIterator[Delta]:
-        """Wait for the model, then stream its deltas; always gives the place back."""
-        deadline = ticket.deadline
-        try:
-            try:
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
-                    await self.lock.acquire()
-            except TimeoutError:
-                raise ApiError(503, f"waited {self.timeout_s:g}s in the queue; retry later",
-                               "server_busy", "queue_timeout") from None
-            try:
-                async for delta in self._generate(history, persona, params, deadline):
-                    yield delta
-            finally:
-                self.lock.release()
-        finally:
-            ticket.release()
-
-    async def _generate(self, history, persona, params, deadline) -> AsyncIterator[Delta]:
+        """Join the batch and stream its deltas; leaving early cancels the generation."""
         loop = asyncio.get_running_loop()
-        steps = self.backend.stream(history, persona, params)
+        inbox: asyncio.Queue[Delta] = asyncio.Queue()
+        generation = self.backend.start(
+            history, persona, params, lambda delta: loop.call_soon_threadsafe(inbox.put_nowait,
+                                                                                delta))
+        started = False
         try:
             while True:
-                if time.monotonic() > deadline:
-                    raise ApiError(504, f"generation took longer than {self.timeout_s:g}s",
-                                   "timeout", "generation_timeout")
-                delta = await loop.run_in_executor(self.executor, next, steps, None)
-                if delta is None:
-                    return
+                delta = await self._next(inbox, ticket.deadline, started)
+                if not started:
+                    started = True
+                    self.running += 1
+                if delta.done and (delta.finish_reason or "").startswith("error"):
+                    raise ApiError(500, f"generation failed: {delta.finish_reason}",
+                                   "server_error", "generation_failed")
                 yield delta
                 if delta.done:
                     return
         finally:
-            # runs on the worker after the step in flight, so the model is never used twice at once
-            with contextlib.suppress(RuntimeError):  # the worker is gone: the process is exiting
-                self.executor.submit(steps.close)
+            generation.cancel()
+            self.running -= started
+            ticket.release()
+
+    async def _next(self, inbox: asyncio.Queue[Delta], deadline: float, started: bool) -> Delta:
+        try:
+            async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                return await inbox.get()
+        except TimeoutError:
+            if not started:
+                raise ApiError(503, f"waited {self.timeout_s:g}s in the queue; retry later",
+                               "server_busy", "queue_timeout") from None
+            raise ApiError(504, f"generation took longer than {self.timeout_s:g}s", "timeout",
+                           "generation_timeout") from None
 
     def status(self) -> dict[str, int]:
-        running = int(self.lock.locked())
-        return {"running": running, "waiting": max(self.admitted - running, 0),
+        return {"running": self.running, "waiting": max(self.admitted - self.running, 0),
                 "capacity": self.capacity}
 
 
@@ -211,17 +217,20 @@ def params_of(request: ChatRequest, defaults: SamplingParams) -> SamplingParams:
 
 # --- the app ---------------------------------------------------------------------------------
 def create_app(backend: Backend, api_key: str | None = None, queue_size: int = 8,
-               timeout_s: float = 120.0, defaults: SamplingParams | None = None) -> FastAPI:
+               timeout_s: float = 120.0, defaults: SamplingParams | None = None,
+               max_batch: int = 8) -> FastAPI:
     """The API + web page for one backend; `api_key` makes /v1 require `Bearer <key>`."""
     defaults = defaults or SamplingParams()
+    if hasattr(backend, "batcher"):
+        backend.batcher(max_batch)  # an Engine: start its batch worker at this size
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.scheduler = Scheduler(backend, queue_size, timeout_s)
+        app.state.scheduler = Scheduler(backend, queue_size, timeout_s, max_batch)
         yield
-        app.state.scheduler.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="doppel", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     _add_error_handlers(app)
 
     async def check_key(request: Request) -> None:
@@ -343,6 +352,48 @@ def _add_error_handlers(app: FastAPI) -> None:
         kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
         return JSONResponse(ApiError(error.status_code, str(error.detail), kind).body(),
                             status_code=error.status_code, headers=error.headers)
+
+
+class BodyLimit:
+    """ASGI middleware: a body over `limit` bytes gets 413 before anyone parses it.
+
+    The body is read here (at most `limit` bytes are kept) and replayed to the app, so a chunked
+    body without Content-Length is bounded too.
+    """
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if int(declared or 0) > self.limit:
+            return await self._refuse(scope, receive, send)
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before sending its body
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await self._refuse(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: wait for a disconnect
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        error = ApiError(413, f"the request body is over {self.limit // 1024} KiB",
+                         code="request_too_large")
+        await JSONResponse(error.body(), status_code=413)(scope, receive, send)
 
 
 def run_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0):

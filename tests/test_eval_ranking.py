@@ -1,0 +1,102 @@
+"""The ranking test: a model that memorised the held-out turns ranks them first; a random one
+ranks them about as often as chance; distractors repeat per seed."""
+
+from __future__ import annotations
+
+import pytest
+
+from builders import write_tiny_model
+from doppel.eval.contexts import Context
+from doppel.eval.ranking import _window, build_items, chance, rank_of_truth, rank_scores
+
+TOPICS = ["pizza tonight", "the train was late", "my cat is sick", "exam on friday",
+          "new phone arrived", "rain all day", "concert tickets", "lost my keys",
+          "gym at six", "movie was boring", "coffee machine broke", "flight delayed"]
+REPLIES = ["omg yes pepperoni", "ugh again??", "poor kitty, vet?", "you got this!!",
+           "which one lol", "stay inside then", "wait which band", "check the fridge haha",
+           "too early man", "told u so", "tea it is", "how long??"]
+
+
+def _contexts() -> tuple[list[Context], list]:
+    contexts, turns = [], []
+    for i, (topic, reply) in enumerate(zip(TOPICS, REPLIES, strict=True)):
+        speaker = "Alex" if i % 2 == 0 else "Sam"
+        friend = "Sam" if speaker == "Alex" else "Alex"
+        contexts.append(Context(f"c{i}", ((friend, f"so, {topic}"),), speaker, (reply,)))
+        turns += [(f"c{i}", friend, (f"so, {topic}",)), (f"c{i}", speaker, (reply,))]
+    return contexts, turns
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from doppel.models import load_tokenizer
+
+    folder = write_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    tokenizer = load_tokenizer(folder)
+    return folder, tokenizer
+
+
+def _load(tiny):
+    from doppel.models import load_model
+
+    folder, tokenizer = tiny
+    return load_model(folder, tokenizer).eval()
+
+
+def _overfit(model, tokenizer, contexts, steps: int = 300):
+    """Train the tiny model on the true replies after their contexts until it has them by heart."""
+    import torch
+
+    from doppel.chatformat import ChatEncoder
+
+    encoder = ChatEncoder(tokenizer)
+    examples = [_window(encoder, c, c.reply, 128) for c in contexts]
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        for ids, marks in examples:
+            labels = [i if m else -100 for i, m in zip(ids, marks, strict=True)]
+            loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+def _hits(model, tokenizer, contexts, items) -> tuple[float, float]:
+    ranks = [rank_of_truth(s) for s in rank_scores(model, tokenizer, contexts, items, 128)]
+    return sum(r == 1 for r in ranks) / len(ranks), sum(1 / r for r in ranks) / len(ranks)
+
+
+def test_distractors_are_real_turns_from_other_conversations_and_repeat_per_seed():
+    contexts, turns = _contexts()
+    items = build_items(contexts, turns, candidates=5, seed=0)
+    assert len(items) == len(contexts)
+    for item in items:
+        context = contexts[item.context]
+        assert item.candidates[0] == context.reply and len(set(item.candidates)) == 5
+        own = {m for c, _, m in turns if c == context.conversation_id}
+        assert not own & set(item.candidates[1:])
+    assert items == build_items(contexts, turns, candidates=5, seed=0)
+    assert items != build_items(contexts, turns, candidates=5, seed=1)
+    # a speaker with too few other turns to draw from gets no item rather than a short one
+    assert build_items(contexts, turns, candidates=len(turns) + 1, seed=0) == []
+
+
+@pytest.mark.slow  # 300 training steps of the tiny model
+def test_a_memorising_model_ranks_every_true_reply_first_and_a_random_one_about_chance(tiny):
+    _, tokenizer = tiny
+    contexts, turns = _contexts()
+    items = build_items(contexts, turns, candidates=5, seed=0)
+    random_hits, _ = _hits(_load(tiny), tokenizer, contexts, items)
+    assert random_hits <= chance(5)[0] + 0.35  # chance is 0.2 over 12 contexts
+    model = _overfit(_load(tiny), tokenizer, contexts)
+    hits, mrr = _hits(model, tokenizer, contexts, items)
+    assert hits == 1.0 and mrr == 1.0
+
+
+def test_chance_levels():
+    assert chance(10)[0] == pytest.approx(0.1)
+    assert chance(2) == pytest.approx((0.5, 0.75))
+    assert rank_of_truth([-1.0, -2.0, -0.5]) == 2 and rank_of_truth([-1.0, -1.0]) == 2

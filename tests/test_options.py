@@ -21,7 +21,8 @@ from doppel.options import (
     variant,
 )
 
-SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot"]
+SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot",
+                   "export"]
 
 
 def _click_command(name: str):

@@ -19,8 +19,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationInfo, field_validator, model_validator
+
 from doppel.errors import DoppelError
 from doppel.export import templates
+from doppel.options import Options, option
 from doppel.runs import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, RunInfo, read_run_info
 
 FORMATS = ("hf", "gguf", "ollama")
@@ -31,14 +34,35 @@ MODELFILE = "Modelfile"
 SPACE_MARGIN = 64 << 20  # tokenizer files, metadata and filesystem slack
 
 
-@dataclass
-class ExportOptions:
-    format: str = "gguf"
-    dtype: str = "auto"  # hf: bf16; gguf/ollama: f16 (llama.cpp computes in f32 either way)
-    quant: str = "none"
-    persona: str | None = None
-    force: bool = False
-    progress: bool = True
+class ExportOptions(Options):
+    """`doppel export`'s choices, checked when built (before the model loads)."""
+
+    format: str = option("gguf", f"What to write: {' | '.join(FORMATS)}.", flags=("--format",))
+    # hf: bf16; gguf/ollama: f16 (llama.cpp computes in f32 either way)
+    dtype: str = option("auto", f"Weight type: {' | '.join(DTYPES)} (auto: bf16 for hf, f16 for "
+                        "gguf).")
+    quant: str = option("none", f"GGUF quantisation: {' | '.join(QUANTS)} (q8_0 halves an f16 "
+                        "file).")
+    persona: str | None = option(None, "Whom the exported model plays (default: the exporting "
+                                 "user).", flags=("--as",))
+    force: bool = option(False, "Replace OUT if it exists.", flags=("--force",))
+    progress: bool = option(True, "Show a progress bar.", flag=False)
+
+    @field_validator("format", "dtype", "quant")
+    @classmethod
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        allowed = {"format": FORMATS, "dtype": DTYPES, "quant": QUANTS}[info.field_name]
+        if value not in allowed:
+            raise ValueError(f"unknown {info.field_name} {value!r}; use one of "
+                             f"{', '.join(allowed)}")
+        return value
+
+    @model_validator(mode="after")
+    def _quant_needs_gguf(self) -> ExportOptions:
+        if self.format == "hf" and self.quant != "none":
+            raise ValueError("--quant applies to gguf and ollama exports; an hf folder keeps "
+                             "floating-point weights (choose them with --dtype)")
+        return self
 
 
 @dataclass
@@ -49,17 +73,6 @@ class ExportResult:
     persona: str
     partner: str
     next_steps: list[str] = field(default_factory=list)
-
-
-def check_options(options: ExportOptions) -> None:
-    choices = ((options.format, FORMATS, "format"), (options.dtype, DTYPES, "dtype"),
-               (options.quant, QUANTS, "quant"))
-    for value, allowed, what in choices:
-        if value not in allowed:
-            raise DoppelError(f"unknown {what} {value!r}; use one of {', '.join(allowed)}")
-    if options.format == "hf" and options.quant != "none":
-        raise DoppelError("--quant applies to gguf and ollama exports; an hf folder keeps "
-                          "floating-point weights (choose them with --dtype)")
 
 
 def check_run(run_dir: Path) -> RunInfo:
@@ -117,7 +130,6 @@ def ollama_name(persona: str) -> str:
 def export_run(run_dir: Path, out: Path, options: ExportOptions) -> ExportResult:
     """Check everything, load and merge the run, write the chosen format; size and time back."""
     start = time.perf_counter()
-    check_options(options)
     run_dir, out = Path(run_dir), Path(out)
     info = check_run(run_dir)
     if out.exists() and not options.force:

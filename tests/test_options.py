@@ -21,7 +21,7 @@ from doppel.options import (
     variant,
 )
 
-SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot"]
+SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot", "train"]
 
 
 def _click_command(name: str):
@@ -193,3 +193,28 @@ def test_variant_of_a_model_keeps_its_fields():
     sub = variant(_Recipe, "Sub", steps=(3, "fewer steps"))
     assert sub().steps == 3 and sub.model_fields["steps"].description == "fewer steps"
     assert _Recipe().steps == 10 and _Recipe.model_fields["steps"].description == "optimizer steps"
+
+
+def test_train_flags_override_the_recipe_and_errors_name_the_flag_or_the_file(tmp_path):
+    from doppel.train.config import load_config
+
+    assert load_config("cpu-demo", {"max_length": 256}).max_length == 256
+    assert load_config("cpu-demo", {}).max_length == 512  # the recipe, not the schema default
+    with pytest.raises(DoppelError, match=r"^--lora-r 0: Input should be greater"):
+        load_config("cpu-demo", {"lora_r": 0})
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text("lora_r: 0\n")
+    with pytest.raises(DoppelError, match=r"^bad setting lora_r in .*mine.yaml"):
+        load_config(str(recipe), {})
+    recipe.write_text("lora_r: 0\n")
+    assert load_config(str(recipe), {"lora_r": 4}).lora_r == 4  # the flag replaces the bad key
+    recipe.write_text("warmup_ratio: 0.1\nprecision: bf16\n")
+    assert load_config(str(recipe), {}).warmup_ratio == 0.1  # a recipe-only setting
+
+
+def test_train_help_lists_allowed_values_and_no_schema_defaults(monkeypatch, capsys):
+    code, out, _ = run_cli(["train", "--help"], monkeypatch, capsys)
+    assert code == 0
+    assert "lora|qlora|full" in out and "grouped|packed|padded" in out
+    assert "auto|bf16|fp32" in out and "default: 1024" not in out  # cpu-demo says 512
+    assert "--warmup-ratio" not in out

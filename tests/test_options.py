@@ -221,3 +221,19 @@ def test_train_help_lists_allowed_values_and_no_schema_defaults(monkeypatch, cap
     assert "lora|qlora|full" in out and "grouped|packed|padded" in out
     assert "auto|bf16|fp32" in out and "default: 1024" not in out  # cpu-demo says 512
     assert "--warmup-ratio" not in out
+
+
+def test_prepare_repeatable_flags_and_one_way_switches_reach_its_options(monkeypatch, capsys):
+    from doppel.commands import prepare
+
+    seen = []
+    monkeypatch.setattr(prepare, "print_speakers", lambda exports, options: seen.append(options))
+    args = ["prepare", "x.json", "--list-speakers", "--me", "Alex", "--me", "user1",
+            "--groups", "--no-mask", "--exclude", "Sam", "--gap", "6h"]
+    code, _, err = run_cli(args, monkeypatch, capsys)
+    assert code == 0, err
+    options = seen[-1]
+    assert options.me == ("Alex", "user1") and options.exclude == ("Sam",)
+    assert options.groups and not options.mask and options.gap_seconds == 6 * 3600
+    code, _, err = run_cli(["prepare", "x.json", "--no-groups"], monkeypatch, capsys)
+    assert code == 2 and "No such option" in err  # --groups is a one-way switch, as before

@@ -187,11 +187,12 @@ def test_a_chat_listed_twice_continues_with_new_conversations(tmp_path):
 
 
 def test_writer_repairs_a_lone_surrogate(tmp_path):
-    from doppel.data.dataset import Conversation, DatasetWriter, Turn
+    from doppel.data.dataset import Conversation, ConversationMessage, DatasetWriter
 
     writer = DatasetWriter(tmp_path)
     broken = "half an emoji \ud83d"  # old exports carry these; orjson and tokenizers refuse them
-    turns = [Turn("user1", "Alex", 1.0, broken), Turn("user2", "Sam", 2.0, "ok")]
+    turns = [ConversationMessage("user1", "Alex", 1.0, broken),
+             ConversationMessage("user2", "Sam", 2.0, "ok")]
     writer.write(Conversation("c-0000", "c", broken, "personal_chat", "train", turns))
     writer.finish({"me": {"id": "user1", "name": "Alex"}, "speakers": {}, "fingerprint": "x",
                    "chats": [{"name": broken}]})

@@ -6,6 +6,7 @@ import inspect
 
 import pytest
 import typer
+from rich.markup import escape
 
 from builders import run_cli
 from doppel.cli import COMMANDS, app
@@ -21,8 +22,8 @@ from doppel.options import (
     variant,
 )
 
-SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot",
-                   "export"]
+SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot", "train",
+                   "prepare", "export"]
 
 
 def _click_command(name: str):
@@ -55,7 +56,8 @@ def test_each_commands_flags_are_its_schema(name, monkeypatch, capsys):
             schema_names.add(leaf.name)
             assert [*param.opts, *getattr(param, "secondary_opts", [])] == leaf.flags or (
                 leaf.argument and param.param_type_name == "argument")
-            assert param.help == leaf.info.description if leaf.flags else True
+            # escaped: typer renders rich markup, and prepare's help says [photo] and [url]
+            assert param.help == escape(leaf.info.description) if leaf.flags else True
             if leaf.cli.get("alias"):
                 schema_names.add(f"{leaf.name}__alias")
                 assert by_name[f"{leaf.name}__alias"].hidden
@@ -68,10 +70,10 @@ def test_each_commands_flags_are_its_schema(name, monkeypatch, capsys):
             assert all(flag in out for flag in leaf.flags) == shown, (name, leaf.flags)
 
 
-def test_every_command_but_train_and_prepare_uses_the_schema():
-    """train and prepare move onto it next (see docs/architecture.md); nothing else may lag."""
-    assert {n for n in COMMANDS if getattr(_module_command(n), "options", None)} >= set(
-        SCHEMA_COMMANDS)
+def test_every_command_uses_the_schema():
+    """A new command joins SCHEMA_COMMANDS, so the test above checks its flags too."""
+    assert {n for n in COMMANDS if getattr(_module_command(n), "options", None)} == set(
+        SCHEMA_COMMANDS) == set(COMMANDS)
 
 
 @pytest.fixture
@@ -194,3 +196,44 @@ def test_variant_of_a_model_keeps_its_fields():
     sub = variant(_Recipe, "Sub", steps=(3, "fewer steps"))
     assert sub().steps == 3 and sub.model_fields["steps"].description == "fewer steps"
     assert _Recipe().steps == 10 and _Recipe.model_fields["steps"].description == "optimizer steps"
+
+
+def test_train_flags_override_the_recipe_and_errors_name_the_flag_or_the_file(tmp_path):
+    from doppel.train.config import load_config
+
+    assert load_config("cpu-demo", {"max_length": 256}).max_length == 256
+    assert load_config("cpu-demo", {}).max_length == 512  # the recipe, not the schema default
+    with pytest.raises(DoppelError, match=r"^--lora-r 0: Input should be greater"):
+        load_config("cpu-demo", {"lora_r": 0})
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text("lora_r: 0\n")
+    with pytest.raises(DoppelError, match=r"^bad setting lora_r in .*mine.yaml"):
+        load_config(str(recipe), {})
+    recipe.write_text("lora_r: 0\n")
+    assert load_config(str(recipe), {"lora_r": 4}).lora_r == 4  # the flag replaces the bad key
+    recipe.write_text("warmup_ratio: 0.1\nprecision: bf16\n")
+    assert load_config(str(recipe), {}).warmup_ratio == 0.1  # a recipe-only setting
+
+
+def test_train_help_lists_allowed_values_and_no_schema_defaults(monkeypatch, capsys):
+    code, out, _ = run_cli(["train", "--help"], monkeypatch, capsys)
+    assert code == 0
+    assert "lora|qlora|full" in out and "grouped|packed|padded" in out
+    assert "auto|bf16|fp32" in out and "default: 1024" not in out  # cpu-demo says 512
+    assert "--warmup-ratio" not in out
+
+
+def test_prepare_repeatable_flags_and_one_way_switches_reach_its_options(monkeypatch, capsys):
+    from doppel.commands import prepare
+
+    seen = []
+    monkeypatch.setattr(prepare, "print_speakers", lambda exports, options: seen.append(options))
+    args = ["prepare", "x.json", "--list-speakers", "--me", "Alex", "--me", "user1",
+            "--groups", "--no-mask", "--exclude", "Sam", "--gap", "6h"]
+    code, _, err = run_cli(args, monkeypatch, capsys)
+    assert code == 0, err
+    options = seen[-1]
+    assert options.me == ("Alex", "user1") and options.exclude == ("Sam",)
+    assert options.groups and not options.mask and options.gap_seconds == 6 * 3600
+    code, _, err = run_cli(["prepare", "x.json", "--no-groups"], monkeypatch, capsys)
+    assert code == 2 and "No such option" in err  # --groups is a one-way switch, as before

@@ -83,7 +83,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path, dataset):
         doppel("train", dataset, "-o", tmp_path / "r3", "--model", "no-such-model"), "embedded name"
     )
     assert_clean_error(
-        doppel("train", dataset, "-o", tmp_path / "r4", "--lora-r", "0"), "bad setting lora_r"
+        doppel("train", dataset, "-o", tmp_path / "r4", "--lora-r", "0"), "--lora-r 0"
     )
     assert_clean_error(
         doppel("train", dataset, "-o", tmp_path / "r5", "--recipe", "nope"), "unknown recipe"

@@ -20,7 +20,7 @@ import copy
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin
 
@@ -181,16 +181,25 @@ def describe(model: type[BaseModel], error: ValidationError, source: str | None 
     return f"{flag_of(model, loc)} {first.get('input')!r}: {message}"
 
 
-def build(model: type[BaseModel], values: Mapping[str, Any], source: str | None = None) -> Any:
-    """`model` from nested values (a recipe, flags), any error as one DoppelError line."""
+def build(model: type[BaseModel], values: Mapping[str, Any], source: str | None = None,
+          flags: Collection[str] = ()) -> Any:
+    """`model` from nested values (a recipe, flags), any error as one DoppelError line. `flags`:
+    the top-level keys whose values came from flags over the file `source` (named as flags)."""
     try:
         return model.model_validate(dict(values))
     except ValidationError as error:
-        raise DoppelError(describe(model, error, source)) from None
+        raise DoppelError(describe(model, error, _source_of(error, source, flags))) from None
     except OptionError as error:  # an Options model (or one nested in it) refused a value
         if source:
-            raise DoppelError(describe(error.model, error.error, source)) from None
+            where = _source_of(error.error, source, flags)
+            raise DoppelError(describe(error.model, error.error, where)) from None
         raise
+
+
+def _source_of(error: ValidationError, source: str | None, flags: Collection[str]) -> str | None:
+    """The file to name for this error, or None when the bad value came from a flag."""
+    loc = error.errors()[0].get("loc", ())
+    return None if loc and loc[0] in flags else source
 
 
 def nest(model: type[BaseModel], flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,7 +220,8 @@ def nest(model: type[BaseModel], flat: Mapping[str, Any]) -> dict[str, Any]:
 
 class OptionFlags:
     """`given: OptionFlags[TrainConfig]`: the flags of TrainConfig, handed over as the nested dict
-    of the ones the user gave (for a command that layers them over a recipe, as train does)."""
+    of the ones the user gave (for a command that layers them over a recipe, as train does).
+    --help shows no defaults for them: the recipe gives those."""
 
     def __class_getitem__(cls, model: type[BaseModel]) -> Any:
         return Annotated[dict, _FlagsOf(model)]
@@ -239,9 +249,10 @@ def _typer_type(leaf: Leaf) -> Any:
     return kind
 
 
-def typer_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
+def typer_parameters(model: type[BaseModel], show_defaults: bool = True) -> list[inspect.Parameter]:
     """One typer parameter per option (plus a hidden one per alias); options default to None, so
-    the command can tell a flag the user gave from a default (recipes and presets layer under)."""
+    the command can tell a flag the user gave from a default (recipes and presets layer under).
+    show_defaults=False: --help shows none (where a recipe, not the model, gives the defaults)."""
     import typer
     from rich.markup import escape
 
@@ -258,7 +269,8 @@ def typer_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
                                             annotation=Annotated[kind, info], default=default))
             continue
         decls = leaf.cli.get("flags") or []
-        info = typer.Option(*decls, help=help, show_default=_shown_default(leaf),
+        shown = _shown_default(leaf) if show_defaults else False
+        info = typer.Option(*decls, help=help, show_default=shown,
                             metavar=leaf.cli.get("metavar"), envvar=leaf.cli.get("envvar"))
         annotation = Annotated[kind if leaf.required else kind | None, info]
         default = inspect.Parameter.empty if leaf.required else None
@@ -298,7 +310,7 @@ def command_from_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                         None)
         if flags_of or _is_options(hint):
             model = flags_of.model if flags_of else hint
-            generated = typer_parameters(model)
+            generated = typer_parameters(model, show_defaults=flags_of is None)
             expanded[param.name] = (model, flags_of is None, [p.name for p in generated])
             params += generated
         else:

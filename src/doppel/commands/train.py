@@ -9,40 +9,19 @@ from typing import Annotated
 
 import typer
 
+from doppel.options import OptionFlags, command_from_options
 from doppel.train.config import TrainConfig
 
 
-def _help(field: str) -> str:
-    """Flag help comes from the config field, so recipes, flags and --help never disagree."""
-    return TrainConfig.model_fields[field].description or ""
-
-
+@command_from_options
 def command(
     dataset_dir: Annotated[Path, typer.Argument(help="dataset folder from `doppel prepare`")],
     output: Annotated[Path, typer.Option("-o", "--output", help="run folder to write")],
     recipe: Annotated[
-        str | None, typer.Option(help="shipped recipe name or YAML path (default cpu-demo)")
+        str | None, typer.Option(help="shipped recipe name or YAML path (default cpu-demo); it "
+                                 "gives every setting the flags below do not")
     ] = None,
-    model: Annotated[str | None, typer.Option(help=_help("model"))] = None,
-    method: Annotated[str | None, typer.Option(help="lora, qlora or full")] = None,
-    train_on: Annotated[str | None, typer.Option(help=_help("train_on"))] = None,
-    max_length: Annotated[int | None, typer.Option(help=_help("max_length"))] = None,
-    micro_batch_size: Annotated[int | None, typer.Option(help=_help("micro_batch_size"))] = None,
-    grad_accum: Annotated[int | None, typer.Option(help=_help("grad_accum"))] = None,
-    epochs: Annotated[float | None, typer.Option(help=_help("epochs"))] = None,
-    max_steps: Annotated[int | None, typer.Option(help=_help("max_steps"))] = None,
-    learning_rate: Annotated[float | None, typer.Option(help=_help("learning_rate"))] = None,
-    lora_r: Annotated[int | None, typer.Option(help=_help("lora_r"))] = None,
-    batching: Annotated[str | None, typer.Option(help="grouped, packed or padded")] = None,
-    precision: Annotated[str | None, typer.Option(help=_help("precision"))] = None,
-    gradient_checkpointing: Annotated[
-        bool | None, typer.Option(help=_help("gradient_checkpointing"))
-    ] = None,
-    fsdp: Annotated[bool | None, typer.Option(help=_help("fsdp"))] = None,
-    nproc: Annotated[int | None, typer.Option(help=_help("nproc"))] = None,
-    seed: Annotated[int | None, typer.Option(help=_help("seed"))] = None,
-    save_steps: Annotated[int | None, typer.Option(help=_help("save_steps"))] = None,
-    logging_steps: Annotated[int | None, typer.Option(help=_help("logging_steps"))] = None,
+    overrides: OptionFlags[TrainConfig] = None,
     resume: Annotated[
         bool, typer.Option(help="continue from the run folder's last checkpoint")
     ] = False,
@@ -59,7 +38,6 @@ def command(
     from doppel.train import distributed
     from doppel.train.config import load_config
 
-    overrides = {k: v for k, v in locals().items() if k in TrainConfig.model_fields}
     if not dry_run:
         distributed.start()  # under torchrun: from here on, an error on any rank ends them all
     config = distributed.on_every_rank(lambda: load_config(recipe, overrides))

@@ -1,6 +1,6 @@
 """From the Message stream to the dataset folder (`doppel prepare`).
 
-options.py        PrepareOptions: every option's default and help (the CLI flags use them)
+options.py        PrepareOptions: every option's type, default, help and check (the CLI flags)
 pipeline.py       prepare_dataset(): one read of the export -> the dataset folder, atomically
 selection.py      which chats are used, and why the others are not
 masking.py        phones, emails, cards (and URLs) -> [phone] [email] [card] [url]

@@ -19,8 +19,9 @@ MANIFEST = "manifest.json"
 
 
 @dataclass(slots=True)
-class Turn:
-    """One message in a conversation (a burst is several Turns by the same speaker in a row)."""
+class ConversationMessage:
+    """One message in a conversation. Several in a row by one speaker (a burst) make one
+    chatformat.ChatTurn, what the model sees."""
 
     speaker_id: str
     speaker: str
@@ -39,7 +40,7 @@ class Conversation:
     chat_name: str
     chat_type: str
     split: str  # "train" or "val"
-    messages: list[Turn] = field(default_factory=list)
+    messages: list[ConversationMessage] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,7 +55,7 @@ class Conversation:
         chat = row["chat"]
         return cls(
             id=row["id"], chat_id=chat["id"], chat_name=chat["name"], chat_type=chat["type"],
-            split=row["split"], messages=[Turn(**m) for m in row["messages"]],
+            split=row["split"], messages=[ConversationMessage(**m) for m in row["messages"]],
         )
 
 

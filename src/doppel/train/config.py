@@ -11,61 +11,55 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import model_validator
 
 from doppel.errors import DoppelError
+from doppel.hardware import PRECISION_HELP, Precision
+from doppel.options import Options, build, option
 
 DEFAULT_RECIPE = "cpu-demo"
 
 
-class TrainConfig(BaseModel):
-    """Everything that decides how a run is made."""
+class TrainConfig(Options):
+    """Everything that decides how a run is made. Each field is a recipe key; the ones marked
+    flag=False are set in recipes only (they were never flags)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    model: str = Field(
-        "smollm2-135m", description="embedded name, local HF folder, .gguf file or hub id"
-    )
-    method: Literal["lora", "qlora", "full"] = Field("lora", description="what is trained")
-    train_on: str = Field("me", description="whose messages carry loss: me, all, or NAME,NAME")
-    max_length: int = Field(1024, ge=32, description="tokens per training window")
-    micro_batch_size: int = Field(8, ge=1, description="windows per device per step")
-    grad_accum: int = Field(1, ge=1, description="micro batches per optimizer step")
-    epochs: float = Field(3.0, gt=0, description="passes over the training windows")
-    max_steps: int = Field(
-        -1, description="stop after this many optimizer steps (-1: epochs decide)"
-    )
-    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate (cosine schedule)")
-    warmup_ratio: float = Field(0.05, ge=0, le=0.5, description="share of steps spent warming up")
-    weight_decay: float = Field(0.0, ge=0)
-    lora_r: int = Field(16, ge=1, description="LoRA rank")
-    lora_alpha: int = Field(32, ge=1, description="LoRA scale numerator; usually 2 x rank")
-    lora_dropout: float = Field(0.05, ge=0, lt=1)
-    use_rslora: bool = Field(False, description="rank-stabilised LoRA scaling (alpha / sqrt(r))")
-    target_modules: str = Field(
-        "all-linear", description="LoRA targets: all-linear or a comma list"
-    )
-    batching: Literal["grouped", "packed", "padded"] = Field(
-        "grouped",
-        description="grouped: length-bucketed padded batches (fast on CPU); "
-        "packed: padding-free rows "
-        "with per-conversation positions (fast with FlashAttention); padded: plain random batches",
-    )
-    precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 where supported"
-    )
-    gradient_checkpointing: bool = Field(False, description="recompute activations to save memory")
-    compile: bool = Field(False, description="torch.compile the model (pays off on long runs)")
-    fsdp: bool = Field(False, description="shard full fine-tuning over processes with FSDP2")
-    nproc: int = Field(
-        1, ge=1, description="processes to launch (torchrun) when run as `doppel train`"
-    )
-    seed: int = Field(0, description="seed for weights init, data order and dropout")
-    save_steps: int = Field(200, ge=1, description="checkpoint every N optimizer steps")
-    logging_steps: int = Field(5, ge=1, description="log loss and throughput every N steps")
-    val_max_windows: int = Field(256, ge=1, description="cap on validation windows per evaluation")
-    expected_memory: str = Field("", description="documentation: expected peak memory per device")
-    expected_time: str = Field("", description="documentation: expected wall time")
+    model: str = option("smollm2-135m", "embedded name, local HF folder, .gguf file or hub id")
+    method: Literal["lora", "qlora", "full"] = option("lora", "what is trained")
+    train_on: str = option("me", "whose messages carry loss: me, all, or NAME,NAME")
+    max_length: int = option(1024, "tokens per training window", ge=32)
+    micro_batch_size: int = option(8, "windows per device per step", ge=1)
+    grad_accum: int = option(1, "micro batches per optimizer step", ge=1)
+    epochs: float = option(3.0, "passes over the training windows", gt=0)
+    max_steps: int = option(-1, "stop after this many optimizer steps (-1: epochs decide)")
+    learning_rate: float = option(2e-4, "peak learning rate (cosine schedule)", gt=0)
+    warmup_ratio: float = option(0.05, "share of steps spent warming up", flag=False, ge=0,
+                                 le=0.5)
+    weight_decay: float = option(0.0, "AdamW weight decay", flag=False, ge=0)
+    lora_r: int = option(16, "LoRA rank", ge=1)
+    lora_alpha: int = option(32, "LoRA scale numerator; usually 2 x rank", flag=False, ge=1)
+    lora_dropout: float = option(0.05, "dropout on LoRA inputs", flag=False, ge=0, lt=1)
+    use_rslora: bool = option(False, "rank-stabilised LoRA scaling (alpha / sqrt(r))",
+                              flag=False)
+    target_modules: str = option("all-linear", "LoRA targets: all-linear or a comma list",
+                                 flag=False)
+    batching: Literal["grouped", "packed", "padded"] = option(
+        "grouped", "grouped: length-bucketed padded batches (fast on CPU); packed: padding-free "
+        "rows with per-conversation positions (fast with FlashAttention); padded: plain random "
+        "batches")
+    precision: Precision = option("auto", f"weights and compute in {PRECISION_HELP}")
+    gradient_checkpointing: bool = option(False, "recompute activations to save memory")
+    compile: bool = option(False, "torch.compile the model (pays off on long runs)", flag=False)
+    fsdp: bool = option(False, "shard full fine-tuning over processes with FSDP2")
+    nproc: int = option(1, "processes to launch (torchrun) when run as `doppel train`", ge=1)
+    seed: int = option(0, "seed for weights init, data order and dropout")
+    save_steps: int = option(200, "checkpoint every N optimizer steps", ge=1)
+    logging_steps: int = option(5, "log loss and throughput every N steps", ge=1)
+    val_max_windows: int = option(256, "cap on validation windows per evaluation", flag=False,
+                                  ge=1)
+    expected_memory: str = option("", "documentation: expected peak memory per device",
+                                  flag=False)
+    expected_time: str = option("", "documentation: expected wall time", flag=False)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -111,12 +105,5 @@ def load_config(recipe: str | None, overrides: dict) -> TrainConfig:
         raise DoppelError(f"recipe {source} is not valid YAML: {error}") from None
     if not isinstance(values, dict):
         raise DoppelError(f"recipe {source} must be a mapping of settings")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return TrainConfig(**values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "recipe"
-        if first["type"] == "extra_forbidden":
-            raise DoppelError(f"unknown recipe key {key!r} in {source}") from None
-        raise DoppelError(f"bad setting {key} in {source}: {first['msg']}") from None
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return build(TrainConfig, {**values, **given}, source, flags=given)

@@ -37,20 +37,11 @@ def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_file(target: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator:
     """Open a temporary sibling of `target` for writing; rename it over `target` on success."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    os.close(fd)
-    try:
-        with open(name, mode, encoding=None if "b" in mode else encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-        raise
+    with (atomic_path(Path(target), force=True) as tmp,
+          open(tmp, mode, encoding=None if "b" in mode else encoding) as handle):
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager

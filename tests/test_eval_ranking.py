@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from builders import write_tiny_model
+from doppel.chatformat import group_turns
 from doppel.eval.contexts import Context
-from doppel.eval.ranking import _window, build_items, chance, rank_of_truth, rank_scores
+from doppel.eval.ranking import _body, build_items, chance, rank_of_truth, rank_scores
 
 TOPICS = ["pizza tonight", "the train was late", "my cat is sick", "exam on friday",
           "new phone arrived", "rain all day", "concert tickets", "lost my keys",
@@ -41,6 +42,40 @@ def _load(tiny):
 
     folder, tokenizer = tiny
     return load_model(folder, tokenizer).eval()
+
+
+def _window(encoder, context, reply, max_length: int) -> tuple[list[int], list[bool]]:
+    """One candidate's whole window (prompt, then the reply) and the marks of its scored ids."""
+    from doppel.chatformat import group_turns
+
+    body = _body(encoder, context.respondent, reply, max_length)
+    prompt = encoder.prompt(group_turns(context.history), context.respondent, max_length,
+                            reserve=len(body))
+    return prompt + body, [False] * len(prompt) + [True] * len(body)
+
+
+def test_shared_prompt_scores_equal_scoring_each_window_whole(tiny):
+    """The KV-cache-sharing scorer gives each candidate the same mean log-likelihood as running
+    its whole window (the perplexity code's path)."""
+    from doppel.chatformat import ChatEncoder
+    from doppel.eval.perplexity import pad_id, token_losses
+
+    model, tokenizer = _load(tiny), tiny[1]
+    contexts, turns = _contexts()
+    items = build_items(contexts, turns, candidates=4, seed=1)[:3]
+    shared = rank_scores(model, tokenizer, contexts, items, 128)
+    encoder = ChatEncoder(tokenizer)
+    for item, got in zip(items, shared, strict=True):
+        width = max(len(_body(encoder, contexts[item.context].respondent, r, 128))
+                    for r in item.candidates)
+        for reply, value in zip(item.candidates, got, strict=True):
+            body = _body(encoder, contexts[item.context].respondent, reply, 128)
+            prompt = encoder.prompt(group_turns(contexts[item.context].history),
+                                    contexts[item.context].respondent, 128, reserve=width)
+            marks = [False] * len(prompt) + [True] * len(body)
+            (losses,) = token_losses(model, [prompt + body], pad_id(tokenizer), 4096, None, [marks])
+            whole = -sum(loss for loss, m in zip(losses, marks, strict=True) if m) / len(body)
+            assert value == pytest.approx(whole, rel=1e-4, abs=1e-5)
 
 
 def _overfit(model, tokenizer, contexts, steps: int = 300):

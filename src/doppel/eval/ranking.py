@@ -65,34 +65,61 @@ def build_items(contexts: Sequence[Context], turns: Sequence[Turn], candidates: 
     return items
 
 
-def _window(encoder: ChatEncoder, context: Context, reply: tuple[str, ...], max_length: int):
-    """Prompt ids (history and header) then the reply's ids; marks at the reply's scored tokens."""
-    ids, _ = encoder.block(ChatTurn(context.respondent, reply), trained=True)
-    head = len(encoder.header(context.respondent))
-    body = ids[head:len(ids) - len(encoder.newline_ids)][: max_length // 2]
-    prompt = encoder.prompt(group_turns(context.history), context.respondent, max_length,
-                            reserve=len(body))
-    return prompt + body, [False] * len(prompt) + [True] * len(body)
+def _body(encoder: ChatEncoder, respondent: str, reply: tuple[str, ...],
+          max_length: int) -> list[int]:
+    """A candidate reply's scored ids: its messages and end token, without the header."""
+    ids, _ = encoder.block(ChatTurn(respondent, reply), trained=True)
+    head = len(encoder.header(respondent))
+    return ids[head:len(ids) - len(encoder.newline_ids)][: max_length // 2]
 
 
 def rank_scores(model, tokenizer, contexts: Sequence[Context], items: Sequence[RankItem],
                 max_length: int, batch_tokens: int = 2048,
                 advance: Callable[[int], None] | None = None) -> list[list[float]]:
-    """For each item, each candidate's mean log-likelihood per token (higher is likelier)."""
-    from doppel.eval.perplexity import pad_id, token_losses
+    """For each item, each candidate's mean log-likelihood per token (higher is likelier).
 
+    All candidates of an item share one prompt (history and header), so the prompt runs once and
+    its KV cache is repeated for the candidates, scored together in one padded batch: the cost
+    is one prompt plus N short replies instead of N prompts (~N times less work)."""
     encoder = ChatEncoder(tokenizer)
-    windows, marks = [], []
+    scores = []
     for item in items:
-        for reply in item.candidates:
-            ids, marked = _window(encoder, contexts[item.context], reply, max_length)
-            windows.append(ids)
-            marks.append(marked)
-    losses = token_losses(model, windows, pad_id(tokenizer), batch_tokens, advance, marks)
-    means = [-sum(loss for loss, m in zip(window, marked, strict=True) if m) / max(sum(marked), 1)
-             for window, marked in zip(losses, marks, strict=True)]
-    width = len(items[0].candidates) if items else 0
-    return [means[i * width:(i + 1) * width] for i in range(len(items))]
+        context = contexts[item.context]
+        bodies = [_body(encoder, context.respondent, reply, max_length)
+                  for reply in item.candidates]
+        prompt = encoder.prompt(group_turns(context.history), context.respondent, max_length,
+                                reserve=max(map(len, bodies)))
+        scores.append(_candidate_means(model, prompt, bodies))
+        if advance:
+            advance(len(bodies))
+    return scores
+
+
+def _candidate_means(model, prompt: list[int], bodies: list[list[int]]) -> list[float]:
+    """Mean log-likelihood per token of each body after the shared prompt."""
+    import torch
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    width = max(map(len, bodies))
+    ids = torch.zeros(len(bodies), width, dtype=torch.long, device=device)
+    mask = torch.zeros(len(bodies), len(prompt) + width, dtype=torch.long, device=device)
+    mask[:, :len(prompt)] = 1
+    for row, body in enumerate(bodies):
+        ids[row, :len(body)] = torch.tensor(body)
+        mask[row, len(prompt):len(prompt) + len(body)] = 1
+    with torch.inference_mode():
+        cache = DynamicCache()
+        head = model(input_ids=torch.tensor([prompt], device=device), cache=cache, use_cache=True,
+                     logits_to_keep=1)
+        cache.batch_repeat_interleave(len(bodies))
+        tail = model(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True)
+        # body token j is predicted by the prompt's last position (j = 0) or body position j - 1
+        logits = torch.cat([head.logits[:, -1:].expand(len(bodies), 1, -1).to(tail.logits.dtype),
+                            tail.logits[:, :-1]], dim=1).float()
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, ids[..., None])[..., 0]
+    return [logprobs[row, :len(body)].mean().item() if body else float("-inf")
+            for row, body in enumerate(bodies)]
 
 
 def rank_of_truth(scores: Sequence[float]) -> int:

@@ -69,8 +69,7 @@ def main() -> None:
     try:
         app()  # standalone mode: usage errors print click's message and exit 2 by themselves
     except DoppelError as error:
-        if not error.reported:
-            print_error(error)
+        print_error(error)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")

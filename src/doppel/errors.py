@@ -2,17 +2,12 @@
 
 
 class DoppelError(Exception):
-    """A problem with the user's input or environment, worded as what went wrong and what to do.
-
-    `reported`: the message is already on stderr (a multi-process run prints it once per node
-    before every rank exits), so `doppel.cli.main` only sets the exit code.
-    """
+    """A problem with the user's input or environment, worded as what went wrong and what to do."""
 
     exit_code = 2
 
-    def __init__(self, message: str, reported: bool = False) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
-        self.reported = reported
 
 
 def print_error(message: object) -> None:

@@ -1,6 +1,6 @@
 """One run, several processes: the process group starts before any check, so a check that must
 happen once (the run folder) happens on rank 0 alone, and a user error found on any rank ends
-every rank with the same one-line message instead of a hang or a race.
+every rank with the same one-line message and exit code 2 instead of a hang or a race.
 
 Every collective here has a timeout (DOPPEL_DIST_TIMEOUT seconds, default 30 min): a rank that
 never arrives ends the others with an error, never a hang. torchrun ends the remaining ranks
@@ -10,9 +10,10 @@ itself when one exits, so a crash on one rank cannot hang the rest either.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from doppel.errors import DoppelError, print_error
 from doppel.hardware import has_cuda, rank
@@ -64,7 +65,7 @@ def finish() -> None:
 
 
 def on_every_rank(step: Callable[[], T]) -> T:
-    """Run `step` on every rank; if it fails on any rank, every rank raises the same error."""
+    """Run `step` on every rank; if it fails on any rank, every rank ends with its message."""
     value, error = _attempt(step)
     _agree(error, None)
     return value  # type: ignore[return-value]
@@ -72,7 +73,7 @@ def on_every_rank(step: Callable[[], T]) -> T:
 
 def on_rank_zero(step: Callable[[], T]) -> T:
     """Run `step` on global rank 0 only (e.g. create the run folder) while the others wait; every
-    rank gets rank 0's result, or raises its error."""
+    rank gets rank 0's result, or ends with its error."""
     value, error = _attempt(step) if rank() == 0 else (None, None)
     return _agree(error, value)
 
@@ -93,7 +94,7 @@ def _group_started() -> bool:
 
 
 def _agree(error: DoppelError | None, value: Any) -> Any:
-    """All ranks exchange (error, value); the first error found is raised everywhere. Rank 0's
+    """All ranks exchange (error, value); the first error found ends every rank. Rank 0's
     value is returned. The message is printed once per node (local rank 0) before any rank
     exits, so it is the first thing on stderr whichever rank torchrun sees end first."""
     if not _group_started():
@@ -108,5 +109,14 @@ def _agree(error: DoppelError | None, value: Any) -> Any:
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         print_error(message)
     dist.barrier(group=_control)  # nobody exits (and gets torchrun to stop the rest) before that
-    dist.destroy_process_group()
-    raise DoppelError(message, reported=True)
+    _leave(DoppelError.exit_code)
+
+
+def _leave(code: int) -> NoReturn:
+    """End this worker now. Tearing down gloo (destroy_process_group, or the interpreter's own
+    exit with the group open) can abort one rank ("terminate called without an active
+    exception", SIGABRT) and torchrun then reports signals instead of doppel's exit code; nothing
+    is open or half-written at an agreed error (the checks come before any write)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

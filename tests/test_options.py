@@ -93,6 +93,13 @@ def no_model_load(monkeypatch):
     (["serve", "RUN", "--max-length", "8"], "--max-length 8: Input should be greater than"),
     (["serve", "RUN", "--host", "0.0.0.0"], "--host 0.0.0.0 is reachable from other machines"),
     (["serve", "RUN", "--dtype", "fp16"], "--precision 'fp16': Input should be 'auto', 'bf16'"),
+    (["train", "DATA", "-o", "RUN", "--method", "lorax"],
+     "--method 'lorax': Input should be 'lora', 'qlora' or 'full'"),
+    # click's own usage errors take the same one line, with where to look
+    (["chat", "RUN", "--top-k", "ten"], "Invalid value for '--top-k'"),
+    (["chat", "RUN", "--bogus"], "No such option: --bogus (see `doppel chat -h`)"),
+    (["eval", "RUN"], "Missing option '--data'. (see `doppel eval -h`)"),
+    (["nosuch"], "No such command 'nosuch'."),
 ])
 def test_bad_options_fail_in_one_line_before_any_model_loads(args, message, no_model_load,
                                                              monkeypatch, capsys):

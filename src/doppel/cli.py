@@ -65,12 +65,21 @@ def _root() -> None:
 
 
 def main() -> None:
-    """Run the CLI, turning every DoppelError into one line on stderr and exit code 2."""
+    """Run the CLI, turning every DoppelError and usage error (a missing argument, an unknown
+    flag, a value that is not a number) into one line on stderr and exit code 2."""
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")  # `doppel` alone: the list of commands
     try:
-        app()  # standalone mode: usage errors print click's message and exit 2 by themselves
+        code = app(prog_name="doppel", standalone_mode=False)  # usage errors are raised here, not boxed and printed
+    except typer.TyperException as error:  # typer's own click: UsageError, BadParameter, ...
+        context = getattr(error, "ctx", None)
+        hint = f" (see `{context.command_path} -h`)" if context else ""
+        print_error(f"{error.format_message()}{hint}")
+        sys.exit(getattr(error, "exit_code", 2))
     except DoppelError as error:
         print_error(error)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         Console(stderr=True).print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)  # a command's typer.Exit(code)

@@ -246,7 +246,16 @@ def _typer_type(leaf: Leaf) -> Any:
     kind = leaf.kind
     if get_origin(kind) is tuple:  # tuple[str, ...] in the model is a repeatable flag
         kind = list[get_args(kind)[0]]
+    if get_origin(kind) is typing.Literal:  # checked by the model, so a bad one is one line
+        kind = str
     return kind
+
+
+def _metavar(leaf: Leaf) -> str | None:
+    """The declared metavar, or a Literal's values (`lora|qlora|full`) as click's Choice shows."""
+    if leaf.cli.get("metavar") or get_origin(leaf.kind) is not typing.Literal:
+        return leaf.cli.get("metavar")
+    return "|".join(str(value) for value in get_args(leaf.kind))
 
 
 def typer_parameters(model: type[BaseModel], show_defaults: bool = True) -> list[inspect.Parameter]:
@@ -263,7 +272,7 @@ def typer_parameters(model: type[BaseModel], show_defaults: bool = True) -> list
         help = escape(leaf.info.description or "")
         kind = _typer_type(leaf)
         if leaf.argument:
-            info = typer.Argument(help=help, metavar=leaf.cli.get("metavar"), show_default=False)
+            info = typer.Argument(help=help, metavar=_metavar(leaf), show_default=False)
             default = inspect.Parameter.empty if leaf.required else leaf.info.default
             params.append(inspect.Parameter(leaf.name, inspect.Parameter.KEYWORD_ONLY,
                                             annotation=Annotated[kind, info], default=default))
@@ -271,7 +280,7 @@ def typer_parameters(model: type[BaseModel], show_defaults: bool = True) -> list
         decls = leaf.cli.get("flags") or []
         shown = _shown_default(leaf) if show_defaults else False
         info = typer.Option(*decls, help=help, show_default=shown,
-                            metavar=leaf.cli.get("metavar"), envvar=leaf.cli.get("envvar"))
+                            metavar=_metavar(leaf), envvar=leaf.cli.get("envvar"))
         annotation = Annotated[kind if leaf.required else kind | None, info]
         default = inspect.Parameter.empty if leaf.required else None
         params.append(inspect.Parameter(leaf.name, inspect.Parameter.KEYWORD_ONLY,

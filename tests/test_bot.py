@@ -326,7 +326,8 @@ def test_model_and_option_problems(telegram, token_file, tmp_path, monkeypatch, 
     assert "--friend takes ID=NAME" in bad(["RUN", *common, "--friend", "Sam"], monkeypatch, capsys)
     assert "--allow takes numeric" in bad(["RUN", *common, "--allow", "@sam"], monkeypatch, capsys)
     code, _, err = run_cli(["bot", "RUN", *common, "--groups", "x"], monkeypatch, capsys)
-    assert code == 2 and err.strip() == "error: --groups 'x': Input should be 'mention', 'always' or 'off'"
+    assert code == 2
+    assert err.strip() == "error: --groups 'x': Input should be 'mention', 'always' or 'off'"
     assert "--api-url 'ftp://x'" in bad(["RUN", "--token-file", token_file, "--api-url",
                                          "ftp://x"], monkeypatch, capsys)
     monkeypatch.undo()  # the real loader: a folder that is no run

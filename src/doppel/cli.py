@@ -70,7 +70,8 @@ def main() -> None:
     if len(sys.argv) == 1:
         sys.argv.append("--help")  # `doppel` alone: the list of commands
     try:
-        code = app(prog_name="doppel", standalone_mode=False)  # usage errors are raised here, not boxed and printed
+        # not standalone: usage errors are raised here rather than boxed and printed by typer
+        code = app(prog_name="doppel", standalone_mode=False)
     except typer.TyperException as error:  # typer's own click: UsageError, BadParameter, ...
         context = getattr(error, "ctx", None)
         hint = f" (see `{context.command_path} -h`)" if context else ""

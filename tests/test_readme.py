@@ -57,6 +57,8 @@ NAMED = {
     "make demo": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "make test": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "doppel chat ": "tests/test_qlora.py::test_qlora_on_cpu_trains_then_reloads_for_chat_and_eval",
+    "doppel serve --engine llama.cpp": "tests/test_serve_llamacpp.py::"
+                                       "test_readme_line_serves_the_embedded_twin_like_the_torch_engine",
     "doppel serve ": "tests/test_readme.py::test_serve_as_the_readme_types_it",
     "#SBATCH": "tests/test_readme.py::test_slurm_script_on_two_local_nodes",
     "doppel prepare out/sample/result.json tests/fixtures/":
@@ -267,7 +269,8 @@ def test_serve_as_the_readme_types_it(tiny_run_dir):
     """`doppel serve RUN`: the API answers, then the server stops on SIGINT like Ctrl-C."""
     import httpx
 
-    (line,) = [c for c in COMMANDS if c.text.startswith("doppel serve ")]
+    (line,) = [c for c in COMMANDS
+               if c.text.startswith("doppel serve ") and "--engine" not in c.words]
     port = _free_port()
     argv = [sys.executable, "-m", "doppel", "serve", str(tiny_run_dir), "--port", str(port)]
     assert line.words[3:] == (), "the README's serve line takes options this test does not pass"

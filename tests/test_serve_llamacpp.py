@@ -212,7 +212,7 @@ def test_chat_script_on_llama_cpp(gguf, torch_engine, tmp_path, monkeypatch, cap
 
 
 def _fails(args, monkeypatch, capsys, message: str) -> None:
-    code, out, err = run_cli(["serve", "--engine", "llama.cpp", *map(str, args)], monkeypatch,
+    code, _, err = run_cli(["serve", "--engine", "llama.cpp", *map(str, args)], monkeypatch,
                              capsys)
     assert code == 2 and message in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -3,23 +3,23 @@ prompt ids, stops, sampling settings and exact usage; greedy replies equal the t
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
 
+import test_server
 from builders import run_cli
 from doppel.infer.engine import Engine, SamplingParams
-from doppel.infer.server import REPLY_SEP, create_app, run_in_thread
+from doppel.infer.server import REPLY_SEP, run_in_thread
 from export_models import HISTORY, agreement, decided, greedy_steps, needs_llama_cpp
+from test_server import client
 
 pytestmark = needs_llama_cpp
+serve = test_server.serve  # the fixture: serve(backend, **create_app options) -> URL
 GREEDY = SamplingParams(temperature=0, repetition_penalty=1.0, max_new_tokens=16)
 CHAT = [{"role": "user", "name": speaker, "content": text} for speaker, text in HISTORY]
 TINY_LLAMA_CPP_TOLERANCE = 5e-3  # llama.cpp's f16 KV cache (tests/test_export.py)
@@ -49,24 +49,6 @@ def torch_engine(tiny_run_dir):
     import torch
 
     return Engine.load(tiny_run_dir, merge=True, dtype=torch.float32)
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(backend, **options) -> str:
-        server, url = run_in_thread(create_app(backend, **options))
-        servers.append(server)
-        return url
-
-    yield start
-    for server in servers:
-        server.should_exit = True
-
-
-def client(url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60)
 
 
 def test_personas_and_prompt_ids_come_from_the_run(llama, torch_engine):
@@ -246,7 +228,7 @@ def test_readme_line_serves_the_embedded_twin_like_the_torch_engine(tmp_path):
 
     from doppel.export.pipeline import ExportOptions, export_run
     from export_models import write_embedded_run
-    from test_readme import COMMANDS, _env, _free_port
+    from test_readme import COMMANDS, _env, _free_port, served
 
     (line,) = [c for c in COMMANDS if c.text.startswith("doppel serve --engine llama.cpp")]
     assert line.words[2:] == ("--engine", "llama.cpp", "out/twin.gguf")
@@ -254,11 +236,8 @@ def test_readme_line_serves_the_embedded_twin_like_the_torch_engine(tmp_path):
     (tmp_path / "out").mkdir()
     export_run(run, tmp_path / "out" / "twin.gguf", ExportOptions(progress=False))
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "doppel", *line.words[1:], "--port",
-                               str(port)], cwd=tmp_path, env=_env(run), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        url = _wait_for(server, f"http://127.0.0.1:{port}")
+    argv = [sys.executable, "-m", "doppel", *line.words[1:], "--port", str(port)]
+    with served(argv, port, cwd=tmp_path, env=_env(run)) as url:
         engine = Engine.load(run, merge=True, dtype=torch.float32)
         params = SamplingParams(temperature=0, repetition_penalty=1.0, max_new_tokens=48)
         for history in ([("Sam", "hey")], HISTORY):
@@ -270,20 +249,3 @@ def test_readme_line_serves_the_embedded_twin_like_the_torch_engine(tmp_path):
             assert whole.choices[0].message.content == expected
             chunks = client(url).chat.completions.create(**ask, stream=True)
             assert "".join(c.choices[0].delta.content or "" for c in chunks) == expected
-    finally:
-        server.send_signal(2)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def _wait_for(server: subprocess.Popen, url: str) -> str:
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return url
-        except httpx.TransportError:
-            assert server.poll() is None, server.communicate()[1][-3000:]
-        time.sleep(0.2)
-    raise AssertionError(f"the server did not start: {os.linesep.join(server.stderr or [])}")

@@ -95,12 +95,13 @@ def test_openai_client_through_the_cli_streaming_and_not(gguf, torch_engine, mon
 
     apps = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
-    code, _, err = run_cli(["serve", "--engine", "llama.cpp", str(gguf), "--port", "0"],
-                           monkeypatch, capsys)
+    code, _, err = run_cli(["serve", "--engine", "llama.cpp", str(gguf), "--port", "0",
+                            "--threads", "1"], monkeypatch, capsys)
     assert code == 0, err
     assert "personas: Alex, Sam" in err
     server, url = run_in_thread(apps[0])
     try:
+        assert apps[0].state.scheduler.backend.llm.n_threads == 1
         expected = [d for d in torch_engine.stream(HISTORY, "Alex", GREEDY)]
         usage = expected[-1]
         text = REPLY_SEP.join(torch_engine.reply(HISTORY, "Alex", GREEDY))
@@ -205,6 +206,7 @@ def test_bad_paths_get_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     from doppel.models import _embedded_gguf
 
     _fails([tmp_path / "nowhere.gguf"], monkeypatch, capsys, "does not exist")
+    _fails([tmp_path / "nowhere.gguf", "--threads", "0"], monkeypatch, capsys, "--threads 0")
     (tmp_path / "empty").mkdir()
     _fails([tmp_path / "empty"], monkeypatch, capsys, "holds no .gguf file")
     (tmp_path / "notes.txt").write_text("hi")

@@ -24,6 +24,9 @@ class LoadOptions(Options):
         "torch", "What generates: torch (any model, batches concurrent requests) or llama.cpp "
         "(a GGUF export: a faster single stream on a CPU, one request at a time; needs "
         "`pip install 'doppel[llama]'`; a run folder is exported once, next to it).")
+    threads: int | None = option(None, "CPU threads for --engine llama.cpp (default: every core "
+                                 "but one; its threads wait for each other, so one busy core "
+                                 "slows them all).", ge=1)
     merge: bool = option(True, "Merge a LoRA adapter into the base weights at load (faster "
                          "generation).")
     max_length: int | None = option(None, "Context window in tokens (default: the run's "
@@ -91,7 +94,8 @@ def load_engine(options: LoadOptions):
     if options.engine == "llama.cpp":
         from doppel.infer.llama_engine import LlamaEngine
 
-        return LlamaEngine.load(options.run, max_length=options.max_length)
+        return LlamaEngine.load(options.run, max_length=options.max_length,
+                                threads=options.threads)
     from doppel.infer.engine import Engine
 
     return Engine.load(options.run, merge=options.merge, dtype=torch_dtype(options.precision),

@@ -202,7 +202,7 @@ def _fails(args, monkeypatch, capsys, message: str) -> None:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_paths_get_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+def test_bad_paths_get_one_line_and_exit_2(gguf, tmp_path, monkeypatch, capsys):
     from doppel.models import _embedded_gguf
 
     _fails([tmp_path / "nowhere.gguf"], monkeypatch, capsys, "does not exist")
@@ -215,6 +215,9 @@ def test_bad_paths_get_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     _fails([tmp_path / "broken.gguf"], monkeypatch, capsys, "is not a readable GGUF file")
     _fails([_embedded_gguf("smollm2-135m")], monkeypatch, capsys,
            "was not written by `doppel export`")
+    cut = tmp_path / "cut.gguf"  # doppel's metadata, half its weights
+    cut.write_bytes(gguf.read_bytes()[: gguf.stat().st_size // 2])
+    _fails([cut], monkeypatch, capsys, f"{cut}")
 
 
 def test_missing_llama_cpp_names_the_extra(gguf, monkeypatch, capsys):

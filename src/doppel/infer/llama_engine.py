@@ -67,8 +67,12 @@ class LlamaEngine(EngineBase):
         llama_cpp = _llama_cpp()
         source = resolve(spec)
         context = max_length or source.info.max_length
-        llm = llama_cpp.Llama(str(source.gguf), n_ctx=context,
-                              n_threads=threads or _default_threads(), verbose=False)
+        try:
+            llm = llama_cpp.Llama(str(source.gguf), n_ctx=context,
+                                  n_threads=threads or _default_threads(), verbose=False)
+        except ValueError as error:  # llama.cpp's "Failed to load model from file"
+            raise DoppelError(f"llama.cpp could not load {source.gguf} ({error}); re-export "
+                              "it with `doppel export`") from None
         return cls(llm, source.tokenizer, source.info)
 
     # --- generation ---------------------------------------------------------------------

@@ -31,6 +31,7 @@ line if it runs long). If it is interactive or needs hardware, add one NAMED lin
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import re
@@ -57,6 +58,8 @@ NAMED = {
     "make demo": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "make test": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "doppel chat ": "tests/test_qlora.py::test_qlora_on_cpu_trains_then_reloads_for_chat_and_eval",
+    "doppel serve --engine llama.cpp": "tests/test_serve_llamacpp.py::"
+                                       "test_readme_line_serves_the_embedded_twin_like_the_torch_engine",
     "doppel serve ": "tests/test_readme.py::test_serve_as_the_readme_types_it",
     "#SBATCH": "tests/test_readme.py::test_slurm_script_on_two_local_nodes",
     "doppel prepare out/sample/result.json tests/fixtures/":
@@ -267,12 +270,29 @@ def test_serve_as_the_readme_types_it(tiny_run_dir):
     """`doppel serve RUN`: the API answers, then the server stops on SIGINT like Ctrl-C."""
     import httpx
 
-    (line,) = [c for c in COMMANDS if c.text.startswith("doppel serve ")]
+    (line,) = [c for c in COMMANDS
+               if c.text.startswith("doppel serve ") and "--engine" not in c.words]
     port = _free_port()
     argv = [sys.executable, "-m", "doppel", "serve", str(tiny_run_dir), "--port", str(port)]
     assert line.words[3:] == (), "the README's serve line takes options this test does not pass"
+    with served(argv, port, env=_env(tiny_run_dir)) as base:
+        models = httpx.get(f"{base}/v1/models", timeout=10).json()
+        persona = models["data"][0]["id"]
+        reply = httpx.post(f"{base}/v1/chat/completions", timeout=120, json={
+            "model": persona, "max_tokens": 4,
+            "messages": [{"role": "user", "name": "Sam", "content": "hey"}]})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["choices"][0]["message"]["role"] == "assistant"
+
+
+@contextlib.contextmanager
+def served(argv: list[str], port: int, **popen):
+    """A `doppel serve` process: yields its base URL once /health answers, then stops it with
+    SIGINT as Ctrl-C does."""
+    import httpx
+
     server = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=_env(tiny_run_dir))
+                              **popen)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(600):
@@ -282,13 +302,7 @@ def test_serve_as_the_readme_types_it(tiny_run_dir):
             except httpx.TransportError:
                 assert server.poll() is None, server.communicate()[1][-3000:]
             time.sleep(0.2)
-        models = httpx.get(f"{base}/v1/models", timeout=10).json()
-        persona = models["data"][0]["id"]
-        reply = httpx.post(f"{base}/v1/chat/completions", timeout=120, json={
-            "model": persona, "max_tokens": 4,
-            "messages": [{"role": "user", "name": "Sam", "content": "hey"}]})
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["choices"][0]["message"]["role"] == "assistant"
+        yield base
     finally:
         server.send_signal(2)
         try:

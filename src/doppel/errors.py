@@ -13,5 +13,8 @@ class DoppelError(Exception):
 def print_error(message: object) -> None:
     """The one-line form every DoppelError takes on stderr."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message may hold brackets (`pip install 'doppel[llama]'`, a path) that are text
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(str(message))}", highlight=False,
+                               soft_wrap=True)

@@ -267,6 +267,7 @@ class _GGUFWriter(_Writer):
 
     def write_file(self, path: Path) -> None:
         from doppel.chatformat import IM_END
+        from doppel.export.ggufinfo import add_run_info
         from doppel.export.to_gguf import add_hparams, write_gguf
         from doppel.export.vocab import add_vocab, build_vocab
 
@@ -278,6 +279,7 @@ class _GGUFWriter(_Writer):
         def metadata(writer) -> None:
             add_hparams(writer, config, f"doppel {twin.persona}", self.kind, vocab_size)
             add_vocab(writer, vocab, twin.chat_template())
+            add_run_info(writer, twin.info, twin.max_length)
 
         with _bar(self.options.progress, f"writing {path.name}", self.size) as advance:
             write_gguf(path, self.state, config, self.plans, metadata, advance)

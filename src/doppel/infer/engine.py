@@ -7,29 +7,17 @@ batched replies for eval use `generate` with left padding.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doppel.chatformat import (
-    IM_END,
-    IM_START,
-    ChatEncoder,
-    clean_name,
-    group_turns,
-    partial_separator,
-    split_messages,
-    strip_chat_tokens,
-)
-from doppel.errors import DoppelError
+from doppel.chatformat import IM_END, IM_START, partial_separator, split_messages
+from doppel.infer.base import EngineBase
 from doppel.infer.sampling import SamplingParams
 from doppel.runs import Loaded, load_run
 
 History = list[tuple[str, str]]  # (speaker name, message text), oldest first
-BASE_PERSONA = "Me"  # names a base model plays and talks to when nobody says otherwise
-BASE_PARTNER = "Friend"
 
 
 @dataclass
@@ -116,20 +104,14 @@ class Detokenizer:
         return self.text
 
 
-class Engine:
+class Engine(EngineBase):
     """A loaded model (a run or a base model) that plays named speakers in a chat."""
 
     def __init__(self, loaded: Loaded, max_length: int | None = None) -> None:
         self.model = loaded.model
-        self.tokenizer = loaded.tokenizer
-        self.info = loaded.info
-        self.encoder = ChatEncoder(self.tokenizer)
         context = getattr(self.model.config, "max_position_embeddings", None) or 2048
-        self.max_length = min(max_length or self.info.max_length, context)
-        self.stop_ids = sorted({self.encoder.im_end_id, self.encoder.im_start_id})
-        self.personas: list[str] = list(self.info.speakers)
+        super().__init__(loaded.tokenizer, loaded.info, context, max_length)
         self.device = getattr(self.model, "device", "cpu")  # loaded on CPU; moved by the caller
-        self._partners = _partner_counts(self.info)
         self._batcher = None
 
     @classmethod
@@ -137,40 +119,7 @@ class Engine:
              max_length: int | None = None) -> Engine:
         return cls(load_run(spec, merge=merge, dtype=dtype), max_length=max_length)
 
-    # --- who plays whom -------------------------------------------------------------------
-    @property
-    def me(self) -> str | None:
-        """The exporting user's name (None for a base model)."""
-        return (self.info.me or {}).get("name")
-
-    @property
-    def default_persona(self) -> str:
-        return self.me or (self.personas[0] if self.personas else BASE_PERSONA)
-
-    def can_play(self, name: str) -> bool:
-        """A run plays the speakers in its data; a base model plays any name."""
-        return not self.personas or name in self.personas
-
-    def default_partner(self, persona: str) -> str:
-        """Who is at the keyboard by default: the persona's most frequent partner."""
-        if self.me and persona != self.me:
-            return self.me
-        counts = self._partners.get(persona, {})
-        if counts:
-            return max(counts, key=lambda name: counts[name])
-        others = [name for name in self.personas if name != persona]
-        if others:
-            return others[0]
-        return BASE_PARTNER if persona != BASE_PARTNER else BASE_PERSONA
-
     # --- generation ---------------------------------------------------------------------
-    def prompt_ids(self, history: Sequence[tuple[str, str]], respondent: str,
-                   max_new_tokens: int) -> list[int]:
-        """The prompt for history + respondent's header; the oldest messages drop off to fit."""
-        clean = [(clean_name(speaker), strip_chat_tokens(text)) for speaker, text in history]
-        return self.encoder.prompt(group_turns(clean), clean_name(respondent), self.max_length,
-                                   reserve=max_new_tokens)
-
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
                params: SamplingParams | None = None) -> Iterator[Delta]:
         """Stream the respondent's next turn as message deltas; stops when it hands over.
@@ -218,17 +167,6 @@ class Engine:
         if self._batcher is None:
             self._batcher = Batcher(self.model, self.stop_ids, max_batch)
         return self._batcher
-
-    def reply(self, history: Sequence[tuple[str, str]], respondent: str,
-              params: SamplingParams | None = None) -> list[str]:
-        """The respondent's messages for one turn."""
-        messages: list[str] = []
-        for delta in self.stream(history, respondent, params):
-            if delta.message_index == len(messages):
-                messages.append("")
-            if delta.text:
-                messages[delta.message_index] += delta.text
-        return [m for m in messages if m]
 
     def reply_batch(self, histories: Sequence[Sequence[tuple[str, str]]],
                     respondents: Sequence[str], params: SamplingParams | None = None,
@@ -282,30 +220,6 @@ class Engine:
             cut = next((i for i, token in enumerate(row) if token in self.stop_ids), len(row))
             texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
         return texts
-
-
-def _partner_counts(info) -> dict[str, dict[str, int]]:
-    """speaker -> {other speaker: messages by them in conversations both took part in}.
-
-    Read from the run's dataset folder when it is still there; empty otherwise.
-    """
-    path = (info.dataset or {}).get("path")
-    if not path or not Path(path).is_dir():
-        return {}
-    from doppel.data.dataset import load_dataset
-
-    counts: dict[str, dict[str, int]] = {}
-    with contextlib.suppress(DoppelError):
-        for conversation in load_dataset(Path(path)).conversations():
-            per_speaker: dict[str, int] = {}
-            for message in conversation.messages:
-                per_speaker[message.speaker] = per_speaker.get(message.speaker, 0) + 1
-            for speaker in per_speaker:
-                mine = counts.setdefault(speaker, {})
-                for other, n in per_speaker.items():
-                    if other != speaker:
-                        mine[other] = mine.get(other, 0) + n
-    return counts
 
 
 __all__ = ["IM_END", "IM_START", "Delta", "Engine", "History", "MessageStream", "SamplingParams"]

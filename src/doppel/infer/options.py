@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, model_validator
 
@@ -18,7 +18,15 @@ class LoadOptions(Options):
     """Which model to load and how: a run folder or a base model, for chat, serve (and bot)."""
 
     run: str = option(help="A run folder from `doppel train`, or a base model (e.g. smollm2-135m) "
-                      "to compare with.", argument=True, metavar="RUN_DIR")
+                      "to compare with; with --engine llama.cpp, a run folder or a .gguf (or "
+                      "folder) from `doppel export`.", argument=True, metavar="RUN_DIR")
+    engine: Literal["torch", "llama.cpp"] = option(
+        "torch", "What generates: torch (any model, batches concurrent requests) or llama.cpp "
+        "(a GGUF export: a faster single stream on a CPU, one request at a time; needs "
+        "`pip install 'doppel[llama]'`; a run folder is exported once, next to it).")
+    threads: int | None = option(None, "CPU threads for --engine llama.cpp (default: every core "
+                                 "but one; its threads wait for each other, so one busy core "
+                                 "slows them all).", ge=1)
     merge: bool = option(True, "Merge a LoRA adapter into the base weights at load (faster "
                          "generation).")
     max_length: int | None = option(None, "Context window in tokens (default: the run's "
@@ -80,9 +88,15 @@ def load_engine(options: LoadOptions):
     from transformers.utils import logging
 
     from doppel.hardware import torch_dtype
-    from doppel.infer.engine import Engine
 
     logging.disable_progress_bar()
     logging.set_verbosity_error()
+    if options.engine == "llama.cpp":
+        from doppel.infer.llama_engine import LlamaEngine
+
+        return LlamaEngine.load(options.run, max_length=options.max_length,
+                                threads=options.threads)
+    from doppel.infer.engine import Engine
+
     return Engine.load(options.run, merge=options.merge, dtype=torch_dtype(options.precision),
                        max_length=options.max_length)

@@ -221,6 +221,7 @@ def create_app(backend: Backend, api_key: str | None = None, queue_size: int = 8
                max_batch: int = 8) -> FastAPI:
     """The API + web page for one backend; `api_key` makes /v1 require `Bearer <key>`."""
     defaults = defaults or SamplingParams()
+    max_batch = min(max_batch, getattr(backend, "max_batch", max_batch))  # llama.cpp: 1
     if hasattr(backend, "batcher"):
         backend.batcher(max_batch)  # an Engine: start its batch worker at this size
 

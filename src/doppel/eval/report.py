@@ -315,10 +315,12 @@ and |generated - real| for shares (1 = 100 points).
 {style_details(runs)}
 ## 3. Who wrote this?
 
-A character n-gram classifier (logistic regression) trained on the train split's real turns of
+A classifier on {'character' if clf.features == 'char' else 'word and character'} n-grams
+(logistic regression) trained on the train split's real turns of
 {', '.join(md.escape(c) for c in clf.classes) or 'nobody (fewer than two speakers)'}
 attributes each generated reply. Its accuracy on {clf.turns} real held-out turns is
-{md.number(clf.accuracy)} (the ceiling; per speaker in the table).
+{_with_interval(clf.accuracy, clf.interval, 2)} (the ceiling; chance
+{md.number(1 / max(len(clf.classes), 1))}; per speaker in the table).
 
 {attr_table}
 {attr_noise}{plot.get('attribution', '')}

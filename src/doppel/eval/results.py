@@ -94,6 +94,11 @@ class Ceiling:
     per_speaker: dict[str, float | None] = field(default_factory=dict)
     turns: int = 0
     classes: list[str] = field(default_factory=list)
+    features: str = "word+char"  # word and char n-grams, or "char" alone (eval/attribution.py)
+    interval: tuple[float, float] | None = None  # of accuracy; 95% bootstrap over held-out turns
+    # False: too close to chance for attribution shares to mean anything (the report then says
+    # so instead of showing them; the numbers stay here). None: not decided (no classifier).
+    informative: bool | None = None
 
 
 @dataclass

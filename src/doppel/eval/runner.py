@@ -319,7 +319,8 @@ def prepare_shared(dataset: Dataset, infos: list[RunInfo], options: EvalOptions)
     attributor = attribution.train_attributor(train_turns, options.sampling.seed)
     ceiling = Ceiling()
     if attributor:
-        ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes))
+        ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes),
+                                      options.sampling.seed)
     texts = (m.text for c in dataset.conversations("train") for m in c.messages)
     return Shared(
         attributor, ceiling, {s: style.vocabulary(t) for s, t in train_turns.items()},

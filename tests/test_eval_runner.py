@@ -127,6 +127,15 @@ def test_cli_writes_a_quick_report(setup, monkeypatch, capsys):
     results = json.loads((root / "cli" / "results.json").read_text())
     assert results["options"]["max_contexts"] == 4 and results["options"]["top_speakers"] == 2
     assert results["runs"][0]["contexts"] == 4
+    # 4 contexts for Alex: too few to rank, said in words (table and first paragraph), no number
+    assert results["runs"][0]["ranking"]["Alex"]["fine_tuned_hits"] is None
+    report = (root / "cli" / "report.md").read_text()
+    assert "| Alex | 4 | too few held-out turns to rank (4 contexts with 10 distinct" in report
+    assert "fit the conversation: too few held-out turns to rank" in report.split("\n\n")[1]
+    # the summary's mean across speakers carries its interval
+    style_mean = results["runs"][0]["means"]["style"]
+    assert style_mean["intervals"]["fine_tuned"][0] <= style_mean["fine_tuned"] \
+        <= style_mean["intervals"]["fine_tuned"][1]
     code, err = _cli(monkeypatch, capsys, mine, "--data", data, "-o", root / "cli")
     assert code == 2 and "already exists" in err
 
@@ -168,3 +177,17 @@ def test_run_with_other_speakers_is_a_clear_error(tmp_path, monkeypatch, capsys)
     code, err = _cli(monkeypatch, capsys, run, "--data", data, "-o", tmp_path / "out")
     _one_line_error(code, err, "not in dataset")
     assert "Zed" in err
+
+
+def test_dataset_without_the_users_messages_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    data = write_dataset(tmp_path / "data", conversations=10)
+    rows = [json.loads(line) for line in (data / "conversations.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["messages"] = [m for m in row["messages"] if m["speaker"] != "Alex"]
+    (data / "conversations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = tmp_path / "run"
+    run.mkdir()
+    _write_info(run, ["Sam"])
+    code, err = _cli(monkeypatch, capsys, run, "--data", data, "-o", tmp_path / "out")
+    _one_line_error(code, err, "has no messages from you (Alex)")
+    assert not (tmp_path / "out").exists()

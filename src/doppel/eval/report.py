@@ -105,40 +105,83 @@ def section_table(runs, section: str, cols: list[Column], digits: int = 2) -> tu
     return md.table(["speaker", header, *(md.escape(label) for label, *_ in cols)], rows), series
 
 
+def _pair(row, digits: int = 2, pick=None) -> str:
+    """'fine-tuned [interval] / base [interval]' for a row with fine_tuned, base and intervals."""
+    if row is None:
+        return "n/a / n/a"
+    tuned, base = pick(row) if pick else (row.fine_tuned, row.base)
+    found = row.intervals
+    return (f"{_with_interval(tuned, found and found.fine_tuned, digits)} / "
+            f"{_with_interval(base, found and found.base, digits)}")
+
+
+def summary_rows(run: RunResult, me: str, informative: bool) -> dict[str, tuple[str, Any]]:
+    """The summary's compared rows for one run: label -> (cell, the row it comes from)."""
+    found: dict[str, tuple[str, Any]] = {}
+    overall, mine = run.perplexity.overall, run.perplexity.speakers.get(me)
+    found["perplexity, all trained speakers (fine-tuned / base)"] = (_pair(overall), overall)
+    found[f"perplexity of {me} (fine-tuned / base)"] = (_pair(mine), mine)
+    attributed, mean_share = run.attribution.get(me), run.means.get("attribution")
+    if informative:
+        found[f"replies attributed to {me} (fine-tuned / base; ceiling)"] = (
+            f"{_pair(attributed)}; {md.number(attributed and attributed.ceiling)}", attributed)
+        found["mean attribution share across speakers (fine-tuned / base)"] = (
+            _pair(mean_share), mean_share)
+    else:
+        word = "not informative for this export (section 3)"
+        found[f"replies attributed to {me}"] = (word, None)
+        found["mean attribution share across speakers"] = (word, None)
+    style_mean = run.means.get("style")
+    found["mean style distance across speakers (fine-tuned / base; lower is closer)"] = (
+        _pair(style_mean), style_mean)
+    ranked = run.ranking.get(me)
+    if ranked is not None:
+        cell = ranked.note or f"{_pair(ranked)}; chance {md.number(ranked.chance_hits)}"
+        found[f"real reply ranked first for {me} (fine-tuned / base)"] = (cell, ranked)
+    return found
+
+
 def summary_table(everything: EvalResults) -> str:
-    """Side by side: one column per run, its base next to it in each cell (fine-tuned / base)."""
+    """Side by side: one column per run, its base next to it in each cell (fine-tuned / base),
+    each with its 95% interval; then, in words, which changes are within noise."""
     runs, me = everything.runs, everything.dataset.me
-
-    def pair(a, b, digits=2):
-        return f"{md.number(a, digits)} / {md.number(b, digits)}"
-
-    def mean(values):
-        found = [v for v in values if v is not None]
-        return sum(found) / len(found) if found else None
-
-    rows = {
+    useful = attribution.informative(everything.classifier)
+    compared = [summary_rows(r, me, useful) for r in runs]
+    rows: dict[str, list[str]] = {
         "method": [str(r.method) for r in runs],
         "held-out contexts": [str(r.contexts) for r in runs],
-        "perplexity, all trained speakers (fine-tuned / base)": [
-            pair(r.overall_perplexity, r.base_overall_perplexity) for r in runs],
-        f"perplexity of {me} (fine-tuned / base)": [
-            pair(r.speaker_perplexity.get(me), r.base_speaker_perplexity.get(me)) for r in runs],
-        f"replies attributed to {me} (fine-tuned / base; ceiling)": [
-            pair(r.attribution_share.get(me), r.base_attribution_share.get(me))
-            + f"; {md.number(r.ceiling.get(me))}" for r in runs],
-        "mean attribution share (fine-tuned / base)": [
-            pair(mean(r.attribution_share.values()), mean(r.base_attribution_share.values()))
-            for r in runs],
-        "mean style distance (fine-tuned / base; lower is closer)": [
-            pair(mean(r.style_distance.values()), mean(r.base_style_distance.values()))
-            for r in runs],
+    }
+    for label in compared[0] if compared else {}:
+        rows[label] = [found.get(label, ("n/a", None))[0] for found in compared]
+    rows |= {
+        "weights' precision (fine-tuned / base)": [
+            f"{r.perplexity.precision} / {r.perplexity.base_precision}" for r in runs],
         "training wall time (s)": [md.number(r.training.get("wall_s"), 0) for r in runs],
         "trainable parameters": [md.number(r.training.get("trainable_params")) for r in runs],
         "peak memory (MB)": [md.number(r.training.get("peak_memory_mb"), 0) for r in runs],
         "eval time (s)": [md.number(sum(r.timings.values()), 1) for r in runs],
     }
-    return md.table(["", *(md.escape(r.name) for r in runs)],
-                    [[label, *cells] for label, cells in rows.items()])
+    table = md.table(["", *(md.escape(r.name) for r in runs)],
+                     [[label, *cells] for label, cells in rows.items()])
+    return table + "\n" + summary_noise(runs, compared)
+
+
+def summary_noise(runs, compared: list[dict[str, tuple[str, Any]]]) -> str:
+    """Per run, in words: which of the summary's changes from the base are within noise."""
+    lines = []
+    for run, found in zip(runs, compared, strict=True):
+        noisy, clear = [], []
+        for label, (_, row) in found.items():
+            intervals = getattr(row, "intervals", None)
+            if intervals is not None:
+                name = label.split(" (")[0]
+                (noisy if intervals.within_noise else clear).append(name)
+        if noisy or clear:
+            lines.append(f"- {md.escape(run.name)} against its base: beyond noise: "
+                         f"{', '.join(map(md.escape, clear)) or 'nothing'}; within noise (the "
+                         f"95% interval of the change holds 0): "
+                         f"{', '.join(map(md.escape, noisy)) or 'nothing'}.")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def style_details(runs) -> str:

@@ -62,6 +62,16 @@ class AttributionRow:
 
 
 @dataclass
+class MeanRow:
+    """A mean across the evaluated speakers (the summary table), with its paired intervals."""
+
+    speakers: int  # speakers averaged
+    fine_tuned: float | None
+    base: float | None
+    intervals: Intervals | None = None  # 95% bootstrap over all the run's contexts, paired
+
+
+@dataclass
 class RankingRow:
     """The ranking test of sense and persona for one speaker (eval/ranking.py)."""
 
@@ -141,6 +151,8 @@ class RunResult:
     samples: list[Sample]
     transcripts: Transcripts
     ranking: dict[str, RankingRow] = field(default_factory=dict)  # hits@1 and MRR per speaker
+    # the summary's means across speakers: "attribution" (share) and "style" (distance)
+    means: dict[str, MeanRow] = field(default_factory=dict)
 
     # --- headline views (commands, the demo's table) ---------------------------------------
     @property

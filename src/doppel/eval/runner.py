@@ -19,7 +19,7 @@ from typing import Any
 from doppel.atomic import atomic_dir
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
-from doppel.eval import attribution, bootstrap, perplexity, ranking, style
+from doppel.eval import attribution, bootstrap, means, perplexity, ranking, style
 from doppel.eval.contexts import (
     Context,
     build_contexts,
@@ -37,6 +37,7 @@ from doppel.eval.results import (
     Ceiling,
     DatasetInfo,
     EvalResults,
+    MeanRow,
     Perplexity,
     PerplexityRow,
     RunResult,
@@ -118,6 +119,12 @@ def check_inputs(runs: list[Path | str], data_dir: Path) -> tuple[Dataset, list[
         raise DoppelError(
             f"dataset {data_dir} has no held-out (val) conversations; prepare it again with a "
             "validation share above 0"
+        )
+    if not any(m.speaker == dataset.me_name for c in dataset.conversations() for m in c.messages):
+        raise DoppelError(
+            f"dataset {data_dir} has no messages from you ({dataset.me_name}), so there is no "
+            "voice to compare a run with; prepare it again from an export that holds your "
+            "messages (check --me)"
         )
     names = set(dataset.speakers.values())
     infos = []
@@ -253,6 +260,20 @@ def attribution_numbers(job: Job, tuned: ModelResult, base: ModelResult,
     return numbers
 
 
+def mean_numbers(job: Job, tuned: ModelResult, base: ModelResult, shared: Shared,
+                 seed: int = 0) -> dict[str, MeanRow]:
+    """The summary's means across speakers, with paired intervals (eval/means.py)."""
+    respondents = [c.respondent for c in job.contexts]
+    found = {"style": means.style_mean(respondents, [list(c.reply) for c in job.contexts],
+                                       tuned.replies, base.replies, shared.vocab, seed)}
+    if shared.attributor is not None:
+        row = means.attribution_mean(respondents, tuned.replies, base.replies, shared.attributor,
+                                     seed)
+        if row is not None:
+            found["attribution"] = row
+    return found
+
+
 def perplexity_numbers(tuned: ModelResult, base: ModelResult, seed: int = 0) -> Perplexity:
     def row(mine: perplexity.Scored, theirs: perplexity.Scored) -> PerplexityRow:
         return PerplexityRow(mine.tokens, mine.perplexity, theirs.perplexity,
@@ -347,6 +368,8 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
     with parts.part(timings, "attribution", f"{name}: attribution"):
         attribution_result = attribution_numbers(job, tuned, base, shared.attributor,
                                                  shared.ceiling, options.sampling.seed)
+    with parts.part(timings, "means", f"{name}: means across speakers"):
+        mean_result = mean_numbers(job, tuned, base, shared, options.sampling.seed)
     return RunResult(
         name=name, path=str(info.path), method=info.method, base_model=info.base_model,
         baseline=baseline, base_shared=base_shared, trained_speakers=list(info.trained_speakers),
@@ -360,6 +383,7 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
         transcripts=Transcripts(tuned.transcripts, base.transcripts),
         ranking=ranking.ranking_rows(job.contexts, job.rank_items, tuned.ranks, base.ranks,
                                      options.rank_candidates, options.sampling.seed),
+        means=mean_result,
     )
 
 

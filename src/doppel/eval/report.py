@@ -204,6 +204,15 @@ def style_details(runs) -> str:
     return "\n".join(parts)
 
 
+def scored_tokens(cap: int) -> str:
+    """What the perplexity table rests on, in words."""
+    if not cap:
+        return "Over every held-out token each trained speaker wrote"
+    return (f"Over held-out conversations drawn in a seeded order until each trained speaker has "
+            f"{cap:,} tokens (`--ppl-max-tokens`; the conversation that crosses it is kept whole, "
+            "and the interval shows what the sample costs)")
+
+
 def precisions(runs) -> str:
     """Which precision each model's perplexity was computed in, in words."""
     found = {p for r in runs for p in (r.perplexity.precision, r.perplexity.base_precision)}
@@ -341,7 +350,7 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
 {summary_table(everything)}
 ## 1. Perplexity on held-out messages
 
-Over every held-out token each trained speaker wrote (message and end tokens, as in training).
+{scored_tokens(opts.ppl_max_tokens)} (message and end tokens, as in training).
 Weights in {precisions(runs)} (perplexities compare across machines at one precision; bf16 and
 fp32 agree within 2%).
 

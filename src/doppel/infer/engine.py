@@ -2,7 +2,8 @@
 
 Prompts come from `chatformat` (the same ids training saw). Streaming uses a manual decode loop
 with a KV cache, so a consumer that stops iterating (a closed web client) stops the model at once;
-batched replies for eval use `generate` with left padding.
+eval's replies run through the same continuous batch (`reply_many`); `reply_batch` keeps
+`generate` with left padding.
 """
 
 from __future__ import annotations
@@ -222,13 +223,54 @@ class Engine:
     def reply(self, history: Sequence[tuple[str, str]], respondent: str,
               params: SamplingParams | None = None) -> list[str]:
         """The respondent's messages for one turn."""
-        messages: list[str] = []
-        for delta in self.stream(history, respondent, params):
-            if delta.message_index == len(messages):
-                messages.append("")
-            if delta.text:
-                messages[delta.message_index] += delta.text
-        return [m for m in messages if m]
+        return _messages(self.stream(history, respondent, params))
+
+    def reply_many(self, histories: Sequence[Sequence[tuple[str, str]]],
+                   respondents: Sequence[str], params: SamplingParams | None = None,
+                   max_batch: int = 16, advance: Callable[[int], None] | None = None,
+                   ) -> list[list[str]]:
+        """One reply per (history, respondent) through the engine's continuous batch (eval).
+
+        A row whose reply is done leaves at once and a waiting prompt takes its place at the next
+        step, so no row decodes padding while the batch's longest reply finishes (what a padded
+        `generate` batch does). Reply i samples with its own generator seeded params.seed + i: it
+        is the same whatever it was batched with, and the same as `reply` with that seed.
+        """
+        from collections import deque
+
+        from doppel.infer.batcher import DecodeBatch, Slot
+
+        params = params or SamplingParams()
+        if len(histories) != len(respondents):
+            raise ValueError("reply_many needs one respondent per history")
+        prompts = [self.prompt_ids(h, r, params.max_new_tokens)
+                   for h, r in zip(histories, respondents, strict=True)]
+        deltas: list[list[Delta]] = [[] for _ in prompts]
+
+        def slot(index: int) -> Slot:
+            out = Detokenizer(self.tokenizer, len(prompts[index]))
+
+            def emit(token: int | None, reason: str | None) -> None:
+                deltas[index].extend(out.push(token, reason))
+                if reason is not None and advance:
+                    advance(1)
+
+            seed = None if params.seed is None else params.seed + index
+            return Slot(prompts[index], params.replace(seed=seed), emit)
+
+        # similar lengths join together: less left padding in the shared cache
+        waiting = deque(sorted(range(len(prompts)), key=lambda i: len(prompts[i])))
+        batch = DecodeBatch(self.model, self.stop_ids)
+        while waiting or batch.rows:
+            batch.drop_finished()
+            if batch.rows:
+                batch.step()
+                batch.drop_finished()
+            joining = [slot(waiting.popleft())
+                       for _ in range(min(len(waiting), max(max_batch, 1) - len(batch)))]
+            if joining:
+                batch.join(*joining)
+        return [_messages(found) for found in deltas]
 
     def reply_batch(self, histories: Sequence[Sequence[tuple[str, str]]],
                     respondents: Sequence[str], params: SamplingParams | None = None,
@@ -282,6 +324,17 @@ class Engine:
             cut = next((i for i, token in enumerate(row) if token in self.stop_ids), len(row))
             texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
         return texts
+
+
+def _messages(deltas) -> list[str]:
+    """A turn's messages from its deltas (empty messages left out)."""
+    messages: list[str] = []
+    for delta in deltas:
+        if delta.message_index == len(messages):
+            messages.append("")
+        if delta.text:
+            messages[delta.message_index] += delta.text
+    return [m for m in messages if m]
 
 
 def _partner_counts(info) -> dict[str, dict[str, int]]:

@@ -152,3 +152,12 @@ def test_a_user_with_nothing_held_out_is_said_in_words(results):
     lora.trained_speakers = ["Sam"]
     first = report_markdown(results, {}, columns(results.runs)).split("\n\n")[1]
     assert "not measured (this run was not trained to play you)" in first
+
+
+def test_the_commands_headline_does_not_quote_an_uninformative_share(results):
+    from doppel.present import eval_headline
+
+    lora = results.runs[0]
+    assert "replies attributed to Alex: 0.67 (base 0.00, ceiling 0.90)" in eval_headline(lora)
+    line = eval_headline(lora, attribution_informative=False)
+    assert "attribution not informative for this export" in line and "0.67" not in line

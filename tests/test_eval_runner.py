@@ -49,9 +49,8 @@ def _direct_perplexity(spec, data, speakers, max_length=128):
     from doppel.data.dataset import load_dataset
     from doppel.eval.contexts import conversation_turns
     from doppel.eval.perplexity import speaker_perplexity
-    from doppel.runs import load_run
-
     from doppel.hardware import torch_dtype
+    from doppel.runs import load_run
 
     loaded = load_run(spec, merge=True, dtype=torch_dtype("auto"))  # what eval's auto loads
     turns = [t for _, t in conversation_turns(load_dataset(data), "val")]

@@ -103,6 +103,8 @@ def test_several_runs_side_by_side(setup):
     share = a.attribution["Alex"]
     assert share.intervals.fine_tuned[0] <= share.fine_tuned <= share.intervals.fine_tuned[1]
     assert a.style["Alex"].intervals is not None
+    low, high = a.style["Alex"].feature_intervals["fine_tuned"]["chars"]
+    assert low <= a.style["Alex"].fine_tuned["chars"] <= high
     assert results["runs"][0]["perplexity"]["overall"]["intervals"]["change"]
     assert results["runs"][0]["attribution"] == results["runs"][2]["attribution"]  # seeded
     assert "95% bootstrap intervals" in report and "within noise (the 95% interval" in report

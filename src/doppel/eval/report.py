@@ -184,6 +184,12 @@ def summary_noise(runs, compared: list[dict[str, tuple[str, Any]]]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def _feature_cell(numbers, key: str, feature: str) -> str:
+    """A style feature's mean ("real", "base" or "fine_tuned") with its interval."""
+    spread = numbers.feature_intervals.get(key, {}).get(feature)
+    return _with_interval(getattr(numbers, key)[feature], spread, 2)
+
+
 def style_details(runs) -> str:
     """Per speaker: each style feature, real against every model."""
     parts = []
@@ -195,10 +201,10 @@ def style_details(runs) -> str:
             header.append(run.name)
             rows = []
             for feature, meaning in FEATURES.items():
-                row = [f"{feature} ({meaning})", md.number(numbers.real[feature])]
+                row = [f"{feature} ({meaning})", _feature_cell(numbers, "real", feature)]
                 if not run.base_shared:
-                    row.append(md.number(numbers.base[feature]))
-                rows.append([*row, md.number(numbers.fine_tuned[feature])])
+                    row.append(_feature_cell(numbers, "base", feature))
+                rows.append([*row, _feature_cell(numbers, "fine_tuned", feature)])
             title = f"**{md.escape(speaker)}** ({numbers.contexts} contexts, run {index + 1})"
             parts.append(f"{title}\n\n{md.table(header, rows)}")
     return "\n".join(parts)

@@ -50,6 +50,9 @@ class StyleRow:
     per_feature: dict[str, float]
     base_per_feature: dict[str, float]
     intervals: Intervals | None = None  # of the distances; 95% bootstrap over contexts, paired
+    # "real" / "fine_tuned" / "base" -> feature -> 95% interval of its mean, over contexts
+    feature_intervals: dict[str, dict[str, tuple[float, float] | None]] = field(
+        default_factory=dict)
 
 
 @dataclass

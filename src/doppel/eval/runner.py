@@ -239,8 +239,11 @@ def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
             style.distance_statistic(tuned_by[speaker], replies, vocab.get(speaker)),
             style.distance_statistic(base_by[speaker], replies, vocab.get(speaker)),
             len(replies), seed)
+        spread = {key: style.feature_intervals(by, vocab.get(speaker), seed)
+                  for key, by in (("real", replies), ("fine_tuned", tuned_by[speaker]),
+                                  ("base", base_by[speaker]))}
         numbers[speaker] = StyleRow(len(replies), profile, tuned_profile, base_profile, distance,
-                                    base_distance, per_feature, base_per_feature, found)
+                                    base_distance, per_feature, base_per_feature, found, spread)
     return numbers
 
 

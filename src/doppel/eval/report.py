@@ -67,13 +67,18 @@ def _with_interval(value: float | None, found: tuple[float, float] | None, digit
 
 def noise_words(runs, section: str, what: str) -> str:
     """In words, per run: which speakers' changes from the base are within noise."""
+    return _noise_lines([(run.name, _rows(run, section)) for run in runs], what)
+
+
+def _noise_lines(named: list[tuple[str, dict[str, Any]]], what: str) -> str:
+    """'- run: WHAT changed beyond noise for A, B; within noise (...) for C.' per (run, rows)."""
     lines = []
-    for run in runs:
-        rows = _rows(run, section)
-        noisy = [s for s, r in rows.items() if r.intervals and r.intervals.within_noise]
-        clear = [s for s, r in rows.items() if r.intervals and not r.intervals.within_noise]
-        if noisy or clear:
-            lines.append(f"- {md.escape(run.name)}: {what} changed beyond noise for "
+    for name, rows in named:
+        found = {k: r.intervals for k, r in rows.items() if getattr(r, "intervals", None)}
+        noisy = [k for k, i in found.items() if i.within_noise]
+        clear = [k for k, i in found.items() if not i.within_noise]
+        if found:
+            lines.append(f"- {md.escape(name)}: {what} changed beyond noise for "
                          f"{', '.join(map(md.escape, clear)) or 'nobody'}; within noise (the 95% "
                          f"interval of the change holds 0) for "
                          f"{', '.join(map(md.escape, noisy)) or 'nobody'}.")
@@ -168,20 +173,9 @@ def summary_table(everything: EvalResults) -> str:
 
 def summary_noise(runs, compared: list[dict[str, tuple[str, Any]]]) -> str:
     """Per run, in words: which of the summary's changes from the base are within noise."""
-    lines = []
-    for run, found in zip(runs, compared, strict=True):
-        noisy, clear = [], []
-        for label, (_, row) in found.items():
-            intervals = getattr(row, "intervals", None)
-            if intervals is not None:
-                name = label.split(" (")[0]
-                (noisy if intervals.within_noise else clear).append(name)
-        if noisy or clear:
-            lines.append(f"- {md.escape(run.name)} against its base: beyond noise: "
-                         f"{', '.join(map(md.escape, clear)) or 'nothing'}; within noise (the "
-                         f"95% interval of the change holds 0): "
-                         f"{', '.join(map(md.escape, noisy)) or 'nothing'}.")
-    return "\n".join(lines) + "\n" if lines else ""
+    named = [(run.name, {label.split(" (")[0]: row for label, (_, row) in found.items()})
+             for run, found in zip(runs, compared, strict=True)]
+    return _noise_lines(named, "the number against its base")
 
 
 def _feature_cell(numbers, key: str, feature: str) -> str:

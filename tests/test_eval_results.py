@@ -127,9 +127,9 @@ def test_the_summary_gives_every_compared_number_an_interval_and_says_what_is_no
            "0.30 [0.20, 0.40] / 0.90 [0.80, 1.00] |" in summary
     assert "| mean attribution share across speakers (fine-tuned / base) | 0.50 [0.30, 0.70] / " \
            "0.25 [0.10, 0.40] |" in summary
-    assert "| perplexity, all trained speakers (fine-tuned / base) | 20.50 [18.00, 23.00] / " \
+    assert "| perplexity of all trained speakers (fine-tuned / base) | 20.50 [18.00, 23.00] / " \
            "41.00 [35.50, 47.00] |" in summary
-    assert ("- lora: the number against its base changed beyond noise for perplexity, all trained "
+    assert ("- lora: the number against its base changed beyond noise for perplexity of all trained "
             "speakers, perplexity of Alex, mean style distance across speakers; within noise (the "
             "95% interval of the change holds 0) for replies attributed to Alex, mean attribution "
             "share across speakers.") in summary

@@ -124,7 +124,7 @@ def summary_rows(run: RunResult, me: str, informative: bool) -> dict[str, tuple[
     """The summary's compared rows for one run: label -> (cell, the row it comes from)."""
     found: dict[str, tuple[str, Any]] = {}
     overall, mine = run.perplexity.overall, run.perplexity.speakers.get(me)
-    found["perplexity, all trained speakers (fine-tuned / base)"] = (_pair(overall), overall)
+    found["perplexity of all trained speakers (fine-tuned / base)"] = (_pair(overall), overall)
     found[f"perplexity of {me} (fine-tuned / base)"] = (_pair(mine), mine)
     attributed, mean_share = run.attribution.get(me), run.means.get("attribution")
     if informative:

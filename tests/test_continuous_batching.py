@@ -126,3 +126,18 @@ def test_a_failing_consumer_loses_only_its_own_row(tiny_engine):
     assert done.wait(120)
     assert tokens[-1] is None and batcher.thread.is_alive()
     batcher.close()
+
+
+def test_reply_many_refills_rows_and_each_reply_is_its_own(tiny_engine, monkeypatch):
+    """Eval's path: 8 replies through a batch of 3; each equals `reply` alone with its seed."""
+    sizes = watch_batch_sizes(monkeypatch)
+    params = SamplingParams(max_new_tokens=12, seed=5)
+    done: list[int] = []
+    many = tiny_engine.reply_many(HISTORIES, ["Alex"] * 8, params, max_batch=3,
+                                  advance=done.append)
+    assert sum(done) == 8 and max(sizes) == 3
+    alone = [tiny_engine.reply(h, "Alex", params.replace(seed=5 + i))
+             for i, h in enumerate(HISTORIES)]
+    assert many == alone
+    greedy = tiny_engine.reply_many(HISTORIES, ["Alex"] * 8, GREEDY, max_batch=8)
+    assert greedy == [tiny_engine.reply(h, "Alex", GREEDY) for h in HISTORIES]

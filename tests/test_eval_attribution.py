@@ -8,7 +8,7 @@ import pytest
 
 from builders import ALEX_LINES, SAM_LINES, write_dataset
 from doppel.data.dataset import load_dataset
-from doppel.eval.attribution import ceiling, train_attributor
+from doppel.eval.attribution import ceiling, informative, not_informative_note, train_attributor
 from doppel.eval.contexts import build_contexts, top_friends
 
 
@@ -66,3 +66,50 @@ def test_contexts_take_what_there_is_and_friends_rank_by_messages(dataset):
     )
     assert len(everything) == turns
     assert top_friends(dataset, ["Alex", "Sam"], 3) == ["Sam"]
+
+
+# Three speakers who share every word and every character: each only pairs the same words
+# differently (Ann says "very good" and "not bad", Ben "very bad" and "not good"...), the word
+# choice character n-grams within words cannot see.
+PHRASES = {"Ann": ["very good", "not bad", "so late", "too early"],
+           "Ben": ["very bad", "not good", "so early", "too late"],
+           "Cat": ["very late", "not early", "so good", "too bad"]}
+FILLER = ["it", "was", "the", "day", "and", "then", "we", "went", "home", "ok", "yeah", "well"]
+
+
+def _phrased(speaker: str, count: int, rng: random.Random) -> list[tuple[str, ...]]:
+    turns = []
+    for _ in range(count):
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 7))]
+        words.insert(rng.randint(0, len(words)), rng.choice(PHRASES[speaker]))
+        turns.append((" ".join(words),))
+    return turns
+
+
+def _split(make, speakers, rng) -> tuple[dict, dict]:
+    return ({s: make(s, 150, rng) for s in speakers}, {s: make(s, 60, rng) for s in speakers})
+
+
+def test_word_choice_is_seen_by_word_and_char_ngrams_not_by_chars_alone():
+    train, held_out = _split(_phrased, PHRASES, random.Random(0))
+    both = ceiling(train_attributor(train), held_out)
+    chars = ceiling(train_attributor(train, features="char"), held_out)
+    assert chars.features == "char" and both.features == "word+char"
+    assert both.accuracy >= 0.9
+    assert both.accuracy >= chars.accuracy + 0.25
+    assert both.informative and informative(both)
+    assert both.interval[0] <= both.accuracy <= both.interval[1]
+
+
+def test_speakers_of_one_distribution_are_not_informative():
+    pool = [p for phrases in PHRASES.values() for p in phrases]
+
+    def alike(speaker: str, count: int, rng: random.Random) -> list[tuple[str, ...]]:
+        return [(" ".join([rng.choice(FILLER) for _ in range(rng.randint(3, 7))]
+                          + [rng.choice(pool)]),) for _ in range(count)]
+
+    train, held_out = _split(alike, PHRASES, random.Random(1))
+    found = ceiling(train_attributor(train), held_out)
+    assert found.informative is False and not informative(found)
+    assert found.accuracy < 0.6  # about chance (1/3), nowhere near what the test above reaches
+    assert "too alike to tell generated replies apart" in not_informative_note(found)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from doppel.eval.bootstrap import interval, mean_of, paired
+from doppel.eval.bootstrap import interval, mean_of, mean_over_groups, paired
 
 
 def _coin(p: float, n: int, rng: random.Random) -> list[float]:
@@ -39,3 +39,22 @@ def test_same_seed_same_interval_and_nothing_to_draw_is_none():
     assert interval(mean_of(values), 30, seed=3) == interval(mean_of(values), 30, seed=3)
     assert interval(mean_of(values), 30, seed=3) != interval(mean_of(values), 30, seed=4)
     assert interval(mean_of([]), 0, seed=0) is None
+
+
+def test_a_mean_across_speakers_is_their_means_mean_and_its_interval_covers_the_truth():
+    from doppel.eval.means import membership
+
+    covered = 0
+    for seed in range(40):
+        rng = random.Random(500 + seed)
+        # two speakers with shares 0.2 and 0.6 (true mean across them 0.4), contexts interleaved
+        respondents = [rng.choice("AB") for _ in range(48)]
+        units = membership(respondents)
+        values = {g: _coin(0.2 if g == "A" else 0.6, respondents.count(g), rng) for g in "AB"}
+        statistic = mean_over_groups({g: mean_of(v) for g, v in values.items()}, units)
+        every = list(range(len(units)))
+        assert statistic(every) == sum(sum(v) / len(v) for v in values.values()) / 2
+        low, high = interval(statistic, len(units), seed)
+        covered += low <= 0.4 <= high
+    assert covered >= 34  # 95% nominal
+    assert membership(["A", "B", "A"]) == [("A", 0), ("B", 0), ("A", 1)]

@@ -89,3 +89,29 @@ def test_bf16_and_fp32_perplexities_agree_within_the_stated_tolerance(tiny):
                               ["Alex"], 512)["Alex"]
     assert bf16.tokens == fp32.tokens
     assert bf16.perplexity == pytest.approx(fp32.perplexity, rel=BF16_TOLERANCE)
+
+
+def test_a_token_cap_scores_a_seeded_sample_of_whole_conversations(tiny):
+    from doppel.eval.perplexity import pad_id, score
+
+    model, tokenizer = tiny
+    encoder = ChatEncoder(tokenizer)
+    chats = [group_turns(CHAT[i:] + CHAT[:i]) for i in range(10)]  # ten conversations
+    every = plan_windows(encoder, chats, ["Alex", "Sam"], 512)
+    tokens = {s: sum(sum(label != -100 for label in labels) for _, labels in every.labels[s])
+              for s in ("Alex", "Sam")}
+    cap = tokens["Alex"] // 3
+    capped = plan_windows(encoder, chats, ["Alex", "Sam"], 512, max_tokens=cap, seed=0)
+    found = score(model, capped, pad_id(tokenizer))
+    for speaker in ("Alex", "Sam"):
+        units = set(found[speaker].by_unit)
+        assert cap <= found[speaker].tokens < tokens[speaker] and 1 < len(units) < 10
+        # whole conversations: the same number as scoring just those conversations
+        alone = speaker_perplexity(model, tokenizer, [chats[u] for u in sorted(units)],
+                                   [speaker], 512)[speaker]
+        assert found[speaker].tokens == alone.tokens
+        assert found[speaker].perplexity == pytest.approx(alone.perplexity, rel=1e-5)
+    again = plan_windows(encoder, chats, ["Alex", "Sam"], 512, max_tokens=cap, seed=0)
+    assert again.units == capped.units
+    other = plan_windows(encoder, chats, ["Alex", "Sam"], 512, max_tokens=cap, seed=1)
+    assert other.units != capped.units

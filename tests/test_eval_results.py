@@ -111,3 +111,53 @@ def test_the_report_leads_with_a_plain_paragraph_and_says_when_attribution_means
     assert "Attribution is not informative for this export: the classifier recognises 26% of " \
            "real held-out turns (chance 17%; shares mean something from 38%)" in text
     assert "| Alex | 3 |" not in text.split("## 3.")[1].split("## 4.")[0]
+
+
+def test_the_summary_gives_every_compared_number_an_interval_and_says_what_is_noise(results):
+    from doppel.eval.results import MeanRow
+
+    lora = results.runs[0]
+    lora.perplexity.overall.intervals = SPREAD
+    lora.means = {"style": MeanRow(2, 0.30, 0.90, Intervals((0.2, 0.4), (0.8, 1.0), (-0.7, -0.5))),
+                  "attribution": MeanRow(2, 0.5, 0.25, Intervals((0.3, 0.7), (0.1, 0.4),
+                                                                 (-0.1, 0.5)))}
+    summary = report_markdown(results, {}, columns(results.runs)).split("## Summary")[1]
+    summary = summary.split("## 1.")[0]
+    assert "| mean style distance across speakers (fine-tuned / base; lower is closer) | " \
+           "0.30 [0.20, 0.40] / 0.90 [0.80, 1.00] |" in summary
+    assert "| mean attribution share across speakers (fine-tuned / base) | 0.50 [0.30, 0.70] / " \
+           "0.25 [0.10, 0.40] |" in summary
+    assert "| perplexity of all trained speakers (fine-tuned / base) | 20.50 [18.00, 23.00] / " \
+           "41.00 [35.50, 47.00] |" in summary
+    assert ("- lora: the number against its base changed beyond noise for perplexity of all trained "
+            "speakers, perplexity of Alex, mean style distance across speakers; within noise (the "
+            "95% interval of the change holds 0) for replies attributed to Alex, mean attribution "
+            "share across speakers.") in summary
+    # attribution that cannot tell real turns apart is not shown as a number, here either
+    results.classifier = Ceiling(0.55, {}, 40, ["Alex", "Sam"], interval=(0.4, 0.7))
+    summary = report_markdown(results, {}, columns(results.runs)).split("## 1.")[0]
+    assert "| replies attributed to Alex | not informative for this export (section 3) |" \
+           in summary
+    assert "0.50 [0.30, 0.70]" not in summary
+
+
+def test_a_user_with_nothing_held_out_is_said_in_words(results):
+    lora = results.runs[0]
+    lora.speakers = ["Sam"]
+    lora.perplexity.speakers["Alex"] = PerplexityRow(0, None, None)
+    lora.style, lora.attribution = {}, {}
+    first = report_markdown(results, {}, columns(results.runs)).split("\n\n")[1]
+    assert first.startswith("**lora**: replies sound more like you: not measured (the dataset "
+                            "holds no held-out messages from you)")
+    lora.trained_speakers = ["Sam"]
+    first = report_markdown(results, {}, columns(results.runs)).split("\n\n")[1]
+    assert "not measured (this run was not trained to play you)" in first
+
+
+def test_the_commands_headline_does_not_quote_an_uninformative_share(results):
+    from doppel.present import eval_headline
+
+    lora = results.runs[0]
+    assert "replies attributed to Alex: 0.67 (base 0.00, ceiling 0.90)" in eval_headline(lora)
+    line = eval_headline(lora, attribution_informative=False)
+    assert "attribution not informative for this export" in line and "0.67" not in line

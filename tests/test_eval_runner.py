@@ -49,9 +49,10 @@ def _direct_perplexity(spec, data, speakers, max_length=128):
     from doppel.data.dataset import load_dataset
     from doppel.eval.contexts import conversation_turns
     from doppel.eval.perplexity import speaker_perplexity
+    from doppel.hardware import torch_dtype
     from doppel.runs import load_run
 
-    loaded = load_run(spec, merge=True)
+    loaded = load_run(spec, merge=True, dtype=torch_dtype("auto"))  # what eval's auto loads
     turns = [t for _, t in conversation_turns(load_dataset(data), "val")]
     scored = speaker_perplexity(loaded.model, loaded.tokenizer, turns, speakers, max_length)
     return {s: v.perplexity for s, v in scored.items()}
@@ -90,8 +91,11 @@ def test_several_runs_side_by_side(setup):
     assert "|  | lora/run | mine | again/run |" in report
     assert "| trainable parameters | n/a | 4,096 | n/a |" in report
     assert "| generation |" in report and "| Kim | 0 | n/a |" in report
-    assert a.perplexity.precision == a.perplexity.base_precision == "fp32"  # auto on a CPU
-    assert "Weights in fp32" in report
+    from doppel.hardware import cpu_has_bf16
+
+    auto = "bf16" if cpu_has_bf16() else "fp32"  # auto: bf16 where the CPU has it
+    assert a.perplexity.precision == a.perplexity.base_precision == auto
+    assert f"Weights in {auto}" in report and f"| {auto} / {auto} |" in report
     # every share and mean has a seeded interval around it, and the report says what is noise
     alex = a.perplexity.speakers["Alex"]
     low, high = alex.intervals.fine_tuned
@@ -99,6 +103,8 @@ def test_several_runs_side_by_side(setup):
     share = a.attribution["Alex"]
     assert share.intervals.fine_tuned[0] <= share.fine_tuned <= share.intervals.fine_tuned[1]
     assert a.style["Alex"].intervals is not None
+    low, high = a.style["Alex"].feature_intervals["fine_tuned"]["chars"]
+    assert low <= a.style["Alex"].fine_tuned["chars"] <= high
     assert results["runs"][0]["perplexity"]["overall"]["intervals"]["change"]
     assert results["runs"][0]["attribution"] == results["runs"][2]["attribution"]  # seeded
     assert "95% bootstrap intervals" in report and "within noise (the 95% interval" in report
@@ -127,6 +133,15 @@ def test_cli_writes_a_quick_report(setup, monkeypatch, capsys):
     results = json.loads((root / "cli" / "results.json").read_text())
     assert results["options"]["max_contexts"] == 4 and results["options"]["top_speakers"] == 2
     assert results["runs"][0]["contexts"] == 4
+    # 4 contexts for Alex: too few to rank, said in words (table and first paragraph), no number
+    assert results["runs"][0]["ranking"]["Alex"]["fine_tuned_hits"] is None
+    report = (root / "cli" / "report.md").read_text()
+    assert "| Alex | 4 | too few held-out turns to rank (4 contexts with 10 distinct" in report
+    assert "fit the conversation: too few held-out turns to rank" in report.split("\n\n")[1]
+    # the summary's mean across speakers carries its interval
+    style_mean = results["runs"][0]["means"]["style"]
+    assert style_mean["intervals"]["fine_tuned"][0] <= style_mean["fine_tuned"] \
+        <= style_mean["intervals"]["fine_tuned"][1]
     code, err = _cli(monkeypatch, capsys, mine, "--data", data, "-o", root / "cli")
     assert code == 2 and "already exists" in err
 
@@ -168,3 +183,17 @@ def test_run_with_other_speakers_is_a_clear_error(tmp_path, monkeypatch, capsys)
     code, err = _cli(monkeypatch, capsys, run, "--data", data, "-o", tmp_path / "out")
     _one_line_error(code, err, "not in dataset")
     assert "Zed" in err
+
+
+def test_dataset_without_the_users_messages_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    data = write_dataset(tmp_path / "data", conversations=10)
+    rows = [json.loads(line) for line in (data / "conversations.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["messages"] = [m for m in row["messages"] if m["speaker"] != "Alex"]
+    (data / "conversations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = tmp_path / "run"
+    run.mkdir()
+    _write_info(run, ["Sam"])
+    code, err = _cli(monkeypatch, capsys, run, "--data", data, "-o", tmp_path / "out")
+    _one_line_error(code, err, "has no messages from you (Alex)")
+    assert not (tmp_path / "out").exists()

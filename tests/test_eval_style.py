@@ -76,3 +76,16 @@ def test_profile_skips_features_that_never_apply():
 )
 def test_main_language(texts, language):
     assert main_language(texts) == language
+
+
+def test_each_feature_mean_has_an_interval_around_it():
+    from doppel.eval.style import feature_intervals, profile
+
+    replies = [("hey 😂",), ("Good evening. How are you?", "fine"), ("lol",), ("ok!!",)] * 5
+    spread = feature_intervals(replies, None, seed=0)
+    means = profile(replies)
+    for feature in ("chars", "emoji", "messages"):
+        low, high = spread[feature]
+        assert low <= means[feature] <= high and low < high
+    assert spread["vocab"] is None  # no vocabulary: the feature applies to no reply
+    assert feature_intervals(replies, None, seed=0) == spread

@@ -11,21 +11,25 @@ class EchoEngine:
     """Replies with who it plays and the last line it saw; records every batch and seed."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[int, int]] = []  # (batch size, seed)
+        self.calls: list[tuple[int, int, int]] = []  # (replies, batch size, seed)
 
-    def reply_batch(self, histories, respondents, params, batch_size=8):
-        self.calls.append((len(histories), params.seed))
-        return [[f"{who} answers {history[-1][1]}"] if history else []
+    def reply_many(self, histories, respondents, params, max_batch=16, advance=None):
+        self.calls.append((len(histories), max_batch, params.seed))
+        if advance:
+            advance(len(histories))
+        return [(f"{who} answers {history[-1][1]}",) if history else ()
                 for history, who in zip(histories, respondents, strict=True)]
 
 
-def test_replies_come_back_in_order_in_seeded_batches():
+def test_replies_come_back_in_order_with_the_options_batch_size_and_seed():
+    """(Each reply's own seed and the refilled batch: tests/test_continuous_batching.py.)"""
     histories = [[("Sam", "x" * n)] for n in (5, 1, 9, 3, 7)]
     engine = EchoEngine()
     options = EvalOptions(batch_size=2, sampling=EvalSampling(seed=7))
-    replies = reply_all(engine, histories, ["Alex"] * 5, options)
+    done: list[int] = []
+    replies = reply_all(engine, histories, ["Alex"] * 5, options, done.append)
     assert replies == [[f"Alex answers {h[0][1]}"] for h in histories]
-    assert engine.calls == [(2, 7), (2, 8), (1, 9)]
+    assert engine.calls == [(5, 2, 7)] and sum(done) == 5
 
 
 def test_chats_go_both_ways_in_every_language():
@@ -43,7 +47,7 @@ def test_scripted_chat_feeds_each_reply_into_the_next_step():
     chat, untrained = run_chats(engine, planned, EvalOptions())
     assert chat.lines == [("Sam", "привет"), ("Alex", "Alex answers привет"),
                           ("Sam", "как дела?"), ("Alex", "Alex answers как дела?")]
-    assert len(engine.calls) == 2  # one batch per scripted line, all chats together
+    assert len(engine.calls) == 2  # one call per scripted line, all chats together
     assert engine.calls[0][0] == 2  # Sam's side is played too, though the run never learned it
     text = markdown({"run": [chat], "base": [chat]})
     assert "The model as Alex, with Sam (ru)" in text and "> **Sam:** привет" in text

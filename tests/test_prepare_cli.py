@@ -103,3 +103,18 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
                           timeout=120)
     assert done.returncode == 2
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_export_without_the_users_messages_is_one_line_and_no_output(sample_export, tmp_path,
+                                                                         monkeypatch, capsys):
+    data = json.loads(sample_export.read_text(encoding="utf-8"))
+    me = f"user{data['personal_information']['user_id']}"
+    for chat in data["chats"]["list"]:
+        chat["messages"] = [m for m in chat["messages"] if m.get("from_id") != me]
+    export = tmp_path / "result.json"
+    export.write_text(json.dumps(data), encoding="utf-8")
+    code, _, err = run_cli(["prepare", str(export), "-o", str(tmp_path / "ds"), "-q"],
+                           monkeypatch, capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "no messages from you (Alex Morgan" in err
+    assert not (tmp_path / "ds").exists()

@@ -105,13 +105,16 @@ def prepare_summary(summary, mask: bool, console: Console | None = None) -> None
                   f"manifest.json, report.html (open it to check the data).")
 
 
-def eval_headline(run) -> str:
-    """One line per evaluated run: perplexity and the user's attribution share, against base."""
+def eval_headline(run, attribution_informative: bool = True) -> str:
+    """One line per evaluated run: perplexity and the user's attribution share, against base
+    (or that attribution means nothing here, when the classifier is near chance)."""
     me = next(iter(run.speakers), None)
+    attributed = (f"replies attributed to {me}: {_num(run.attribution_share.get(me))} (base "
+                  f"{_num(run.base_attribution_share.get(me))}, ceiling "
+                  f"{_num(run.ceiling.get(me))})" if attribution_informative
+                  else "attribution not informative for this export (see the report)")
     return (f"{run.name}: perplexity {_num(run.overall_perplexity)} (base "
-            f"{_num(run.base_overall_perplexity)}); replies attributed to {me}: "
-            f"{_num(run.attribution_share.get(me))} (base "
-            f"{_num(run.base_attribution_share.get(me))}, ceiling {_num(run.ceiling.get(me))})")
+            f"{_num(run.base_overall_perplexity)}); {attributed}")
 
 
 def _num(value: float | None) -> str:

@@ -20,10 +20,11 @@ def command(
     options: EvalOptions,
 ) -> None:
     """Compare runs with their base models on held-out chats: perplexity, style, attribution."""
+    from doppel.eval.attribution import informative
     from doppel.eval.runner import evaluate
     from doppel.present import eval_headline
 
     summary = evaluate(list(runs), data, output, options)
     for run in summary.runs:
-        typer.echo(eval_headline(run))
+        typer.echo(eval_headline(run, informative(summary.results.classifier)))
     typer.echo(f"report: {summary.report_html}")

@@ -72,3 +72,23 @@ def paired(tuned: Statistic, base: Statistic, units: int, seed: int,
 def mean_of(values: Sequence[float]) -> Statistic:
     """The mean of the drawn values (a share when values are 0/1)."""
     return lambda drawn: sum(values[i] for i in drawn) / len(drawn) if drawn else None
+
+
+def mean_over_groups(statistics: dict[str, Statistic], membership: Sequence[tuple[str, int]]
+                     ) -> Statistic:
+    """The mean across groups (speakers) of each group's statistic, for draws of all units.
+
+    `membership[unit]` is (group, the unit's index within its group): each draw of the pooled
+    units (every speaker's contexts together) is split by group, every group's statistic is taken
+    on its part, and the groups a draw gives a value are averaged, so the interval of a mean
+    across speakers also carries how many contexts each speaker happened to get."""
+
+    def statistic(drawn: Sequence[int]) -> float | None:
+        parts: dict[str, list[int]] = {}
+        for unit in drawn:
+            group, index = membership[unit]
+            parts.setdefault(group, []).append(index)
+        values = [v for g, p in parts.items() if (v := statistics[g](p)) is not None]
+        return sum(values) / len(values) if values else None
+
+    return statistic

@@ -39,11 +39,16 @@ class EvalOptions(Options):
     history_turns: int = option(12, "Turns of history before each held-out reply, at most.", ge=1)
     rank_candidates: int = option(10, "Candidates per context in the ranking test of sense "
                                   "(the true reply and distractors); 0 skips the test.", ge=0)
+    ppl_max_tokens: int = option(8000, "Held-out tokens scored per speaker for perplexity, at "
+                                 "most (a seeded sample of whole conversations; the interval "
+                                 "shows what it costs); 0 scores them all.", ge=0)
     ppl_batch_tokens: int = option(2048, "Tokens per forward pass when computing perplexity.",
                                    ge=1)
-    # fp32 on a CPU even where it has bf16: perplexities then compare across machines
-    precision: Precision = option("auto", "auto (bf16 on GPUs that support it; fp32 on a CPU, so "
-                                  "perplexities compare across machines), bf16 or fp32.")
+    # bf16 where the hardware has it, as in chat and serve: the report names the precision, and
+    # bf16 and fp32 perplexities agree within 2% (tests/test_eval_perplexity.py)
+    precision: Precision = option("auto", "auto (bf16 where the CPU or GPU has it, else fp32; the "
+                                  "report names it), bf16 or fp32 (perplexities that compare "
+                                  "exactly across machines).")
     transcripts: bool = option(True, "Write scripted chats (hey / what's up?) for each run.")
     force: bool = force_option()
     sampling: EvalSampling = EvalSampling()  # type: ignore[valid-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -74,17 +75,28 @@ def drop_overlap(examples: list[Example], prefix: int, boundary: int) -> list[Ex
 
 def plan_windows(
     encoder: ChatEncoder, conversations: Sequence[Sequence[ChatTurn]], speakers: Sequence[str],
-    max_length: int,
+    max_length: int, max_tokens: int = 0, seed: int = 0,
 ) -> ScoringWindows:
+    """The windows that score each speaker's held-out tokens.
+
+    With `max_tokens`, conversations are taken in a seeded random order and a speaker stops
+    being scored once it has that many tokens (the conversation that crosses the cap is kept
+    whole): a sample of conversations whose cost shows in the bootstrap interval, which resamples
+    the same conversations. 0 scores every held-out token."""
     plan = ScoringWindows(labels={s: [] for s in speakers})
-    for unit, turns in enumerate(conversations):
-        present = {t.speaker for t in turns}
+    order = list(range(len(conversations)))
+    if max_tokens:
+        random.Random(f"perplexity:{seed}").shuffle(order)
+    counted = dict.fromkeys(speakers, 0)
+    for unit in order:
+        present = {t.speaker for t in conversations[unit]}
         for speaker in speakers:
-            if speaker not in present:
+            if speaker not in present or (max_tokens and counted[speaker] >= max_tokens):
                 continue
-            examples = encoder.encode(turns, {speaker}, max_length)
+            examples = encoder.encode(conversations[unit], {speaker}, max_length)
             for example in drop_overlap(examples, len(encoder.prefix), encoder.im_start_id):
                 plan.add(speaker, example, unit)
+                counted[speaker] += sum(label != IGNORE_INDEX for label in example.labels)
     return plan
 
 

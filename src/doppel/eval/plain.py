@@ -26,6 +26,16 @@ def _change(label: str, row, lower_is_better: bool, pair=None) -> tuple[str, boo
     return f"{label} {md.number(base)} -> {md.number(tuned)} ({verdict})", noisy
 
 
+def _unmeasured(run: RunResult, me: str) -> str:
+    """Why nothing is said about the user's voice."""
+    if me not in run.trained_speakers:
+        return "not measured (this run was not trained to play you)"
+    row = run.perplexity.speakers.get(me)
+    if me not in run.speakers and (row is None or not row.tokens):
+        return "not measured (the dataset holds no held-out messages from you)"
+    return "not measured"
+
+
 def run_sentence(run: RunResult, me: str, ceiling_informative: bool) -> str:
     voice = [_change("perplexity of your held-out messages", run.perplexity.speakers.get(me),
                      True),
@@ -39,7 +49,7 @@ def run_sentence(run: RunResult, me: str, ceiling_informative: bool) -> str:
     noisy = [text.rsplit(" (", 1)[0] for text, is_noisy in [*found, *([fit] if fit else [])]
              if is_noisy]
     parts = [f"**{md.escape(run.name)}**: replies sound more like you: "
-             + ("; ".join(text for text, _ in found) or "not measured")]
+             + ("; ".join(text for text, _ in found) or _unmeasured(run, me))]
     if fit:
         parts.append(f"fit the conversation: {fit[0]}, chance {md.number(ranking.chance_hits)}")
     elif ranking is not None and ranking.note:

@@ -67,13 +67,18 @@ def _with_interval(value: float | None, found: tuple[float, float] | None, digit
 
 def noise_words(runs, section: str, what: str) -> str:
     """In words, per run: which speakers' changes from the base are within noise."""
+    return _noise_lines([(run.name, _rows(run, section)) for run in runs], what)
+
+
+def _noise_lines(named: list[tuple[str, dict[str, Any]]], what: str) -> str:
+    """'- run: WHAT changed beyond noise for A, B; within noise (...) for C.' per (run, rows)."""
     lines = []
-    for run in runs:
-        rows = _rows(run, section)
-        noisy = [s for s, r in rows.items() if r.intervals and r.intervals.within_noise]
-        clear = [s for s, r in rows.items() if r.intervals and not r.intervals.within_noise]
-        if noisy or clear:
-            lines.append(f"- {md.escape(run.name)}: {what} changed beyond noise for "
+    for name, rows in named:
+        found = {k: r.intervals for k, r in rows.items() if getattr(r, "intervals", None)}
+        noisy = [k for k, i in found.items() if i.within_noise]
+        clear = [k for k, i in found.items() if not i.within_noise]
+        if found:
+            lines.append(f"- {md.escape(name)}: {what} changed beyond noise for "
                          f"{', '.join(map(md.escape, clear)) or 'nobody'}; within noise (the 95% "
                          f"interval of the change holds 0) for "
                          f"{', '.join(map(md.escape, noisy)) or 'nobody'}.")
@@ -105,40 +110,78 @@ def section_table(runs, section: str, cols: list[Column], digits: int = 2) -> tu
     return md.table(["speaker", header, *(md.escape(label) for label, *_ in cols)], rows), series
 
 
+def _pair(row, digits: int = 2, pick=None) -> str:
+    """'fine-tuned [interval] / base [interval]' for a row with fine_tuned, base and intervals."""
+    if row is None:
+        return "n/a / n/a"
+    tuned, base = pick(row) if pick else (row.fine_tuned, row.base)
+    found = row.intervals
+    return (f"{_with_interval(tuned, found and found.fine_tuned, digits)} / "
+            f"{_with_interval(base, found and found.base, digits)}")
+
+
+def summary_rows(run: RunResult, me: str, informative: bool) -> dict[str, tuple[str, Any]]:
+    """The summary's compared rows for one run: label -> (cell, the row it comes from)."""
+    found: dict[str, tuple[str, Any]] = {}
+    overall, mine = run.perplexity.overall, run.perplexity.speakers.get(me)
+    found["perplexity of all trained speakers (fine-tuned / base)"] = (_pair(overall), overall)
+    found[f"perplexity of {me} (fine-tuned / base)"] = (_pair(mine), mine)
+    attributed, mean_share = run.attribution.get(me), run.means.get("attribution")
+    if informative:
+        found[f"replies attributed to {me} (fine-tuned / base; ceiling)"] = (
+            f"{_pair(attributed)}; {md.number(attributed and attributed.ceiling)}", attributed)
+        found["mean attribution share across speakers (fine-tuned / base)"] = (
+            _pair(mean_share), mean_share)
+    else:
+        word = "not informative for this export (section 3)"
+        found[f"replies attributed to {me}"] = (word, None)
+        found["mean attribution share across speakers"] = (word, None)
+    style_mean = run.means.get("style")
+    found["mean style distance across speakers (fine-tuned / base; lower is closer)"] = (
+        _pair(style_mean), style_mean)
+    ranked = run.ranking.get(me)
+    if ranked is not None:
+        cell = ranked.note or f"{_pair(ranked)}; chance {md.number(ranked.chance_hits)}"
+        found[f"real reply ranked first for {me} (fine-tuned / base)"] = (cell, ranked)
+    return found
+
+
 def summary_table(everything: EvalResults) -> str:
-    """Side by side: one column per run, its base next to it in each cell (fine-tuned / base)."""
+    """Side by side: one column per run, its base next to it in each cell (fine-tuned / base),
+    each with its 95% interval; then, in words, which changes are within noise."""
     runs, me = everything.runs, everything.dataset.me
-
-    def pair(a, b, digits=2):
-        return f"{md.number(a, digits)} / {md.number(b, digits)}"
-
-    def mean(values):
-        found = [v for v in values if v is not None]
-        return sum(found) / len(found) if found else None
-
-    rows = {
+    useful = attribution.informative(everything.classifier)
+    compared = [summary_rows(r, me, useful) for r in runs]
+    rows: dict[str, list[str]] = {
         "method": [str(r.method) for r in runs],
         "held-out contexts": [str(r.contexts) for r in runs],
-        "perplexity, all trained speakers (fine-tuned / base)": [
-            pair(r.overall_perplexity, r.base_overall_perplexity) for r in runs],
-        f"perplexity of {me} (fine-tuned / base)": [
-            pair(r.speaker_perplexity.get(me), r.base_speaker_perplexity.get(me)) for r in runs],
-        f"replies attributed to {me} (fine-tuned / base; ceiling)": [
-            pair(r.attribution_share.get(me), r.base_attribution_share.get(me))
-            + f"; {md.number(r.ceiling.get(me))}" for r in runs],
-        "mean attribution share (fine-tuned / base)": [
-            pair(mean(r.attribution_share.values()), mean(r.base_attribution_share.values()))
-            for r in runs],
-        "mean style distance (fine-tuned / base; lower is closer)": [
-            pair(mean(r.style_distance.values()), mean(r.base_style_distance.values()))
-            for r in runs],
+    }
+    for label in compared[0] if compared else {}:
+        rows[label] = [found.get(label, ("n/a", None))[0] for found in compared]
+    rows |= {
+        "weights' precision (fine-tuned / base)": [
+            f"{r.perplexity.precision} / {r.perplexity.base_precision}" for r in runs],
         "training wall time (s)": [md.number(r.training.get("wall_s"), 0) for r in runs],
         "trainable parameters": [md.number(r.training.get("trainable_params")) for r in runs],
         "peak memory (MB)": [md.number(r.training.get("peak_memory_mb"), 0) for r in runs],
         "eval time (s)": [md.number(sum(r.timings.values()), 1) for r in runs],
     }
-    return md.table(["", *(md.escape(r.name) for r in runs)],
-                    [[label, *cells] for label, cells in rows.items()])
+    table = md.table(["", *(md.escape(r.name) for r in runs)],
+                     [[label, *cells] for label, cells in rows.items()])
+    return table + "\n" + summary_noise(runs, compared)
+
+
+def summary_noise(runs, compared: list[dict[str, tuple[str, Any]]]) -> str:
+    """Per run, in words: which of the summary's changes from the base are within noise."""
+    named = [(run.name, {label.split(" (")[0]: row for label, (_, row) in found.items()})
+             for run, found in zip(runs, compared, strict=True)]
+    return _noise_lines(named, "the number against its base")
+
+
+def _feature_cell(numbers, key: str, feature: str) -> str:
+    """A style feature's mean ("real", "base" or "fine_tuned") with its interval."""
+    spread = numbers.feature_intervals.get(key, {}).get(feature)
+    return _with_interval(getattr(numbers, key)[feature], spread, 2)
 
 
 def style_details(runs) -> str:
@@ -152,13 +195,22 @@ def style_details(runs) -> str:
             header.append(run.name)
             rows = []
             for feature, meaning in FEATURES.items():
-                row = [f"{feature} ({meaning})", md.number(numbers.real[feature])]
+                row = [f"{feature} ({meaning})", _feature_cell(numbers, "real", feature)]
                 if not run.base_shared:
-                    row.append(md.number(numbers.base[feature]))
-                rows.append([*row, md.number(numbers.fine_tuned[feature])])
+                    row.append(_feature_cell(numbers, "base", feature))
+                rows.append([*row, _feature_cell(numbers, "fine_tuned", feature)])
             title = f"**{md.escape(speaker)}** ({numbers.contexts} contexts, run {index + 1})"
             parts.append(f"{title}\n\n{md.table(header, rows)}")
     return "\n".join(parts)
+
+
+def scored_tokens(cap: int) -> str:
+    """What the perplexity table rests on, in words."""
+    if not cap:
+        return "Over every held-out token each trained speaker wrote"
+    return (f"Over held-out conversations drawn in a seeded order until each trained speaker has "
+            f"{cap:,} tokens (`--ppl-max-tokens`; the conversation that crosses it is kept whole, "
+            "and the interval shows what the sample costs)")
 
 
 def precisions(runs) -> str:
@@ -298,7 +350,7 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
 {summary_table(everything)}
 ## 1. Perplexity on held-out messages
 
-Over every held-out token each trained speaker wrote (message and end tokens, as in training).
+{scored_tokens(opts.ppl_max_tokens)} (message and end tokens, as in training).
 Weights in {precisions(runs)} (perplexities compare across machines at one precision; bf16 and
 fp32 agree within 2%).
 
@@ -315,10 +367,12 @@ and |generated - real| for shares (1 = 100 points).
 {style_details(runs)}
 ## 3. Who wrote this?
 
-A character n-gram classifier (logistic regression) trained on the train split's real turns of
+A classifier on {'character' if clf.features == 'char' else 'word and character'} n-grams
+(logistic regression) trained on the train split's real turns of
 {', '.join(md.escape(c) for c in clf.classes) or 'nobody (fewer than two speakers)'}
 attributes each generated reply. Its accuracy on {clf.turns} real held-out turns is
-{md.number(clf.accuracy)} (the ceiling; per speaker in the table).
+{_with_interval(clf.accuracy, clf.interval, 2)} (the ceiling; chance
+{md.number(1 / max(len(clf.classes), 1))}; per speaker in the table).
 
 {attr_table}
 {attr_noise}{plot.get('attribution', '')}

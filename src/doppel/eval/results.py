@@ -50,6 +50,9 @@ class StyleRow:
     per_feature: dict[str, float]
     base_per_feature: dict[str, float]
     intervals: Intervals | None = None  # of the distances; 95% bootstrap over contexts, paired
+    # "real" / "fine_tuned" / "base" -> feature -> 95% interval of its mean, over contexts
+    feature_intervals: dict[str, dict[str, tuple[float, float] | None]] = field(
+        default_factory=dict)
 
 
 @dataclass
@@ -59,6 +62,16 @@ class AttributionRow:
     base: float | None
     ceiling: float | None  # the classifier's recall on the speaker's real held-out turns
     intervals: Intervals | None = None  # of the shares; 95% bootstrap over contexts, paired
+
+
+@dataclass
+class MeanRow:
+    """A mean across the evaluated speakers (the summary table), with its paired intervals."""
+
+    speakers: int  # speakers averaged
+    fine_tuned: float | None
+    base: float | None
+    intervals: Intervals | None = None  # 95% bootstrap over all the run's contexts, paired
 
 
 @dataclass
@@ -94,6 +107,11 @@ class Ceiling:
     per_speaker: dict[str, float | None] = field(default_factory=dict)
     turns: int = 0
     classes: list[str] = field(default_factory=list)
+    features: str = "word+char"  # word and char n-grams, or "char" alone (eval/attribution.py)
+    interval: tuple[float, float] | None = None  # of accuracy; 95% bootstrap over held-out turns
+    # False: too close to chance for attribution shares to mean anything (the report then says
+    # so instead of showing them; the numbers stay here). None: not decided (no classifier).
+    informative: bool | None = None
 
 
 @dataclass
@@ -136,6 +154,8 @@ class RunResult:
     samples: list[Sample]
     transcripts: Transcripts
     ranking: dict[str, RankingRow] = field(default_factory=dict)  # hits@1 and MRR per speaker
+    # the summary's means across speakers: "attribution" (share) and "style" (distance)
+    means: dict[str, MeanRow] = field(default_factory=dict)
 
     # --- headline views (commands, the demo's table) ---------------------------------------
     @property

@@ -19,7 +19,7 @@ from typing import Any
 from doppel.atomic import atomic_dir
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
-from doppel.eval import attribution, bootstrap, perplexity, ranking, style
+from doppel.eval import attribution, bootstrap, means, perplexity, ranking, style
 from doppel.eval.contexts import (
     Context,
     build_contexts,
@@ -37,6 +37,7 @@ from doppel.eval.results import (
     Ceiling,
     DatasetInfo,
     EvalResults,
+    MeanRow,
     Perplexity,
     PerplexityRow,
     RunResult,
@@ -119,6 +120,12 @@ def check_inputs(runs: list[Path | str], data_dir: Path) -> tuple[Dataset, list[
             f"dataset {data_dir} has no held-out (val) conversations; prepare it again with a "
             "validation share above 0"
         )
+    if not any(m.speaker == dataset.me_name for c in dataset.conversations() for m in c.messages):
+        raise DoppelError(
+            f"dataset {data_dir} has no messages from you ({dataset.me_name}), so there is no "
+            "voice to compare a run with; prepare it again from an export that holds your "
+            "messages (check --me)"
+        )
     names = set(dataset.speakers.values())
     infos = []
     for run in runs:
@@ -153,8 +160,9 @@ def _load(spec: Path | str, options: EvalOptions):
     from doppel.hardware import has_cuda, torch_dtype
     from doppel.runs import load_run
 
-    # cpu_auto=False: "auto" is fp32 on a CPU, so perplexities compare across machines
-    loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision, cpu_auto=False))
+    # "auto" is bf16 where the CPU or GPU has it (2.2x faster perplexity on an AVX-512 bf16 CPU);
+    # the precision is reported next to the perplexities, which agree with fp32 within 2%
+    loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision))
     if has_cuda():
         loaded.model.to("cuda")
     loaded.model.eval()
@@ -180,7 +188,8 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
         loaded = _load(spec, options)
     precision = str(precision_word(str(loaded.model.dtype).removeprefix("torch.")))
     plan = perplexity.plan_windows(
-        perplexity.ChatEncoder(loaded.tokenizer), turns, job.ppl_speakers, job.max_length
+        perplexity.ChatEncoder(loaded.tokenizer), turns, job.ppl_speakers, job.max_length,
+        options.ppl_max_tokens, options.sampling.seed,
     )
     with parts.part(timings, "perplexity", f"{label}: perplexity", len(plan.windows)) as advance:
         scored = perplexity.score(loaded.model, plan, perplexity.pad_id(loaded.tokenizer),
@@ -230,8 +239,11 @@ def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
             style.distance_statistic(tuned_by[speaker], replies, vocab.get(speaker)),
             style.distance_statistic(base_by[speaker], replies, vocab.get(speaker)),
             len(replies), seed)
+        spread = {key: style.feature_intervals(by, vocab.get(speaker), seed)
+                  for key, by in (("real", replies), ("fine_tuned", tuned_by[speaker]),
+                                  ("base", base_by[speaker]))}
         numbers[speaker] = StyleRow(len(replies), profile, tuned_profile, base_profile, distance,
-                                    base_distance, per_feature, base_per_feature, found)
+                                    base_distance, per_feature, base_per_feature, found, spread)
     return numbers
 
 
@@ -251,6 +263,20 @@ def attribution_numbers(job: Job, tuned: ModelResult, base: ModelResult,
                                              bootstrap.mean_of(hits[1]), len(hits[0]), seed)
         numbers[speaker] = row
     return numbers
+
+
+def mean_numbers(job: Job, tuned: ModelResult, base: ModelResult, shared: Shared,
+                 seed: int = 0) -> dict[str, MeanRow]:
+    """The summary's means across speakers, with paired intervals (eval/means.py)."""
+    respondents = [c.respondent for c in job.contexts]
+    found = {"style": means.style_mean(respondents, [list(c.reply) for c in job.contexts],
+                                       tuned.replies, base.replies, shared.vocab, seed)}
+    if shared.attributor is not None:
+        row = means.attribution_mean(respondents, tuned.replies, base.replies, shared.attributor,
+                                     seed)
+        if row is not None:
+            found["attribution"] = row
+    return found
 
 
 def perplexity_numbers(tuned: ModelResult, base: ModelResult, seed: int = 0) -> Perplexity:
@@ -319,7 +345,8 @@ def prepare_shared(dataset: Dataset, infos: list[RunInfo], options: EvalOptions)
     attributor = attribution.train_attributor(train_turns, options.sampling.seed)
     ceiling = Ceiling()
     if attributor:
-        ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes))
+        ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes),
+                                      options.sampling.seed)
     texts = (m.text for c in dataset.conversations("train") for m in c.messages)
     return Shared(
         attributor, ceiling, {s: style.vocabulary(t) for s, t in train_turns.items()},
@@ -346,6 +373,8 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
     with parts.part(timings, "attribution", f"{name}: attribution"):
         attribution_result = attribution_numbers(job, tuned, base, shared.attributor,
                                                  shared.ceiling, options.sampling.seed)
+    with parts.part(timings, "means", f"{name}: means across speakers"):
+        mean_result = mean_numbers(job, tuned, base, shared, options.sampling.seed)
     return RunResult(
         name=name, path=str(info.path), method=info.method, base_model=info.base_model,
         baseline=baseline, base_shared=base_shared, trained_speakers=list(info.trained_speakers),
@@ -359,6 +388,7 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
         transcripts=Transcripts(tuned.transcripts, base.transcripts),
         ranking=ranking.ranking_rows(job.contexts, job.rank_items, tuned.ranks, base.ranks,
                                      options.rank_candidates, options.sampling.seed),
+        means=mean_result,
     )
 
 

@@ -93,6 +93,19 @@ def mean_profile(rows: Sequence[dict[str, float | None]]) -> dict[str, float | N
     return {f: _mean(row[f] for row in rows if row[f] is not None) for f in FEATURES}
 
 
+def feature_intervals(replies: Sequence[Sequence[str]], vocab: set[str] | None,
+                      seed: int) -> dict[str, tuple[float, float] | None]:
+    """Each feature's mean over replies with its 95% bootstrap interval over the replies."""
+    from doppel.eval.bootstrap import interval
+
+    rows = [reply_features(r, vocab) for r in replies]
+
+    def statistic(feature: str):
+        return lambda drawn: _mean(v for i in drawn if (v := rows[i][feature]) is not None)
+
+    return {f: interval(statistic(f), len(rows), seed) for f in FEATURES}
+
+
 def distance_statistic(
     generated: Sequence[Sequence[str]], real: Sequence[Sequence[str]], vocab: set[str] | None
 ):

@@ -71,13 +71,18 @@ class EngineBase:
     def reply(self, history: Sequence[tuple[str, str]], respondent: str,
               params: SamplingParams | None = None) -> list[str]:
         """The respondent's messages for one turn."""
-        messages: list[str] = []
-        for delta in self.stream(history, respondent, params):
-            if delta.message_index == len(messages):
-                messages.append("")
-            if delta.text:
-                messages[delta.message_index] += delta.text
-        return [m for m in messages if m]
+        return messages_of(self.stream(history, respondent, params))
+
+
+def messages_of(deltas) -> list[str]:
+    """A turn's messages from its deltas (empty messages left out)."""
+    messages: list[str] = []
+    for delta in deltas:
+        if delta.message_index == len(messages):
+            messages.append("")
+        if delta.text:
+            messages[delta.message_index] += delta.text
+    return [m for m in messages if m]
 
 
 def _partner_counts(info: RunInfo) -> dict[str, dict[str, int]]:

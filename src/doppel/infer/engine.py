@@ -2,7 +2,8 @@
 
 Prompts come from `chatformat` (the same ids training saw). Streaming uses a manual decode loop
 with a KV cache, so a consumer that stops iterating (a closed web client) stops the model at once;
-batched replies for eval use `generate` with left padding.
+eval's replies run through the same continuous batch (`reply_many`); `reply_batch` keeps
+`generate` with left padding.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from doppel.chatformat import IM_END, IM_START, partial_separator, split_messages
-from doppel.infer.base import EngineBase
+from doppel.infer.base import EngineBase, messages_of
 from doppel.infer.sampling import SamplingParams
 from doppel.runs import Loaded, load_run
 
@@ -167,6 +168,53 @@ class Engine(EngineBase):
         if self._batcher is None:
             self._batcher = Batcher(self.model, self.stop_ids, max_batch)
         return self._batcher
+
+    def reply_many(self, histories: Sequence[Sequence[tuple[str, str]]],
+                   respondents: Sequence[str], params: SamplingParams | None = None,
+                   max_batch: int = 16, advance: Callable[[int], None] | None = None,
+                   ) -> list[list[str]]:
+        """One reply per (history, respondent) through the engine's continuous batch (eval).
+
+        A row whose reply is done leaves at once and a waiting prompt takes its place at the next
+        step, so no row decodes padding while the batch's longest reply finishes (what a padded
+        `generate` batch does). Reply i samples with its own generator seeded params.seed + i: it
+        is the same whatever it was batched with, and the same as `reply` with that seed.
+        """
+        from collections import deque
+
+        from doppel.infer.batcher import DecodeBatch, Slot
+
+        params = params or SamplingParams()
+        if len(histories) != len(respondents):
+            raise ValueError("reply_many needs one respondent per history")
+        prompts = [self.prompt_ids(h, r, params.max_new_tokens)
+                   for h, r in zip(histories, respondents, strict=True)]
+        deltas: list[list[Delta]] = [[] for _ in prompts]
+
+        def slot(index: int) -> Slot:
+            out = Detokenizer(self.tokenizer, len(prompts[index]))
+
+            def emit(token: int | None, reason: str | None) -> None:
+                deltas[index].extend(out.push(token, reason))
+                if reason is not None and advance:
+                    advance(1)
+
+            seed = None if params.seed is None else params.seed + index
+            return Slot(prompts[index], params.replace(seed=seed), emit)
+
+        # similar lengths join together: less left padding in the shared cache
+        waiting = deque(sorted(range(len(prompts)), key=lambda i: len(prompts[i])))
+        batch = DecodeBatch(self.model, self.stop_ids)
+        while waiting or batch.rows:
+            batch.drop_finished()
+            if batch.rows:
+                batch.step()
+                batch.drop_finished()
+            joining = [slot(waiting.popleft())
+                       for _ in range(min(len(waiting), max(max_batch, 1) - len(batch)))]
+            if joining:
+                batch.join(*joining)
+        return [messages_of(found) for found in deltas]
 
     def reply_batch(self, histories: Sequence[Sequence[tuple[str, str]]],
                     respondents: Sequence[str], params: SamplingParams | None = None,

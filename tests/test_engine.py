@@ -61,6 +61,17 @@ def test_stream_stops_at_max_new_tokens(scripted_engine):
     assert deltas[-1].finish_reason == "length" and deltas[-1].completion_tokens == 5
 
 
+def test_a_reply_ends_where_the_context_window_is_full(scripted_engine):
+    engine = scripted_engine("word " * 80)
+    engine.max_length = 48
+    params = SamplingParams(temperature=0, max_new_tokens=1000)
+    deltas = list(engine.stream([("Sam", "hey")], "Alex", params))
+    prompt = len(engine.prompt_ids([("Sam", "hey")], "Alex", 1000))
+    assert deltas[-1].finish_reason == "length"
+    assert deltas[-1].prompt_tokens == prompt < 48
+    assert prompt + deltas[-1].completion_tokens == 48
+
+
 def test_a_consumer_that_stops_reading_stops_the_model(scripted_engine):
     engine = scripted_engine("word " * 40)
     params = SamplingParams(temperature=0, max_new_tokens=50)
@@ -79,6 +90,9 @@ def test_history_keeps_the_newest_messages_within_the_context(scripted_engine):
     assert len(ids) <= 64 - 16
     assert "message number 39" in text and "message number 0\n" not in text
     assert text.endswith("<|im_start|>Alex\n")
+    # a reply as long as the window (max_tokens of an API client) leaves the history half of it
+    ids = engine.prompt_ids(history, "Alex", max_new_tokens=64)
+    assert 16 < len(ids) <= 32 and "message number 39" in engine.tokenizer.decode(ids)
 
 
 def test_who_plays_whom_defaults(scripted_engine):

@@ -59,10 +59,13 @@ class EngineBase:
     # --- prompts and replies ------------------------------------------------------------
     def prompt_ids(self, history: Sequence[tuple[str, str]], respondent: str,
                    max_new_tokens: int) -> list[int]:
-        """The prompt for history + respondent's header; the oldest messages drop off to fit."""
+        """The prompt for history + respondent's header; the oldest messages drop off to fit.
+        The reply is promised at most half the window, so a max_tokens as long as the window
+        (an API client's) cannot push the whole history out; generation stops at a full one."""
         clean = [(clean_name(speaker), strip_chat_tokens(text)) for speaker, text in history]
+        reserve = min(max_new_tokens, self.max_length // 2)
         return self.encoder.prompt(group_turns(clean), clean_name(respondent), self.max_length,
-                                   reserve=max_new_tokens)
+                                   reserve=reserve)
 
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
                params: SamplingParams | None = None) -> Iterator:

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doppel.chatformat import IM_END, IM_START, partial_separator, split_messages
 from doppel.infer.base import EngineBase, messages_of
 from doppel.infer.sampling import SamplingParams
 from doppel.runs import Loaded, load_run
+
+if TYPE_CHECKING:
+    from doppel.infer.batcher import Slot
 
 History = list[tuple[str, str]]  # (speaker name, message text), oldest first
 
@@ -128,13 +131,14 @@ class Engine(EngineBase):
         Runs a DecodeBatch of one inline: the same code the server's batch runs, so a reply is
         the same alone and among others. A consumer that stops iterating stops the model.
         """
-        from doppel.infer.batcher import DecodeBatch, Slot
+        from doppel.infer.batcher import DecodeBatch
 
         params = params or SamplingParams()
         prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
         out = Detokenizer(self.tokenizer, len(prompt))
         pending: list[Delta] = []
-        slot = Slot(prompt, params, lambda token, reason: pending.extend(out.push(token, reason)))
+        slot = self._slot(prompt, params, lambda token, reason: pending.extend(out.push(token,
+                                                                                         reason)))
         batch = DecodeBatch(self.model, self.stop_ids)
         batch.join(slot)
         while True:
@@ -150,7 +154,6 @@ class Engine(EngineBase):
 
         `on_delta` is called on the batch's worker thread; the last Delta has done=True.
         """
-        from doppel.infer.batcher import Slot
 
         prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
         out = Detokenizer(self.tokenizer, len(prompt))
@@ -159,7 +162,15 @@ class Engine(EngineBase):
             for delta in out.push(token, reason):
                 on_delta(delta)
 
-        return self.batcher().submit(Slot(prompt, params, emit))
+        return self.batcher().submit(self._slot(prompt, params, emit))
+
+    def _slot(self, prompt: list[int], params: SamplingParams, emit) -> Slot:
+        """A batch row for the prompt; its reply ends where the context window is full."""
+        from doppel.infer import batcher
+
+        room = max(self.max_length - len(prompt), 1)
+        capped = params.replace(max_new_tokens=min(params.max_new_tokens, room))
+        return batcher.Slot(prompt, capped, emit)
 
     def batcher(self, max_batch: int = 8):
         """The worker that batches concurrent requests (started on first use)."""
@@ -182,7 +193,7 @@ class Engine(EngineBase):
         """
         from collections import deque
 
-        from doppel.infer.batcher import DecodeBatch, Slot
+        from doppel.infer.batcher import DecodeBatch
 
         params = params or SamplingParams()
         if len(histories) != len(respondents):
@@ -200,7 +211,7 @@ class Engine(EngineBase):
                     advance(1)
 
             seed = None if params.seed is None else params.seed + index
-            return Slot(prompts[index], params.replace(seed=seed), emit)
+            return self._slot(prompts[index], params.replace(seed=seed), emit)
 
         # similar lengths join together: less left padding in the shared cache
         waiting = deque(sorted(range(len(prompts)), key=lambda i: len(prompts[i])))

@@ -351,8 +351,8 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
 ## 1. Perplexity on held-out messages
 
 {scored_tokens(opts.ppl_max_tokens)} (message and end tokens, as in training).
-Weights in {precisions(runs)} (perplexities compare across machines at one precision; bf16 and
-fp32 agree within 2%).
+Weights in {precisions(runs)} (perplexities compare across machines at one precision: bf16 moved
+a fine-tuned run's by 9% from fp32's, docs/benchmarks.md).
 
 {ppl_table}
 {noise_words(runs, "perplexity", "perplexity")}{plot.get('perplexity', '')}

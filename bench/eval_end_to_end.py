@@ -10,7 +10,7 @@ git ref --before (`git archive`, run from a temporary folder through PYTHONPATH)
 this checkout's.
 Printed: seconds per part (the run and its base model together), the total, the ratio of eval
 time to the run's training time (the target: under 0.5), and the headline numbers of both reports
-(same data and seed, so they measure the same things; bf16 moves perplexities by under 2%). The
+(same data and seed, so they measure the same things; the precision row says which). The
 1-minute load is printed next to every time: read ratios on a shared machine.
 """
 

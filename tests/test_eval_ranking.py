@@ -135,3 +135,17 @@ def test_chance_levels():
     assert chance(10)[0] == pytest.approx(0.1)
     assert chance(2) == pytest.approx((0.5, 0.75))
     assert rank_of_truth([-1.0, -2.0, -0.5]) == 2 and rank_of_truth([-1.0, -1.0]) == 2
+
+
+def test_a_long_candidate_is_scored_on_its_first_tokens(tiny):
+    from doppel.chatformat import ChatEncoder, ChatTurn
+    from doppel.eval.ranking import CANDIDATE_TOKENS
+
+    encoder = ChatEncoder(tiny[1])
+    long_reply = ("word " * 300,)
+    body = _body(encoder, "Alex", long_reply, 2048)
+    assert len(body) == CANDIDATE_TOKENS
+    whole, _ = encoder.block(ChatTurn("Alex", long_reply), trained=True)
+    head = len(encoder.header("Alex"))
+    assert body == whole[head:head + CANDIDATE_TOKENS]
+    assert len(_body(encoder, "Alex", ("ok",), 2048)) < CANDIDATE_TOKENS  # short ones whole

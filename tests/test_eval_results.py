@@ -129,10 +129,10 @@ def test_the_summary_gives_every_compared_number_an_interval_and_says_what_is_no
            "0.25 [0.10, 0.40] |" in summary
     assert "| perplexity of all trained speakers (fine-tuned / base) | 20.50 [18.00, 23.00] / " \
            "41.00 [35.50, 47.00] |" in summary
-    assert ("- lora: the number against its base changed beyond noise for perplexity of all trained "
-            "speakers, perplexity of Alex, mean style distance across speakers; within noise (the "
-            "95% interval of the change holds 0) for replies attributed to Alex, mean attribution "
-            "share across speakers.") in summary
+    assert ("- lora: the number against its base changed beyond noise for perplexity of all "
+            "trained speakers, perplexity of Alex, mean style distance across speakers; within "
+            "noise (the 95% interval of the change holds 0) for replies attributed to Alex, mean "
+            "attribution share across speakers.") in summary
     # attribution that cannot tell real turns apart is not shown as a number, here either
     results.classifier = Ceiling(0.55, {}, 40, ["Alex", "Sam"], interval=(0.4, 0.7))
     summary = report_markdown(results, {}, columns(results.runs)).split("## 1.")[0]

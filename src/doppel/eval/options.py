@@ -44,11 +44,11 @@ class EvalOptions(Options):
                                  "shows what it costs); 0 scores them all.", ge=0)
     ppl_batch_tokens: int = option(2048, "Tokens per forward pass when computing perplexity.",
                                    ge=1)
-    # bf16 where the hardware has it, as in chat and serve: the report names the precision, and
-    # bf16 and fp32 perplexities agree within 2% (tests/test_eval_perplexity.py)
-    precision: Precision = option("auto", "auto (bf16 where the CPU or GPU has it, else fp32; the "
-                                  "report names it), bf16 or fp32 (perplexities that compare "
-                                  "exactly across machines).")
+    # fp32 on a CPU even where it has bf16: a LoRA run's bf16 perplexity moved 9% from fp32's
+    # (docs/benchmarks.md), though the base model's agreed; the report names the precision
+    precision: Precision = option("auto", "auto (bf16 on GPUs that support it; fp32 on a CPU, so "
+                                  "perplexities compare across machines), bf16 (2x faster on a "
+                                  "CPU with bf16 instructions) or fp32.")
     transcripts: bool = option(True, "Write scripted chats (hey / what's up?) for each run.")
     force: bool = force_option()
     sampling: EvalSampling = EvalSampling()  # type: ignore[valid-type]

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from doppel.eval.results import RankingRow
 
 MIN_ITEMS = 5  # fewer rankable contexts for a speaker: the report says so instead of a number
+# Each candidate is scored on its first tokens: a chat reply is shorter (a 47-character line is ~12
+# tokens), and a long distractor costs its length ten times over (once per item it is drawn for),
+# which made ranking eval's largest part on an export of long turns.
+CANDIDATE_TOKENS = 64
 
 Turn = tuple[str, str, tuple[str, ...]]  # (conversation id, speaker, messages)
 
@@ -67,10 +71,11 @@ def build_items(contexts: Sequence[Context], turns: Sequence[Turn], candidates: 
 
 def _body(encoder: ChatEncoder, respondent: str, reply: tuple[str, ...],
           max_length: int) -> list[int]:
-    """A candidate reply's scored ids: its messages and end token, without the header."""
+    """A candidate reply's scored ids: its messages and end token, without the header (its first
+    CANDIDATE_TOKENS at most)."""
     ids, _ = encoder.block(ChatTurn(respondent, reply), trained=True)
     head = len(encoder.header(respondent))
-    return ids[head:len(ids) - len(encoder.newline_ids)][: max_length // 2]
+    return ids[head:len(ids) - len(encoder.newline_ids)][: min(max_length // 2, CANDIDATE_TOKENS)]
 
 
 def rank_scores(model, tokenizer, contexts: Sequence[Context], items: Sequence[RankItem],

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from doppel.atomic import atomic_file
-from doppel.eval import attribution
+from doppel.eval import attribution, ranking
 from doppel.eval import markdown as md
 from doppel.eval.plain import plain_summary
 from doppel.eval.plots import grouped_bars
@@ -351,8 +351,8 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
 ## 1. Perplexity on held-out messages
 
 {scored_tokens(opts.ppl_max_tokens)} (message and end tokens, as in training).
-Weights in {precisions(runs)} (perplexities compare across machines at one precision; bf16 and
-fp32 agree within 2%).
+Weights in {precisions(runs)} (perplexities compare across machines at one precision: bf16 moved
+a fine-tuned run's by 9% from fp32's, docs/benchmarks.md).
 
 {ppl_table}
 {noise_words(runs, "perplexity", "perplexity")}{plot.get('perplexity', '')}
@@ -380,7 +380,8 @@ attributes each generated reply. Its accuracy on {clf.turns} real held-out turns
 
 For each held-out context the real reply is one of {opts.rank_candidates} candidates; the others
 are real turns by the same speaker from other conversations and turns by other speakers. Each
-model ranks them by log-likelihood per token after the context: hits@1 is the share where the
+model ranks them by log-likelihood per token after the context (over each candidate's first
+{ranking.CANDIDATE_TOKENS} tokens): hits@1 is the share where the
 real reply comes first, MRR the mean of 1/rank (chance: a model ranking at random).
 
 {ranking_section(runs)}

@@ -34,7 +34,8 @@ class Perplexity:
     speakers: dict[str, PerplexityRow]
     overall: PerplexityRow
     # the weights' precision (fp32 or bf16): perplexities compare across machines only at one
-    # precision (bf16 and fp32 agree within 2% relative, tests/test_eval_perplexity.py)
+    # precision (a plain model's agree within 2%, tests/test_eval_perplexity.py; a LoRA run's
+    # moved 9%, docs/benchmarks.md "Eval end to end")
     precision: str = "fp32"
     base_precision: str = "fp32"
 

@@ -160,9 +160,10 @@ def _load(spec: Path | str, options: EvalOptions):
     from doppel.hardware import has_cuda, torch_dtype
     from doppel.runs import load_run
 
-    # "auto" is bf16 where the CPU or GPU has it (2.2x faster perplexity on an AVX-512 bf16 CPU);
-    # the precision is reported next to the perplexities, which agree with fp32 within 2%
-    loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision))
+    # cpu_auto=False: "auto" stays fp32 on a CPU. bf16 is 2.2x faster there, but on a LoRA run
+    # (bench/eval_end_to_end.py's) its perplexity read 30.15 against fp32's 27.73 (base: equal),
+    # merged or not: see docs/benchmarks.md. `--precision bf16` chooses it; the report names it.
+    loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision, cpu_auto=False))
     if has_cuda():
         loaded.model.to("cuda")
     loaded.model.eval()

@@ -214,8 +214,9 @@ def canary_section(runs) -> str:
         text = (f"**{md.escape(run.name)}** ({found.masked} masked canaries from "
                 f"`{md.escape(found.file)}`)\n\n"
                 f"{md.table(['where', 'looked at', 'masked canaries found'], rows)}")
-        text += "".join(f"- **found** {md.escape(leak.canary)} in {leak.place}: "
-                        f"{md.escape(leak.where)}\n" for leak in found.leaks)
+        text += "\n" * bool(found.leaks) + "".join(
+            f"- **found** {md.escape(leak.canary)} in {leak.place}: {md.escape(leak.where)}\n"
+            for leak in found.leaks)
         secret = found.secret
         if secret is not None:
             text += (f"\nThe secret, planted {secret.planted} times ({secret.in_train} in the "

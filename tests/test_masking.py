@@ -16,6 +16,7 @@ from doppel.data.masking import Masker, luhn_valid
     "+44 7911 123456",
     "89161234567",
     "Berlin: 030 12345678",
+    "my new number is +44 7911 482730 btw",  # possible but unallocated: still a phone number
 ])
 def test_phone_numbers_in_several_formats_are_masked(text):
     masker = Masker()

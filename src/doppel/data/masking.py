@@ -116,7 +116,10 @@ class Masker:
         for region in self.regions:
             if region is None and "+" not in text:  # without a region only "+..." numbers match
                 continue
-            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=Leniency.VALID):
+            # "+" and a country code make a phone number even when unallocated (the privacy
+            # canary "+44 7911 482730" is not VALID); a bare digit run must be a real number
+            leniency = Leniency.POSSIBLE if region is None else Leniency.VALID
+            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency):
                 found.add((match.start, match.end))
         if not found:
             return text

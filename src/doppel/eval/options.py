@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import model_validator
@@ -49,6 +50,13 @@ class EvalOptions(Options):
     precision: Precision = option("auto", "auto (bf16 on GPUs that support it; fp32 on a CPU, so "
                                   "perplexities compare across machines), bf16 (2x faster on a "
                                   "CPU with bf16 instructions) or fp32.")
+    canaries: Path | None = option(
+        None, "A canaries file (JSON, schema doppel-canaries/1) naming what was planted in the "
+        "export before prepare: masked canaries (phones, emails, cards) and one unmasked secret "
+        "sentence, each with the text before it. The report then says where any masked canary "
+        "appears (dataset folder, run folder, generations prompted with that text) and the "
+        "secret's exposure, run vs base. bench/privacy.py writes one; see README.",
+        metavar="FILE")
     transcripts: bool = option(True, "Write scripted chats (hey / what's up?) for each run.")
     force: bool = force_option()
     sampling: EvalSampling = EvalSampling()  # type: ignore[valid-type]

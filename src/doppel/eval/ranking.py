@@ -94,13 +94,13 @@ def rank_scores(model, tokenizer, contexts: Sequence[Context], items: Sequence[R
                   for reply in item.candidates]
         prompt = encoder.prompt(group_turns(context.history), context.respondent, max_length,
                                 reserve=max(map(len, bodies)))
-        scores.append(_candidate_means(model, prompt, bodies))
+        scores.append(candidate_means(model, prompt, bodies))
         if advance:
             advance(len(bodies))
     return scores
 
 
-def _candidate_means(model, prompt: list[int], bodies: list[list[int]]) -> list[float]:
+def candidate_means(model, prompt: list[int], bodies: list[list[int]]) -> list[float]:
     """Mean log-likelihood per token of each body after the shared prompt."""
     import torch
     from transformers import DynamicCache
@@ -145,6 +145,8 @@ def ranking_rows(contexts: Sequence[Context], items: Sequence[RankItem], tuned: 
     from doppel.eval import bootstrap
     from doppel.eval.results import RankingRow
 
+    if candidates < 2:  # --rank-candidates 0: not run
+        return {}
     hits_chance, mrr_chance = chance(candidates)
     rows = {}
     for speaker in dict.fromkeys(c.respondent for c in contexts):

@@ -249,6 +249,45 @@ def ranking_section(runs) -> str:
     return "\n".join(parts) or "Not run (--rank-candidates 0).\n"
 
 
+PLACES = {"dataset": "dataset folder (files)", "run": "run folder (files)",
+          "generations": "generations (texts)"}
+
+
+def canary_section(runs) -> str:
+    """With --canaries: masked canaries found per place (0 keeps the promise), secret exposure."""
+    parts = []
+    for run in runs:
+        found = run.canaries
+        if found is None:
+            continue
+        rows = [[PLACES[place], md.number(checked),
+                 md.number(sum(leak.place == place for leak in found.leaks))]
+                for place, checked in found.checked.items()]
+        text = (f"**{md.escape(run.name)}** ({found.masked} masked canaries from "
+                f"`{md.escape(found.file)}`)\n\n"
+                f"{md.table(['where', 'looked at', 'masked canaries found'], rows)}")
+        text += "\n" * bool(found.leaks) + "".join(
+            f"- **found** {md.escape(leak.canary)} in {leak.place}: {md.escape(leak.where)}\n"
+            for leak in found.leaks)
+        secret = found.secret
+        if secret is not None:
+            text += (f"\nThe secret, planted {secret.planted} times ({secret.in_train} in the "
+                     f"train split), ranked among {secret.candidates:,} random values of its "
+                     f"shape: rank {secret.base_rank:,} under the base model (exposure "
+                     f"{secret.base:.1f} bits), rank {secret.fine_tuned_rank:,} under "
+                     f"{md.escape(run.name)} (exposure {secret.fine_tuned:.1f} bits; "
+                     f"{secret.max_exposure:.1f} is the most, about 1 is none).\n")
+        parts.append(text)
+    if not parts:
+        return ""
+    return ("## Privacy canaries\n\nMasked canaries (phones, emails, card numbers planted in the "
+            "export) must appear nowhere: not in the dataset or run folder (any bytes), not in "
+            "any text the run generated, including replies prompted with the text that preceded "
+            "each canary. The secret sentence was left unmasked on purpose: its exposure (Carlini "
+            "et al.'s \"secret sharer\") says how much the run memorised it.\n\n"
+            + "\n".join(parts) + "\n")
+
+
 def timing_table(everything: EvalResults) -> str:
     runs = everything.runs
     keys: list[str] = []
@@ -394,7 +433,7 @@ user with each top friend and as each trained friend with the user: see
 ## 6. Samples
 
 {samples_markdown(runs)}
-## Time per part
+{canary_section(runs)}## Time per part
 
 {timing_table(everything)}
 ## Appendix: scripted chats

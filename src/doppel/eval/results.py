@@ -101,6 +101,41 @@ class RankingRow:
 
 
 @dataclass
+class CanaryLeak:
+    """A masked canary found where it must not be (eval/leaks.py)."""
+
+    canary: str  # its id in the canaries file
+    place: str  # "dataset", "run" or "generations"
+    where: str  # the file, relative to its folder, or which generation
+
+
+@dataclass
+class SecretExposure:
+    """The planted secret's rank among random values of its shape (eval/exposure.py)."""
+
+    candidates: int  # R
+    planted: int  # times in the export
+    in_train: int  # times in the dataset's train split
+    fine_tuned_rank: int
+    base_rank: int
+    fine_tuned: float  # exposure in bits: log2(R + 1) - log2(rank)
+    base: float
+    max_exposure: float  # log2(R + 1): the secret ranked first
+
+
+@dataclass
+class CanaryResult:
+    """`doppel eval --canaries`: masked canaries found (none, for a run that keeps its promise)
+    and the secret's exposure."""
+
+    file: str
+    masked: int  # masked canaries looked for
+    checked: dict[str, int]  # place -> files (dataset, run) or generations looked at
+    leaks: list[CanaryLeak]
+    secret: SecretExposure | None = None
+
+
+@dataclass
 class Ceiling:
     """The attribution classifier on real held-out turns: overall accuracy and recall per class."""
 
@@ -157,6 +192,7 @@ class RunResult:
     ranking: dict[str, RankingRow] = field(default_factory=dict)  # hits@1 and MRR per speaker
     # the summary's means across speakers: "attribution" (share) and "style" (distance)
     means: dict[str, MeanRow] = field(default_factory=dict)
+    canaries: CanaryResult | None = None  # with --canaries
 
     # --- headline views (commands, the demo's table) ---------------------------------------
     @property

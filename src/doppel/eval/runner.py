@@ -19,7 +19,8 @@ from typing import Any
 from doppel.atomic import atomic_dir
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
-from doppel.eval import attribution, bootstrap, means, perplexity, ranking, style
+from doppel.eval import attribution, bootstrap, canary_probe, means, perplexity, ranking, style
+from doppel.eval.canaries import CanarySet, read_canaries
 from doppel.eval.contexts import (
     Context,
     build_contexts,
@@ -34,6 +35,7 @@ from doppel.eval.progress import Parts
 from doppel.eval.results import (
     RESULTS,
     AttributionRow,
+    CanaryResult,
     Ceiling,
     DatasetInfo,
     EvalResults,
@@ -89,11 +91,12 @@ class Job:
     contexts: list[Context]
     chats: list[Transcript]
     rank_items: list[ranking.RankItem] = field(default_factory=list)
+    canaries: CanarySet | None = None  # --canaries
 
     def key(self) -> tuple:
         return (self.max_length, tuple(self.ppl_speakers), tuple(self.contexts),
                 tuple((c.respondent, c.partner, c.language) for c in self.chats),
-                tuple(self.rank_items))
+                tuple(self.rank_items), self.canaries)
 
 
 @dataclass
@@ -106,6 +109,7 @@ class ModelResult:
     timings: dict[str, float]
     precision: str = "fp32"  # the weights' precision perplexity was computed in
     ranks: list[int] = field(default_factory=list)  # the true reply's rank for each RankItem
+    canaries: canary_probe.ModelProbe = field(default_factory=canary_probe.ModelProbe)
 
 
 # --- checking inputs -----------------------------------------------------------------------
@@ -209,10 +213,15 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
                             [c.respondent for c in job.contexts], options, advance)
     with parts.part(timings, "transcripts", f"{label}: scripted chats"):
         transcripts = run_chats(engine, job.chats, options) if job.chats else []
+    probe = canary_probe.ModelProbe()
+    if job.canaries is not None:
+        with parts.part(timings, "canaries", f"{label}: canaries"):
+            probe = canary_probe.probe_model(loaded, engine, job.canaries, options,
+                                             job.max_length)
     del engine, loaded
     gc.collect()
     _free_accelerator()
-    return ModelResult(scored, replies, transcripts, timings, precision, ranks)
+    return ModelResult(scored, replies, transcripts, timings, precision, ranks, probe)
 
 
 # --- numbers for one run -------------------------------------------------------------------
@@ -328,6 +337,7 @@ class Shared:
     vocab: dict[str, set[str]]
     language: str
     val_turns: list
+    canaries: CanarySet | None = None  # --canaries
 
     @property
     def languages(self) -> list[str]:
@@ -359,6 +369,7 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
                  options: EvalOptions, parts: Parts, cache: dict[tuple, ModelResult]) -> RunResult:
     """Every number for one run; its base model's results come from `cache` when already made."""
     job = make_job(dataset, info, options, shared.languages)
+    job.canaries = shared.canaries
     baseline = options.baseline or info.base_model
     tuned = measure(info.path, job, shared.val_turns, options, parts, name)
     key = (baseline, *job.key())
@@ -390,7 +401,20 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
         ranking=ranking.ranking_rows(job.contexts, job.rank_items, tuned.ranks, base.ranks,
                                      options.rank_candidates, options.sampling.seed),
         means=mean_result,
+        canaries=canary_numbers(job, info, dataset, tuned, base),
     )
+
+
+def canary_numbers(job: Job, info: RunInfo, dataset: Dataset, tuned: ModelResult,
+                   base: ModelResult) -> CanaryResult | None:
+    """With --canaries: the probes over the dataset, the run folder and all the run generated."""
+    if job.canaries is None:
+        return None
+    generated = {f"held-out reply {i + 1}": "\n".join(r) for i, r in enumerate(tuned.replies)}
+    generated |= {f"scripted chat {i + 1}": "\n".join(text for _, text in t.lines)
+                  for i, t in enumerate(tuned.transcripts)}
+    return canary_probe.result(job.canaries, dataset, info.path, tuned.canaries, base.canaries,
+                               generated)
 
 
 def evaluate(runs: list[Path | str], data_dir: Path, out_dir: Path, options: EvalOptions,
@@ -400,10 +424,12 @@ def evaluate(runs: list[Path | str], data_dir: Path, out_dir: Path, options: Eva
 
     started = time.perf_counter()
     dataset, infos = check_inputs(runs, data_dir)
+    planted = read_canaries(options.canaries) if options.canaries else None
     timings: dict[str, float] = {}
     with atomic_dir(Path(out_dir), force=options.force) as tmp, Parts(progress) as parts:
         with parts.part(timings, "classifier", "training the attribution classifier"):
             shared = prepare_shared(dataset, infos, options)
+            shared.canaries = planted
         cache: dict[tuple, ModelResult] = {}
         results = [evaluate_run(name, info, dataset, shared, options, parts, cache)
                    for name, info in zip(run_names(infos), infos, strict=True)]

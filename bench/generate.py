@@ -186,13 +186,15 @@ def llama_cpp_server_rows(row, tokens: int) -> None:
     from doppel.infer.llama_engine import LlamaEngine
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine = LlamaEngine.load(str(lora_run(Path(tmp) / "run")))  # serve's default threads
-        threads = engine.llm.n_threads
-        server_throughput(engine, 1, 4)  # warm-up
-        for clients in (1, 8):
-            row(f"server, llama.cpp f16 GGUF, {threads} thread(s), {clients} streaming client(s)",
-                *server_throughput(engine, clients, tokens))
-        engine.close()
+        run = str(lora_run(Path(tmp) / "run"))
+        # serve's default threads (every core but one), then every core (--threads N)
+        for threads in (None, os.cpu_count()):
+            engine = LlamaEngine.load(run, threads=threads)
+            server_throughput(engine, 1, 4)  # warm-up
+            for clients in (1, 8):
+                row(f"server, llama.cpp f16 GGUF, {engine.llm.n_threads} thread(s), {clients} "
+                    "streaming client(s)", *server_throughput(engine, clients, tokens))
+            engine.close()
 
 
 def cpu_model() -> str:

@@ -376,15 +376,14 @@ def report_markdown(everything: EvalResults, plots: dict[str, str], cols: list[C
         f"conversations for perplexity, over contexts otherwise).\n"
         f"The eval took {md.number(everything.timings.get('total'), 1)} s (parts at the end)."
     )
+    warnings = "".join(f"{note}\n" for note in notes) + ("\n" if notes else "")
     return f"""# doppel eval
 
 {plain_summary(everything)}
 
 {intro}
 
-{chr(10).join(notes)}
-
-## Summary
+{warnings}## Summary
 
 {summary_table(everything)}
 ## 1. Perplexity on held-out messages

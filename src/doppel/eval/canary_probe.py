@@ -1,8 +1,8 @@
 """`doppel eval --canaries`: probe a run (and its base) for the canaries planted in its export.
 
-Per model (while the eval has it loaded): replies prompted with the text before each masked
-canary (one greedy, one sampled at the eval's settings) and the secret's rank among random
-values of its shape. Per run: the masked canaries looked for in every file of the dataset folder
+Per model (while the eval has it loaded): the secret's rank among random values of its shape,
+and for the run (not its base) replies prompted with the text before each masked canary (one
+greedy, one sampled at the eval's settings). Per run: the masked canaries looked for in every file of the dataset folder
 and the run folder, and in every text the run generated during the eval.
 """
 
@@ -29,10 +29,11 @@ class ModelProbe:
 
 
 def probe_model(loaded, engine, canaries: CanarySet, options: EvalOptions,
-                max_length: int) -> ModelProbe:
-    """Replies to each masked canary's context (greedy and sampled) and the secret's rank."""
+                max_length: int, replies: bool = True) -> ModelProbe:
+    """Replies to each masked canary's context (greedy and sampled) and the secret's rank.
+    replies=False (the base model): the rank only, as only the run's replies are searched."""
     probe = ModelProbe()
-    if canaries.masked:
+    if canaries.masked and replies:
         histories = [list(c.history) for c in canaries.masked]
         speakers = [c.speaker for c in canaries.masked]
         greedy = options.replace(sampling=options.sampling.replace(temperature=0.0))

@@ -183,8 +183,9 @@ def _free_accelerator() -> None:
 
 
 def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Parts,
-            label: str) -> ModelResult:
-    """Load one model; perplexity, replies for the job's contexts, and its scripted chats."""
+            label: str, base: bool = False) -> ModelResult:
+    """Load one model; perplexity, replies for the job's contexts, and its scripted chats.
+    base: the comparison model (its canary probe is the secret's rank alone)."""
     from doppel.hardware import precision_word
     from doppel.infer.engine import Engine
 
@@ -217,7 +218,7 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
     if job.canaries is not None:
         with parts.part(timings, "canaries", f"{label}: canaries"):
             probe = canary_probe.probe_model(loaded, engine, job.canaries, options,
-                                             job.max_length)
+                                             job.max_length, replies=not base)
     del engine, loaded
     gc.collect()
     _free_accelerator()
@@ -375,7 +376,8 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
     key = (baseline, *job.key())
     base_shared = key in cache
     if not base_shared:
-        cache[key] = measure(baseline, job, shared.val_turns, options, parts, f"base {baseline}")
+        cache[key] = measure(baseline, job, shared.val_turns, options, parts, f"base {baseline}",
+                             base=True)
     base = cache[key]
     timings = dict(tuned.timings)
     if not base_shared:

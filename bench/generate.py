@@ -113,13 +113,13 @@ def llama_cpp_rows(run: Path, engine: Engine, tokens: int, row) -> None:
 
 
 def batched(engine: Engine, tokens: int, batch: int = 8) -> tuple[float, float]:
-    """Tokens/s and tokens per CPU-second of reply_batch over `batch` histories."""
+    """Tokens/s and tokens per CPU-second of reply_many (eval's replies) over `batch` histories."""
     engine.stop_ids = []
     params = SamplingParams(temperature=0, max_new_tokens=tokens, repetition_penalty=1.0)
     histories = [[*HISTORY[:-1], ("Sam", f"{HISTORY[-1][1]} ({i})")] for i in range(batch)]
-    engine.reply_batch(histories[:2], ["Alex"] * 2, params, batch_size=2)  # warm-up
+    engine.reply_many(histories[:2], ["Alex"] * 2, params, max_batch=2)  # warm-up
     start, cpu = time.perf_counter(), time.process_time()
-    engine.reply_batch(histories, ["Alex"] * batch, params, batch_size=batch)
+    engine.reply_many(histories, ["Alex"] * batch, params, max_batch=batch)
     made = batch * tokens
     return made / (time.perf_counter() - start), made / (time.process_time() - cpu)
 
@@ -251,7 +251,7 @@ def main() -> None:
                 row(f"LoRA r=16 run, {how}, {name}, stream", *timed_stream(engine, n))
         llama_cpp_rows(run, engine, n, row)
     engine = Engine.load("smollm2-135m")
-    row("base, float32, reply_batch of 8 (eval path)", None, *batched(engine, n))
+    row("base, float32, reply_many of 8 (eval path)", None, *batched(engine, n))
     server_rows(row, n, engine)
 
     load = os.getloadavg()[0]

@@ -132,15 +132,15 @@ def test_seeded_sampling_is_reproducible(tiny_engine):
     assert first[-1].completion_tokens <= 10
 
 
-def test_reply_batch_is_seeded_and_keeps_order(tiny_engine):
+def test_reply_many_is_seeded_and_keeps_order(tiny_engine):
     histories = [[("Sam", "hey")], [("Alex", "yo"), ("Sam", "what's up? how was the trip")],
                  [("Sam", "hey")]]
     params = SamplingParams(temperature=0, max_new_tokens=8)
-    greedy = tiny_engine.reply_batch(histories, ["Alex", "Alex", "Alex"], params)
+    greedy = tiny_engine.reply_many(histories, ["Alex", "Alex", "Alex"], params)
     assert len(greedy) == 3 and greedy[0] == greedy[2]
     seeded = SamplingParams(max_new_tokens=8, seed=3)
-    assert tiny_engine.reply_batch(histories, ["Alex", "Sam", "Alex"], seeded) == \
-        tiny_engine.reply_batch(histories, ["Alex", "Sam", "Alex"], seeded)
+    assert tiny_engine.reply_many(histories, ["Alex", "Sam", "Alex"], seeded) == \
+        tiny_engine.reply_many(histories, ["Alex", "Sam", "Alex"], seeded)
 
 
 def test_merged_adapter_generates_what_the_applied_adapter_does(tiny_run_dir, tiny_engine):
@@ -156,7 +156,7 @@ def test_batched_greedy_replies_match_one_at_a_time_on_the_embedded_model():
     histories = [[("Sam", "hey"), ("Sam", "what's up?")],
                  [("Alex", "hey"), ("Sam", "yo, how was the trip to the mountains?")]]
     params = SamplingParams(temperature=0, max_new_tokens=10)
-    batched = engine.reply_batch(histories, ["Alex", "Alex"], params)
+    batched = engine.reply_many(histories, ["Alex", "Alex"], params)
     assert batched == [engine.reply(h, "Alex", params) for h in histories]
     assert all(batched)
 

@@ -2,8 +2,8 @@
 
 Per model (while the eval has it loaded): the secret's rank among random values of its shape,
 and for the run (not its base) replies prompted with the text before each masked canary (one
-greedy, one sampled at the eval's settings). Per run: the masked canaries looked for in every file of the dataset folder
-and the run folder, and in every text the run generated during the eval.
+greedy, one sampled at the eval's settings). Per run: the masked canaries looked for in every
+file of the dataset folder and the run folder, and in every text the run generated in the eval.
 """
 
 from __future__ import annotations

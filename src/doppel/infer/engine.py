@@ -2,8 +2,7 @@
 
 Prompts come from `chatformat` (the same ids training saw). Streaming uses a manual decode loop
 with a KV cache, so a consumer that stops iterating (a closed web client) stops the model at once;
-eval's replies run through the same continuous batch (`reply_many`); `reply_batch` keeps
-`generate` with left padding.
+eval's replies run through the same continuous batch (`reply_many`).
 """
 
 from __future__ import annotations
@@ -115,7 +114,6 @@ class Engine(EngineBase):
         self.model = loaded.model
         context = getattr(self.model.config, "max_position_embeddings", None) or 2048
         super().__init__(loaded.tokenizer, loaded.info, context, max_length)
-        self.device = getattr(self.model, "device", "cpu")  # loaded on CPU; moved by the caller
         self._batcher = None
 
     @classmethod
@@ -226,59 +224,6 @@ class Engine(EngineBase):
             if joining:
                 batch.join(*joining)
         return [messages_of(found) for found in deltas]
-
-    def reply_batch(self, histories: Sequence[Sequence[tuple[str, str]]],
-                    respondents: Sequence[str], params: SamplingParams | None = None,
-                    batch_size: int = 8) -> list[list[str]]:
-        """One reply per (history, respondent), generated in left-padded batches (for eval).
-
-        Prompts are grouped by length to waste little padding; a seed makes the whole call
-        reproducible without touching the caller's random state.
-        """
-        import torch
-
-        params = params or SamplingParams()
-        if len(histories) != len(respondents):
-            raise ValueError("reply_batch needs one respondent per history")
-        pairs = zip(histories, respondents, strict=True)
-        prompts = [self.prompt_ids(h, r, params.max_new_tokens) for h, r in pairs]
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        replies: list[list[str]] = [[] for _ in prompts]
-        with torch.random.fork_rng(devices=[]):
-            if params.seed is not None:
-                torch.manual_seed(params.seed)
-            for start in range(0, len(order), max(batch_size, 1)):
-                chunk = order[start:start + batch_size]
-                texts = self._generate([prompts[i] for i in chunk], params)
-                for index, text in zip(chunk, texts, strict=True):
-                    replies[index] = split_messages(text)
-        return replies
-
-    def _generate(self, prompts: list[list[int]], params: SamplingParams) -> list[str]:
-        import torch
-        from transformers import GenerationConfig
-
-        pad = self.tokenizer.pad_token_id
-        pad = pad if pad is not None else self.stop_ids[0]
-        width = max(len(p) for p in prompts)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
-                            device=self.device)
-        sample = params.temperature > 0
-        config = GenerationConfig(
-            max_new_tokens=params.max_new_tokens, do_sample=sample,
-            temperature=params.temperature if sample else None,
-            top_p=params.top_p if sample else None, top_k=params.top_k if sample else None,
-            repetition_penalty=params.repetition_penalty, eos_token_id=self.stop_ids,
-            pad_token_id=pad,
-        )
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-        texts = []
-        for row in out[:, width:].tolist():
-            cut = next((i for i, token in enumerate(row) if token in self.stop_ids), len(row))
-            texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
-        return texts
 
 
 __all__ = ["IM_END", "IM_START", "Delta", "Engine", "History", "MessageStream", "SamplingParams"]

@@ -8,7 +8,9 @@ import pytest
 from builders import write_tiny_model
 from doppel.chatformat import group_turns
 from doppel.eval.contexts import Context
-from doppel.eval.ranking import _body, build_items, chance, rank_of_truth, rank_scores
+from doppel.eval.generate import ranked_replies, reply_all
+from doppel.eval.options import EvalOptions
+from doppel.eval.ranking import build_items, candidate_ids, chance, rank_of_truth
 
 TOPICS = ["pizza tonight", "the train was late", "my cat is sick", "exam on friday",
           "new phone arrived", "rain all day", "concert tickets", "lost my keys",
@@ -44,38 +46,66 @@ def _load(tiny):
     return load_model(folder, tokenizer).eval()
 
 
+def _engine(model, tokenizer):
+    from doppel.infer.engine import Engine
+    from doppel.runs import Loaded, RunInfo
+
+    return Engine(Loaded(model, tokenizer, RunInfo("tiny", max_length=128)))
+
+
+def _scores(model, tokenizer, contexts, items, options=None) -> list[list[float]]:
+    options = options or EvalOptions(sampling={"max_new_tokens": 1})
+    return ranked_replies(_engine(model, tokenizer), contexts, items, options).scores
+
+
 def _window(encoder, context, reply, max_length: int) -> tuple[list[int], list[bool]]:
     """One candidate's whole window (prompt, then the reply) and the marks of its scored ids."""
     from doppel.chatformat import group_turns
 
-    body = _body(encoder, context.respondent, reply, max_length)
+    body = candidate_ids(encoder, context.respondent, reply, max_length)
     prompt = encoder.prompt(group_turns(context.history), context.respondent, max_length,
                             reserve=len(body))
     return prompt + body, [False] * len(prompt) + [True] * len(body)
 
 
 def test_shared_prompt_scores_equal_scoring_each_window_whole(tiny):
-    """The KV-cache-sharing scorer gives each candidate the same mean log-likelihood as running
-    its whole window (the perplexity code's path)."""
+    """Candidates scored together after their context's prompt (packed in one row, the prompt's
+    KV cache shared with the reply) get the same mean log-likelihood as running each candidate's
+    whole window (the perplexity code's path)."""
     from doppel.chatformat import ChatEncoder
     from doppel.eval.perplexity import pad_id, token_losses
+    from doppel.eval.ranking import CANDIDATE_TOKENS
 
     model, tokenizer = _load(tiny), tiny[1]
     contexts, turns = _contexts()
     items = build_items(contexts, turns, candidates=4, seed=1)[:3]
-    shared = rank_scores(model, tokenizer, contexts, items, 128)
+    shared = _scores(model, tokenizer, contexts, items)
     encoder = ChatEncoder(tokenizer)
     for item, got in zip(items, shared, strict=True):
-        width = max(len(_body(encoder, contexts[item.context].respondent, r, 128))
-                    for r in item.candidates)
+        context = contexts[item.context]
+        prompt = encoder.prompt(group_turns(context.history), context.respondent, 128,
+                                reserve=CANDIDATE_TOKENS)
         for reply, value in zip(item.candidates, got, strict=True):
-            body = _body(encoder, contexts[item.context].respondent, reply, 128)
-            prompt = encoder.prompt(group_turns(contexts[item.context].history),
-                                    contexts[item.context].respondent, 128, reserve=width)
+            body = candidate_ids(encoder, context.respondent, reply, 128)
             marks = [False] * len(prompt) + [True] * len(body)
             (losses,) = token_losses(model, [prompt + body], pad_id(tokenizer), 4096, None, [marks])
             whole = -sum(loss for loss, m in zip(losses, marks, strict=True) if m) / len(body)
             assert value == pytest.approx(whole, rel=1e-4, abs=1e-5)
+
+
+def test_replies_from_the_shared_prompts_equal_replies_generated_alone(tiny):
+    """Scoring the candidates first leaves each prompt's cache as it was: the replies are the
+    ones eval's plain batched path (`reply_all`) samples with the same seeds."""
+    model, tokenizer = _load(tiny), tiny[1]
+    contexts, turns = _contexts()
+    items = build_items(contexts, turns, candidates=4, seed=1)
+    options = EvalOptions(batch_size=3, sampling={"max_new_tokens": 12, "seed": 5})
+    engine = _engine(model, tokenizer)
+    found = ranked_replies(engine, contexts, items, options)
+    alone = reply_all(engine, [c.history for c in contexts], [c.respondent for c in contexts],
+                      options)
+    assert len(found.scores) == len(items) and all(len(s) == 4 for s in found.scores)
+    assert found.replies == alone and any(found.replies)
 
 
 def _overfit(model, tokenizer, contexts, steps: int = 300):
@@ -100,7 +130,7 @@ def _overfit(model, tokenizer, contexts, steps: int = 300):
 
 
 def _hits(model, tokenizer, contexts, items) -> tuple[float, float]:
-    ranks = [rank_of_truth(s) for s in rank_scores(model, tokenizer, contexts, items, 128)]
+    ranks = [rank_of_truth(s) for s in _scores(model, tokenizer, contexts, items)]
     return sum(r == 1 for r in ranks) / len(ranks), sum(1 / r for r in ranks) / len(ranks)
 
 
@@ -143,9 +173,9 @@ def test_a_long_candidate_is_scored_on_its_first_tokens(tiny):
 
     encoder = ChatEncoder(tiny[1])
     long_reply = ("word " * 300,)
-    body = _body(encoder, "Alex", long_reply, 2048)
+    body = candidate_ids(encoder, "Alex", long_reply, 2048)
     assert len(body) == CANDIDATE_TOKENS
     whole, _ = encoder.block(ChatTurn("Alex", long_reply), trained=True)
     head = len(encoder.header("Alex"))
     assert body == whole[head:head + CANDIDATE_TOKENS]
-    assert len(_body(encoder, "Alex", ("ok",), 2048)) < CANDIDATE_TOKENS  # short ones whole
+    assert len(candidate_ids(encoder, "Alex", ("ok",), 2048)) < CANDIDATE_TOKENS  # short ones whole

@@ -12,15 +12,16 @@ the share ranked first, MRR the mean of 1/rank; chance is 1/N for both hits@1 an
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from doppel.chatformat import ChatEncoder, ChatTurn, group_turns
+from doppel.chatformat import ChatEncoder, ChatTurn
 from doppel.eval.contexts import Context
 
 if TYPE_CHECKING:
     from doppel.eval.results import RankingRow
+    from doppel.infer.batcher import Prefilled
 
 MIN_ITEMS = 5  # fewer rankable contexts for a speaker: the report says so instead of a number
 # Each candidate is scored on its first tokens: a chat reply is shorter (a 47-character line is ~12
@@ -69,7 +70,7 @@ def build_items(contexts: Sequence[Context], turns: Sequence[Turn], candidates: 
     return items
 
 
-def _body(encoder: ChatEncoder, respondent: str, reply: tuple[str, ...],
+def candidate_ids(encoder: ChatEncoder, respondent: str, reply: tuple[str, ...],
           max_length: int) -> list[int]:
     """A candidate reply's scored ids: its messages and end token, without the header (its first
     CANDIDATE_TOKENS at most)."""
@@ -78,53 +79,48 @@ def _body(encoder: ChatEncoder, respondent: str, reply: tuple[str, ...],
     return ids[head:len(ids) - len(encoder.newline_ids)][: min(max_length // 2, CANDIDATE_TOKENS)]
 
 
-def rank_scores(model, tokenizer, contexts: Sequence[Context], items: Sequence[RankItem],
-                max_length: int, batch_tokens: int = 2048,
-                advance: Callable[[int], None] | None = None) -> list[list[float]]:
-    """For each item, each candidate's mean log-likelihood per token (higher is likelier).
-
-    All candidates of an item share one prompt (history and header), so the prompt runs once and
-    its KV cache is repeated for the candidates, scored together in one padded batch: the cost
-    is one prompt plus N short replies instead of N prompts (~N times less work)."""
-    encoder = ChatEncoder(tokenizer)
-    scores = []
-    for item in items:
-        context = contexts[item.context]
-        bodies = [_body(encoder, context.respondent, reply, max_length)
-                  for reply in item.candidates]
-        prompt = encoder.prompt(group_turns(context.history), context.respondent, max_length,
-                                reserve=max(map(len, bodies)))
-        scores.append(candidate_means(model, prompt, bodies))
-        if advance:
-            advance(len(bodies))
-    return scores
-
-
 def candidate_means(model, prompt: list[int], bodies: list[list[int]]) -> list[float]:
     """Mean log-likelihood per token of each body after the shared prompt."""
+    from doppel.infer.batcher import prefill
+
+    return means_after(model, prefill(model, prompt), bodies)
+
+
+def means_after(model, found: Prefilled, bodies: list[list[int]]) -> list[float]:
+    """Mean log-likelihood per token of each body after an already run prompt (its cache is left
+    as it was, so generation can continue from it).
+
+    Every body runs in one packed row after the prompt's KV cache, each body seeing the prompt and
+    its own earlier tokens only (a block-diagonal mask, positions restarting after the prompt):
+    the same numbers as scoring each body's window whole, for the bodies' real tokens only (a
+    padded batch of N rows as wide as the longest body cost 1.7x more on chat-length replies)."""
     import torch
-    from transformers import DynamicCache
 
     device = next(model.parameters()).device
-    width = max(map(len, bodies))
-    ids = torch.zeros(len(bodies), width, dtype=torch.long, device=device)
-    mask = torch.zeros(len(bodies), len(prompt) + width, dtype=torch.long, device=device)
-    mask[:, :len(prompt)] = 1
-    for row, body in enumerate(bodies):
-        ids[row, :len(body)] = torch.tensor(body)
-        mask[row, len(prompt):len(prompt) + len(body)] = 1
+    owner = torch.tensor([b for b, body in enumerate(bodies) for _ in body], device=device)
+    offset = torch.tensor([j for body in bodies for j in range(len(body))], device=device)
+    flat = torch.tensor([[t for body in bodies for t in body]], device=device)
+    if not flat.numel():
+        return [float("-inf")] * len(bodies)
+    dtype = next(model.parameters()).dtype
+    order = torch.arange(len(offset), device=device)
+    sees = (owner[:, None] == owner[None, :]) & (order[:, None] >= order[None, :])
+    sees = torch.cat([torch.ones(len(offset), found.length, dtype=torch.bool, device=device),
+                      sees], dim=1)
+    mask = torch.zeros(sees.shape, dtype=dtype, device=device)
+    mask.masked_fill_(~sees, torch.finfo(dtype).min)
     with torch.inference_mode():
-        cache = DynamicCache()
-        head = model(input_ids=torch.tensor([prompt], device=device), cache=cache, use_cache=True,
-                     logits_to_keep=1)
-        cache.batch_repeat_interleave(len(bodies))
-        tail = model(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True)
-        # body token j is predicted by the prompt's last position (j = 0) or body position j - 1
-        logits = torch.cat([head.logits[:, -1:].expand(len(bodies), 1, -1).to(tail.logits.dtype),
-                            tail.logits[:, :-1]], dim=1).float()
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, ids[..., None])[..., 0]
-    return [logprobs[row, :len(body)].mean().item() if body else float("-inf")
-            for row, body in enumerate(bodies)]
+        tail = model(input_ids=flat, attention_mask=mask[None, None], cache=found.cache,
+                     position_ids=(found.length + offset)[None], use_cache=True)
+        found.cache.crop(-flat.shape[1])  # back to the prompt alone
+        # a body's first token is predicted by the prompt's last position (row 0 below), its
+        # token j by its own position j - 1 (row p of the packed row's position p - 1, + 1)
+        logits = torch.cat([found.logits.to(tail.logits.dtype), tail.logits[0]]).float()
+        source = torch.where(offset == 0, 0, order)
+        logprobs = torch.log_softmax(logits[source], dim=-1).gather(-1, flat[0, :, None])[:, 0]
+    sums = torch.zeros(len(bodies), device=device).index_add_(0, owner, logprobs)
+    return [sums[b].item() / len(body) if body else float("-inf")
+            for b, body in enumerate(bodies)]
 
 
 def rank_of_truth(scores: Sequence[float]) -> int:

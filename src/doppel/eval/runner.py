@@ -28,7 +28,7 @@ from doppel.eval.contexts import (
     speaker_turns,
     top_friends,
 )
-from doppel.eval.generate import reply_all
+from doppel.eval.generate import ranked_replies
 from doppel.eval.language import main_language
 from doppel.eval.options import EvalOptions
 from doppel.eval.progress import Parts
@@ -200,18 +200,15 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
     with parts.part(timings, "perplexity", f"{label}: perplexity", len(plan.windows)) as advance:
         scored = perplexity.score(loaded.model, plan, perplexity.pad_id(loaded.tokenizer),
                                   options.ppl_batch_tokens, advance)
-    ranks = []
-    if job.rank_items:
-        with parts.part(timings, "ranking", f"{label}: ranking", len(job.rank_items) *
-                        len(job.rank_items[0].candidates)) as advance:
-            scores = ranking.rank_scores(loaded.model, loaded.tokenizer, job.contexts,
-                                         job.rank_items, job.max_length, options.ppl_batch_tokens,
-                                         advance)
-        ranks = [ranking.rank_of_truth(s) for s in scores]
     engine = Engine(loaded, max_length=job.max_length)
-    with parts.part(timings, "generation", f"{label}: replies", len(job.contexts)) as advance:
-        replies = reply_all(engine, [c.history for c in job.contexts],
-                            [c.respondent for c in job.contexts], options, advance)
+    with parts.part(timings, "generation", f"{label}: replies and ranking",
+                    len(job.contexts)) as advance:
+        found = ranked_replies(engine, job.contexts, job.rank_items, options, advance)
+    # the ranking test's own time (the prompts it shares with the replies count as generation)
+    timings["ranking"] = found.ranking_seconds
+    timings["generation"] -= found.ranking_seconds
+    replies = found.replies
+    ranks = [ranking.rank_of_truth(s) for s in found.scores]
     with parts.part(timings, "transcripts", f"{label}: scripted chats"):
         transcripts = run_chats(engine, job.chats, options) if job.chats else []
     probe = canary_probe.ModelProbe()

@@ -112,12 +112,21 @@ class DecodeBatch:
         with torch.inference_mode():
             out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1,
                              **(padded if len(slots) > 1 else {}))
+        self._admit(list(slots), cache, mask, out.logits[:, -1, :].float())
+
+    def admit(self, slot: Slot, found: Prefilled) -> None:
+        """Join with a prompt already run (eval's ranking test ran it): no second prefill."""
+        import torch
+
+        mask = torch.ones(1, found.length, dtype=torch.long, device=self.device)
+        self._admit([slot], found.cache, mask, found.logits.float())
+
+    def _admit(self, slots: list[Slot], cache, mask, logits) -> None:
         if self.cache is None:
             self.cache, self.mask = cache, mask
         else:
             self.cache, self.mask = _merge(self.cache, self.mask, cache, mask)
         self.rows += slots
-        logits = out.logits[:, -1, :].float()
         for index, slot in enumerate(slots):
             self._advance(slot, logits[index:index + 1])
 
@@ -170,6 +179,28 @@ class DecodeBatch:
             for layer in self.cache.layers:
                 layer.keys = layer.keys[:, :, shared:, :]
                 layer.values = layer.values[:, :, shared:, :]
+
+
+@dataclass
+class Prefilled:
+    """One prompt run through the model: its KV cache and the logits after its last token."""
+
+    cache: Any
+    logits: Any  # 1 x vocab
+    length: int
+
+
+def prefill(model, prompt: list[int]) -> Prefilled:
+    """Run one prompt (no padding) and keep what generation or scoring continues from."""
+    import torch
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    cache = DynamicCache()
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([prompt], device=device), cache=cache,
+                    use_cache=True, logits_to_keep=1)
+    return Prefilled(cache, out.logits[:, -1, :], len(prompt))
 
 
 def _send(row: Slot, token: int | None, reason: str | None) -> None:

@@ -18,7 +18,7 @@ from doppel.infer.sampling import SamplingParams
 from doppel.runs import Loaded, load_run
 
 if TYPE_CHECKING:
-    from doppel.infer.batcher import Slot
+    from doppel.infer.batcher import Prefilled, Slot
 
 History = list[tuple[str, str]]  # (speaker name, message text), oldest first
 
@@ -189,15 +189,22 @@ class Engine(EngineBase):
         `generate` batch does). Reply i samples with its own generator seeded params.seed + i: it
         is the same whatever it was batched with, and the same as `reply` with that seed.
         """
-        from collections import deque
-
-        from doppel.infer.batcher import DecodeBatch
-
         params = params or SamplingParams()
         if len(histories) != len(respondents):
             raise ValueError("reply_many needs one respondent per history")
         prompts = [self.prompt_ids(h, r, params.max_new_tokens)
                    for h, r in zip(histories, respondents, strict=True)]
+        return self.reply_prompts(prompts, params, max_batch, advance)
+
+    def reply_prompts(self, prompts: Sequence[list[int]], params: SamplingParams,
+                      max_batch: int = 16, advance: Callable[[int], None] | None = None,
+                      prefilled: Callable[[int], Prefilled] | None = None) -> list[list[str]]:
+        """`reply_many` from prompt ids. `prefilled(i)`, when given, runs prompt i itself (eval
+        scores the ranking test's candidates after it first), and its reply continues from it."""
+        from collections import deque
+
+        from doppel.infer.batcher import DecodeBatch
+
         deltas: list[list[Delta]] = [[] for _ in prompts]
 
         def slot(index: int) -> Slot:
@@ -219,10 +226,13 @@ class Engine(EngineBase):
             if batch.rows:
                 batch.step()
                 batch.drop_finished()
-            joining = [slot(waiting.popleft())
+            joining = [waiting.popleft()
                        for _ in range(min(len(waiting), max(max_batch, 1) - len(batch)))]
-            if joining:
-                batch.join(*joining)
+            if joining and prefilled:
+                for index in joining:
+                    batch.admit(slot(index), prefilled(index))
+            elif joining:
+                batch.join(*map(slot, joining))
         return [messages_of(found) for found in deltas]
 
 

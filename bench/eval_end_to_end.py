@@ -1,17 +1,19 @@
 """`doppel eval` of one cpu-demo run, before and after, on a realistic-size export.
 
-Usage: python bench/eval_end_to_end.py [--messages 31000] [--steps 33] [--before main]
-                                       [--dir DIR] [--write-docs]
+Usage: python bench/eval_end_to_end.py [--messages 31000] [--steps 33] [--before REF]
+                                       [--same-work] [--dir DIR] [--write-docs]
 
-A synthetic Telegram export of --messages messages (bench/synth_export.py) is prepared and trained
-with the cpu-demo recipe for 33 steps (both kept in --dir and reused by a rerun); then `doppel
-eval` runs on it twice, each as its own process exactly as a user types it: once with the code of
-git ref --before (`git archive`, run from a temporary folder through PYTHONPATH) and once with
-this checkout's.
+A synthetic Telegram export shaped like the issue's (bench/synth_script.py: six friends, long
+scenes, --messages messages) is prepared and trained with the cpu-demo recipe for 33 steps (both
+kept in --dir and reused by a rerun); then `doppel eval` runs on it, each time as its own process
+exactly as a user types it: once with the code of git ref --before (`git archive`, run from a
+temporary folder through PYTHONPATH; the default is the last commit before issue 14's eval work)
+and once with this checkout's. --same-work adds a third run of this checkout doing what the old
+eval did (every held-out token scored, no ranking test).
 Printed: seconds per part (the run and its base model together), the total, the ratio of eval
-time to the run's training time (the target: under 0.5), and the headline numbers of both reports
-(same data and seed, so they measure the same things; the precision row says which). The
-1-minute load is printed next to every time: read ratios on a shared machine.
+time to the run's training time (the target: under 0.5), and the headline numbers of the reports
+(same data and seed; the precision row says which). The 1-minute load is printed next to every
+time: read ratios on a shared machine.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from benchdocs import write_block
 
 HEADING = "## Eval end to end: one cpu-demo run, a realistic-size export (bench/eval_end_to_end.py)"
 ROOT = Path(__file__).resolve().parents[1]
-# cpu-demo's one epoch on the issue's 31k-message export (a TV script: long conversations); the
-# synthetic export's many short conversations would make ~280 steps of the same size
+# the issue's run: cpu-demo for 33 steps on its 31k-message export (a TV script)
 STEPS = 33
+BEFORE = "9d5bc00"  # main just before issue 14's eval changes (fp32, full logits, padded generate)
+# what the old eval did: every held-out token scored, no ranking test (it had none)
+SAME_WORK = ["--ppl-max-tokens", "0", "--rank-candidates", "0"]
 PARTS = ("load", "perplexity", "ranking", "generation", "transcripts", "classifier", "style",
          "attribution", "means", "report")
 
@@ -48,7 +52,7 @@ def _doppel(args: list[str], src: Path) -> float:
 
 def _prepare_and_train(folder: Path, messages: int, steps: int) -> tuple[Path, Path, float]:
     """The dataset and the cpu-demo run (made once, reused), and the run's training seconds."""
-    from synth_export import write_export
+    from synth_script import write_export
 
     folder.mkdir(parents=True, exist_ok=True)
     data, run = folder / "data", folder / "run"
@@ -75,9 +79,11 @@ def _source_of(ref: str, into: Path) -> Path:
     return into / "src"
 
 
-def _evaluate(name: str, src: Path, run: Path, data: Path, out: Path) -> dict:
+def _evaluate(name: str, src: Path, run: Path, data: Path, out: Path,
+              extra: tuple[str, ...] = ()) -> dict:
     load = os.getloadavg()[0]
-    wall = _doppel(["eval", str(run), "--data", str(data), "-o", str(out), "--force"], src)
+    wall = _doppel(["eval", str(run), "--data", str(data), "-o", str(out), "--force", *extra],
+                   src)
     results = json.loads((out / "results.json").read_text())
     found = results["runs"][0]
     parts = {p: sum(v for k, v in found["timings"].items() if k.removeprefix("base ") == p)
@@ -123,7 +129,10 @@ def _table(rows: dict[str, dict], train_s: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=31_000)
-    parser.add_argument("--before", default="main", help="git ref of the code to compare with")
+    parser.add_argument("--before", default=BEFORE, help="git ref of the code to compare with")
+    parser.add_argument("--same-work", action="store_true",
+                        help="also time this checkout doing the old eval's work: "
+                        + " ".join(SAME_WORK))
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench-eval-e2e"))
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps (a quick "
                         "check of the script: fewer; the eval/train ratio then means nothing)")
@@ -141,20 +150,26 @@ def main() -> None:
                                                    args.dir / "eval-before")
     rows["after (this checkout)"] = _evaluate("after", ROOT / "src", run, data,
                                               args.dir / "eval-after")
-    first, second = rows.values()
+    if args.same_work:
+        rows["after, the old work"] = _evaluate("same work", ROOT / "src", run, data,
+                                                args.dir / "eval-same-work", tuple(SAME_WORK))
+    first, second = list(rows.values())[:2]
     threads = os.environ.get("OMP_NUM_THREADS", "all cores")
     block = (
         f"Machine: {_machine().rsplit(', torch threads', 1)[0]}, OMP_NUM_THREADS {threads}. "
-        f"Export: bench/synth_export.py, {args.messages:,} messages -> "
+        f"Export: bench/synth_script.py, {args.messages:,} messages -> "
         f"{manifest['counts']['messages_kept']:,} kept, "
         f"{manifest['counts']['conversations']['val']} held-out conversations; cpu-demo run "
         f"({args.steps} steps) trained in {train_s:.0f} s. Command: "
         f"`python bench/eval_end_to_end.py --messages {args.messages} --steps {args.steps} "
-        f"--before {args.before}"
+        f"--before {args.before}{' --same-work' if args.same_work else ''}"
         f"{' --write-docs' if args.write_docs else ''}`.\n\n"
         + _table(rows, train_s)
         + f"\n\nSpeed-up of the whole eval: {first['wall'] / second['wall']:.2f}x; eval now takes "
         f"{second['wall'] / train_s:.2f}x its run's training time (target under 0.5)."
+        + (f" On the old eval's work ({' '.join(SAME_WORK)}): "
+           f"{first['wall'] / rows['after, the old work']['wall']:.2f}x."
+           if args.same_work else "")
     )
     print(block)
     if args.write_docs:

@@ -52,7 +52,7 @@ def _direct_perplexity(spec, data, speakers, max_length=128):
     from doppel.hardware import torch_dtype
     from doppel.runs import load_run
 
-    loaded = load_run(spec, merge=True, dtype=torch_dtype("auto", cpu_auto=False))  # eval's auto
+    loaded = load_run(spec, merge=True, dtype=torch_dtype("auto"))  # eval's auto
     turns = [t for _, t in conversation_turns(load_dataset(data), "val")]
     scored = speaker_perplexity(loaded.model, loaded.tokenizer, turns, speakers, max_length)
     return {s: v.perplexity for s, v in scored.items()}

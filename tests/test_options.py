@@ -126,13 +126,15 @@ def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeyp
     assert "--precision" in out and "--dtype" not in out
 
 
-def test_auto_precision_is_fp32_for_eval_on_a_cpu(monkeypatch):
+def test_auto_precision_is_bf16_where_the_cpu_has_it(monkeypatch):
     from doppel import hardware
 
     monkeypatch.setattr(hardware, "has_cuda", lambda: False)
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
-    assert hardware.use_bf16("auto") and not hardware.use_bf16("auto", cpu_auto=False)
-    assert hardware.use_bf16("bf16", cpu_auto=False) and not hardware.use_bf16("fp32")
+    assert hardware.use_bf16("auto") and hardware.use_bf16("bf16")
+    assert not hardware.use_bf16("fp32")
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    assert not hardware.use_bf16("auto") and hardware.use_bf16("bf16")
 
 
 def test_eval_quick_fills_in_only_what_was_not_given():

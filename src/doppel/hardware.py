@@ -47,23 +47,22 @@ def precision_word(value: object) -> object:
     return _DTYPE_WORDS.get(value, value) if isinstance(value, str) else value
 
 
-def use_bf16(precision: str, cpu_auto: bool = True) -> bool:
-    """Whether `precision` means bf16 here. `cpu_auto=False` makes "auto" fp32 on a CPU even where
-    the CPU has bf16 (eval does this, so its perplexities compare across machines)."""
+def use_bf16(precision: str) -> bool:
+    """Whether `precision` means bf16 here."""
     if precision != "auto":
         return precision == "bf16"
     if has_cuda():
         import torch
 
         return torch.cuda.is_bf16_supported()
-    return cpu_auto and cpu_has_bf16()
+    return cpu_has_bf16()
 
 
-def torch_dtype(precision: str, cpu_auto: bool = True):
+def torch_dtype(precision: str):
     """The torch dtype weights load in for `precision` (see use_bf16)."""
     import torch
 
-    return torch.bfloat16 if use_bf16(precision, cpu_auto) else torch.float32
+    return torch.bfloat16 if use_bf16(precision) else torch.float32
 
 
 @dataclass

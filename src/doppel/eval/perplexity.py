@@ -200,8 +200,17 @@ def score(model, plan: ScoringWindows, pad_id: int, batch_tokens: int = 2048,
     """Run a plan's windows through the model; Scored per speaker (0 tokens: nothing held out).
 
     `fast=False` computes logits at every position (the old path, kept for bench/ and tests)."""
-    marks = scored_positions(plan) if fast else None
-    losses = token_losses(model, plan.windows, pad_id, batch_tokens, advance, marks)
+    if fast:
+        # a causal model's logits up to the last scored token ignore what follows it: cut there
+        marks = scored_positions(plan)
+        ends = [max((t + 1 for t, marked in enumerate(m) if marked), default=1) for m in marks]
+        windows = [window[:end] for window, end in zip(plan.windows, ends, strict=True)]
+        losses = token_losses(model, windows, pad_id, batch_tokens, advance,
+                              [m[:end] for m, end in zip(marks, ends, strict=True)])
+        losses = [found + [0.0] * (len(window) - len(found))
+                  for found, window in zip(losses, plan.windows, strict=True)]
+    else:
+        losses = token_losses(model, plan.windows, pad_id, batch_tokens, advance)
     scored = {s: Scored() for s in plan.labels}
     for speaker, pairs in plan.labels.items():
         for (window, labels), unit in zip(pairs, plan.units.get(speaker, []), strict=True):

@@ -164,10 +164,10 @@ def _load(spec: Path | str, options: EvalOptions):
     from doppel.hardware import has_cuda, torch_dtype
     from doppel.runs import load_run
 
-    # cpu_auto=False: "auto" stays fp32 on a CPU. bf16 is 2.2x faster there, but on a LoRA run
-    # (bench/eval_end_to_end.py's) its perplexity read 30.15 against fp32's 27.73 (base: equal),
-    # merged or not: see docs/benchmarks.md. `--precision bf16` chooses it; the report names it.
-    loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision, cpu_auto=False))
+    # "auto" is bf16 where the CPU or GPU has it, as in every command (1.6x on this CPU); the
+    # report names the precision. How far bf16 moves perplexity: docs/benchmarks.md, "Eval end
+    # to end" (0.3% on a cpu-demo run; tests/test_eval_perplexity.py holds 2%).
+    loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision))
     if has_cuda():
         loaded.model.to("cuda")
     loaded.model.eval()

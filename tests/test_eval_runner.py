@@ -91,8 +91,11 @@ def test_several_runs_side_by_side(setup):
     assert "|  | lora/run | mine | again/run |" in report
     assert "| trainable parameters | n/a | 4,096 | n/a |" in report
     assert "| generation |" in report and "| Kim | 0 | n/a |" in report
-    assert a.perplexity.precision == a.perplexity.base_precision == "fp32"  # auto on a CPU
-    assert "Weights in fp32" in report and "| fp32 / fp32 |" in report
+    from doppel.hardware import use_bf16
+
+    auto = "bf16" if use_bf16("auto") else "fp32"  # what every command's auto means here
+    assert a.perplexity.precision == a.perplexity.base_precision == auto
+    assert f"Weights in {auto}" in report and f"| {auto} / {auto} |" in report
     # every share and mean has a seeded interval around it, and the report says what is noise
     alex = a.perplexity.speakers["Alex"]
     low, high = alex.intervals.fine_tuned

@@ -70,17 +70,43 @@ class Slot:
         """Leave the batch at the next decode step (a client hung up)."""
         self.cancelled = True
 
-    def pick(self, logits) -> int:
-        """The next token from this row's logits (1 x vocab, float)."""
-        import torch
+    def chooser(self) -> tuple:
+        """What picking a token depends on besides the logits, ids and seed: rows that agree on
+        it are picked together (one sort of the vocabulary for all of them, not one per row)."""
+        p = self.params
+        return (p.temperature, p.top_k, p.top_p, p.repetition_penalty)
 
-        needs_ids = len(self.chain) > 0
-        ids = torch.tensor([self.prompt + self.generated]) if needs_ids else None
-        scores = self.chain(ids, logits) if needs_ids else logits
-        if self.params.temperature > 0:
-            probs = torch.softmax(scores, dim=-1)
-            return int(torch.multinomial(probs.cpu(), 1, generator=self.generator))
-        return int(scores.argmax(dim=-1))
+
+def pick_tokens(rows: list[Slot], logits) -> list[int]:
+    """The next token of each row (logits: rows x vocab, float).
+
+    Rows with the same settings go through their processor chain as one batch; each row's ids are
+    right-padded with its own first id, which the repetition penalty's gather and scatter read
+    as a token already there, so each row's scores are the ones it gets alone. Sampling then
+    draws each row from its own seeded generator."""
+    import torch
+
+    groups: dict[tuple, list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(row.chooser(), []).append(index)
+    tokens = [0] * len(rows)
+    for members in groups.values():
+        first = rows[members[0]]
+        scores = logits[members]
+        if len(first.chain):
+            seen = [rows[i].prompt + rows[i].generated for i in members]
+            width = max(map(len, seen))
+            ids = torch.tensor([ids + ids[:1] * (width - len(ids)) for ids in seen])
+            scores = first.chain(ids, scores)
+        if first.params.temperature > 0:
+            probs = torch.softmax(scores, dim=-1).cpu()
+            for row, index in enumerate(members):
+                tokens[index] = int(torch.multinomial(probs[row:row + 1], 1,
+                                                      generator=rows[index].generator))
+        else:
+            for row, token in zip(members, scores.argmax(dim=-1).tolist(), strict=True):
+                tokens[row] = token
+    return tokens
 
 
 class DecodeBatch:
@@ -127,8 +153,7 @@ class DecodeBatch:
         else:
             self.cache, self.mask = _merge(self.cache, self.mask, cache, mask)
         self.rows += slots
-        for index, slot in enumerate(slots):
-            self._advance(slot, logits[index:index + 1])
+        self._advance(slots, logits)
 
     def step(self) -> None:
         """One decode step for every row; finished and cancelled rows leave afterwards."""
@@ -141,13 +166,14 @@ class DecodeBatch:
             out = self.model(input_ids=last, attention_mask=mask, position_ids=positions,
                              cache=self.cache, use_cache=True, logits_to_keep=1)
         self.mask = mask
-        logits = out.logits[:, -1, :].float()
-        for index, row in enumerate(self.rows):
-            if not row.cancelled:
-                self._advance(row, logits[index:index + 1])
+        live = [i for i, row in enumerate(self.rows) if not row.cancelled]
+        self._advance([self.rows[i] for i in live], out.logits[live, -1, :].float())
 
-    def _advance(self, row: Slot, logits) -> None:
-        token = row.pick(logits)
+    def _advance(self, rows: list[Slot], logits) -> None:
+        for row, token in zip(rows, pick_tokens(rows, logits), strict=True):
+            self._take(row, token)
+
+    def _take(self, row: Slot, token: int) -> None:
         row.generated.append(token)
         if token in self.stop_ids:
             _send(row, None, "stop")

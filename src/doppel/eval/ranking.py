@@ -71,7 +71,7 @@ def build_items(contexts: Sequence[Context], turns: Sequence[Turn], candidates: 
 
 
 def candidate_ids(encoder: ChatEncoder, respondent: str, reply: tuple[str, ...],
-          max_length: int) -> list[int]:
+                  max_length: int) -> list[int]:
     """A candidate reply's scored ids: its messages and end token, without the header (its first
     CANDIDATE_TOKENS at most)."""
     ids, _ = encoder.block(ChatTurn(respondent, reply), trained=True)

@@ -166,7 +166,7 @@ def _load(spec: Path | str, options: EvalOptions):
 
     # "auto" is bf16 where the CPU or GPU has it, as in every command (1.6x on this CPU); the
     # report names the precision. How far bf16 moves perplexity: docs/benchmarks.md, "Eval end
-    # to end" (0.3% on a cpu-demo run; tests/test_eval_perplexity.py holds 2%).
+    # to end" (+0.5% on a cpu-demo run; tests/test_eval_perplexity.py holds 2%).
     loaded = load_run(spec, merge=True, dtype=torch_dtype(options.precision))
     if has_cuda():
         loaded.model.to("cuda")

@@ -70,7 +70,7 @@ class Slot:
         """Leave the batch at the next decode step (a client hung up)."""
         self.cancelled = True
 
-    def chooser(self) -> tuple:
+    def sampling_key(self) -> tuple:
         """What picking a token depends on besides the logits, ids and seed: rows that agree on
         it are picked together (one sort of the vocabulary for all of them, not one per row)."""
         p = self.params
@@ -88,7 +88,7 @@ def pick_tokens(rows: list[Slot], logits) -> list[int]:
 
     groups: dict[tuple, list[int]] = {}
     for index, row in enumerate(rows):
-        groups.setdefault(row.chooser(), []).append(index)
+        groups.setdefault(row.sampling_key(), []).append(index)
     tokens = [0] * len(rows)
     for members in groups.values():
         first = rows[members[0]]
@@ -104,8 +104,8 @@ def pick_tokens(rows: list[Slot], logits) -> list[int]:
                 tokens[index] = int(torch.multinomial(probs[row:row + 1], 1,
                                                       generator=rows[index].generator))
         else:
-            for row, token in zip(members, scores.argmax(dim=-1).tolist(), strict=True):
-                tokens[row] = token
+            for index, token in zip(members, scores.argmax(dim=-1).tolist(), strict=True):
+                tokens[index] = token
     return tokens
 
 

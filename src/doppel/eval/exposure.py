@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from doppel.chatformat import ChatEncoder, ChatTurn, group_turns
 from doppel.eval.canaries import Secret
 
-CHUNK = 64  # candidates scored together (each carries its own row of logits over the vocabulary)
+CHUNK = 64  # candidates scored together in one packed row (logits over the vocabulary per token)
 
 
 def exposure(rank: int, candidates: int) -> float:
@@ -31,16 +31,18 @@ def _message_ids(encoder: ChatEncoder, speaker: str, text: str) -> list[int]:
 def log_likelihoods(model, tokenizer, secret: Secret, values: Sequence[str],
                     max_length: int) -> list[float]:
     """Each value's sentence: its total log-likelihood as the speaker's message after history."""
-    from doppel.eval.ranking import candidate_means
+    from doppel.eval.ranking import means_after
+    from doppel.infer.batcher import prefill
 
     encoder = ChatEncoder(tokenizer)
     bodies = [_message_ids(encoder, secret.speaker, secret.template.format(v)) for v in values]
     prompt = encoder.prompt(group_turns(secret.history), secret.speaker, max_length,
                             reserve=max(map(len, bodies)))
+    ready = prefill(model, prompt)  # once: every chunk is scored after the same cache
     totals = []
     for start in range(0, len(bodies), CHUNK):
         chunk = bodies[start:start + CHUNK]
-        means = candidate_means(model, prompt, chunk)
+        means = means_after(model, ready, chunk)
         totals += [mean * len(body) for mean, body in zip(means, chunk, strict=True)]
     return totals
 

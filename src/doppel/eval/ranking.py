@@ -79,13 +79,6 @@ def candidate_ids(encoder: ChatEncoder, respondent: str, reply: tuple[str, ...],
     return ids[head:len(ids) - len(encoder.newline_ids)][: min(max_length // 2, CANDIDATE_TOKENS)]
 
 
-def candidate_means(model, prompt: list[int], bodies: list[list[int]]) -> list[float]:
-    """Mean log-likelihood per token of each body after the shared prompt."""
-    from doppel.infer.batcher import prefill
-
-    return means_after(model, prefill(model, prompt), bodies)
-
-
 def means_after(model, found: Prefilled, bodies: list[list[int]]) -> list[float]:
     """Mean log-likelihood per token of each body after an already run prompt (its cache is left
     as it was, so generation can continue from it).

@@ -21,11 +21,11 @@ from doppel.eval.results import (
     RunResult,
     Sample,
     StyleRow,
+    Transcript,
     Transcripts,
-    read_results,
 )
+from doppel.eval.store import read_results, to_json
 from doppel.eval.style import FEATURES
-from doppel.eval.transcripts import Transcript
 
 SPREAD = Intervals((18.0, 23.0), (35.5, 47.0), (-25.0, -16.0))
 
@@ -37,15 +37,15 @@ def _run(name: str, base_shared: bool) -> RunResult:
         name=name, path=f"/runs/{name}", method="lora", base_model="smollm2-135m",
         baseline="smollm2-135m", base_shared=base_shared, trained_speakers=["Alex", "Sam"],
         finished=True, speakers=["Alex", "Sam"], dataset_matches=True, contexts=6,
-        perplexity=Perplexity({"Alex": PerplexityRow(120, 20.5, 41.0, SPREAD),
+        training={"wall_s": 12.5, "trainable_params": 4096}, timings={"generation": 1.25},
+        metrics=dict(perplexity=Perplexity({"Alex": PerplexityRow(120, 20.5, 41.0, SPREAD),
                                "Sam": PerplexityRow(80, None, None)},
                               PerplexityRow(200, 20.5, 41.0)),
         style={"Alex": StyleRow(3, profile, profile, profile, 0.25, 1.5, {"chars": 0.25}, {})},
         attribution={"Alex": AttributionRow(3, 0.67, 0.0, 0.9, Intervals((0.33, 1.0), (0.0, 0.0),
                                                                          (-0.33, 1.0)))},
-        training={"wall_s": 12.5, "trainable_params": 4096}, timings={"generation": 1.25},
         samples=[Sample("Alex", [("Sam", "hey")], ["yo"], ["sup"], ["Hello."])],
-        transcripts=Transcripts([chat], [chat]),
+        transcripts=Transcripts([chat], [chat]), ranking={}, means={}, canaries=None),
     )
 
 
@@ -81,9 +81,9 @@ def test_results_round_trip_through_results_json(results, tmp_path):
 
 
 def test_another_schema_version_or_shape_is_a_clear_error(results, tmp_path):
-    data = results.to_json()
+    data = to_json(results)
     (tmp_path / "results.json").write_text(json.dumps({**data, "schema_version": 0}))
-    with pytest.raises(DoppelError, match="schema version 0; this doppel reads version 1"):
+    with pytest.raises(DoppelError, match="schema version 0; this doppel reads version 2"):
         read_results(tmp_path)
     del data["runs"][0]["perplexity"]
     (tmp_path / "results.json").write_text(json.dumps(data))

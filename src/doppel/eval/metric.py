@@ -38,6 +38,13 @@ class Scale:
     lower_is_better: bool = False
     floor_label: str = "floor"
     ceiling_label: str = "ceiling"
+    within_noise: bool = False  # the run's change from base: its 95% interval holds 0
+
+    @staticmethod
+    def noisy(row) -> bool:
+        """Whether a row's change from base is within noise (no interval counts as noise)."""
+        found = getattr(row, "intervals", None)
+        return found is None or found.within_noise
 
     @property
     def gap_closed(self) -> float | None:

@@ -61,8 +61,9 @@ def gap_said(metric: Metric, run: RunResult, me: str, report) -> list[Said]:
     closed = scale.gap_closed if scale else None
     if closed is None:
         return []
+    noise = " (within noise)" if scale.within_noise else ""
     return [Said(GAP, f"{metric.scale_title or metric.name} closes {closed:.0%} of the gap "
-                      "between the base model and yourself")]
+                      f"between the base model and yourself{noise}")]
 
 
 def run_sentence(run: RunResult, me: str, metrics: Sequence[Metric], report) -> str:

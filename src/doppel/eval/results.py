@@ -52,6 +52,11 @@ class StyleRow:
     # "real" / "fine_tuned" / "base" -> feature -> 95% interval of its mean, over contexts
     feature_intervals: dict[str, dict[str, tuple[float, float] | None]] = field(
         default_factory=dict)
+    # the same distance for real messages (eval/metrics/style.py "bounds"): the speaker's other
+    # held-out turns (ceiling: how close a person is to themselves) and other speakers' held-out
+    # turns (floor), as many as there are contexts; None with too few turns to draw
+    ceiling: float | None = None
+    floor: float | None = None
 
 
 @dataclass
@@ -61,6 +66,7 @@ class AttributionRow:
     base: float | None
     ceiling: float | None  # the classifier's recall on the speaker's real held-out turns
     intervals: Intervals | None = None  # of the shares; 95% bootstrap over contexts, paired
+    floor: float | None = None  # share of other speakers' real held-out turns given to this one
 
 
 @dataclass
@@ -146,6 +152,9 @@ class Ceiling:
     # False: too close to chance for attribution shares to mean anything (the report then says
     # so instead of showing them; the numbers stay here). None: not decided (no classifier).
     informative: bool | None = None
+    # per speaker: the share of the other speakers' real held-out turns attributed to them (the
+    # floor a reply gets for sounding like anyone else)
+    per_speaker_floor: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass

@@ -299,6 +299,8 @@ class Shared:
     language: str
     val_turns: list
     canaries: CanarySet | None = None  # --canaries
+    # every speaker's real held-out turns (the floors and ceilings of style and attribution)
+    held_out: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def languages(self) -> list[str]:
@@ -315,14 +317,15 @@ def prepare_shared(dataset: Dataset, infos: list[RunInfo], options: EvalOptions)
     classes = set(dataset.speakers.values())
     train_turns = speaker_turns(dataset, "train", classes)
     attributor = attribution.train_attributor(train_turns, options.sampling.seed)
+    held_out = speaker_turns(dataset, "val", classes)
     ceiling = Ceiling()
     if attributor:
-        ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes),
-                                      options.sampling.seed)
+        ceiling = attribution.ceiling(attributor, held_out, options.sampling.seed)
     texts = (m.text for c in dataset.conversations("train") for m in c.messages)
     return Shared(
         attributor, ceiling, {s: style.vocabulary(t) for s, t in train_turns.items()},
         main_language(texts), [turns for _, turns in conversation_turns(dataset, "val")],
+        held_out=held_out,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from doppel.eval import attribution, bootstrap
 from doppel.eval import markdown as md
-from doppel.eval.metric import Metric, Said
+from doppel.eval.metric import Metric, Said, Scale
 from doppel.eval.plain import VOICE, said
 from doppel.eval.results import AttributionRow, RunResult
 from doppel.eval.tables import (
@@ -26,7 +26,8 @@ def compute(m) -> dict[str, AttributionRow]:
     numbers = {}
     tuned_by, base_by = m.by_speaker(m.tuned.replies), m.by_speaker(m.base.replies)
     for speaker in tuned_by:
-        row = AttributionRow(len(tuned_by[speaker]), None, None, ceiling.per_speaker.get(speaker))
+        row = AttributionRow(len(tuned_by[speaker]), None, None, ceiling.per_speaker.get(speaker),
+                             floor=ceiling.per_speaker_floor.get(speaker))
         if attributor is not None and speaker in attributor.classes:
             hits = [[float(g == speaker) for g in attributor.predict(by[speaker])]
                     for by in (tuned_by, base_by)]
@@ -100,5 +101,16 @@ def note(r: Report) -> str:
             + attribution.not_informative_note(r.everything.classifier))
 
 
+def scales(run: RunResult, r: Report) -> dict[str, Scale]:
+    if not _informative(r):
+        return {}
+    return {speaker: Scale(row.floor, row.base, row.fine_tuned, row.ceiling,
+                           floor_label="other speakers' real messages",
+                           ceiling_label="the speaker's real held-out messages",
+                           within_noise=Scale.noisy(row))
+            for speaker, row in run.attribution.items()}
+
+
 METRIC = Metric("attribution", dict[str, AttributionRow], compute, title="Who wrote this?",
-                section=section, plot=plot, plain=plain, summary=summary, note=note, timed=True)
+                section=section, plot=plot, plain=plain, summary=summary, note=note, scales=scales,
+                scale_title="attribution share", timed=True)

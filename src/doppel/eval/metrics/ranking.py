@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from doppel.eval import markdown as md
 from doppel.eval import ranking
-from doppel.eval.metric import Metric, Said
+from doppel.eval.metric import Metric, Said, Scale
 from doppel.eval.plain import change
 from doppel.eval.results import RankingRow, RunResult
 from doppel.eval.tables import Report, noise_words, pair, with_interval
@@ -80,6 +80,14 @@ def summary(run: RunResult, me: str, r: Report) -> dict[str, tuple[str, object]]
     return {f"real reply ranked first for {me} (fine-tuned / base)": (cell, row)}
 
 
+def scales(run: RunResult, r: Report) -> dict[str, Scale]:
+    return {speaker: Scale(row.chance_hits, row.base_hits, row.fine_tuned_hits, None,
+                           floor_label="chance", ceiling_label="none known",
+                           within_noise=Scale.noisy(row))
+            for speaker, row in run.ranking.items() if not row.note}
+
+
 METRIC = Metric("ranking", dict[str, RankingRow], compute,
                 title="Does the reply fit the conversation? (ranking)", section=section,
-                plain=plain, summary=summary, default=dict)
+                plain=plain, summary=summary, scales=scales,
+                scale_title="real reply ranked first (hits@1)", default=dict)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+from collections.abc import Sequence
+
 from doppel.eval import bootstrap, style
 from doppel.eval import markdown as md
-from doppel.eval.metric import Metric, Said
+from doppel.eval.metric import Metric, Said, Scale
 from doppel.eval.plain import VOICE, said
 from doppel.eval.results import RunResult, StyleRow
 from doppel.eval.tables import (
@@ -18,10 +22,42 @@ from doppel.eval.tables import (
 )
 
 COUNTED = ("contexts", "contexts")
+MIN_BOUND_TURNS = 3  # fewer real turns to draw than this: no floor or ceiling
 MEANING = """Distance of generated replies from the real ones at the same contexts (lower is \
 closer): the mean
 over features of |log2((generated + 1) / (real + 1))| for counts (1 = twice or half; capped at 3)
 and |generated - real| for shares (1 = 100 points)."""
+
+
+def _without(turns: Sequence[tuple[str, ...]], taken: Sequence[Sequence[str]]) -> list:
+    """turns less one occurrence of each taken reply (the contexts' own replies)."""
+    left = Counter(tuple(t) for t in taken)
+    found = []
+    for turn in turns:
+        if left[tuple(turn)]:
+            left[tuple(turn)] -= 1
+        else:
+            found.append(turn)
+    return found
+
+
+def bounds(speaker: str, replies: list, held_out: dict[str, list], words: set[str] | None,
+           real_profile: dict, seed: int) -> tuple[float | None, float | None]:
+    """(ceiling, floor): the style distance from the speaker's real replies at the contexts of
+    as many real held-out turns of their own (not those replies) and of everyone else's, drawn
+    with the seed; the distance a model's replies have is read between the two."""
+    rng = random.Random(f"{seed}:{speaker}")
+    own = [t for t in _without(held_out.get(speaker, []), replies) if "".join(t).strip()]
+    others = [t for s in sorted(held_out) if s != speaker for t in held_out[s]
+              if "".join(t).strip()]
+    found = []
+    for pool in (own, others):
+        if len(pool) < MIN_BOUND_TURNS:
+            found.append(None)
+            continue
+        drawn = rng.sample(pool, min(len(replies), len(pool)))
+        found.append(style.distance(style.profile(drawn, words), real_profile)[0])
+    return found[0], found[1]
 
 
 def compute(m) -> dict[str, StyleRow]:
@@ -44,7 +80,9 @@ def compute(m) -> dict[str, StyleRow]:
                   for key, by in (("real", replies), ("fine_tuned", tuned_by[speaker]),
                                   ("base", base_by[speaker]))}
         numbers[speaker] = StyleRow(len(replies), profile, tuned_profile, base_profile, distance,
-                                    base_distance, per_feature, base_per_feature, found, spread)
+                                    base_distance, per_feature, base_per_feature, found, spread,
+                                    *bounds(speaker, replies, m.shared.held_out, words, profile,
+                                            seed))
     return numbers
 
 
@@ -110,5 +148,14 @@ def summary(run: RunResult, me: str, r: Report) -> dict[str, tuple[str, object]]
         pair(mean), mean)}
 
 
+def scales(run: RunResult, r: Report) -> dict[str, Scale]:
+    return {speaker: Scale(row.floor, row.base_distance, row.distance, row.ceiling,
+                           lower_is_better=True, floor_label="other speakers' real messages",
+                           ceiling_label="the speaker's own other messages",
+                           within_noise=Scale.noisy(row))
+            for speaker, row in run.style.items()}
+
+
 METRIC = Metric("style", dict[str, StyleRow], compute, title="Style fidelity", section=section,
-                plot=plot, plain=plain, summary=summary, timed=True)
+                plot=plot, plain=plain, summary=summary, scales=scales,
+                scale_title="style distance", timed=True)

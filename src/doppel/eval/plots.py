@@ -58,13 +58,13 @@ def scale_bars(path: Path, title: str, rows: Sequence[tuple[str, Scale]]) -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.0, 1.0 + 0.55 * len(rows)))
+    fig, ax = plt.subplots(figsize=(8.0, 1.4 + 0.55 * len(rows)))
     labelled: set[str] = set()
 
-    def mark(x: float | None, y: int, style: str, label: str) -> None:
-        if x is not None:
-            ax.plot([x], [y], style, markersize=9, label=None if label in labelled else label)
-            labelled.add(label)
+    def once(label: str) -> str | None:
+        found = None if label in labelled else label
+        labelled.add(label)
+        return found
 
     for y, (_, scale) in enumerate(rows):
         known = [v for v in (scale.floor, scale.base, scale.run, scale.ceiling) if v is not None]
@@ -72,14 +72,20 @@ def scale_bars(path: Path, title: str, rows: Sequence[tuple[str, Scale]]) -> Pat
             continue
         low = scale.floor if scale.floor is not None else min(known)
         high = scale.ceiling if scale.ceiling is not None else max(known)
-        ax.barh(y, high - low, left=low, height=0.5, color="0.85", edgecolor="0.5")
-        mark(scale.floor, y, "k|", f"floor ({scale.floor_label})")
-        mark(scale.ceiling, y, "g|", f"ceiling ({scale.ceiling_label})")
-        mark(scale.base, y, "o", "base model")
-        mark(scale.run, y, "D", "run")
+        ax.barh(y, high - low, left=low, height=0.5, color="0.9", edgecolor="none")
+        for x, color, label in ((scale.floor, "black", f"floor ({scale.floor_label})"),
+                                (scale.ceiling, "tab:green", f"ceiling ({scale.ceiling_label})")):
+            if x is not None:
+                ax.vlines(x, y - 0.3, y + 0.3, colors=color, linewidth=3, label=once(label))
+        for x, marker, color, label in ((scale.base, "o", "tab:blue", "base model"),
+                                        (scale.run, "D", "tab:orange", "run")):
+            if x is not None:
+                ax.plot([x], [y], marker, color=color, markersize=9, label=once(label))
     ax.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax.margins(x=0.08, y=0.3)
     if rows and rows[0][1].lower_is_better:
         ax.invert_xaxis()  # better to the right, whichever way the number runs
+    ax.set_xlabel("better ->")
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

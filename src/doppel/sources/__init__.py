@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from doppel.errors import DoppelError
-from doppel.sources import discord, meta, signal, telegram, whatsapp
+from doppel.sources import discord, imessage, meta, signal, telegram, whatsapp
 from doppel.sources.probe import Probe, probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.telegram import TelegramExport, normalize_peer_id
@@ -88,6 +88,8 @@ def _check_text(seen: Probe) -> None:
 
 
 # the order matters only where two could claim one path: specific shapes first, Telegram last
+register("imessage", "iMessage (Messages' chat.db on a Mac, or an iPhone backup's sms.db)",
+         imessage.claims, imessage.open_reader)
 register("whatsapp", "WhatsApp 'Export chat' (.txt or .zip)", whatsapp.claims, whatsapp.open_reader)
 register("signal", "Signal text export ([YYYY-MM-DD, HH:MM] Name: text)", signal.claims,
          signal.open_reader)

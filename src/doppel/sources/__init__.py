@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Protocol
 
 from doppel.errors import DoppelError
-from doppel.sources import chatlab, discord, imessage, meta, signal, telegram, whatsapp
+from doppel.sources import (
+    chatlab,
+    discord,
+    imessage,
+    line,
+    meta,
+    signal,
+    telegram,
+    whatsapp,
+)
 from doppel.sources.probe import Probe, probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.telegram import TelegramExport, normalize_peer_id
@@ -91,6 +100,7 @@ def _check_text(seen: Probe) -> None:
 register("imessage", "iMessage (Messages' chat.db on a Mac, or an iPhone backup's sms.db)",
          imessage.claims, imessage.open_reader)
 register("whatsapp", "WhatsApp 'Export chat' (.txt or .zip)", whatsapp.claims, whatsapp.open_reader)
+register("line", "LINE text export ([LINE] Chat history with ...)", line.claims, line.open_reader)
 register("signal", "Signal text export ([YYYY-MM-DD, HH:MM] Name: text)", signal.claims,
          signal.open_reader)
 register("chatlab", "ChatLab JSON or JSONL (what WeChat and QQ exporters write)", chatlab.claims,

@@ -19,6 +19,7 @@ from doppel.sources import (
     chatlab,
     discord,
     imessage,
+    kakaotalk,
     line,
     meta,
     signal,
@@ -101,6 +102,8 @@ register("imessage", "iMessage (Messages' chat.db on a Mac, or an iPhone backup'
          imessage.claims, imessage.open_reader)
 register("whatsapp", "WhatsApp 'Export chat' (.txt or .zip)", whatsapp.claims, whatsapp.open_reader)
 register("line", "LINE text export ([LINE] Chat history with ...)", line.claims, line.open_reader)
+register("kakaotalk", "KakaoTalk chat export (PC or phone text, or CSV)", kakaotalk.claims,
+         kakaotalk.open_reader)
 register("signal", "Signal text export ([YYYY-MM-DD, HH:MM] Name: text)", signal.claims,
          signal.open_reader)
 register("chatlab", "ChatLab JSON or JSONL (what WeChat and QQ exporters write)", chatlab.claims,

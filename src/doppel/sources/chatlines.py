@@ -87,6 +87,10 @@ class ChatLines:
     def parser(self) -> Parse:
         raise NotImplementedError
 
+    def entries(self, on_read: Callable[[int], None]) -> Iterator[Entry]:
+        """One pass over the file's entries (a CSV reader overrides this)."""
+        return entries(self.file, self.parser(), on_read)
+
     def message(self, chat: Chat, count: int, entry: Entry, last: float) -> Message:
         raise NotImplementedError
 
@@ -95,7 +99,7 @@ class ChatLines:
 
     def messages(self) -> Iterator[Message]:
         writers: set[str] = set()
-        for entry in entries(self.file, self.parser(), self._progress(0)):
+        for entry in self.entries(self._progress(0)):
             if entry.author is not None and len(writers) < 10_000:
                 writers.add(entry.author)
         if not writers:
@@ -105,8 +109,7 @@ class ChatLines:
                     "private_group" if len(writers) > 2 else "personal_chat", self.source)
         self.chats = [chat]
         last = 0.0
-        lines = entries(self.file, self.parser(), self._progress(self.size_bytes // 2))
-        for count, entry in enumerate(lines, 1):
+        for count, entry in enumerate(self.entries(self._progress(self.size_bytes // 2)), 1):
             last = entry.time if entry.time is not None else last
             yield self.message(chat, count, entry, last)
         self.bytes_read = self.size_bytes

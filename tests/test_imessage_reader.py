@@ -188,9 +188,9 @@ def test_prepare_masks_phone_handles_and_merges_with_identities(tmp_path, monkey
     whatsapp.write_text("14/03/2024, 10:00 - Sam: hey, still on for tonight?\n"
                         "14/03/2024, 10:02 - Alex: yes!\n", encoding="utf-8")
     people = tmp_path / "people.yaml"
-    sam_id = imessage.handle_speaker(PHONE)[0]
     people.write_text(f"- name: Alex\n  me: true\n  imessage: Me\n  whatsapp: Alex\n"
-                      f"- name: Sam\n  imessage: {sam_id}\n  whatsapp: Sam\n", encoding="utf-8")
+                      f"- name: Sam\n  imessage: '{PHONE}'\n  whatsapp: Sam\n",  # the number
+                      encoding="utf-8")
     out = tmp_path / "ds"
     code, stdout, err = run_cli(["prepare", str(path), str(whatsapp), "-o", str(out),
                                  "--identities", str(people), "--groups", "--keep-single-speaker",
@@ -199,6 +199,9 @@ def test_prepare_masks_phone_handles_and_merges_with_identities(tmp_path, monkey
     assert code == 0, err
     dataset = load_dataset(out)
     assert dataset.me_name == "Alex" and "Sam" in dataset.speakers.values()
+    sam = imessage.handle_speaker(PHONE)[0]  # Sam's iMessage and WhatsApp turns are one speaker
+    assert sorted(dataset.manifest["speakers"][sam]["chats"]) == [
+        "imessage:chat1", "imessage:handle:1", "whatsapp:Sam"]
     sources = dataset.manifest["counts"]["sources"]
     assert sources["imessage"]["messages_kept"] > 0 and sources["whatsapp"]["messages_kept"] > 0
     written = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*")

@@ -67,6 +67,10 @@ def apple_time(value: Any) -> float:
     return seconds + EPOCH_2001 if abs(seconds) < 1e11 else 0.0
 
 
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
 def _hashed(kind: str, handle: str) -> str:
     return f"{SOURCE}:{kind}-{hashlib.sha256(handle.encode()).hexdigest()[:12]}"
 
@@ -133,6 +137,7 @@ class IMessageExport:
         for mode in ("?mode=ro", "?mode=ro&immutable=1"):  # immutable: a read-only folder
             try:
                 db = sqlite3.connect(uri + mode, uri=True, timeout=BUSY_SECONDS)
+                db.text_factory = _text  # one badly encoded row must not stop the read
                 db.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 return db
             except sqlite3.OperationalError as bad:
@@ -218,11 +223,11 @@ class IMessageExport:
                         "SELECT chat_id, handle_id FROM chat_handle_join ORDER BY rowid"):
                     if handle in self.handles:
                         members.setdefault(chat_id, []).append(self.handles[handle][1])
+            return [(chat_id, self._chat(chat_id, info.get(chat_id),
+                                         members.get(chat_id) or self._writers(chat_id)))
+                    for chat_id in ids]
         except sqlite3.Error as bad:
             raise _problem(self.path, bad) from None
-        return [(chat_id, self._chat(chat_id, info.get(chat_id),
-                                     members.get(chat_id) or self._writers(chat_id)))
-                for chat_id in ids]
 
     def _writers(self, chat_id: int) -> list[str]:
         """The handles that wrote in a chat the database lists no members for (a few)."""

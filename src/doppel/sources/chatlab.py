@@ -187,6 +187,7 @@ class ChatLabExport:
         sid = self._sid(sender) if sender else None
         text = as_text(item.get("content"))
         kind = item.get("type")
+        kind = kind if isinstance(kind, int) and not isinstance(kind, bool) else repr(kind)[:20]
         if when is None:
             self.unknown["message without a timestamp"] += 1
             return Message(chat, count, 0.0, sid, name, "", drop="unknown")
@@ -199,5 +200,5 @@ class ChatLabExport:
             return Message(chat, count, when, sid, name, caption, media=MEDIA[kind])
         if kind in NOT_SPEECH:
             return Message(chat, count, when, sid, name, "", drop=NOT_SPEECH[kind])
-        self.unknown[f"message type {kind!r}"[:60]] += 1
+        self.unknown[f"message type {kind}"] += 1
         return Message(chat, count, when, sid, name, "", drop="unknown")

@@ -69,6 +69,8 @@ def test_typedstream_cut_short_and_foreign() -> None:
                  encode("y" * 70000)[:-40]):
         with pytest.raises(Truncated):
             body_text(blob)
+    assert body_text(encode("mutable").replace(b"\x08NSString", b"\x0fNSMutableString")) == \
+        "mutable"
     assert body_text(b"bplist00...") is None
     assert body_text(encode("hi").replace(b"NSString", b"NSNumber")) is None
 

@@ -9,7 +9,7 @@ the archive (fonts, links, attachment runs) is not decoded.
 from __future__ import annotations
 
 MAGIC = b"\x04\x0bstreamtyped"
-_CLASS = b"NSString"
+_CLASSES = (b"NSString", b"NSMutableString")  # the class the string is archived as
 _MARK = b"\x84\x01\x2b"
 _SEARCH = 48  # bytes after the class name where the string's mark must be
 
@@ -23,10 +23,13 @@ def body_text(blob: bytes) -> str | None:
     typedstream, or no NSString in it). Raises Truncated when the string runs past the end."""
     if not blob.startswith(MAGIC):
         return None
-    at = blob.find(_CLASS)
-    if at < 0:
+    for name in _CLASSES:
+        at = blob.find(name)
+        if at >= 0:
+            break
+    else:
         return None
-    mark = blob.find(_MARK, at + len(_CLASS), at + len(_CLASS) + _SEARCH)
+    mark = blob.find(_MARK, at + len(name), at + len(name) + _SEARCH)
     if mark < 0:
         return None
     start, size = _length(blob, mark + len(_MARK))

@@ -211,3 +211,16 @@ def test_prepare_masks_phone_handles_and_merges_with_identities(tmp_path, monkey
     assert "5552671" not in written and "7911123456" not in written
     texts = [m.text for c in dataset.conversations() for m in c.messages]
     assert "sorry, typo!" in texts and "[voice]" in texts
+
+
+def test_a_chat_named_by_a_number_is_masked_yet_selectable(tmp_path, monkeypatch,
+                                                           capsys) -> None:
+    path = build(tmp_path / "chat.db")
+    out = tmp_path / "ds"
+    code, _, err = run_cli(["prepare", str(path), "-o", str(out), "--include", PHONE,
+                            "--keep-single-speaker", "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    manifest = load_dataset(out).manifest
+    assert not [w for w in manifest.get("warnings", []) if "--include" in w]
+    assert {c["name"] for c in manifest["chats"]} == {"[phone]", "Book club"}
+    assert manifest["counts"]["chats_skipped"] == {"not_included": 1}

@@ -224,3 +224,22 @@ def test_a_chat_named_by_a_number_is_masked_yet_selectable(tmp_path, monkeypatch
     assert not [w for w in manifest.get("warnings", []) if "--include" in w]
     assert {c["name"] for c in manifest["chats"]} == {"[phone]", "Book club"}
     assert manifest["counts"]["chats_skipped"] == {"not_included": 1}
+
+
+def test_the_benchmark_database_reads_whole(tmp_path: Path, monkeypatch) -> None:
+    """bench/synth_imessage.py (the 1M-message benchmark's database) stays runnable and real."""
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    from synth_imessage import write_export
+
+    path = tmp_path / "chat.db"
+    write_export(path, 2000)
+    reader = open_export(path)
+    got = list(reader.messages())
+    assert len(got) == 2000 and len(reader.chats) == 40 and "synth_imessage" in sys.modules
+    assert sum(m.drop == "reaction" for m in got) > 40
+    assert {m.media for m in got} >= {None, "[photo]", "[voice]"}
+    assert all(m.text or m.media or m.drop for m in got)
+    times = [m.time for m in got if m.chat is reader.chats[0]]
+    assert times == sorted(times)

@@ -90,10 +90,29 @@ def _small_dataset(root: Path, relative: str) -> Path:
     return write_dataset(root / relative, conversations=24)
 
 
+def _messages_db(root: Path) -> Path:
+    """A Mac's Messages database stand-in: two chats in the macOS schema (tests/imessage_db)."""
+    from imessage_db import MessagesDB
+
+    target = root / "stand-ins" / "chat.db"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        db = MessagesDB(target)
+        sam, kim = db.handle("+14155552671"), db.handle("kim@example.com")
+        for n, handle in enumerate((sam, kim)):
+            chat = db.chat([handle])
+            for i in range(6):
+                db.message(chat, 1.7e9 + 86400 * n + 60 * i, text=f"message {i}", handle=handle,
+                           mine=i % 2 == 1)
+        db.close()
+    return target
+
+
 # a token only the user has -> builds the stand-in under the world's root and returns its path
 PLACEHOLDERS: dict[str, Callable[[Path], Path]] = {
     "/models/Mistral-7B-v0.1": _tiny_mistral,
     "DataExport_.../result.json": _sample_export,
+    "~/Library/Messages/chat.db": _messages_db,
 }
 # a folder a README line reads but no README line writes -> created when missing
 SEEDS: dict[str, Callable[[Path, str], Path]] = {"out/mine": _small_dataset}

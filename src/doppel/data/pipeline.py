@@ -14,7 +14,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ class _Collector:
         self.spool = spool
         self.gaps = spool.gaps
         self.chats: list[ChatStats] = []
+        self.read_chats: list[Chat] = []
         self.boundaries = 0
         self.codes: dict[str, int] = {}  # speaker id -> number in the spool
         self.sources: dict[str, str] = {}  # speaker id -> the source it was read from
@@ -185,10 +186,18 @@ class _Collector:
         index = self._index.get(chat.id)
         if index is None:  # a chat seen again continues its stats, with a new conversation
             index = self._index[chat.id] = len(self.chats)
-            self.chats.append(ChatStats(chat, skip_reason(chat, self.options)))
+            self.chats.append(ChatStats(self._masked(chat), skip_reason(chat, self.options)))
+            self.read_chats.append(chat)  # as the export names it, for --include matching
         self._chat, self._source = self.chats[index], chat
         self.spool.start_run(index)
         return self._chat
+
+    def _masked(self, chat: Chat) -> Chat:
+        """The chat as the manifest names it: a phone number or email as its name (an iMessage
+        chat is named after the other's handle) masked like a speaker's name, uncounted."""
+        if self.masker is None or not self.masker.trigger.search(chat.name):
+            return chat
+        return replace(chat, name=Masker(urls=self.options.mask_urls).mask(chat.name))
 
     def finish(self) -> Columns:
         columns = self.spool.columns()
@@ -489,7 +498,7 @@ def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
               collector: _Collector, assembler: _Assembler, me: str, choice: GapChoice,
               read: int) -> dict[str, Any]:
     warnings = [f"--include {name!r} matched no chat"
-                for name in unmatched_includes([c.chat for c in collector.chats], options)]
+                for name in unmatched_includes(collector.read_chats, options)]
     entries = [export_entry(r, f) for r, f in zip(readers, files, strict=True)]
     return {
         "me": {"id": me, "name": assembler.names[me]},

@@ -58,6 +58,14 @@ class PrepareOptions(Options):
         flags=("--keep-single-speaker",))
     bots: bool = option(False, "Keep messages written by bots (Discord marks them; left out by "
                         "default).", flags=("--bots",))
+    transcribe: bool = option(
+        False, "Turn voice messages into the words said, transcribed on this computer (needs "
+        "pip install 'doppel[voice]' and an export with its media files: Telegram with media, "
+        "the WhatsApp zip); transcripts are cached, so a second run is quick. Off by default: "
+        "voice messages stay markers such as [voice 0:07].", flags=("--transcribe",))
+    speech_model: Path | None = option(
+        None, "The speech model for --transcribe: a faster-whisper (CTranslate2) model folder. "
+        "Default: the English Whisper tiny.en model the voice extra installs.")
     force: bool = option(False, "Replace the output folder if it exists.", flags=("--force",))
 
     @field_validator("me", "include", "exclude", mode="before")

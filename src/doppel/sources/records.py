@@ -34,6 +34,9 @@ class Message:
     drop: str | None = None
     media: str | None = None  # short marker such as "[photo]" or a sticker's emoji, when media
     pii: list[tuple[str, str]] = field(default_factory=list)  # (entity type, text) from the export
+    # the media file as the export names it, when the export holds it: a path relative to the
+    # export's root (its folder, its zip, or the folder of the file passed); voice/ reads it
+    attachment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

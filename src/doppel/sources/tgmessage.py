@@ -134,6 +134,17 @@ def media_marker(msg: dict[str, Any]) -> str | None:
     return None
 
 
+def attachment(msg: dict[str, Any]) -> str | None:
+    """The media file's path relative to result.json's folder ("voice_messages/audio_1@...ogg"),
+    or None: no file, or the sentence an export without media writes in its place."""
+    path = msg.get("file")
+    if path.__class__ is not str:
+        path = msg.get("photo")
+    if path.__class__ is not str or not path or path.startswith("(") or "\n" in path:
+        return None
+    return path
+
+
 def _pii(parts: list[Any]) -> list[tuple[str, str]]:
     return [(p["type"], str(p.get("text") or "")) for p in parts
             if p.__class__ is dict and _hashable(p.get("type")) in PII_ENTITIES]
@@ -213,7 +224,8 @@ class MessageMaker:
             when = self._date(msg)
         msg_id = get("id")
         return Message(self.chat, msg_id if msg_id.__class__ is int else 0, when, speaker_id,
-                       speaker, text, kind, drop, media, pii)
+                       speaker, text, kind, drop, media, pii,
+                       None if media is None else attachment(msg))
 
     def _date(self, msg: dict[str, Any]) -> float:
         """Older exports: `date` is the exporting PC's naive local time; read as UTC, which keeps

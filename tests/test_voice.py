@@ -247,7 +247,8 @@ def test_telegram_voice_note_becomes_its_words(tmp_path) -> None:
     assert again.returncode == 0, again.stderr
     assert _texts(out) == texts
     voice = _voice(out)
-    assert (voice["transcribed_now"], voice["from_cache"], voice["transcribed_messages"]) == (0, 1, 1)
+    assert (voice["transcribed_now"], voice["from_cache"]) == (0, 1)
+    assert voice["transcribed_messages"] == 1
 
 
 @pytest.mark.slow

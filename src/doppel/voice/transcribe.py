@@ -143,21 +143,16 @@ def _keep(transcripts: Transcripts, key: tuple[str, str], text: str) -> None:
 
 def _hear(jobs: list[_Job], model: SpeechModel, cache: TranscriptCache,
           transcripts: Transcripts, progress: bool) -> None:
-    from faster_whisper.audio import decode_audio
-
-    stats = transcripts.stats
-    whisper = load(model)
+    """Decode and transcribe each job; the model loads at the first audio that decodes."""
+    stats, whisper = transcripts.stats, None
     with _progress_bar(progress, len(jobs)) as advance:
         for job in jobs:
-            data = job.media.read(job.attachment) or b""
-            try:
-                audio = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
-            except Exception:  # noqa: BLE001 - PyAV raises many kinds; each is "does not decode"
-                audio = None
-            if audio is None or not len(audio):
+            audio = _decode(job.media.read(job.attachment) or b"")
+            if audio is None:
                 stats.failed["undecodable"] += len(job.keys)
                 advance(0.0)
                 continue
+            whisper = whisper or load(model)
             started = time.perf_counter()
             text = _listen(whisper, audio)
             stats.seconds += time.perf_counter() - started
@@ -168,6 +163,17 @@ def _hear(jobs: list[_Job], model: SpeechModel, cache: TranscriptCache,
             for key in job.keys:
                 _keep(transcripts, key, text)
             advance(seconds)
+
+
+def _decode(data: bytes) -> Any:
+    """16 kHz mono samples (PyAV, with the FFmpeg its wheel bundles), or None: not audio."""
+    from faster_whisper.audio import decode_audio
+
+    try:
+        audio = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
+    except Exception:  # PyAV raises many kinds (FFmpegError, ValueError...): "does not decode"
+        return None
+    return audio if len(audio) else None
 
 
 def _listen(whisper: Any, audio: Any) -> str:

@@ -68,7 +68,9 @@ def faster_whisper_rows(audio, folder: Path, threads: int, repeats: int) -> list
 def transformers_row(audio, threads: int, repeats: int, tokens: int) -> tuple:
     import torch
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from transformers.utils import logging
 
+    logging.set_verbosity_error()  # forced lengths are the point here, not a mistake to warn of
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     config = WhisperConfig(vocab_size=51864, d_model=384, encoder_layers=4, decoder_layers=4,

@@ -188,6 +188,12 @@ def test_missing_speech_model_is_one_line(tmp_path) -> None:
     assert not (tmp_path / "ds").exists()
 
 
+def test_speech_model_without_transcribe_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    code, _, err = run_cli(["prepare", tmp_path, "-o", tmp_path / "ds", "--speech-model",
+                            tmp_path], monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "add --transcribe" in err, err
+
+
 def test_missing_packaged_model_names_the_install(monkeypatch) -> None:
     """No --speech-model and no model package (or no voice extra at all): the line says what to
     install, before anything is read."""

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from doppel.errors import DoppelError
 from doppel.options import Options, option
@@ -80,6 +80,12 @@ class PrepareOptions(Options):
         if value != "auto":
             parse_duration(value)  # checked now, not halfway through the export
         return value
+
+    @model_validator(mode="after")
+    def _model_needs_transcribe(self) -> PrepareOptions:
+        if self.speech_model is not None and not self.transcribe:
+            raise ValueError("--speech-model is the model --transcribe uses; add --transcribe")
+        return self
 
     @property
     def gap_seconds(self) -> float | None:

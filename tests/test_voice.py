@@ -146,11 +146,12 @@ def test_readers_name_each_voice_notes_file(tmp_path) -> None:
         _tg(1, "Alex", file=VOICE_FILE, media_type="voice_message", duration_seconds=11),
         _tg(2, "Alex", file="(File not included. Change data exporting settings to download.)",
             media_type="voice_message", duration_seconds=3),
-        _tg(3, "Sam", "hi")]
+        _tg(3, "Sam", "hi"), _tg(4, "Sam", photo="photos/photo_1.jpg")]
     telegram = {"name": "Sam", "type": "personal_chat", "id": 2, "messages": messages}
     (export / "result.json").write_text(json.dumps(telegram), "utf-8")
-    rows = [(m.media, m.attachment) for m in open_export(export).messages()]
-    assert rows == [("[voice 0:11]", VOICE_FILE), ("[voice 0:03]", None), (None, None)]
+    rows = [(m.media, m.media_path) for m in open_export(export).messages()]
+    assert rows == [("[voice 0:11]", VOICE_FILE), ("[voice 0:03]", None), (None, None),
+                    ("[photo]", None)]
 
     lines = ["13/07/2026, 10:01 - Sam: hi",
              f"13/07/2026, 10:02 - Alex: {WA_NOTE} (file attached)",
@@ -158,12 +159,12 @@ def test_readers_name_each_voice_notes_file(tmp_path) -> None:
              "[13/07/2026, 10:04:00] Alex: <attached: 00000028-AUDIO-2026-07-12-10-04-00.opus>"]
     with zipfile.ZipFile(tmp_path / "wa.zip", "w") as archive:
         archive.writestr("Sam/WhatsApp Chat with Sam.txt", "\n".join(lines[:3]) + "\n")
-    rows = [(m.media, m.attachment) for m in open_export(tmp_path / "wa.zip").messages()]
+    rows = [(m.media, m.media_path) for m in open_export(tmp_path / "wa.zip").messages()]
     assert rows == [(None, None), ("[voice]", f"Sam/{WA_NOTE}"), ("[media]", None)]
     (tmp_path / "ios.txt").write_text(lines[3] + "\n" + lines[3].replace("<attached: 00000028-AUDIO"
                                       "-2026-07-12-10-04-00.opus>", "hi") + "\n", "utf-8")
     first = next(iter(open_export(tmp_path / "ios.txt").messages()))
-    assert (first.media, first.attachment) == ("[voice]", "00000028-AUDIO-2026-07-12-10-04-00.opus")
+    assert (first.media, first.media_path) == ("[voice]", "00000028-AUDIO-2026-07-12-10-04-00.opus")
 
 
 def test_without_transcribe_voice_notes_stay_markers(tmp_path, monkeypatch, capsys) -> None:

@@ -25,8 +25,9 @@ class PrepareOptions(Options):
 
     me: tuple[str, ...] = option(
         (), "Who you are: an id (user123 or 123) or your exact display name; repeat it when "
-        "your name differs between apps. Default: the export's owner (Telegram full exports); "
-        "required for single-chat exports, WhatsApp, Signal, Discord.")
+        "your name differs between apps. Default: the export's owner (Telegram full exports, "
+        "iMessage, ChatLab files with an ownerId); required for single-chat exports, WhatsApp, "
+        "Signal, Discord, LINE, KakaoTalk.")
     identities: Path | None = option(
         None, "A YAML file listing people and their name or id in each app (telegram: user123, "
         "whatsapp: Sam): merges a friend found in several apps into one speaker; `me: true` "

@@ -14,7 +14,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,7 @@ class _Collector:
         """The message's text with media and masking applied, or None (counted) to drop it."""
         text = message.text.strip()
         media = message.media
-        if self.voice is not None and media is not None and message.attachment is not None:
+        if self.voice is not None and media is not None and message.media_path is not None:
             words = self.voice.words(message)
             if words is not None:  # a voice message's transcript is its text (caption after)
                 text, media = (f"{words}\n{text}" if text else words), None
@@ -193,10 +193,17 @@ class _Collector:
         index = self._index.get(chat.id)
         if index is None:  # a chat seen again continues its stats, with a new conversation
             index = self._index[chat.id] = len(self.chats)
-            self.chats.append(ChatStats(chat, skip_reason(chat, self.options)))
+            self.chats.append(ChatStats(self._masked(chat), skip_reason(chat, self.options)))
         self._chat, self._source = self.chats[index], chat
         self.spool.start_run(index)
         return self._chat
+
+    def _masked(self, chat: Chat) -> Chat:
+        """The chat as the manifest names it: a phone number or email as its name (an iMessage
+        chat is named after the other's handle) masked like a speaker's name, uncounted."""
+        if self.masker is None or not self.masker.trigger.search(chat.name):
+            return chat
+        return replace(chat, name=Masker(urls=self.options.mask_urls).mask(chat.name))
 
     def finish(self) -> Columns:
         columns = self.spool.columns()

@@ -47,6 +47,7 @@ _CHAT_NAME = re.compile(r"(?i)^(?:WhatsApp Chat(?: with| mit| met| com| con| ave
 _NOT_A_NAME = re.compile(r"[\"“”«»„]")
 _PHONE = re.compile(r"\+?[\d\s().-]{6,}")  # a writer not in the contacts: their number
 _MARKS = re.compile(f"[{MARKS}]")
+_AUDIO = frozenset({"[voice]", "[audio]"})  # media whose file transcription may hear
 
 
 def looks_like(head: str) -> bool:
@@ -298,10 +299,10 @@ class _Lines:
         drop, media, text = read_body(body)
         message = Message(self.chat, self.count, self.time, speaker[0], speaker[1], text,
                           "message", drop, media)
-        if media is not None:
+        if media in _AUDIO:
             name = attached_name(body)
             if name:
-                message.attachment = posixpath.join(self.folder, name)
+                message.media_path = posixpath.join(self.folder, name)
         return message
 
     def _system_line(self, rest: str) -> Message:

@@ -1,4 +1,4 @@
-"""The media files an export holds, read by the path a Message's `attachment` gives.
+"""The media files an export holds, read by the path a Message's `media_path` gives.
 
 A path is relative to the export's root: its zip, its folder, or the folder of the file passed
 (Telegram's result.json, a WhatsApp .txt). A path that leaves the root is not read: an export is
@@ -25,8 +25,8 @@ class MediaFiles:
             self.zip = zipfile.ZipFile(path)
             self._members = {info.filename: info for info in self.zip.infolist()}
 
-    def read(self, attachment: str) -> bytes | None:
-        relative = _inside(attachment)
+    def read(self, media_path: str) -> bytes | None:
+        relative = _inside(media_path)
         if relative is None:
             return None
         if self.zip is not None:
@@ -49,9 +49,9 @@ class MediaFiles:
             self.zip.close()
 
 
-def _inside(attachment: str) -> str | None:
+def _inside(media_path: str) -> str | None:
     """The path normalised, or None when it is absolute or climbs out of the root."""
-    path = attachment.replace("\\", "/")
+    path = media_path.replace("\\", "/")
     if not path or path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         return None
     path = posixpath.normpath(path)

@@ -58,22 +58,22 @@ class VoiceStats:
 @dataclass(slots=True)
 class _Job:
     media: MediaFiles
-    attachment: str
+    media_path: str
     sha256: str
     keys: list[tuple[str, str]]
 
 
 class Transcripts:
-    """(chat id, attachment) -> the words said; `words(message)` for prepare's read."""
+    """(chat id, media path) -> the words said; `words(message)` for prepare's read."""
 
     def __init__(self, stats: VoiceStats) -> None:
         self.texts: dict[tuple[str, str], str] = {}
         self.stats = stats
 
     def words(self, message: Message) -> str | None:
-        if message.attachment is None:
+        if message.media_path is None:
             return None
-        return self.texts.get((message.chat.id, message.attachment)) or None
+        return self.texts.get((message.chat.id, message.media_path)) or None
 
 
 def check_model(options: PrepareOptions) -> SpeechModel | None:
@@ -114,10 +114,10 @@ def _find(readers: list[Any], medias: list[MediaFiles], options: PrepareOptions,
             if skipped[chat.id]:
                 continue
             stats.voice_messages += 1
-            key = (chat.id, message.attachment or "")
+            key = (chat.id, message.media_path or "")
             if key in texts:
                 continue
-            data = media.read(message.attachment) if message.attachment else None
+            data = media.read(message.media_path) if message.media_path else None
             if data is None:
                 stats.failed["no_audio_file"] += 1
                 continue
@@ -130,7 +130,7 @@ def _find(readers: list[Any], medias: list[MediaFiles], options: PrepareOptions,
                 stats.from_cache += 1
                 _keep(transcripts, key, known[0])
                 continue
-            jobs[sha] = _Job(media, message.attachment or "", sha, [key])
+            jobs[sha] = _Job(media, message.media_path or "", sha, [key])
     return list(jobs.values())
 
 
@@ -147,7 +147,7 @@ def _hear(jobs: list[_Job], model: SpeechModel, cache: TranscriptCache,
     stats, whisper = transcripts.stats, None
     with _progress_bar(progress, len(jobs)) as advance:
         for job in jobs:
-            audio = _decode(job.media.read(job.attachment) or b"")
+            audio = _decode(job.media.read(job.media_path) or b"")
             if audio is None:
                 stats.failed["undecodable"] += len(job.keys)
                 advance(0.0)

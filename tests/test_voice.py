@@ -1,5 +1,6 @@
 """Voice messages as words (`prepare --transcribe`): the fixture speech clip made into a voice note
-of a Telegram export with media and of a WhatsApp zip, heard by the packaged speech model.
+of a Telegram export with media, a WhatsApp zip and an iMessage database (an Opus .caf), heard
+by the packaged speech model.
 
 The clip (../shared/fixtures/voice/whisper__jfk.flac) says "...my fellow Americans, ask not what
 your country can do for you..."; tests that hear it skip when it or the voice extra is absent.
@@ -54,6 +55,34 @@ def voice_note(target: Path) -> Path:
         push(resampler.resample(None))
         for packet in stream.encode(None):
             out.mux(packet)
+    return target
+
+
+def caf_voice_note(target: Path) -> Path:
+    """The clip as Messages writes an audio message: its Opus packets in a CAF file (FFmpeg can
+    read Opus from CAF but not write it, so the container is written here)."""
+    import struct
+
+    import av
+
+    def ber(n: int) -> bytes:  # CAF's packet table sizes: 7 bits a byte, high byte first
+        out = [n & 0x7F]
+        while n > 0x7F:
+            n >>= 7
+            out.append(0x80 | (n & 0x7F))
+        return bytes(reversed(out))
+
+    ogg = voice_note(target.with_suffix(".ogg"))
+    with av.open(str(ogg)) as source:
+        packets = [bytes(p) for p in source.demux(audio=0) if p.size]
+    ogg.unlink()
+    desc = struct.pack(">dIIIIII", 48000.0, int.from_bytes(b"opus", "big"), 0, 0, 960, 1, 0)
+    pakt = struct.pack(">qqii", len(packets), len(packets) * 960, 0, 0) + b"".join(
+        ber(len(p)) for p in packets)
+    data = struct.pack(">I", 0) + b"".join(packets)
+    chunks = b"".join(kind + struct.pack(">q", len(body)) + body
+                      for kind, body in ((b"desc", desc), (b"pakt", pakt), (b"data", data)))
+    target.write_bytes(b"caff" + struct.pack(">HH", 1, 0) + chunks)
     return target
 
 
@@ -279,3 +308,32 @@ def _env(cache: Path) -> dict[str, str]:
     return {**os.environ, "DOPPEL_CACHE": str(cache), "COLUMNS": "200",
             "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
 
+
+
+@pytest.mark.slow
+@needs_clip
+@needs_voice
+def test_imessage_audio_message_becomes_its_words(tmp_path) -> None:
+    """A Messages database (macOS's schema, built here) whose audio message is an Opus .caf under
+    Attachments/ next to it, as on a Mac: prepare reads the file the database names."""
+    from imessage_db import MessagesDB
+
+    folder = tmp_path / "Messages"
+    folder.mkdir()
+    db = MessagesDB(folder / "chat.db")
+    sam = db.handle("sam@example.com")
+    chat = db.chat([sam])
+    db.message(chat, 1783850400, text="what did he say in the speech?", handle=sam)
+    db.message(chat, 1783850460, text="\ufffc", mine=True, audio=True, files=[(
+        "audio/x-caf", "~/Library/Messages/Attachments/cd/12/B2/Audio Message.caf")])
+    db.message(chat, 1783850520, text="right, that line", handle=sam)
+    db.close()
+    caf = folder / "Attachments" / "cd" / "12" / "B2" / "Audio Message.caf"
+    caf.parent.mkdir(parents=True)
+    caf_voice_note(caf)
+    done = run_doppel(["prepare", folder / "chat.db", "--transcribe", "-o", tmp_path / "ds", "-q"],
+                      env=_env(tmp_path / "cache"))
+    assert done.returncode == 0, done.stderr
+    texts = _texts(tmp_path / "ds")
+    assert any("fellow americans" in t.lower() for t in texts), texts
+    assert _voice(tmp_path / "ds")["transcribed_messages"] == 1

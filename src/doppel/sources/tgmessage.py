@@ -139,7 +139,7 @@ def media_path(msg: dict[str, Any]) -> str | None:
     """A voice or audio file's path relative to result.json's folder ("voice_messages/audio_1@
     ...ogg"), or None: other media, or the sentence an export without media writes instead."""
     path = msg.get("file")
-    if msg.get("media_type") not in _AUDIO or path.__class__ is not str or not path \
+    if _hashable(msg.get("media_type")) not in _AUDIO or path.__class__ is not str or not path \
             or path.startswith("(") or "\n" in path:
         return None
     return path

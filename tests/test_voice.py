@@ -28,6 +28,7 @@ needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"{CLIP} is not prese
 needs_voice = pytest.mark.skipif(not HAS_VOICE, reason="the voice extra is not installed "
                                  "(pip install 'doppel[voice]')")
 VOICE_FILE = "voice_messages/audio_1@12-07-2026_10-00-30.ogg"
+AGAIN_FILE = "voice_messages/audio_3@12-07-2026_10-08-00.ogg"  # the same note sent again
 BROKEN_FILE = "voice_messages/audio_2@12-07-2026_10-02-00.ogg"
 WA_NOTE = "PTT-20260712-WA0003.opus"
 
@@ -95,8 +96,9 @@ def _tg(number: int, who: str, text: str = "", **media: object) -> dict:
 
 
 def telegram_export(folder: Path, audio: bool = True) -> Path:
-    """A single-chat Telegram export with media: Alex's voice note (the clip), a voice note whose
-    file does not decode, and one exported without its file."""
+    """A single-chat Telegram export with media: Alex's voice note (the clip), sent twice (two
+    files, the same bytes), a voice note whose file does not decode, and one exported without
+    its file."""
     folder.mkdir(parents=True)
     voice = {"file": VOICE_FILE, "media_type": "voice_message", "mime_type": "audio/ogg",
              "duration_seconds": 11}
@@ -108,13 +110,15 @@ def telegram_export(folder: Path, audio: bool = True) -> Path:
         _tg(5, "Sam", "that one did not play"),
         _tg(6, "Alex", **{**voice, "duration_seconds": 7, "file": "(File not included. Change "
                           "data exporting settings to download.)"}),
-        _tg(7, "Sam", "ok"),
+        _tg(7, "Sam", "ok, say it again"),
+        _tg(8, "Alex", **{**voice, "file": AGAIN_FILE}),
+        _tg(9, "Sam", "thanks"),
     ]
     (folder / "result.json").write_text(json.dumps(
         {"name": "Sam", "type": "personal_chat", "id": 2, "messages": messages}), "utf-8")
     (folder / "voice_messages").mkdir()
     if audio:
-        voice_note(folder / VOICE_FILE)
+        (folder / AGAIN_FILE).write_bytes(voice_note(folder / VOICE_FILE).read_bytes())
     (folder / BROKEN_FILE).write_bytes(b"OggS" + bytes(range(256)) * 12)
     return folder
 
@@ -269,37 +273,22 @@ def test_telegram_voice_note_becomes_its_words(tmp_path) -> None:
     out = tmp_path / words[words.index("-o") + 1]
     texts = _texts(out)
     heard = [t for t in texts if "fellow americans" in t.lower()]
-    assert len(heard) == 1 and "your country" in heard[0].lower(), texts
+    assert len(heard) == 2 and "your country" in heard[0].lower(), texts
     assert "[voice 0:03]" in texts and "[voice 0:07]" in texts
     voice = _voice(out)
-    assert voice["voice_messages"] == 3 and voice["transcribed_messages"] == 1
-    assert voice["transcribed_now"] == 1 and voice["from_cache"] == 0
+    assert voice["voice_messages"] == 4 and voice["transcribed_messages"] == 2
+    assert voice["transcribed_now"] == 1 and voice["from_cache"] == 0  # one audio, heard once
     assert voice["failed"] == {"undecodable": 1, "no_audio_file": 1}
     assert 10 < voice["audio_seconds"] < 12 and voice["audio_seconds_per_second"] > 0
     report = (out / "report.md").read_text("utf-8")
-    assert "1 of 3 voice messages are their transcript" in report and "1 undecodable" in report
+    assert "2 of 4 voice messages are their transcript" in report and "1 undecodable" in report
 
     again = run_doppel([*words[1:], "--force", "-q"], cwd=tmp_path, env=_env(cache))
     assert again.returncode == 0, again.stderr
     assert _texts(out) == texts
     voice = _voice(out)
-    assert (voice["transcribed_now"], voice["from_cache"]) == (0, 1)
-    assert voice["transcribed_messages"] == 1
-
-
-@pytest.mark.slow
-@needs_clip
-@needs_voice
-def test_whatsapp_zip_voice_note_becomes_its_words(tmp_path) -> None:
-    archive = whatsapp_zip(tmp_path / "WhatsApp Chat with Sam.zip")
-    done = run_doppel(["prepare", archive, "--me", "Alex", "--transcribe", "-o", tmp_path / "ds",
-                       "-q"], env=_env(tmp_path / "cache"))
-    assert done.returncode == 0, done.stderr
-    texts = _texts(tmp_path / "ds")
-    assert any("fellow americans" in t.lower() for t in texts), texts
-    assert "[media]" in texts  # "<Media omitted>": no file to hear
-    voice = _voice(tmp_path / "ds")
-    assert (voice["voice_messages"], voice["transcribed_messages"]) == (1, 1)
+    assert (voice["transcribed_now"], voice["from_cache"]) == (0, 2)
+    assert voice["transcribed_messages"] == 2
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -313,11 +302,12 @@ def _env(cache: Path) -> dict[str, str]:
 @pytest.mark.slow
 @needs_clip
 @needs_voice
-def test_imessage_audio_message_becomes_its_words(tmp_path) -> None:
-    """A Messages database (macOS's schema, built here) whose audio message is an Opus .caf under
-    Attachments/ next to it, as on a Mac: prepare reads the file the database names."""
+def test_whatsapp_zip_and_imessage_caf_become_words_in_one_prepare(tmp_path) -> None:
+    """A WhatsApp zip with media, and a Messages database (macOS's schema, built here) whose
+    audio message is an Opus .caf under Attachments/ next to it, as on a Mac, in one prepare."""
     from imessage_db import MessagesDB
 
+    archive = whatsapp_zip(tmp_path / "WhatsApp Chat with Sam.zip")
     folder = tmp_path / "Messages"
     folder.mkdir()
     db = MessagesDB(folder / "chat.db")
@@ -331,9 +321,14 @@ def test_imessage_audio_message_becomes_its_words(tmp_path) -> None:
     caf = folder / "Attachments" / "cd" / "12" / "B2" / "Audio Message.caf"
     caf.parent.mkdir(parents=True)
     caf_voice_note(caf)
-    done = run_doppel(["prepare", folder / "chat.db", "--transcribe", "-o", tmp_path / "ds", "-q"],
-                      env=_env(tmp_path / "cache"))
+    done = run_doppel(["prepare", archive, folder / "chat.db", "--me", "Alex", "--transcribe",
+                       "-o", tmp_path / "ds", "-q"], env=_env(tmp_path / "cache"))
     assert done.returncode == 0, done.stderr
-    texts = _texts(tmp_path / "ds")
-    assert any("fellow americans" in t.lower() for t in texts), texts
-    assert _voice(tmp_path / "ds")["transcribed_messages"] == 1
+    dataset = load_dataset(tmp_path / "ds")
+    heard = {c.chat_id.split(":")[0]: m.text for c in dataset.conversations()
+             for m in c.messages if "fellow americans" in m.text.lower()}
+    assert set(heard) == {"whatsapp", "imessage"}, heard
+    assert "[media]" in _texts(tmp_path / "ds")  # "<Media omitted>": no file to hear
+    voice = _voice(tmp_path / "ds")
+    assert (voice["voice_messages"], voice["transcribed_messages"]) == (2, 2)
+    assert voice["transcribed_now"] == 2

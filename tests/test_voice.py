@@ -238,6 +238,24 @@ def test_missing_packaged_model_names_the_install(monkeypatch) -> None:
         model.find_model(None)
 
 
+def test_speech_model_folder_is_checked_and_keyed_by_its_weights(tmp_path) -> None:
+    """--speech-model FOLDER: a faster-whisper folder is taken as it is (the cache keys it by its
+    weights, so another model's transcripts are never reused); anything else is one line."""
+    from doppel.voice import model
+
+    if not HAS_VOICE:
+        pytest.skip("the voice extra is not installed")
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(DoppelError, match="not a faster-whisper model folder"):
+        model.find_model(folder)
+    (folder / "model.bin").write_bytes(b"weights one")
+    first = model.find_model(folder)
+    (folder / "model.bin").write_bytes(b"weights two")
+    assert first.folder == folder and first.key != model.find_model(folder).key
+
+
 def test_packaged_model_must_match_its_pinned_hashes(monkeypatch) -> None:
     from doppel.voice import model
 

@@ -228,6 +228,18 @@ def test_speech_model_without_transcribe_is_refused(tmp_path, monkeypatch, capsy
     assert code == 2 and len(err.strip().splitlines()) == 1 and "add --transcribe" in err, err
 
 
+@needs_voice
+def test_unusable_transcript_cache_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    export = telegram_export(tmp_path / "ChatExport", audio=False)
+    (tmp_path / "not-a-folder").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DOPPEL_CACHE", str(tmp_path / "not-a-folder"))
+    code, _, err = run_cli(["prepare", export, "-o", tmp_path / "ds", "--me", "Alex",
+                            "--transcribe", "-q"], monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "transcript cache" in err and "DOPPEL_CACHE" in err
+    assert not (tmp_path / "ds").exists()
+
+
 def test_missing_packaged_model_names_the_install(monkeypatch) -> None:
     """No --speech-model and no model package (or no voice extra at all): the line says what to
     install, before anything is read."""

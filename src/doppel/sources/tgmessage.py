@@ -34,6 +34,7 @@ BOUNDARY_ACTIONS = frozenset({"phone_call", "group_call", "conference_call", "cl
                               "history_clear"})
 PII_ENTITIES = frozenset({"phone", "email", "bank_card"})
 _MEDIA_MARKERS = {"animation": "[gif]", "video_file": "[video]", "audio_file": "[audio]"}
+_AUDIO = frozenset({"voice_message", "audio_file"})  # media whose file transcription may hear
 _EPOCH = datetime(1970, 1, 1)
 _MISSING = object()
 _MEDIA_KEYS = frozenset({"photo", "media_type", "file", "poll", "location_information",
@@ -134,6 +135,16 @@ def media_marker(msg: dict[str, Any]) -> str | None:
     return None
 
 
+def media_path(msg: dict[str, Any]) -> str | None:
+    """A voice or audio file's path relative to result.json's folder ("voice_messages/audio_1@
+    ...ogg"), or None: other media, or the sentence an export without media writes instead."""
+    path = msg.get("file")
+    if _hashable(msg.get("media_type")) not in _AUDIO or path.__class__ is not str or not path \
+            or path.startswith("(") or "\n" in path:
+        return None
+    return path
+
+
 def _pii(parts: list[Any]) -> list[tuple[str, str]]:
     return [(p["type"], str(p.get("text") or "")) for p in parts
             if p.__class__ is dict and _hashable(p.get("type")) in PII_ENTITIES]
@@ -213,7 +224,8 @@ class MessageMaker:
             when = self._date(msg)
         msg_id = get("id")
         return Message(self.chat, msg_id if msg_id.__class__ is int else 0, when, speaker_id,
-                       speaker, text, kind, drop, media, pii)
+                       speaker, text, kind, drop, media, pii,
+                       None if media is None else media_path(msg))
 
     def _date(self, msg: dict[str, Any]) -> float:
         """Older exports: `date` is the exporting PC's naive local time; read as UTC, which keeps

@@ -3,7 +3,8 @@
 Usage: python bench/prepare.py [--sizes 1000000 2000000] [--dir /tmp/doppel-bench] [--no-prepare]
                                [--no-whatsapp] [--baseline SRC] [--write-docs]
 
-Each size gets a Telegram full-account export written by bench/synth_export.py and a WhatsApp chat
+Each size gets a Telegram full-account export written by bench/synth_export.py (read, prepared
+without and with --groups) and a WhatsApp chat
 of the same number of messages from bench/synth_whatsapp.py (both kept in --dir for the next
 run); the WhatsApp rows run right after the Telegram ones, and the ratio of the two is printed
 (the goal: WhatsApp within 2x of Telegram, in flat memory). Every measurement runs in a child
@@ -137,6 +138,10 @@ def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
         cmd += ["--me", "Alex Doe"] if whatsapp else []
         results.append(_measure(label % "doppel prepare", cmd, export, results[0].messages, src))
         print(_table(results).splitlines()[-1], flush=True)
+        if not whatsapp:  # a full account with its group chats, as a new user would try it
+            results.append(_measure(label % "doppel prepare --groups", [*cmd, "--groups"],
+                                    export, results[0].messages, src))
+            print(_table(results).splitlines()[-1], flush=True)
     return results
 
 

@@ -8,10 +8,11 @@ A CUDA PyTorch image brings torch, and often transformers, peft and accelerate, 
 CUDA; installing them again from PyPI would pull gigabytes and a CUDA build that may not match the
 driver. So pip resolves doppel's dependencies *together with* the packages the node has (for the
 node's Python and manylinux x86_64, wheels only, nothing installed: `pip install --dry-run
---report`), and downloads every resolved package except those the node's packages already pull in
-(their whole dependency closure: numpy, safetensors, tokenizers, ... come with transformers), plus
-setuptools for building doppel's editable install without an index. On the node:
-`pip install --no-index --find-links wheelhouse -e .` then uses the node's own packages.
+--report`), and downloads every resolved package except torch with all it depends on (the CUDA
+libraries) and the other packages the node has (not what they depend on: a node's older
+transformers may not bring what today's does), plus setuptools for building doppel's editable
+install without an index. On the node, `pip install --no-index --find-links wheelhouse -e .`
+keeps every package the node has whose version satisfies doppel's ranges.
 """
 
 from __future__ import annotations
@@ -123,8 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     node_has = {canonical(name) for name in args.node_has} | {"torch"}  # never torch
     target = pip_target(args.python_version, args.glibc)
     items = resolve([*doppel_requirements(node_has), *sorted(node_has), *BUILD], target)
-    skip = closure(items, node_has, args.python_version) - {canonical(b.split(">")[0])
-                                                             for b in BUILD}
+    # torch and all it pulls in (CUDA libraries: gigabytes) are the node's; of the other packages
+    # the node brings, only they themselves: what they need is downloaded too, in case the
+    # node's versions need less than today's (pip keeps what the node has when it satisfies)
+    skip = (closure(items, {"torch"}, args.python_version) | node_has) - {
+        canonical(b.split(">")[0]) for b in BUILD}
     pins = sorted(f"{item['metadata']['name']}=={item['metadata']['version']}" for item in items
                   if canonical(item["metadata"]["name"]) not in skip)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -115,7 +115,7 @@ def test_readme_offline_steps_on_a_node_without_network(node, tmp_path):
     out = tmp_path / "check"
     script = "\n".join([install[0], f"{install[1]} --device cpu --tiny --out {out}"])
     done = subprocess.run(_no_network(script), cwd=checkout, env=env, capture_output=True,
-                          text=True, timeout=1800)
+                          text=True, timeout=2700)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "check.json").read_text())
     assert report["offline"] and report["python"].startswith(str(node / "venv"))

@@ -12,7 +12,8 @@ process, so peak RSS is that child's alone (os.wait4's
 rusage); CPU seconds are printed next to wall seconds because this machine is shared and wall time
 depends on what else runs. --baseline SRC also runs the same children with another version's
 `src` folder first on PYTHONPATH (e.g. `git archive <commit> src | tar -x -C /tmp/base`, then
-`--baseline /tmp/base/src`), as "before" rows measured under the same load. --write-docs puts the
+`--baseline /tmp/base/src`; several folders are measured in turn), as "before (base)" rows
+measured under the same load. --write-docs puts the
 table under "## prepare" in docs/benchmarks.md.
 """
 
@@ -128,7 +129,8 @@ def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
         started = time.perf_counter()
         megabytes = (write_whatsapp if whatsapp else write_export)(export, size) / 1e6
         print(f"wrote {export} ({megabytes:,.0f} MB) in {time.perf_counter() - started:.0f} s")
-    label = f"{'before: ' if src else ''}{'whatsapp ' if whatsapp else ''}%s, {size // 1000}k"
+    before = f"before ({src.parent.name}): " if src else ""
+    label = f"{before}{'whatsapp ' if whatsapp else ''}%s, {size // 1000}k"
     reader_cmd = [sys.executable, __file__, "--child-reader", str(export)]
     results = [_measure(label % "reader", reader_cmd, export, None, src)]
     print(_table(results).splitlines()[-1], flush=True)
@@ -164,7 +166,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench"))
     parser.add_argument("--no-prepare", action="store_true", help="measure the reader only")
     parser.add_argument("--no-whatsapp", action="store_true", help="Telegram rows only")
-    parser.add_argument("--baseline", type=Path, help="another version's src folder to compare")
+    parser.add_argument("--baseline", type=Path, nargs="+", default=[],
+                        help="other versions' src folders to compare (rows named after the "
+                             "folder holding src)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--child-reader", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,8 +179,8 @@ def main() -> None:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
     results = []
     for size in args.sizes:
-        if args.baseline:
-            results += _bench_size(size, args.dir, not args.no_prepare, args.baseline)
+        for baseline in args.baseline:
+            results += _bench_size(size, args.dir, not args.no_prepare, baseline)
         results += _bench_size(size, args.dir, prepare=not args.no_prepare)
         if not args.no_whatsapp:
             results += _bench_size(size, args.dir, not args.no_prepare, source="whatsapp")

@@ -47,6 +47,7 @@ def _wheelhouse() -> Path:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory) -> Path:
     """A venv with the four packages a CUDA image brings, at the versions this suite runs."""
+    _wheelhouse()  # skips before the venv is built when there is nothing to install from
     root = tmp_path_factory.mktemp("node")
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(root / "venv")], check=True)

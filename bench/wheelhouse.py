@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     size = sum(wheel.stat().st_size for wheel in wheels)
     print(f"{args.out}: {len(wheels)} wheels, {size / 2**20:.1f} MB, for Python "
           f"{args.python_version} on manylinux x86_64 (glibc {args.glibc}); the node brings "
-          f"{', '.join(sorted(node_has))} and what they need")
+          f"{', '.join(sorted(node_has))} (and all torch needs)")
 
 
 if __name__ == "__main__":

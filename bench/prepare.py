@@ -1,10 +1,11 @@
 """Benchmark the readers alone and `doppel prepare` end to end on big synthetic exports.
 
 Usage: python bench/prepare.py [--sizes 1000000 2000000] [--dir /tmp/doppel-bench] [--no-prepare]
-                               [--no-whatsapp] [--no-imessage] [--baseline SRC]
+                               [--no-whatsapp] [--no-imessage] [--baseline SRC ...]
                                [--write-docs]
 
-Each size gets a Telegram full-account export written by bench/synth_export.py and a WhatsApp chat
+Each size gets a Telegram full-account export written by bench/synth_export.py (read, prepared
+without and with --groups) and a WhatsApp chat
 of the same number of messages from bench/synth_whatsapp.py (both kept in --dir for the next
 run); the WhatsApp rows run right after the Telegram ones, and the ratio of the two is printed
 (the goal: WhatsApp within 2x of Telegram, in flat memory). iMessage rows do the same with a
@@ -14,7 +15,8 @@ process, so peak RSS is that child's alone (os.wait4's
 rusage); CPU seconds are printed next to wall seconds because this machine is shared and wall time
 depends on what else runs. --baseline SRC also runs the same children with another version's
 `src` folder first on PYTHONPATH (e.g. `git archive <commit> src | tar -x -C /tmp/base`, then
-`--baseline /tmp/base/src`), as "before" rows measured under the same load. --write-docs puts the
+`--baseline /tmp/base/src`; several folders are measured in turn), as "before (base)" rows
+measured under the same load. --write-docs puts the
 table under "## prepare" in docs/benchmarks.md.
 """
 
@@ -134,8 +136,9 @@ def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
         started = time.perf_counter()
         megabytes = writer(export, size) / 1e6
         print(f"wrote {export} ({megabytes:,.0f} MB) in {time.perf_counter() - started:.0f} s")
+    before = f"before ({src.parent.name}): " if src else ""
     prefix = "" if source == "telegram" else f"{source} "
-    label = f"{'before: ' if src else ''}{prefix}%s, {size // 1000}k"
+    label = f"{before}{prefix}%s, {size // 1000}k"
     reader_cmd = [sys.executable, __file__, "--child-reader", str(export)]
     results = [_measure(label % "reader", reader_cmd, export, None, src)]
     print(_table(results).splitlines()[-1], flush=True)
@@ -145,6 +148,10 @@ def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
         cmd += ["--me", "Alex Doe"] if whatsapp else []
         results.append(_measure(label % "doppel prepare", cmd, export, results[0].messages, src))
         print(_table(results).splitlines()[-1], flush=True)
+        if not whatsapp:  # a full account with its group chats, as a new user would try it
+            results.append(_measure(label % "doppel prepare --groups", [*cmd, "--groups"],
+                                    export, results[0].messages, src))
+            print(_table(results).splitlines()[-1], flush=True)
     return results
 
 
@@ -169,7 +176,9 @@ def main() -> None:
     parser.add_argument("--no-prepare", action="store_true", help="measure the reader only")
     parser.add_argument("--no-whatsapp", action="store_true", help="no WhatsApp rows")
     parser.add_argument("--no-imessage", action="store_true", help="no iMessage rows")
-    parser.add_argument("--baseline", type=Path, help="another version's src folder to compare")
+    parser.add_argument("--baseline", type=Path, nargs="+", default=[],
+                        help="other versions' src folders to compare (rows named after the "
+                             "folder holding src)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--child-reader", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,8 +189,8 @@ def main() -> None:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
     results = []
     for size in args.sizes:
-        if args.baseline:
-            results += _bench_size(size, args.dir, not args.no_prepare, args.baseline)
+        for baseline in args.baseline:
+            results += _bench_size(size, args.dir, not args.no_prepare, baseline)
         results += _bench_size(size, args.dir, prepare=not args.no_prepare)
         if not args.no_whatsapp:
             results += _bench_size(size, args.dir, not args.no_prepare, source="whatsapp")

@@ -73,6 +73,11 @@ NAMED = {
     "mkdir -p '~/.config/doppel'": "tests/test_bot_readme.py::test_readme_token_lines",
     "cat '>' '~/.config/doppel/bot-token'": "tests/test_bot_readme.py::test_readme_token_lines",
 }
+# README "On an offline GPU cluster": a fresh venv with the node's packages, no network
+OFFLINE_NODE = "tests/test_offline_node.py::test_readme_offline_steps_on_a_node_without_network"
+NAMED |= {"make wheelhouse ": OFFLINE_NODE, "python3 -m pip install --no-index": OFFLINE_NODE,
+          "python3 bench/gpu_check.py --offline": OFFLINE_NODE,
+          "export 'PYTHONPATH=": OFFLINE_NODE}
 
 
 def _tiny_mistral(root: Path) -> Path:

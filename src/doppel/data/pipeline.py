@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from doppel.atomic import atomic_dir, owner_only
-from doppel.chatformat import defuse
+from doppel.chatformat import DEFUSE_HINTS, defuse
 from doppel.data.conversations import Plan, plan_conversations, split_of
 from doppel.data.dataset import DatasetWriter, repair_surrogates
 from doppel.data.exports import (
@@ -42,6 +42,8 @@ from doppel.data.spool import BATCH, Columns, Spool
 from doppel.errors import DoppelError
 from doppel.sources.records import Chat, Message
 from doppel.voice.transcribe import check_model, transcribe_exports
+
+_TOKEN_HINT, _SEPARATOR_HINT = DEFUSE_HINTS
 
 SPOOL = ".messages.spool"  # temporary, inside the atomic temp folder; our own data only
 PROGRESS_EVERY = 4096  # messages between progress-bar updates
@@ -188,7 +190,9 @@ class _Collector:
         masker = self.masker
         if masker is not None and (message.pii or masker.trigger.search(text) is not None):
             text = masker.mask(text, message.pii)
-        return defuse(text)
+        if _TOKEN_HINT in text or _SEPARATOR_HINT in text:  # rare: no call for the others
+            text = defuse(text)
+        return text
 
     def _switch(self, chat: Chat) -> ChatStats:
         index = self._index.get(chat.id)

@@ -183,13 +183,13 @@ def llama_cpp_server_rows(row, tokens: int) -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         print("llama-cpp-python is not installed: no llama.cpp server rows")
         return
-    from doppel.infer.llama_engine import LlamaEngine
+    from doppel.engines import load_llama
 
     with tempfile.TemporaryDirectory() as tmp:
         run = str(lora_run(Path(tmp) / "run"))
         # serve's default threads (every core but one), then every core (--threads N)
         for threads in (None, os.cpu_count()):
-            engine = LlamaEngine.load(run, threads=threads)
+            engine = load_llama(run, threads=threads)
             server_throughput(engine, 1, 4)  # warm-up
             for clients in (1, 8):
                 row(f"server, llama.cpp f16 GGUF, {engine.llm.n_threads} thread(s), {clients} "

@@ -79,12 +79,12 @@ def test_every_command_uses_the_schema():
 @pytest.fixture
 def no_model_load(monkeypatch):
     """Fail the test if a command gets as far as loading a model."""
-    from doppel.infer import options
+    from doppel import engines
 
     def refuse(*_):
         raise AssertionError("a model was loaded before the options were checked")
 
-    monkeypatch.setattr(options, "load_engine", refuse)
+    monkeypatch.setattr(engines, "load_engine", refuse)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -109,7 +109,7 @@ def test_bad_options_fail_in_one_line_before_any_model_loads(args, message, no_m
 
 
 def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeypatch, capsys):
-    from doppel.infer import options
+    from doppel import engines
 
     seen = []
 
@@ -117,7 +117,7 @@ def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeyp
         seen.append(options)
         raise DoppelError("stop here")
 
-    monkeypatch.setattr(options, "load_engine", load)
+    monkeypatch.setattr(engines, "load_engine", load)
     for args, word in ((["--precision", "bf16"], "bf16"), (["--dtype", "float32"], "fp32"),
                        (["--dtype", "bfloat16"], "bf16"), ([], "auto")):
         code, _, err = run_cli(["chat", "RUN", *args], monkeypatch, capsys)

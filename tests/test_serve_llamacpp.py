@@ -38,9 +38,9 @@ def gguf(tiny_run_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def llama(gguf):
-    from doppel.infer.llama_engine import LlamaEngine
+    from doppel.engines import load_llama
 
-    engine = LlamaEngine.load(str(gguf), threads=1)
+    engine = load_llama(str(gguf), threads=1)
     yield engine
     engine.close()
 
@@ -166,20 +166,20 @@ def _settled(llama) -> int:
 
 
 def test_a_run_folder_is_exported_once_next_to_it(tiny_run_dir, tmp_path):
-    from doppel.infer.llama_engine import LlamaEngine
+    from doppel.engines import load_llama
 
     run = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
-    engine = LlamaEngine.load(str(run), threads=1)
+    engine = load_llama(str(run), threads=1)
     cached = tmp_path / "run.llama.cpp" / "model.gguf"
     assert cached.is_file() and sorted(p.name for p in run.iterdir()) == sorted(
         p.name for p in tiny_run_dir.iterdir())  # nothing written inside the run folder
     assert engine.personas == ["Alex", "Sam"]
     stamp = cached.stat().st_mtime_ns
-    LlamaEngine.load(str(run), threads=1)
+    load_llama(str(run), threads=1)
     assert cached.stat().st_mtime_ns == stamp  # reused
     time.sleep(0.01)
     (run / "run.json").touch()
-    LlamaEngine.load(str(run), threads=1)
+    load_llama(str(run), threads=1)
     assert cached.stat().st_mtime_ns > stamp  # the run changed: exported again
 
 

@@ -229,10 +229,10 @@ def test_serve_batch_size_sizes_the_batch_and_is_checked(monkeypatch, capsys):
     """`doppel serve RUN --batch-size 2`: capacity is the batch plus the queue."""
     import uvicorn
 
-    from doppel.infer import options as infer_options
+    from doppel import engines
 
     apps = []
-    monkeypatch.setattr(infer_options, "load_engine", lambda load: EchoBackend())
+    monkeypatch.setattr(engines, "load_engine", lambda load: EchoBackend())
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
     code, _, err = run_cli(["serve", "smollm2-135m", "--batch-size", "2", "--queue-size", "3"],
                            monkeypatch, capsys)

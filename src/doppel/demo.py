@@ -82,8 +82,9 @@ def train_run(dataset: Path, out: Path, recipe: str, overrides: dict, force: boo
 
 def scripted_chat(run: Path, out: Path, console: Console) -> Path:
     """The reference's opening lines, sent to the model playing the exporting user."""
+    from doppel.engines import load_engine
     from doppel.infer.chat import ChatSession
-    from doppel.infer.options import LoadOptions, load_engine
+    from doppel.infer.options import LoadOptions
     from doppel.infer.sampling import SamplingParams
     from doppel.present import play_chat
 

@@ -1,4 +1,4 @@
-"""The option sets of `doppel chat` and `doppel serve`, and loading the engine they share."""
+"""The option sets of `doppel chat` and `doppel serve` (doppel/engines.py loads the model)."""
 
 from __future__ import annotations
 
@@ -82,21 +82,3 @@ def check_exposure(host: str, api_key: str | None) -> None:
         raise DoppelError(f"--host {host} is reachable from other machines; pass --api-key KEY "
                           "(or set DOPPEL_API_KEY), or keep the default --host 127.0.0.1")
 
-
-def load_engine(options: LoadOptions):
-    """Load without progress bars or library chatter (errors still surface as DoppelError)."""
-    from transformers.utils import logging
-
-    from doppel.hardware import torch_dtype
-
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
-    if options.engine == "llama.cpp":
-        from doppel.infer.llama_engine import LlamaEngine
-
-        return LlamaEngine.load(options.run, max_length=options.max_length,
-                                threads=options.threads)
-    from doppel.infer.engine import Engine
-
-    return Engine.load(options.run, merge=options.merge, dtype=torch_dtype(options.precision),
-                       max_length=options.max_length)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import typer
@@ -74,6 +75,35 @@ def test_every_command_uses_the_schema():
     """A new command joins SCHEMA_COMMANDS, so the test above checks its flags too."""
     assert {n for n in COMMANDS if getattr(_module_command(n), "options", None)} == set(
         SCHEMA_COMMANDS) == set(COMMANDS)
+
+
+def test_commands_declare_no_flags_of_their_own_and_spell_shared_ones_alike():
+    """Every flag comes from a schema; -o/--output and --force are one declaration each."""
+    commands = Path(__file__).resolve().parents[1] / "src" / "doppel" / "commands"
+    for path in commands.glob("*.py"):
+        assert "typer.Option(" not in path.read_text("utf-8"), path.name
+        assert "typer.Argument(" not in path.read_text("utf-8"), path.name
+    outputs, forces = set(), set()
+    for name in SCHEMA_COMMANDS:
+        for model in _module_command(name).options.values():
+            for leaf in leaves(model):
+                if leaf.name == "output":
+                    outputs.add(tuple(leaf.flags))
+                if leaf.name == "force":
+                    forces.add(tuple(leaf.flags))
+    assert outputs == {("-o", "--output")} and forces == {("--force",)}
+
+
+def test_export_still_takes_its_old_out_flag(monkeypatch, capsys):
+    from doppel.export.pipeline import ExportCommand
+
+    leaf = next(leaf for leaf in leaves(ExportCommand) if leaf.name == "output")
+    assert leaf.cli["alias"] == "--out"
+    for flag in ("--out", "-o", "--output"):
+        code, _, err = run_cli(["export", "no-such-run", flag, "x.gguf"], monkeypatch, capsys)
+        assert code == 2 and "no-such-run" in err and "Missing option" not in err, err
+    code, _, err = run_cli(["export", "no-such-run"], monkeypatch, capsys)
+    assert code == 2 and "Missing option '-o' / '--output'." in err, err
 
 
 @pytest.fixture

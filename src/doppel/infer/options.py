@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import model_validator
 
 from doppel.errors import DoppelError
-from doppel.hardware import PRECISION_HELP, Precision, precision_word
+from doppel.hardware import PrecisionWord
 from doppel.infer.sampling import SamplingParams
-from doppel.options import Options, option
+from doppel.options import Options, option, precision_option
 
 
 class LoadOptions(Options):
@@ -32,8 +32,7 @@ class LoadOptions(Options):
     max_length: int | None = option(None, "Context window in tokens (default: the run's "
                                     "max_length); older messages drop off.", ge=32)
     # --dtype float32|bfloat16 was this option's name before; it still works, hidden
-    precision: Annotated[Precision, BeforeValidator(precision_word)] = option(
-        "auto", f"Weights in {PRECISION_HELP}.", alias="--dtype")
+    precision: PrecisionWord = precision_option("Weights", alias="--dtype")
 
 
 class ChatOptions(Options):

@@ -18,9 +18,7 @@ def command(options: ServeOptions) -> None:
     console = Console(stderr=True, highlight=False)
     with console.status(f"loading {options.load.run}", spinner="dots"):
         engine = engines.load_engine(options.load)
-    app = create_app(engine, api_key=options.api_key, queue_size=options.queue_size,
-                     timeout_s=options.timeout, defaults=options.sampling,
-                     max_batch=options.batch_size)
+    app = create_app(engine, options)
     host = options.host
     shown = f"[{host}]" if ":" in host else host
     console.print(f"doppel: chat page and API on http://{shown}:{options.port}/ "

@@ -48,8 +48,9 @@ class ChatOptions(Options):
     load: LoadOptions
 
 
-class ServeOptions(Options):
-    """`doppel serve`: where to listen, the queue, sampling defaults, the model."""
+class ApiOptions(Options):
+    """What the server does with requests: where it listens, who may call, the queue, the
+    sampling defaults (server.create_app takes these; `doppel serve` adds the model)."""
 
     host: str = option("127.0.0.1", "Address to listen on; anything but loopback needs "
                        "--api-key.")
@@ -59,14 +60,19 @@ class ServeOptions(Options):
     queue_size: int = option(8, "Requests that may wait while a full batch generates; more get "
                              "503.", ge=0)
     batch_size: int = option(8, "Requests generated together (continuous batching).", ge=1)
-    timeout: float = option(120.0, "Seconds a request may take, waiting included.", ge=1)
+    timeout: float = option(120.0, "Seconds a request may take, waiting included.", gt=0)
     sampling: SamplingParams = SamplingParams()
-    load: LoadOptions
 
     @model_validator(mode="after")
-    def _private_by_default(self) -> ServeOptions:
+    def _private_by_default(self) -> ApiOptions:
         check_exposure(self.host, self.api_key)
         return self
+
+
+class ServeOptions(ApiOptions):
+    """`doppel serve`: the server's options and the model."""
+
+    load: LoadOptions
 
 
 def check_exposure(host: str, api_key: str | None) -> None:

@@ -75,23 +75,12 @@ class ChatStats:
 
 @dataclass(slots=True)
 class PrepareSummary:
-    """What `prepare_dataset` did, for the CLI's table and for callers (demo, bench)."""
+    """What `prepare_dataset` did, for the CLI's table and for callers (demo, bench): the
+    manifest it wrote (counts, session gap, warnings), where, and how long it took."""
 
     out_dir: Path
-    me: dict[str, str]
-    chats_kept: int
-    chats_skipped: dict[str, int]
-    conversations: dict[str, int]
-    messages: dict[str, int]
-    speakers: int
-    messages_read: int
-    dropped: dict[str, int]
-    masked: dict[str, int]
-    gap_seconds: float
-    gap_reason: str
+    manifest: Manifest
     seconds: float
-    warnings: list[str] = field(default_factory=list)
-    sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class _Collector:
@@ -442,7 +431,7 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
                              identities.warnings)
         writer.finish(manifest.to_json())
         write_report(folder, manifest)
-    return _summary(out_dir, manifest, time.perf_counter() - started)
+    return PrepareSummary(out_dir, manifest, time.perf_counter() - started)
 
 
 def _counts(collector: _Collector, assembler: _Assembler, read: int) -> dict[str, Any]:
@@ -512,14 +501,3 @@ def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
 
-
-def _summary(out_dir: Path, manifest: Manifest, seconds: float) -> PrepareSummary:
-    counts = manifest.counts
-    return PrepareSummary(
-        out_dir=out_dir, me=manifest.me.model_dump(), chats_kept=counts.chats_kept,
-        chats_skipped=counts.chats_skipped, conversations=counts.conversations,
-        messages=counts.messages, speakers=len(manifest.speakers),
-        messages_read=counts.messages_read, dropped=counts.dropped,
-        masked=counts.masked, gap_seconds=manifest.params.chosen_gap_s,
-        gap_reason=manifest.params.gap_reason, seconds=seconds,
-        warnings=manifest.warnings, sources=counts.model_dump()["sources"])

@@ -25,6 +25,7 @@ import httpx
 
 from benchdocs import write_block
 from doppel.infer.engine import Engine, SamplingParams
+from doppel.infer.options import ApiOptions
 from doppel.infer.server import create_app, run_in_thread
 from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, RunInfo
 
@@ -127,7 +128,7 @@ def batched(engine: Engine, tokens: int, batch: int = 8) -> tuple[float, float]:
 def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float, float, float]:
     """(median time to first content, total tokens/s, per CPU-second) for concurrent streams."""
     engine.stop_ids = []
-    server, url = run_in_thread(create_app(engine, queue_size=clients))
+    server, url = run_in_thread(create_app(engine, ApiOptions(queue_size=clients)))
     body = {"model": "doppel/Alex", "stream": True, "max_tokens": tokens, "temperature": 0,
             "repetition_penalty": 1.0,
             "messages": [{"role": "user", "name": n, "content": t} for n, t in HISTORY]}
@@ -183,13 +184,13 @@ def llama_cpp_server_rows(row, tokens: int) -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         print("llama-cpp-python is not installed: no llama.cpp server rows")
         return
-    from doppel.infer.llama_engine import LlamaEngine
+    from doppel.engines import load_llama
 
     with tempfile.TemporaryDirectory() as tmp:
         run = str(lora_run(Path(tmp) / "run"))
         # serve's default threads (every core but one), then every core (--threads N)
         for threads in (None, os.cpu_count()):
-            engine = LlamaEngine.load(run, threads=threads)
+            engine = load_llama(run, threads=threads)
             server_throughput(engine, 1, 4)  # warm-up
             for clients in (1, 8):
                 row(f"server, llama.cpp f16 GGUF, {engine.llm.n_threads} thread(s), {clients} "

@@ -51,6 +51,26 @@ def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length:
 
 
 @pytest.fixture(scope="session")
+def embedded_twin(tmp_path_factory) -> Path:
+    """A LoRA run (non-zero adapter, max_length 512) on the embedded SmolLM2-135M, built once per
+    session for the tests that need a real model's run: export, serve --engine llama.cpp and the
+    README's bot lines. Read-only: a test that changes a run copies it first."""
+    from export_models import write_embedded_run
+
+    return write_embedded_run(tmp_path_factory.mktemp("embedded-twin"), "smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def embedded_twin_gguf(embedded_twin, tmp_path_factory) -> Path:
+    """embedded_twin exported as `doppel export RUN -o twin.gguf` writes it (f16), once."""
+    from doppel.export.pipeline import ExportOptions, export_run
+
+    out = tmp_path_factory.mktemp("embedded-twin-gguf") / "twin.gguf"
+    export_run(embedded_twin, out, ExportOptions(progress=False))
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_run_dir(tmp_path_factory) -> Path:
     """RUN_DIR of a 2-layer Llama + LoRA adapter; speakers Alex (me) and Sam."""
     root = tmp_path_factory.mktemp("tiny-run")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from builders import run_cli
+from doppel import engines
 from doppel.bot.handlers import REFUSAL
-from doppel.infer import options
 from doppel.infer.echo import EchoBackend
 from fake_telegram import BOT_USER, FakeTelegram
 
@@ -45,7 +45,7 @@ def token_file(tmp_path, telegram) -> Path:
 def echo(monkeypatch) -> EchoBackend:
     """`doppel bot` loads this backend whatever RUN_DIR says (Alex is the run's "me")."""
     backend = EchoBackend(["Alex", "Sam", "Jo"])
-    monkeypatch.setattr(options, "load_engine", lambda *args: backend)
+    monkeypatch.setattr(engines, "load_engine", lambda *args: backend)
     return backend
 
 
@@ -210,7 +210,7 @@ def test_one_model_serves_chats_in_turn(telegram, token_file, monkeypatch, capsy
     """A chat that keeps writing while the twin answers gets one more reply that reads it all;
     the friend who wrote meanwhile is answered next, not after every message."""
     slow = EchoBackend(["Alex", "Sam", "Jo"], delay_s=0.15)
-    monkeypatch.setattr(options, "load_engine", lambda *args: slow)
+    monkeypatch.setattr(engines, "load_engine", lambda *args: slow)
 
     def drive():
         telegram.say(SAM, "a b c d e f g h")

@@ -107,15 +107,9 @@ def test_readme_shows_two_bot_lines():
 
 
 @pytest.mark.slow
-def test_readme_bot_lines_on_the_embedded_model(tmp_path):
-    """The README's lines on a LoRA run over the embedded SmolLM2-135M: the real load, the real
-    engine, sampling flags passed through."""
-    from builders import write_dataset
-    from conftest import write_adapter_run
-    from doppel.models import resolve_model
-
-    run = write_adapter_run(tmp_path / "build" / "run", resolve_model("smollm2-135m"),
-                            write_dataset(tmp_path / "build" / "dataset", conversations=12))
-    replies = run_readme_lines(run, tmp_path / "home", "--delay-per-char", "0",
+def test_readme_bot_lines_on_the_embedded_model(embedded_twin, tmp_path):
+    """The README's lines on a LoRA run over the embedded SmolLM2-135M (the session's, copied to
+    the user's out/run): the real load, the real engine, sampling flags passed through."""
+    replies = run_readme_lines(embedded_twin, tmp_path / "home", "--delay-per-char", "0",
                                "--max-new-tokens", "12", "--seed", "1", "--temperature", "0.7")
     assert replies and all(reply.strip() for reply in replies)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builders import run_cli
+from doppel import engines
 from doppel.errors import DoppelError
-from doppel.infer import options
 from doppel.infer.chat import ChatSession
 from doppel.infer.engine import SamplingParams
 
@@ -46,7 +46,7 @@ def test_saved_transcript_is_markdown(scripted_engine, tmp_path):
 def cli_engine(scripted_engine, monkeypatch):
     """`doppel chat` loads this scripted engine whatever RUN_DIR says."""
     engine = scripted_engine("hey\n>>> what's up?")
-    monkeypatch.setattr(options, "load_engine", lambda *args: engine)
+    monkeypatch.setattr(engines, "load_engine", lambda *args: engine)
     return engine
 
 

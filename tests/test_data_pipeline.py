@@ -100,10 +100,10 @@ def test_conversations_bursts_and_val_split(prepared):
     splits = [c.split for c in sam]
     assert splits == ["train"] * 20 + ["val"] * 2
     assert [c.split for c in dataset.conversations() if c.chat_id == "user3"] == ["train"] * 3
-    assert summary.conversations == {"train": 23, "val": 2}
+    assert summary.manifest.counts.conversations == {"train": 23, "val": 2}
     assert len({c.id for c in dataset.conversations()}) == 25
     # daily chats, replies in seconds: the automatic gap lies between
-    assert 20 * 60 <= summary.gap_seconds <= 12 * HOUR
+    assert 20 * 60 <= summary.manifest.params.chosen_gap_s <= 12 * HOUR
 
 
 def test_media_drop_and_no_mask_and_fixed_gap(tmp_path):
@@ -114,9 +114,10 @@ def test_media_drop_and_no_mask_and_fixed_gap(tmp_path):
     dataset = load_dataset(tmp_path / "ds")
     texts = [m.text for c in dataset.conversations() for m in c.messages]
     assert "ok" in texts and "😂" in texts  # caption kept, sticker kept
-    assert "[voice 0:07]" not in texts and summary.dropped["media"] == 1
-    assert "call me at +1 415 555 2671" in texts and summary.masked == {}
-    assert summary.gap_seconds == 2 * DAY and "--gap" in summary.gap_reason
+    counts, params = summary.manifest.counts, summary.manifest.params
+    assert "[voice 0:07]" not in texts and counts.dropped["media"] == 1
+    assert "call me at +1 415 555 2671" in texts and counts.masked == {}
+    assert params.chosen_gap_s == 2 * DAY and "--gap" in params.gap_reason
     # days-apart chats stay one conversation; only the call splits Sam's chat
     assert [len(c.messages) for c in dataset.conversations()] == [43, 5, 6]
 
@@ -129,9 +130,9 @@ def test_include_and_exclude_and_me_by_name(tmp_path):
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     kept = [c["id"] for c in manifest["chats"] if c["kept"]]
     assert kept == ["chat7"]
-    assert summary.chats_skipped == {"excluded": 1, "not_included": 2}
+    assert summary.manifest.counts.chats_skipped == {"excluded": 1, "not_included": 2}
     assert manifest["me"] == {"id": "user1", "name": "Alex"}
-    assert summary.warnings == ["--include 'Nobody' matched no chat"]
+    assert summary.manifest.warnings == ["--include 'Nobody' matched no chat"]
 
 
 def test_no_chats_left_says_what_removed_them(tmp_path):

@@ -271,12 +271,12 @@ LLAMA_CPP_Q8_0_TOLERANCE = 1.5
 
 
 @pytest.fixture(scope="module")
-def smollm_run(tmp_path_factory):
+def smollm_run(embedded_twin):
     import torch
 
     from doppel.infer.engine import Engine
 
-    run = write_embedded_run(tmp_path_factory.mktemp("smollm"), "smollm2-135m")
+    run = embedded_twin
     engine = Engine.load(run, merge=True, dtype=torch.float32)
     return run, engine, engine.prompt_ids(HISTORY, "Alex", 32)
 
@@ -320,16 +320,14 @@ def test_embedded_smollm2_gguf_in_transformers_and_llama_cpp(smollm_run, tmp_pat
 
 @pytest.mark.slow
 @needs_llama_cpp
-def test_llama_cpp_reply_equals_doppel_chat(smollm_run, tmp_path):
+def test_llama_cpp_reply_equals_doppel_chat(smollm_run, embedded_twin_gguf):
     """The reply a user sees: doppel's engine (greedy) and llama.cpp on the f16 export."""
     from doppel.chatformat import split_messages
     from doppel.export import llamacpp
-    from doppel.export.pipeline import ExportOptions, export_run
     from doppel.infer.engine import SamplingParams
 
-    run, engine, _ = smollm_run
-    export_run(run, tmp_path / "twin.gguf", ExportOptions(progress=False))
-    llm = llamacpp.load(tmp_path / "twin.gguf", threads=2, context=512)
+    _, engine, _ = smollm_run
+    llm = llamacpp.load(embedded_twin_gguf, threads=2, context=512)
     params = SamplingParams(temperature=0, repetition_penalty=1.0, max_new_tokens=48)
     for history in HISTORIES[:2]:
         ours = engine.reply(history, "Alex", params)

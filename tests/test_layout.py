@@ -65,3 +65,15 @@ def test_eval_has_no_import_circle():
     # the check sees a circle when there is one
     assert circles({"doppel.eval.a": {"doppel.eval.b"}, "doppel.eval.b": {"doppel.eval.a"}},
                    "doppel.eval") == [["doppel.eval.a", "doppel.eval.b"]]
+IMPORTS_EXPORT = re.compile(r"^\s*(from doppel\.export|import doppel\.export|from doppel import "
+                            r"export|from \.\.export)\b", re.M)
+
+
+def test_infer_never_imports_export():
+    """One direction: export/ checks its output with infer/'s engine, so infer/ may not export
+    (a run for --engine llama.cpp is exported by doppel/engines.py before the engine loads)."""
+    offenders = [str(path.relative_to(SRC)) for path in sorted((SRC / "infer").rglob("*.py"))
+                 if IMPORTS_EXPORT.search(path.read_text("utf-8"))]
+    assert offenders == []
+    assert IMPORTS_EXPORT.search("        from doppel.export.pipeline import export_run\n")
+    assert not IMPORTS_EXPORT.search("    a .gguf from `doppel export`\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import typer
@@ -76,15 +77,44 @@ def test_every_command_uses_the_schema():
         SCHEMA_COMMANDS) == set(COMMANDS)
 
 
+def test_commands_declare_no_flags_of_their_own_and_spell_shared_ones_alike():
+    """Every flag comes from a schema; -o/--output and --force are one declaration each."""
+    commands = Path(__file__).resolve().parents[1] / "src" / "doppel" / "commands"
+    for path in commands.glob("*.py"):
+        assert "typer.Option(" not in path.read_text("utf-8"), path.name
+        assert "typer.Argument(" not in path.read_text("utf-8"), path.name
+    outputs, forces = set(), set()
+    for name in SCHEMA_COMMANDS:
+        for model in _module_command(name).options.values():
+            for leaf in leaves(model):
+                if leaf.name == "output":
+                    outputs.add(tuple(leaf.flags))
+                if leaf.name == "force":
+                    forces.add(tuple(leaf.flags))
+    assert outputs == {("-o", "--output")} and forces == {("--force",)}
+
+
+def test_export_still_takes_its_old_out_flag(monkeypatch, capsys):
+    from doppel.export.pipeline import ExportCommand
+
+    leaf = next(leaf for leaf in leaves(ExportCommand) if leaf.name == "output")
+    assert leaf.cli["alias"] == "--out"
+    for flag in ("--out", "-o", "--output"):
+        code, _, err = run_cli(["export", "no-such-run", flag, "x.gguf"], monkeypatch, capsys)
+        assert code == 2 and "no-such-run" in err and "Missing option" not in err, err
+    code, _, err = run_cli(["export", "no-such-run"], monkeypatch, capsys)
+    assert code == 2 and "Missing option '-o' / '--output'." in err, err
+
+
 @pytest.fixture
 def no_model_load(monkeypatch):
     """Fail the test if a command gets as far as loading a model."""
-    from doppel.infer import options
+    from doppel import engines
 
     def refuse(*_):
         raise AssertionError("a model was loaded before the options were checked")
 
-    monkeypatch.setattr(options, "load_engine", refuse)
+    monkeypatch.setattr(engines, "load_engine", refuse)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -109,7 +139,7 @@ def test_bad_options_fail_in_one_line_before_any_model_loads(args, message, no_m
 
 
 def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeypatch, capsys):
-    from doppel.infer import options
+    from doppel import engines
 
     seen = []
 
@@ -117,7 +147,7 @@ def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeyp
         seen.append(options)
         raise DoppelError("stop here")
 
-    monkeypatch.setattr(options, "load_engine", load)
+    monkeypatch.setattr(engines, "load_engine", load)
     for args, word in ((["--precision", "bf16"], "bf16"), (["--dtype", "float32"], "fp32"),
                        (["--dtype", "bfloat16"], "bf16"), ([], "auto")):
         code, _, err = run_cli(["chat", "RUN", *args], monkeypatch, capsys)

@@ -3,6 +3,7 @@ prompt ids, stops, sampling settings and exact usage; greedy replies equal the t
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ from export_models import HISTORY, agreement, decided, greedy_steps, needs_llama
 from test_server import client
 
 pytestmark = needs_llama_cpp
-serve = test_server.serve  # the fixture: serve(backend, **create_app options) -> URL
+serve = test_server.serve  # the fixture: serve(backend, **ApiOptions) -> URL
 GREEDY = SamplingParams(temperature=0, repetition_penalty=1.0, max_new_tokens=16)
 CHAT = [{"role": "user", "name": speaker, "content": text} for speaker, text in HISTORY]
 TINY_LLAMA_CPP_TOLERANCE = 5e-3  # llama.cpp's f16 KV cache (tests/test_export.py)
@@ -38,9 +39,9 @@ def gguf(tiny_run_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def llama(gguf):
-    from doppel.infer.llama_engine import LlamaEngine
+    from doppel.engines import load_llama
 
-    engine = LlamaEngine.load(str(gguf), threads=1)
+    engine = load_llama(str(gguf), threads=1)
     yield engine
     engine.close()
 
@@ -166,20 +167,20 @@ def _settled(llama) -> int:
 
 
 def test_a_run_folder_is_exported_once_next_to_it(tiny_run_dir, tmp_path):
-    from doppel.infer.llama_engine import LlamaEngine
+    from doppel.engines import load_llama
 
     run = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
-    engine = LlamaEngine.load(str(run), threads=1)
+    engine = load_llama(str(run), threads=1)
     cached = tmp_path / "run.llama.cpp" / "model.gguf"
     assert cached.is_file() and sorted(p.name for p in run.iterdir()) == sorted(
         p.name for p in tiny_run_dir.iterdir())  # nothing written inside the run folder
     assert engine.personas == ["Alex", "Sam"]
     stamp = cached.stat().st_mtime_ns
-    LlamaEngine.load(str(run), threads=1)
+    load_llama(str(run), threads=1)
     assert cached.stat().st_mtime_ns == stamp  # reused
     time.sleep(0.01)
     (run / "run.json").touch()
-    LlamaEngine.load(str(run), threads=1)
+    load_llama(str(run), threads=1)
     assert cached.stat().st_mtime_ns > stamp  # the run changed: exported again
 
 
@@ -226,29 +227,27 @@ def test_missing_llama_cpp_names_the_extra(gguf, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_readme_line_serves_the_embedded_twin_like_the_torch_engine(tmp_path):
+def test_readme_line_serves_the_embedded_twin_like_the_torch_engine(embedded_twin,
+                                                                    embedded_twin_gguf, tmp_path):
     """The README's `doppel serve --engine llama.cpp out/twin.gguf` as typed, in a process of its
     own, on an f16 export of a LoRA run on the embedded SmolLM2: greedy replies (real stops,
     several messages) equal the torch engine's, streaming and not."""
     import torch
 
-    from doppel.export.pipeline import ExportOptions, export_run
-    from export_models import write_embedded_run
     from test_readme import COMMANDS, _env, _free_port, served
 
     (line,) = [c for c in COMMANDS if c.text.startswith("doppel serve --engine llama.cpp")]
     assert line.words[2:] == ("--engine", "llama.cpp", "out/twin.gguf")
-    run = write_embedded_run(tmp_path, "smollm2-135m")
     (tmp_path / "out").mkdir()
-    export_run(run, tmp_path / "out" / "twin.gguf", ExportOptions(progress=False))
-    engine = Engine.load(run, merge=True, dtype=torch.float32)
+    os.link(embedded_twin_gguf, tmp_path / "out" / "twin.gguf")  # the session's export, as is
+    engine = Engine.load(embedded_twin, merge=True, dtype=torch.float32)
     params = SamplingParams(temperature=0, repetition_penalty=1.0, max_new_tokens=48)
     histories = ([("Sam", "hey")], HISTORY)
     expected = [REPLY_SEP.join(engine.reply(h, "Alex", params)) for h in histories]
     del engine  # before the server starts: the two never compete for the cores
     port = _free_port()
     argv = [sys.executable, "-m", "doppel", *line.words[1:], "--port", str(port)]
-    with served(argv, port, cwd=tmp_path, env=_env(run)) as url:
+    with served(argv, port, cwd=tmp_path, env=_env(tmp_path)) as url:
         # a loaded machine slows llama.cpp's threads a lot (they wait for each other)
         api = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=600)
         for history, reply in zip(histories, expected, strict=True):

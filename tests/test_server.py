@@ -14,7 +14,7 @@ from builders import run_cli, run_doppel
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
 from doppel.infer.engine import Engine, SamplingParams
-from doppel.infer.options import check_exposure
+from doppel.infer.options import ApiOptions, check_exposure
 from doppel.infer.server import (
     MAX_BODY,
     REPLY_SEP,
@@ -27,11 +27,11 @@ from doppel.infer.server import (
 
 @pytest.fixture
 def serve():
-    """serve(backend, **create_app options) -> base URL of a live server on a free port."""
+    """serve(backend, **ApiOptions) -> base URL of a live server on a free port."""
     servers = []
 
     def start(backend, **options) -> str:
-        server, url = run_in_thread(create_app(backend, **options))
+        server, url = run_in_thread(create_app(backend, ApiOptions(**options)))
         servers.append(server)
         return url
 
@@ -117,7 +117,7 @@ def long_request(stream: bool) -> dict:
 
 def test_a_full_queue_answers_503_and_a_dropped_stream_frees_its_place(serve):
     backend = EchoBackend(delay_s=0.02)
-    url = serve(backend, queue_size=0, max_batch=1)  # room for exactly one request
+    url = serve(backend, queue_size=0, batch_size=1)  # room for exactly one request
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=long_request(True)) as first:
         lines = first.iter_lines()  # held: a dropped iterator closes the connection
         next(lines)
@@ -137,7 +137,7 @@ def test_a_full_queue_answers_503_and_a_dropped_stream_frees_its_place(serve):
 
 
 def test_a_request_over_its_time_limit_is_stopped(serve):
-    url = serve(EchoBackend(delay_s=0.02), timeout_s=0.3)
+    url = serve(EchoBackend(delay_s=0.02), timeout=0.3)
     slow = httpx.post(f"{url}/v1/chat/completions", json=long_request(False))
     assert slow.status_code == 504 and slow.json()["error"]["type"] == "timeout"
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=long_request(True)) as streamed:
@@ -168,6 +168,22 @@ def test_malformed_requests_get_openai_shaped_4xx(serve, body, status, where):
     error = response.json()["error"]
     assert error["message"] and error["type"]
     assert where in (error["param"] or "") + error["message"]
+
+
+@pytest.mark.parametrize(("field", "value", "flag"), [
+    ("temperature", 2.5, "--temperature"), ("repetition_penalty", 11, "--repetition-penalty"),
+    ("max_tokens", 5000, "--max-new-tokens"), ("max_completion_tokens", 0, "--max-new-tokens"),
+    ("top_p", 0, "--top-p"), ("top_k", -1, "--top-k"),
+])
+def test_the_api_and_the_cli_take_the_same_sampling_range(serve, field, value, flag, monkeypatch,
+                                                           capsys):
+    """The request's limits are SamplingParams' own: a value the API refuses, the CLI refuses."""
+    url = serve(EchoBackend())
+    response = httpx.post(f"{url}/v1/chat/completions", json={
+        "model": "doppel/Alex", field: value, "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 400 and field in response.json()["error"]["param"]
+    code, _, err = run_cli(["chat", "RUN", flag, str(value)], monkeypatch, capsys)
+    assert code == 2 and err.count(flag) == 1 and "Input should be" in err, err
 
 
 def test_bodies_over_the_limit_get_413_declared_or_chunked(serve):
@@ -229,10 +245,10 @@ def test_serve_batch_size_sizes_the_batch_and_is_checked(monkeypatch, capsys):
     """`doppel serve RUN --batch-size 2`: capacity is the batch plus the queue."""
     import uvicorn
 
-    from doppel.infer import options as infer_options
+    from doppel import engines
 
     apps = []
-    monkeypatch.setattr(infer_options, "load_engine", lambda load: EchoBackend())
+    monkeypatch.setattr(engines, "load_engine", lambda load: EchoBackend())
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
     code, _, err = run_cli(["serve", "smollm2-135m", "--batch-size", "2", "--queue-size", "3"],
                            monkeypatch, capsys)

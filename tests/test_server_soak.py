@@ -15,8 +15,10 @@ import pytest
 SERVER = """
 import sys, time
 from doppel.infer.echo import EchoBackend
+from doppel.infer.options import ApiOptions
 from doppel.infer.server import create_app, run_in_thread
-server, url = run_in_thread(create_app(EchoBackend(delay_s=0.002), queue_size=8, max_batch=8))
+server, url = run_in_thread(create_app(EchoBackend(delay_s=0.002),
+                                               ApiOptions(queue_size=8, batch_size=8)))
 print(url, flush=True)
 sys.stdin.read()
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders import write_dataset
+from builders import run_cli, write_dataset
 from doppel.train.config import load_config, recipe_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,13 +24,6 @@ def doppel(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*DOPPEL, *map(str, args)], capture_output=True, text=True, timeout=900, **kwargs
     )
-
-
-def assert_clean_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -62,43 +55,45 @@ def test_flags_override_recipes_and_conflicts_are_rejected():
         load_config("cpu-demo", {"fsdp": True})
 
 
-def test_unknown_recipe_key_is_named(tmp_path, dataset):
+def train_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """`doppel train ARGS` in this process (run_cli): these paths need no process of their own."""
+    return run_cli(["train", *map(str, args)], monkeypatch, capsys)
+
+
+def assert_one_line_error(done: tuple[int, str, str], needle: str) -> None:
+    code, _, err = done
+    assert code == 2 and needle in err, err
+    assert "Traceback" not in err, err
+
+
+def test_unknown_recipe_key_is_named(tmp_path, dataset, monkeypatch, capsys):
     recipe = tmp_path / "mine.yaml"
     recipe.write_text(yaml.safe_dump({"method": "lora", "lerning_rate": 1e-4}))
-    assert_clean_error(
-        doppel("train", dataset, "-o", tmp_path / "run", "--recipe", recipe), "lerning_rate"
-    )
+    assert_one_line_error(train_cli(monkeypatch, capsys, dataset, "-o", tmp_path / "run",
+                                    "--recipe", recipe), "lerning_rate")
 
 
-def test_bad_inputs_get_one_line_errors(tmp_path, dataset):
+def test_bad_inputs_get_one_line_errors(tmp_path, dataset, monkeypatch, capsys):
     old = tmp_path / "old"
     write_dataset(old, conversations=3)
     manifest = json.loads((old / "manifest.json").read_text())
     (old / "manifest.json").write_text(json.dumps({**manifest, "schema_version": 0}))
-    assert_clean_error(doppel("train", old, "-o", tmp_path / "r1"), "schema version")
-    assert_clean_error(
-        doppel("train", tmp_path / "nowhere", "-o", tmp_path / "r2"), "does not exist"
-    )
-    assert_clean_error(
-        doppel("train", dataset, "-o", tmp_path / "r3", "--model", "no-such-model"), "embedded name"
-    )
-    assert_clean_error(
-        doppel("train", dataset, "-o", tmp_path / "r4", "--lora-r", "0"), "--lora-r 0"
-    )
-    assert_clean_error(
-        doppel("train", dataset, "-o", tmp_path / "r5", "--recipe", "nope"), "unknown recipe"
-    )
-    assert_clean_error(
-        doppel("train", dataset, "-o", tmp_path / "r6", "--train-on", "Nobody"), "Nobody"
-    )
+    cases = [((old, "-o", tmp_path / "r1"), "schema version"),
+             ((tmp_path / "nowhere", "-o", tmp_path / "r2"), "does not exist"),
+             ((dataset, "-o", tmp_path / "r3", "--model", "no-such-model"), "embedded name"),
+             ((dataset, "-o", tmp_path / "r4", "--lora-r", "0"), "--lora-r 0"),
+             ((dataset, "-o", tmp_path / "r5", "--recipe", "nope"), "unknown recipe"),
+             ((dataset, "-o", tmp_path / "r6", "--train-on", "Nobody"), "Nobody")]
+    for args, needle in cases:
+        assert_one_line_error(train_cli(monkeypatch, capsys, *args), needle)
     for run in ("r1", "r2", "r3", "r4", "r5", "r6"):
         assert not (tmp_path / run).exists()
 
 
-def test_dry_run_plans_without_writing(tmp_path, dataset):
-    result = doppel("train", dataset, "-o", tmp_path / "run", "--dry-run")
-    assert result.returncode == 0, result.stderr
-    assert "train_windows" in result.stdout and "memory per device" in result.stdout
+def test_dry_run_plans_without_writing(tmp_path, dataset, monkeypatch, capsys):
+    code, out, err = train_cli(monkeypatch, capsys, dataset, "-o", tmp_path / "run", "--dry-run")
+    assert code == 0, err
+    assert "train_windows" in out and "memory per device" in out
     assert not (tmp_path / "run").exists()
 
 

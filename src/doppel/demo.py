@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from doppel.errors import DoppelError
-from doppel.options import Options, force_option, option
+from doppel.options import Options, force_option, option, output_option
 from doppel.present import experiment_summary, prepare_summary
 
 SCRIPT = ["hey", "what's up?"]
@@ -33,13 +33,13 @@ class ExperimentOptions(Options):
 
 
 class DemoOptions(ExperimentOptions):
-    output: Path = option(Path("out/demo"), "Folder for every output.", flags=("-o", "--output"))
+    output: Path = output_option("Folder for every output.", Path("out/demo"))
 
 
 class CompareOptions(ExperimentOptions):
     dataset_dir: Path = option(help="Dataset folder from `doppel prepare`.", argument=True,
                                metavar="DATASET_DIR")
-    output: Path = option(help="Folder for both runs and the report.", flags=("-o", "--output"))
+    output: Path = output_option("Folder for both runs and the report.")
     lora_recipe: str = option("cpu-demo", "Recipe for the LoRA run (GPU: mistral-7b-qlora-24gb).")
     full_recipe: str = option("cpu-full", "Recipe for the full run (GPUs: mistral-7b-full-fsdp).")
 
@@ -82,8 +82,9 @@ def train_run(dataset: Path, out: Path, recipe: str, overrides: dict, force: boo
 
 def scripted_chat(run: Path, out: Path, console: Console) -> Path:
     """The reference's opening lines, sent to the model playing the exporting user."""
+    from doppel.engines import load_engine
     from doppel.infer.chat import ChatSession
-    from doppel.infer.options import LoadOptions, load_engine
+    from doppel.infer.options import LoadOptions
     from doppel.infer.sampling import SamplingParams
     from doppel.present import play_chat
 

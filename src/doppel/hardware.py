@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+from pydantic import BeforeValidator
 
 
 def world_size() -> int:
@@ -45,6 +47,10 @@ _DTYPE_WORDS = {"float32": "fp32", "bfloat16": "bf16"}
 def precision_word(value: object) -> object:
     """The precision word for an old dtype name (float32 -> fp32); anything else unchanged."""
     return _DTYPE_WORDS.get(value, value) if isinstance(value, str) else value
+
+
+# the type of every precision field: an old dtype name is read as its word
+PrecisionWord = Annotated[Precision, BeforeValidator(precision_word)]
 
 
 def use_bf16(precision: str) -> bool:

@@ -47,8 +47,24 @@ def option(default: Any = ..., help: str = "", *, flags: tuple[str, ...] = (),
     return Field(default, description=help, json_schema_extra={_CLI: cli}, **constraints)
 
 
-def force_option() -> Any:
-    return option(False, "Replace the output folder if it exists.")
+# --- options every command spells the same way --------------------------------------------
+
+def force_option(what: str = "the output folder") -> Any:
+    """`--force`: replace what the command writes (one spelling, no --no-force)."""
+    return option(False, f"Replace {what} if it exists.", flags=("--force",))
+
+
+def output_option(help: str, default: Any = ..., alias: str | None = None) -> Any:
+    """`-o/--output`: where the command writes (alias: a hidden old spelling, export's --out)."""
+    return option(default, help, flags=("-o", "--output"), alias=alias)
+
+
+def precision_option(what: str, note: str = "", alias: str | None = None) -> Any:
+    """`--precision auto|bf16|fp32`: one vocabulary, one default (hardware.Precision); the field's
+    type is hardware.PrecisionWord, which also reads the old dtype names."""
+    from doppel.hardware import PRECISION_HELP
+
+    return option("auto", f"{what} in {PRECISION_HELP}{note}.", alias=alias)
 
 
 class OptionError(DoppelError):
@@ -281,8 +297,10 @@ def typer_parameters(model: type[BaseModel], show_defaults: bool = True) -> list
         shown = _shown_default(leaf) if show_defaults else False
         info = typer.Option(*decls, help=help, show_default=shown,
                             metavar=_metavar(leaf), envvar=leaf.cli.get("envvar"))
-        annotation = Annotated[kind if leaf.required else kind | None, info]
-        default = inspect.Parameter.empty if leaf.required else None
+        # a required flag with an alias is checked in _given: either spelling may fill it
+        required = leaf.required and not leaf.cli.get("alias")
+        annotation = Annotated[kind if required else kind | None, info]
+        default = inspect.Parameter.empty if required else None
         params.append(inspect.Parameter(leaf.name, inspect.Parameter.KEYWORD_ONLY,
                                         annotation=annotation, default=default))
         if leaf.cli.get("alias"):
@@ -303,6 +321,8 @@ def _given(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
             alias = values.pop(_alias_name(leaf), None)
             if values.get(leaf.name) is None:
                 values[leaf.name] = alias
+            if values[leaf.name] is None and leaf.required:
+                raise DoppelError(f"Missing option {' / '.join(map(repr, leaf.flags))}.")
     return nest(model, values)
 
 

@@ -80,32 +80,34 @@ def prepare_summary(summary, mask: bool, console: Console | None = None) -> None
     from doppel.data.gaps import format_duration
 
     console = console or Console()
-    table = Table(title=f"Dataset for {summary.me['name']} ({summary.me['id']})", show_header=False)
+    manifest = summary.manifest
+    counts, params = manifest.counts, manifest.params
+    table = Table(title=f"Dataset for {manifest.me.name} ({manifest.me.id})", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    skipped = ", ".join(f"{n} {r}" for r, n in summary.chats_skipped.items()) or "none"
-    table.add_row("chats", f"{summary.chats_kept} used; left out: {skipped}")
-    table.add_row("conversations", f"{summary.conversations['train']:,} train, "
-                  f"{summary.conversations['val']:,} val")
-    table.add_row("messages", f"{summary.messages['train']:,} train, {summary.messages['val']:,} "
-                  f"val (of {summary.messages_read:,} read)")
-    table.add_row("speakers", str(summary.speakers))
-    if len(summary.sources) > 1 or set(summary.sources) - {"telegram"}:
+    skipped = ", ".join(f"{n} {r}" for r, n in counts.chats_skipped.items()) or "none"
+    table.add_row("chats", f"{counts.chats_kept} used; left out: {skipped}")
+    table.add_row("conversations", f"{counts.conversations['train']:,} train, "
+                  f"{counts.conversations['val']:,} val")
+    table.add_row("messages", f"{counts.messages['train']:,} train, {counts.messages['val']:,} "
+                  f"val (of {counts.messages_read:,} read)")
+    table.add_row("speakers", str(len(manifest.speakers)))
+    if len(counts.sources) > 1 or set(counts.sources) - {"telegram"}:
         table.add_row("sources", ", ".join(
-            f"{name}: {row['messages_kept']:,} messages in {row['chats_kept']} chats"
-            for name, row in summary.sources.items()))
-    table.add_row("session gap", f"{format_duration(summary.gap_seconds)}: {summary.gap_reason}")
-    table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in summary.dropped.items()) or "none")
-    table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in summary.masked.items())
+            f"{name}: {row.messages_kept:,} messages in {row.chats_kept} chats"
+            for name, row in counts.sources.items()))
+    table.add_row("session gap", f"{format_duration(params.chosen_gap_s)}: {params.gap_reason}")
+    table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in counts.dropped.items()) or "none")
+    table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in counts.masked.items())
                   or ("none found" if mask else "off"))
-    voice = getattr(summary, "voice", None)
+    voice = counts.voice
     if voice is not None:
         failed = ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in voice["failed"].items())
         table.add_row("voice", f"{voice['transcribed_messages']:,} of {voice['voice_messages']:,}"
                       f" transcribed ({voice['from_cache']:,} from cache)"
                       + (f"; kept as markers: {failed}" if failed else ""))
     console.print(table)
-    for warning in summary.warnings:
+    for warning in manifest.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"Wrote {summary.out_dir}/ in {summary.seconds:.1f}s: conversations.jsonl, "
                   f"manifest.json, report.html (open it to check the data).")

@@ -9,9 +9,9 @@ from doppel.options import command_from_options
 @command_from_options
 def command(options: BotOptions) -> None:
     """Run the twin as a Telegram bot (long polling; stop it with Ctrl-C or SIGTERM)."""
+    from doppel import engines
     from doppel.bot.app import serve
     from doppel.bot.options import BotSettings, read_token
-    from doppel.infer import options as opt
 
     token = read_token(options.token_file)
-    serve(token, BotSettings.from_options(options), lambda: opt.load_engine(options.load))
+    serve(token, BotSettings.from_options(options), lambda: engines.load_engine(options.load))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from doppel import engines
 from doppel.errors import DoppelError
-from doppel.infer import options as opt
 from doppel.infer.options import ChatOptions
 from doppel.options import command_from_options
 
@@ -22,7 +22,7 @@ def command(options: ChatOptions) -> None:
     lines = _read_script(script) if script else None
     console = Console(highlight=False, soft_wrap=True)
     with console.status(f"loading {options.load.run}", spinner="dots"):
-        engine = opt.load_engine(options.load)
+        engine = engines.load_engine(options.load)
     session = ChatSession.start(engine, options.persona, options.me, options.sampling)
     play_chat(console, session, lines)
 

@@ -7,40 +7,26 @@ Usage: doppel prepare EXPORT [EXPORT ...] -o dataset/ [--groups] [--me NAME] [--
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
-from doppel.data.options import PrepareOptions
+from doppel.data.options import PrepareCommand, PrepareOptions
 from doppel.errors import DoppelError
 from doppel.options import command_from_options
 from doppel.present import prepare_summary
 
 
 @command_from_options
-def command(
-    exports: Annotated[list[Path], typer.Argument(
-        help="Exports, any mix: Telegram result.json, WhatsApp .txt/.zip, Signal .txt, Discord "
-        "(DiscordChatExporter) .json, Messenger/Instagram folder or zip.", show_default=False)],
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Dataset folder to write (not needed with --list-speakers).",
-        show_default=False)] = None,
-    options: PrepareOptions = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    list_speakers: Annotated[bool, typer.Option(
-        "--list-speakers", help="Print every speaker (name, messages, source; tab-separated, "
-        "most active first) and write nothing: find your own name for --me.")] = False,
-) -> None:
+def command(target: PrepareCommand, options: PrepareOptions) -> None:
     """Turn chat exports into a dataset folder: conversations.jsonl, manifest.json, report."""
     from doppel.data.pipeline import prepare_dataset
 
-    if list_speakers:
-        print_speakers(exports, options)
+    if target.list_speakers:
+        print_speakers(target.exports, options)
         return
-    if output is None:
+    if target.output is None:
         raise DoppelError("pass -o DATASET, the folder to write (or --list-speakers to only "
                           "list who wrote in the exports)")
-    prepare_summary(prepare_dataset(exports, output, options, progress=not quiet), options.mask)
+    prepare_summary(prepare_dataset(target.exports, target.output, options,
+                                    progress=not target.quiet), options.mask)
 
 
 def print_speakers(exports: list[Path], options: PrepareOptions) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from doppel.options import Options, command_from_options, option
+from doppel.options import Options, command_from_options, force_option, option
 
 
 class SampleExportOptions(Options):
     path: Path = option(help="Folder to create; result.json is written inside it.",
                         argument=True, metavar="PATH")
     seed: int = option(0, "Random seed; same seed, same bytes.")
-    force: bool = option(False, "Replace the folder if it exists.", flags=("--force",))
+    force: bool = force_option("the folder")
 
 
 @command_from_options

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from doppel.infer import options as opt
+from doppel import engines
 from doppel.infer.options import ServeOptions
 from doppel.options import command_from_options
 
@@ -17,10 +17,8 @@ def command(options: ServeOptions) -> None:
 
     console = Console(stderr=True, highlight=False)
     with console.status(f"loading {options.load.run}", spinner="dots"):
-        engine = opt.load_engine(options.load)
-    app = create_app(engine, api_key=options.api_key, queue_size=options.queue_size,
-                     timeout_s=options.timeout, defaults=options.sampling,
-                     max_batch=options.batch_size)
+        engine = engines.load_engine(options.load)
+    app = create_app(engine, options)
     host = options.host
     shown = f"[{host}]" if ":" in host else host
     console.print(f"doppel: chat page and API on http://{shown}:{options.port}/ "

@@ -5,42 +5,24 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from doppel.options import OptionFlags, command_from_options
 from doppel.train.config import TrainConfig
+from doppel.train.options import TrainCommand
 
 
 @command_from_options
-def command(
-    dataset_dir: Annotated[Path, typer.Argument(help="dataset folder from `doppel prepare`")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="run folder to write")],
-    recipe: Annotated[
-        str | None, typer.Option(help="shipped recipe name or YAML path (default cpu-demo); it "
-                                 "gives every setting the flags below do not")
-    ] = None,
-    overrides: OptionFlags[TrainConfig] = None,
-    resume: Annotated[
-        bool, typer.Option(help="continue from the run folder's last checkpoint")
-    ] = False,
-    force: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            help="print the resolved config, token and step counts and a "
-            "memory estimate, without loading weights"
-        ),
-    ] = False,
-) -> None:
+def command(target: TrainCommand, overrides: OptionFlags[TrainConfig] = None) -> None:
     """Fine-tune a model on a dataset folder (LoRA, QLoRA or full with FSDP) into a run folder."""
     from doppel.train import distributed
     from doppel.train.config import load_config
 
+    dataset_dir, output, dry_run = target.dataset_dir, target.output, target.dry_run
     if not dry_run:
         distributed.start()  # under torchrun: from here on, an error on any rank ends them all
-    config = distributed.on_every_rank(lambda: load_config(recipe, overrides))
+    config = distributed.on_every_rank(lambda: load_config(target.recipe, overrides))
     if config.nproc > 1 and not distributed.launched() and not dry_run:
         _relaunch(config.nproc)
     if dry_run:
@@ -48,7 +30,8 @@ def command(
         return
     from doppel.train.run import train
 
-    run_dir = train(dataset_dir, output, config, resume=resume, force=force)
+    run_dir = train(dataset_dir, output, config, resume=target.resume,
+                    force=target.force)
     if int(os.environ.get("RANK", "0")) == 0:
         typer.echo(
             f"run folder: {run_dir}\nnext: doppel chat {run_dir}   |   "

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import field_validator, model_validator
 
 from doppel.errors import DoppelError
-from doppel.options import Options, option
+from doppel.options import Options, force_option, option, output_option
 
 # the automatic session gap never leaves this range, whatever the histogram says
 AUTO_GAP_MIN_S = 20 * 60.0
@@ -67,7 +67,7 @@ class PrepareOptions(Options):
     speech_model: Path | None = option(
         None, "The speech model for --transcribe: a faster-whisper (CTranslate2) model folder. "
         "Default: the English Whisper tiny.en model the voice extra installs.")
-    force: bool = option(False, "Replace the output folder if it exists.", flags=("--force",))
+    force: bool = force_option()
 
     @field_validator("me", "include", "exclude", mode="before")
     @classmethod
@@ -92,6 +92,22 @@ class PrepareOptions(Options):
     def gap_seconds(self) -> float | None:
         """The fixed gap in seconds, or None for 'auto'."""
         return None if self.gap == "auto" else parse_duration(self.gap)
+
+
+class PrepareCommand(Options):
+    """`doppel prepare`'s exports, dataset folder and output switches, beside how the dataset is
+    made (PrepareOptions, the manifest's "params")."""
+
+    exports: list[Path] = option(
+        help="Exports, any mix: Telegram result.json, WhatsApp .txt/.zip, Signal .txt, Discord "
+        "(DiscordChatExporter) .json, Messenger/Instagram folder or zip.", argument=True,
+        metavar="EXPORTS")
+    output: Path | None = output_option("Dataset folder to write (not needed with "
+                                        "--list-speakers).", None)
+    quiet: bool = option(False, "No progress bar.", flags=("--quiet", "-q"))
+    list_speakers: bool = option(
+        False, "Print every speaker (name, messages, source; tab-separated, most active first) "
+        "and write nothing: find your own name for --me.", flags=("--list-speakers",))
 
 
 def parse_duration(text: str) -> float:

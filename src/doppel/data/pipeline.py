@@ -34,6 +34,7 @@ from doppel.data.exports import (
 )
 from doppel.data.gaps import GapChoice, GapHistogram
 from doppel.data.identities import Identities, Speakers, load_identities, resolve_identities
+from doppel.data.manifest import Manifest
 from doppel.data.masking import Masker
 from doppel.data.options import PrepareOptions
 from doppel.data.selection import no_chats_error, skip_reason, unmatched_includes
@@ -77,24 +78,12 @@ class ChatStats:
 
 @dataclass(slots=True)
 class PrepareSummary:
-    """What `prepare_dataset` did, for the CLI's table and for callers (demo, bench)."""
+    """What `prepare_dataset` did, for the CLI's table and for callers (demo, bench): the
+    manifest it wrote (counts, session gap, warnings), where, and how long it took."""
 
     out_dir: Path
-    me: dict[str, str]
-    chats_kept: int
-    chats_skipped: dict[str, int]
-    conversations: dict[str, int]
-    messages: dict[str, int]
-    speakers: int
-    messages_read: int
-    dropped: dict[str, int]
-    masked: dict[str, int]
-    gap_seconds: float
-    gap_reason: str
+    manifest: Manifest
     seconds: float
-    warnings: list[str] = field(default_factory=list)
-    sources: dict[str, dict[str, int]] = field(default_factory=dict)
-    voice: dict[str, Any] | None = None  # counts["voice"] with --transcribe
 
 
 class _Collector:
@@ -460,11 +449,11 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
             raise DoppelError(f"none of your messages ({names[me]}) is in a conversation with a "
                               "reply; check --me, or pass --keep-single-speaker")
         files = [export_file(r, p) for r, p in zip(readers, paths, strict=True)]
-        manifest = _manifest(readers, files, options, collector, assembler, me, choice, read)
-        manifest["warnings"] += identities.warnings
-        writer.finish(manifest)
+        manifest = _manifest(readers, files, options, collector, assembler, me, choice, read,
+                             identities.warnings)
+        writer.finish(manifest.to_json())
         write_report(folder, manifest)
-    return _summary(out_dir, manifest, time.perf_counter() - started)
+    return PrepareSummary(out_dir, manifest, time.perf_counter() - started)
 
 
 def _counts(collector: _Collector, assembler: _Assembler, read: int) -> dict[str, Any]:
@@ -510,11 +499,12 @@ def _sources(collector: _Collector) -> dict[str, dict[str, int]]:
 
 def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
               collector: _Collector, assembler: _Assembler, me: str, choice: GapChoice,
-              read: int) -> dict[str, Any]:
+              read: int, found: list[str]) -> Manifest:
+    """The manifest, checked against its typed model (data/manifest.py) before it is written."""
     warnings = [f"--include {name!r} matched no chat"
                 for name in unmatched_includes(collector.read_chats, options)]
     entries = [export_entry(r, f) for r, f in zip(readers, files, strict=True)]
-    return {
+    return Manifest.model_validate({
         "me": {"id": me, "name": assembler.names[me]},
         "speakers": assembler.speakers_json(),
         "fingerprint": exports_fingerprint(files),
@@ -530,18 +520,7 @@ def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
         "stats": {"gap_histogram": collector.gaps.counts,
                   "length_bit_bins": {str(k): v for k, v in sorted(assembler.lengths.items())},
                   "conversation_sizes": {str(k): v for k, v in sorted(assembler.sizes.items())}},
-        "warnings": warnings,
+        "warnings": [*warnings, *found],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    })
 
-
-def _summary(out_dir: Path, manifest: dict[str, Any], seconds: float) -> PrepareSummary:
-    counts = manifest["counts"]
-    return PrepareSummary(
-        out_dir=out_dir, me=manifest["me"], chats_kept=counts["chats_kept"],
-        chats_skipped=counts["chats_skipped"], conversations=counts["conversations"],
-        messages=counts["messages"], speakers=len(manifest["speakers"]),
-        messages_read=counts["messages_read"], dropped=counts["dropped"],
-        masked=counts["masked"], gap_seconds=manifest["params"]["gap_seconds"],
-        gap_reason=manifest["params"]["gap_reason"], seconds=seconds,
-        warnings=manifest["warnings"], sources=counts["sources"], voice=counts.get("voice"))

@@ -1,7 +1,8 @@
 """The dataset report (report.md, report.html, plots/*.png), drawn from the manifest alone.
 
-Everything shown comes from manifest.json, so a report can be redrawn from any dataset folder,
-and the numbers a person reads are the numbers the next step uses.
+Everything shown comes from manifest.json (as data/manifest.py's typed Manifest), so a report
+can be redrawn from any dataset folder, and the numbers a person reads are the numbers the next
+step uses.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from doppel.data.gaps import BINS_PER_DECADE, GapHistogram, format_duration
+from doppel.data.manifest import Manifest
 
 TOP = 20  # bars per volume plot
 
@@ -40,13 +42,13 @@ def _barh(ax: Any, labels: list[str], values: list[float], xlabel: str) -> None:
     ax.set_xlabel(xlabel)
 
 
-def _plot_chats(ax: Any, m: dict[str, Any]) -> None:
-    kept = [c for c in m["chats"] if c["kept"]]
-    kept.sort(key=lambda c: -sum(c["messages"].values()))
+def _plot_chats(ax: Any, m: Manifest) -> None:
+    kept = [c for c in m.chats if c.kept]
+    kept.sort(key=lambda c: -sum(c.messages.values()))
     kept = kept[:TOP]
-    train = [c["messages"].get("train", 0) for c in kept]
-    val = [c["messages"].get("val", 0) for c in kept]
-    labels = [_label(c["name"]) for c in kept]
+    train = [c.messages.get("train", 0) for c in kept]
+    val = [c.messages.get("val", 0) for c in kept]
+    labels = [_label(c.name) for c in kept]
     ax.barh(range(len(kept)), train, color="#4c72b0", label="train")
     ax.barh(range(len(kept)), val, left=train, color="#dd8452", label="val")
     ax.set_yticks(range(len(kept)), labels)
@@ -56,20 +58,20 @@ def _plot_chats(ax: Any, m: dict[str, Any]) -> None:
     ax.set_title(f"Messages per chat (top {TOP})")
 
 
-def _plot_speakers(ax: Any, m: dict[str, Any]) -> None:
-    speakers = list(m["speakers"].values())[:TOP]
-    _barh(ax, [_label(s["name"]) for s in speakers], [s["messages"] for s in speakers], "messages")
+def _plot_speakers(ax: Any, m: Manifest) -> None:
+    speakers = list(m.speakers.values())[:TOP]
+    _barh(ax, [_label(s.name) for s in speakers], [s.messages for s in speakers], "messages")
     ax.set_title(f"Messages per speaker (top {TOP})")
 
 
-def _plot_gaps(ax: Any, m: dict[str, Any]) -> None:
-    counts = m["stats"]["gap_histogram"]
+def _plot_gaps(ax: Any, m: Manifest) -> None:
+    counts = m.stats.gap_histogram
     edges = [GapHistogram.edge(i) for i in range(len(counts) + 1)]
     ax.stairs(counts, edges, fill=True, color="#4c72b0")
     ax.set_xscale("log")
-    gap = m["params"]["gap_seconds"]
-    how = ("fixed by --gap" if m["params"]["gap"] != "auto"
-           else "auto: " + m["params"]["gap_reason"].split(" between")[0].split(";")[0])
+    gap = m.params.chosen_gap_s
+    how = ("fixed by --gap" if m.params.gap != "auto"
+           else "auto: " + m.params.gap_reason.split(" between")[0].split(";")[0])
     ax.axvline(gap, color="#c44e52", linewidth=2,
                label=f"session gap {format_duration(gap)} ({how})")
     marks = [(60, "1m"), (3600, "1h"), (86400, "1d"), (7 * 86400, "1w"), (30 * 86400, "30d")]
@@ -80,8 +82,8 @@ def _plot_gaps(ax: Any, m: dict[str, Any]) -> None:
     ax.set_title("Pauses between messages and the session gap")
 
 
-def _plot_lengths(ax: Any, m: dict[str, Any]) -> None:
-    bins = {int(k): v for k, v in m["stats"]["length_bit_bins"].items()}
+def _plot_lengths(ax: Any, m: Manifest) -> None:
+    bins = m.stats.length_bit_bins
     keys = list(range(1, max(bins) + 1)) if bins else []
     labels = [f"{1 << (k - 1)}-{(1 << k) - 1}" for k in keys]
     ax.bar(range(len(keys)), [bins.get(k, 0) for k in keys], color="#4c72b0")
@@ -91,8 +93,8 @@ def _plot_lengths(ax: Any, m: dict[str, Any]) -> None:
     ax.set_title("Message length")
 
 
-def _plot_sizes(ax: Any, m: dict[str, Any]) -> None:
-    sizes = {int(k): v for k, v in m["stats"]["conversation_sizes"].items()}
+def _plot_sizes(ax: Any, m: Manifest) -> None:
+    sizes = m.stats.conversation_sizes
     if sizes:
         ax.hist(list(sizes), weights=list(sizes.values()), bins=min(50, max(sizes)),
                 color="#4c72b0")
@@ -101,17 +103,17 @@ def _plot_sizes(ax: Any, m: dict[str, Any]) -> None:
     ax.set_title("Conversation size")
 
 
-def _plot_drops(ax: Any, m: dict[str, Any]) -> None:
-    counts = m["counts"]
-    items = [*counts["dropped"].items()]
-    if counts["messages_in_skipped_chats"]:
-        items.append(("in skipped chats", counts["messages_in_skipped_chats"]))
+def _plot_drops(ax: Any, m: Manifest) -> None:
+    counts = m.counts
+    items = [*counts.dropped.items()]
+    if counts.messages_in_skipped_chats:
+        items.append(("in skipped chats", counts.messages_in_skipped_chats))
     items.sort(key=lambda kv: -kv[1])
     _barh(ax, [k for k, _ in items] or ["(none)"], [v for _, v in items] or [0], "messages")
     ax.set_title("Messages left out, by reason")
 
 
-PLOTS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
+PLOTS: dict[str, Callable[[Any, Manifest], None]] = {
     "chats.png": _plot_chats,
     "speakers.png": _plot_speakers,
     "gaps.png": _plot_gaps,
@@ -121,7 +123,7 @@ PLOTS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
 }
 
 
-def write_plots(folder: Path, manifest: dict[str, Any]) -> None:
+def write_plots(folder: Path, manifest: Manifest) -> None:
     # Figure and the Agg canvas directly: pyplot's import and figure bookkeeping cost more
     # than drawing the six plots
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -139,56 +141,54 @@ def write_plots(folder: Path, manifest: dict[str, Any]) -> None:
             fig.savefig(folder / "plots" / name, dpi=90)
 
 
-def _sections(m: dict[str, Any]) -> list[Section]:
-    counts, params = m["counts"], m["params"]
+def _sections(m: Manifest) -> list[Section]:
+    counts, params = m.counts, m.params
     overview = Section("Overview", [
-        f"You: **{m['me']['name']}** ({m['me']['id']}).",
-        *[f"Export ({e.get('source', 'telegram')}): `{e['path']}` ({e['size_bytes']:,} bytes, "
-          f"layout {e['layout']})." for e in m.get("exports", [m["export"]])],
-        f"Fingerprint `{m['fingerprint'][:23]}...`.",
-        f"Chats used: {counts['chats_kept']}; left out: " + (", ".join(
-            f"{n} {reason}" for reason, n in counts["chats_skipped"].items()) or "none") + ".",
-        f"Conversations: {counts['conversations']['train']:,} train, "
-        f"{counts['conversations']['val']:,} val; messages: {counts['messages']['train']:,} "
-        f"train, {counts['messages']['val']:,} val; speakers: {len(m['speakers'])}.",
-        "Masked: " + (", ".join(f"{n} {kind}" for kind, n in counts["masked"].items())
-                      or ("nothing found" if params["mask"] else "off (--no-mask)")) + ".",
-        *[f"Warning: {w}." for w in m["warnings"]],
+        f"You: **{m.me.name}** ({m.me.id}).",
+        *[f"Export ({e.source}): `{e.path}` ({e.size_bytes:,} bytes, layout {e.layout})."
+          for e in m.exports],
+        f"Fingerprint `{m.fingerprint[:23]}...`.",
+        f"Chats used: {counts.chats_kept}; left out: " + (", ".join(
+            f"{n} {reason}" for reason, n in counts.chats_skipped.items()) or "none") + ".",
+        f"Conversations: {counts.conversations['train']:,} train, "
+        f"{counts.conversations['val']:,} val; messages: {counts.messages['train']:,} "
+        f"train, {counts.messages['val']:,} val; speakers: {len(m.speakers)}.",
+        "Masked: " + (", ".join(f"{n} {kind}" for kind, n in counts.masked.items())
+                      or ("nothing found" if params.mask else "off (--no-mask)")) + ".",
+        *[f"Warning: {w}." for w in m.warnings],
     ])
     gap = Section("Session gap", [
-        f"A pause longer than **{format_duration(params['gap_seconds'])}** starts a new "
-        f"conversation: {params['gap_reason']}. Calls and cleared history always do."
+        f"A pause longer than **{format_duration(params.chosen_gap_s)}** starts a new "
+        f"conversation: {params.gap_reason}. Calls and cleared history always do."
     ], image="plots/gaps.png")
     sources = Section("Sources", table=[["source", "chats", "chats used", "messages read",
                                          "messages kept"]])
-    for name, row in counts.get("sources", {}).items():
-        sources.table.append([name, *(f"{row[k]:,}" for k in ("chats", "chats_kept",
-                                                               "messages_read", "messages_kept"))])
+    for name, row in counts.sources.items():
+        sources.table.append([name, *(f"{n:,}" for n in (row.chats, row.chats_kept,
+                                                          row.messages_read, row.messages_kept))])
     chats = Section("Chats", table=[["chat", "source", "type", "used", "conversations",
                                      "messages", "left out"]], image="plots/chats.png")
-    for c in m["chats"]:
-        used = "yes" if c["kept"] else f"no ({c['skip_reason']})"
-        conv = sum(c.get("conversations", {}).values())
-        msgs = sum(c.get("messages", {}).values())
-        dropped = c.get("dropped", {})
-        chats.table.append([c["name"], c.get("source", "telegram"), c["type"], used, str(conv),
-                            str(msgs),
-                            ", ".join(f"{k} {v}" for k, v in dropped.items())])
+    for c in m.chats:
+        used = "yes" if c.kept else f"no ({c.skip_reason})"
+        chats.table.append([c.name, c.source, c.type, used, str(sum(c.conversations.values())),
+                            str(sum(c.messages.values())),
+                            ", ".join(f"{k} {v}" for k, v in c.dropped.items())])
     speakers = Section("Speakers", table=[["speaker", "id", "messages", "chats"]],
                        image="plots/speakers.png")
-    for sid, s in m["speakers"].items():
-        speakers.table.append([s["name"], sid, str(s["messages"]), str(len(s["chats"]))])
+    for sid, s in m.speakers.items():
+        speakers.table.append([s.name, sid, str(s.messages), str(len(s.chats))])
     drops = Section("What was left out", [
-        f"{counts['single_speaker_conversations']} conversations in which only one person "
-        "wrote were dropped (nobody answered)." if not params["keep_single_speaker"] else
+        f"{counts.single_speaker_conversations} conversations in which only one person "
+        "wrote were dropped (nobody answered)." if not params.keep_single_speaker else
         "Conversations with a single speaker were kept (--keep-single-speaker)."],
-        table=[["reason", "messages"], *[[k, str(v)] for k, v in counts["dropped"].items()]],
+        table=[["reason", "messages"], *[[k, str(v)] for k, v in counts.dropped.items()]],
         image="plots/drops.png")
     shapes = [Section("Message length", image="plots/lengths.png"),
               Section("Conversation size", image="plots/conversation_sizes.png")]
+    shown = params.model_dump(mode="json", exclude_unset=True, by_alias=True)
     params_table = Section("Parameters", table=[["parameter", "value"],
-                                                *[[k, str(v)] for k, v in params.items()]])
-    voice = [_voice(counts["voice"])] if "voice" in counts else []
+                                                *[[k, str(v)] for k, v in shown.items()]])
+    voice = [_voice(counts.voice)] if counts.voice is not None else []
     return [overview, sources, *voice, gap, chats, speakers, drops, *shapes, params_table]
 
 
@@ -248,7 +248,7 @@ def _html(sections: list[Section]) -> str:
     return "\n".join(out)
 
 
-def write_report(folder: Path, manifest: dict[str, Any]) -> None:
+def write_report(folder: Path, manifest: Manifest) -> None:
     """Write report.md, report.html and plots/ into a dataset folder."""
     folder = Path(folder)
     write_plots(folder, manifest)

@@ -7,9 +7,16 @@ from typing import Any
 
 from pydantic import model_validator
 
-from doppel.hardware import PRECISION_HELP, Precision
+from doppel.hardware import PrecisionWord
 from doppel.infer.sampling import SamplingParams
-from doppel.options import Options, force_option, option, variant
+from doppel.options import (
+    Options,
+    force_option,
+    option,
+    output_option,
+    precision_option,
+    variant,
+)
 
 # Eval samples more conservatively than chat (temperature 0.7, top-p 0.9, no top-k) and shorter:
 # every number in its reports and docs/benchmarks.md was measured so, and the seed also picks the
@@ -46,8 +53,9 @@ class EvalOptions(Options):
     ppl_batch_tokens: int = option(2048, "Tokens per forward pass when computing perplexity.",
                                    ge=1)
     # the same rule as every command (PRECISION_HELP); the report and results.json name it
-    precision: Precision = option("auto", PRECISION_HELP + " (bf16 is 1.6x faster on a CPU with "
-                                  "bf16 instructions and moves perplexity by well under 2%).")
+    precision: PrecisionWord = precision_option(
+        "Weights", " (bf16 is 1.6x faster on a CPU with bf16 instructions and moves perplexity "
+        "by well under 2%)")
     canaries: Path | None = option(
         None, "A canaries file (JSON, schema doppel-canaries/1) naming what was planted in the "
         "export before prepare: masked canaries (phones, emails, cards) and one unmasked secret "
@@ -56,7 +64,7 @@ class EvalOptions(Options):
         "secret's exposure, run vs base. bench/privacy.py writes one; see README.",
         metavar="FILE")
     transcripts: bool = option(True, "Write scripted chats (hey / what's up?) for each run.")
-    force: bool = force_option()
+    force: bool = force_option("the eval folder")
     sampling: EvalSampling = EvalSampling()  # type: ignore[valid-type]
 
     @model_validator(mode="before")
@@ -75,3 +83,12 @@ class EvalOptions(Options):
                 values.setdefault(key, value)
         values["sampling"] = sampling
         return values
+
+
+class EvalCommand(Options):
+    """`doppel eval`'s runs, dataset and eval folder, beside how (EvalOptions, in results.json)."""
+
+    runs: list[Path] = option(help="Run folders from `doppel train`.", argument=True,
+                              metavar="RUN_DIR")
+    data: Path = option(help="Dataset folder the runs were trained on.", flags=("--data",))
+    output: Path = output_option("Eval folder to write.")

@@ -23,7 +23,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 
 from doppel.errors import DoppelError
 from doppel.export import templates
-from doppel.options import Options, option
+from doppel.options import Options, force_option, option, output_option
 from doppel.runs import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, RunInfo, read_run_info
 
 FORMATS = ("hf", "gguf", "ollama")
@@ -45,7 +45,7 @@ class ExportOptions(Options):
                         "file).")
     persona: str | None = option(None, "Whom the exported model plays (default: the exporting "
                                  "user).", flags=("--as",))
-    force: bool = option(False, "Replace OUT if it exists.", flags=("--force",))
+    force: bool = force_option("what -o names")
     progress: bool = option(True, "Show a progress bar.", flag=False)
 
     @field_validator("format", "dtype", "quant")
@@ -63,6 +63,16 @@ class ExportOptions(Options):
             raise ValueError("--quant applies to gguf and ollama exports; an hf folder keeps "
                              "floating-point weights (choose them with --dtype)")
         return self
+
+
+class ExportCommand(Options):
+    """`doppel export`'s run and destination, beside how (ExportOptions)."""
+
+    run_dir: Path = option(help="A run folder from `doppel train`.", argument=True,
+                           metavar="RUN_DIR")
+    # every command says -o/--output; export said --out before, which still works (hidden)
+    output: Path = output_option("Where to write: a folder (hf, ollama) or a .gguf file (gguf).",
+                                 alias="--out")
 
 
 @dataclass

@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from doppel.errors import DoppelError
 from doppel.infer.base import EngineBase
@@ -23,7 +24,8 @@ from doppel.infer.sampling import SamplingParams
 from doppel.runs import RunInfo
 
 
-def _llama_cpp():
+def llama_cpp_module():
+    """llama_cpp, or one line saying how to install it."""
     try:
         import llama_cpp
     except ImportError:
@@ -59,28 +61,26 @@ class LlamaEngine(EngineBase):
         self._worker: threading.Thread | None = None
 
     @classmethod
-    def load(cls, spec: str, max_length: int | None = None,
+    def load(cls, gguf: Path, tokenizer, info: RunInfo, max_length: int | None = None,
              threads: int | None = None) -> LlamaEngine:
-        """From a .gguf, an export folder or a run folder (gguf_source.resolve)."""
-        from doppel.infer.gguf_source import resolve
-
-        llama_cpp = _llama_cpp()
-        source = resolve(spec)
-        context = max_length or source.info.max_length
+        """A GGUF with the tokenizer for its prompts and the run info for its personas; a run
+        folder is turned into these before (export/gguf_source.py: infer/ never exports)."""
+        llama_cpp = llama_cpp_module()
+        context = max_length or info.max_length
         try:
-            llm = llama_cpp.Llama(str(source.gguf), n_ctx=context,
+            llm = llama_cpp.Llama(str(gguf), n_ctx=context,
                                   n_threads=threads or _default_threads(), verbose=False)
         except ValueError as error:  # llama.cpp's "Failed to load model from file"
-            raise DoppelError(f"llama.cpp could not load {source.gguf} ({error}); re-export "
+            raise DoppelError(f"llama.cpp could not load {gguf} ({error}); re-export "
                               "it with `doppel export`") from None
-        return cls(llm, source.tokenizer, source.info)
+        return cls(llm, tokenizer, info)
 
     # --- generation ---------------------------------------------------------------------
     def tokens(self, prompt: list[int], params: SamplingParams,
                stopped: Callable[[], bool] = lambda: False) -> Iterator[int]:
         """Sampled ids after `prompt`, up to max_new_tokens, a stop token (yielded last) or a
         full context; the prompt is evaluated afresh, so a seed gives the same reply anyway."""
-        llama_cpp = _llama_cpp()
+        llama_cpp = llama_cpp_module()
         with self._lock:
             llm = self.llm
             llm.reset()
@@ -100,7 +100,7 @@ class LlamaEngine(EngineBase):
 
     def _sampler(self, params: SamplingParams, prompt: list[int]):
         """llama.cpp's sampler chain for the request, with the prompt already seen."""
-        llama_cpp = _llama_cpp()
+        llama_cpp = llama_cpp_module()
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
         def add(sampler) -> None:

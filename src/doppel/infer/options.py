@@ -1,17 +1,17 @@
-"""The option sets of `doppel chat` and `doppel serve`, and loading the engine they share."""
+"""The option sets of `doppel chat` and `doppel serve` (doppel/engines.py loads the model)."""
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import model_validator
 
 from doppel.errors import DoppelError
-from doppel.hardware import PRECISION_HELP, Precision, precision_word
+from doppel.hardware import PrecisionWord
 from doppel.infer.sampling import SamplingParams
-from doppel.options import Options, option
+from doppel.options import Options, option, precision_option
 
 
 class LoadOptions(Options):
@@ -32,8 +32,7 @@ class LoadOptions(Options):
     max_length: int | None = option(None, "Context window in tokens (default: the run's "
                                     "max_length); older messages drop off.", ge=32)
     # --dtype float32|bfloat16 was this option's name before; it still works, hidden
-    precision: Annotated[Precision, BeforeValidator(precision_word)] = option(
-        "auto", f"Weights in {PRECISION_HELP}.", alias="--dtype")
+    precision: PrecisionWord = precision_option("Weights", alias="--dtype")
 
 
 class ChatOptions(Options):
@@ -49,8 +48,9 @@ class ChatOptions(Options):
     load: LoadOptions
 
 
-class ServeOptions(Options):
-    """`doppel serve`: where to listen, the queue, sampling defaults, the model."""
+class ApiOptions(Options):
+    """What the server does with requests: where it listens, who may call, the queue, the
+    sampling defaults (server.create_app takes these; `doppel serve` adds the model)."""
 
     host: str = option("127.0.0.1", "Address to listen on; anything but loopback needs "
                        "--api-key.")
@@ -60,14 +60,19 @@ class ServeOptions(Options):
     queue_size: int = option(8, "Requests that may wait while a full batch generates; more get "
                              "503.", ge=0)
     batch_size: int = option(8, "Requests generated together (continuous batching).", ge=1)
-    timeout: float = option(120.0, "Seconds a request may take, waiting included.", ge=1)
+    timeout: float = option(120.0, "Seconds a request may take, waiting included.", gt=0)
     sampling: SamplingParams = SamplingParams()
-    load: LoadOptions
 
     @model_validator(mode="after")
-    def _private_by_default(self) -> ServeOptions:
+    def _private_by_default(self) -> ApiOptions:
         check_exposure(self.host, self.api_key)
         return self
+
+
+class ServeOptions(ApiOptions):
+    """`doppel serve`: the server's options and the model."""
+
+    load: LoadOptions
 
 
 def check_exposure(host: str, api_key: str | None) -> None:
@@ -82,21 +87,3 @@ def check_exposure(host: str, api_key: str | None) -> None:
         raise DoppelError(f"--host {host} is reachable from other machines; pass --api-key KEY "
                           "(or set DOPPEL_API_KEY), or keep the default --host 127.0.0.1")
 
-
-def load_engine(options: LoadOptions):
-    """Load without progress bars or library chatter (errors still surface as DoppelError)."""
-    from transformers.utils import logging
-
-    from doppel.hardware import torch_dtype
-
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
-    if options.engine == "llama.cpp":
-        from doppel.infer.llama_engine import LlamaEngine
-
-        return LlamaEngine.load(options.run, max_length=options.max_length,
-                                threads=options.threads)
-    from doppel.infer.engine import Engine
-
-    return Engine.load(options.run, merge=options.merge, dtype=torch_dtype(options.precision),
-                       max_length=options.max_length)

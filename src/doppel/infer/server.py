@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, get_args
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +33,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from doppel.infer.engine import Delta
+from doppel.infer.options import ApiOptions
 from doppel.infer.sampling import SamplingParams
 
 REPLY_SEP = "\n\n"
@@ -82,18 +83,26 @@ class ChatMessage(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
 
 
+def _sampling(name: str) -> Any:
+    """SamplingParams' field `name` as an optional request field: its type and range, no default
+    (an absent one takes the server's default), so the API and the CLI accept the same values."""
+    info = SamplingParams.model_fields[name]
+    kind = info.annotation if type(None) in get_args(info.annotation) else info.annotation | None
+    return Annotated[kind, *info.metadata] if info.metadata else kind
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # OpenAI fields doppel does not use are ignored
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    top_k: int | None = Field(None, ge=0)
-    repetition_penalty: float | None = Field(None, gt=0, le=10)
-    max_tokens: int | None = Field(None, ge=1, le=4096)
-    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
-    seed: int | None = None
+    temperature: _sampling("temperature") = None
+    top_p: _sampling("top_p") = None
+    top_k: _sampling("top_k") = None
+    repetition_penalty: _sampling("repetition_penalty") = None
+    max_tokens: _sampling("max_new_tokens") = None  # OpenAI's names for max_new_tokens
+    max_completion_tokens: _sampling("max_new_tokens") = None
+    seed: _sampling("seed") = None
     n: int = Field(1, ge=1, le=1)
     stream_options: dict[str, Any] | None = None
 
@@ -110,7 +119,7 @@ class Scheduler:
     queue_size more wait (503 beyond that), and each request has a deadline (504)."""
 
     def __init__(self, backend: Backend, queue_size: int, timeout_s: float,
-                 max_batch: int = 8) -> None:
+                 max_batch: int) -> None:
         self.backend, self.timeout_s = backend, timeout_s
         self.capacity = max_batch + queue_size
         self.admitted = 0
@@ -216,12 +225,13 @@ def params_of(request: ChatRequest, defaults: SamplingParams) -> SamplingParams:
 
 
 # --- the app ---------------------------------------------------------------------------------
-def create_app(backend: Backend, api_key: str | None = None, queue_size: int = 8,
-               timeout_s: float = 120.0, defaults: SamplingParams | None = None,
-               max_batch: int = 8) -> FastAPI:
-    """The API + web page for one backend; `api_key` makes /v1 require `Bearer <key>`."""
-    defaults = defaults or SamplingParams()
-    max_batch = min(max_batch, getattr(backend, "max_batch", max_batch))  # llama.cpp: 1
+def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
+    """The API + web page for one backend; `options.api_key` makes /v1 require `Bearer <key>`.
+    (host and port are uvicorn's, not the app's.)"""
+    options = options or ApiOptions()
+    api_key, queue_size, timeout_s = options.api_key, options.queue_size, options.timeout
+    defaults = options.sampling
+    max_batch = min(options.batch_size, getattr(backend, "max_batch", options.batch_size))
     if hasattr(backend, "batcher"):
         backend.batcher(max_batch)  # an Engine: start its batch worker at this size
 

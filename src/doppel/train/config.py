@@ -14,8 +14,8 @@ import yaml
 from pydantic import model_validator
 
 from doppel.errors import DoppelError
-from doppel.hardware import PRECISION_HELP, Precision
-from doppel.options import Options, build, option
+from doppel.hardware import PrecisionWord
+from doppel.options import Options, build, option, precision_option
 
 DEFAULT_RECIPE = "cpu-demo"
 
@@ -47,7 +47,7 @@ class TrainConfig(Options):
         "grouped", "grouped: length-bucketed padded batches (fast on CPU); packed: padding-free "
         "rows with per-conversation positions (fast with FlashAttention); padded: plain random "
         "batches")
-    precision: Precision = option("auto", f"weights and compute in {PRECISION_HELP}")
+    precision: PrecisionWord = precision_option("weights and compute")
     gradient_checkpointing: bool = option(False, "recompute activations to save memory")
     compile: bool = option(False, "torch.compile the model (pays off on long runs)", flag=False)
     fsdp: bool = option(False, "shard full fine-tuning over processes with FSDP2")

@@ -6,7 +6,8 @@ folder, whose contents are the run contract), and re-exported only when the run 
 a user who trained a run expects `doppel serve --engine llama.cpp out/run` to serve it, as the
 torch engine does, and the export is the same `doppel export` would write (f16). For a run, its
 own tokenizer and run.json are used; for a GGUF alone, the tokenizer inside the file and the run
-info `doppel export` wrote into its metadata (export/ggufinfo.py).
+info `doppel export` wrote into its metadata (ggufinfo.py). It lives in export/ so that infer/
+never exports: doppel/engines.py resolves the source, then infer/'s LlamaEngine loads it.
 """
 
 from __future__ import annotations

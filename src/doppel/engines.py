@@ -1,0 +1,37 @@
+"""The model chat, serve, bot and the demo talk to, from their LoadOptions.
+
+It sits above infer/ and export/ because `--engine llama.cpp RUN_DIR` needs both: export/ turns
+the run into a GGUF (once, next to it), then infer/ runs it. infer/ never imports export/
+(export/ checks its output with infer/'s engine; tests/test_layout.py keeps the direction).
+"""
+
+from __future__ import annotations
+
+from doppel.infer.options import LoadOptions
+
+
+def load_engine(options: LoadOptions):
+    """Load without progress bars or library chatter (errors still surface as DoppelError)."""
+    from transformers.utils import logging
+
+    from doppel.hardware import torch_dtype
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    if options.engine == "llama.cpp":
+        return load_llama(options.run, max_length=options.max_length, threads=options.threads)
+    from doppel.infer.engine import Engine
+
+    return Engine.load(options.run, merge=options.merge, dtype=torch_dtype(options.precision),
+                       max_length=options.max_length)
+
+
+def load_llama(spec: str, max_length: int | None = None, threads: int | None = None):
+    """A .gguf, an export folder or a run folder (exported first) in llama.cpp."""
+    from doppel.export.gguf_source import resolve
+    from doppel.infer.llama_engine import LlamaEngine, llama_cpp_module
+
+    llama_cpp_module()  # missing: say so before exporting a run for nothing
+    source = resolve(spec)
+    return LlamaEngine.load(source.gguf, source.tokenizer, source.info, max_length=max_length,
+                            threads=threads)

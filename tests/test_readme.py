@@ -48,6 +48,7 @@ from pathlib import Path
 import pytest
 
 from builders import run_cli, write_dataset, write_hub_cache, write_tiny_mistral
+from doppel.quiet import kernel_noise
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -279,6 +280,7 @@ def test_readme_command_runs(world, index):
     done = world.result(index)
     assert done.returncode == 0, f"{COMMANDS[index].text}\n{done.stderr[-4000:]}"
     assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    assert kernel_noise(done.stdout + done.stderr) == []  # issue 19: quiet, true output
     if "--dry-run" in COMMANDS[index].words:
         assert "memory per device" in done.stdout
 

@@ -37,3 +37,9 @@ def install() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropNoise) for f in logger.filters):
             logger.addFilter(DropNoise(starts))
+
+
+def kernel_noise(text: str) -> list[str]:
+    """The lines of `text` that are messages these filters drop (for tests of command output)."""
+    starts = tuple(start for found in NOISE.values() for start in found)
+    return [line for line in text.splitlines() if any(start in line for start in starts)]

@@ -18,11 +18,10 @@ def command(options: ServeOptions) -> None:
     console = Console(stderr=True, highlight=False)
     with console.status(f"loading {options.load.run}", spinner="dots"):
         engine = opt.load_engine(options.load)
-    app = create_app(engine, api_key=options.api_key, queue_size=options.queue_size,
+    app = create_app(engine, api_key=options.listen.api_key, queue_size=options.queue_size,
                      timeout_s=options.timeout, defaults=options.sampling,
                      max_batch=options.batch_size)
-    host = options.host
-    shown = f"[{host}]" if ":" in host else host
-    console.print(f"doppel: chat page and API on http://{shown}:{options.port}/ "
+    listen = options.listen
+    console.print(f"doppel: chat page and API on {listen.url}/ "
                   f"(personas: {', '.join(engine.personas) or 'any name'})")
-    uvicorn.run(app, host=host, port=options.port, log_level="warning")
+    uvicorn.run(app, host=listen.host, port=listen.port, log_level="warning")

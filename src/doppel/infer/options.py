@@ -49,6 +49,19 @@ class ChatOptions(Options):
     load: LoadOptions
 
 
+def check_exposure(host: str, api_key: str | None) -> None:
+    """Refuse to listen beyond this machine without a key: chat logs are private."""
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name could resolve anywhere
+    if not loopback and not api_key:
+        raise DoppelError(f"--host {host} is reachable from other machines; pass --api-key KEY "
+                          "(or set DOPPEL_API_KEY), or keep the default --host 127.0.0.1")
+
+
 class ListenOptions(Options):
     """Where a server listens and its key: one rule for `doppel serve` and `doppel blindtest`."""
 
@@ -80,19 +93,6 @@ class ServeOptions(Options):
     timeout: float = option(120.0, "Seconds a request may take, waiting included.", ge=1)
     sampling: SamplingParams = SamplingParams()
     load: LoadOptions
-
-
-def check_exposure(host: str, api_key: str | None) -> None:
-    """Refuse to listen beyond this machine without a key: chat logs are private."""
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False  # a host name could resolve anywhere
-    if not loopback and not api_key:
-        raise DoppelError(f"--host {host} is reachable from other machines; pass --api-key KEY "
-                          "(or set DOPPEL_API_KEY), or keep the default --host 127.0.0.1")
 
 
 def load_engine(options: LoadOptions):

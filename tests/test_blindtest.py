@@ -10,11 +10,15 @@ import stat
 import pytest
 from fastapi.testclient import TestClient
 
-from blindtest_builders import MARKUP, PREPARE, SECRET, copy_store, prepared, two_chats  # noqa: F401
+import blindtest_builders
+from blindtest_builders import PREPARE, SECRET, copy_store
 from builders import run_cli
 from doppel.blindtest.results import summarize
 from doppel.blindtest.server import create_app
 from doppel.blindtest.store import Answer, BlindStore, Item
+
+two_chats = blindtest_builders.two_chats
+prepared = blindtest_builders.prepared
 
 
 def token_of(link: str) -> str:
@@ -23,7 +27,7 @@ def token_of(link: str) -> str:
 
 @pytest.fixture
 def client(prepared, tmp_path):
-    run, dataset, store_path, links = prepared
+    _, _, store_path, links = prepared
     store = BlindStore(copy_store(store_path, tmp_path / "copy.sqlite"))
     with TestClient(create_app(store, api_key="owner-key")) as client:
         client.links = {judge: token_of(link) for judge, link in links.items()}
@@ -173,7 +177,8 @@ def synthetic(rate: float, judges: int, items: int, seed: int, candidates: int =
 
 @pytest.mark.parametrize("rate, candidates", [(0.1, 2), (0.3, 2), (0.5, 2), (0.2, 3)])
 def test_intervals_cover_known_rates(rate, candidates):
-    items, answers = synthetic(rate, judges=5, items=40, seed=int(rate * 100), candidates=candidates)
+    items, answers = synthetic(rate, judges=5, items=40, seed=int(rate * 100),
+                               candidates=candidates)
     results = summarize(items, answers, "Alex")
     low, high = results.overall.interval
     assert low <= rate <= high and high - low < 0.25
@@ -200,12 +205,13 @@ def test_results_name_the_items_that_fooled_most_and_the_ratings():
 
 
 def test_results_through_the_cli(prepared, tmp_path, monkeypatch, capsys):
-    run, _, store_path, links = prepared
+    run, _, store_path, _ = prepared
     copy = copy_store(store_path, tmp_path / "r.sqlite")
     store = BlindStore(copy)
     for judge in ("Sam", "Jo"):
         for item in store.items(judge):
-            store.answer(judge, item.id, item.sources.index("twin"), [None, 5], "web")
+            ratings = [5 if source == "twin" else 2 for source in item.sources]
+            store.answer(judge, item.id, item.sources.index("twin"), ratings, "web")
     store.close()
     code, out, err = run_cli(["blindtest", run, "--results", "--store", copy], monkeypatch,
                              capsys)
@@ -213,7 +219,7 @@ def test_results_through_the_cli(prepared, tmp_path, monkeypatch, capsys):
     assert "| Sam | 4 | 100% |" in out and "| Jo | 4 | 100% |" in out
     assert "| **all judges** | 8 | 100% |" in out and "taken for real more than chance" in out
     assert "The items that fooled judges most" in out and "chance is 50%" in out
-    assert "Mean rating \"sounds like Alex\" (1-5): twin 5.0." in out
+    assert "Mean rating \"sounds like Alex\" (1-5): real 2.0, twin 5.0." in out
 
 
 # --- bad input: one line, exit 2, nothing half-made ------------------------------------------

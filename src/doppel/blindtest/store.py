@@ -152,6 +152,12 @@ class BlindStore:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> BlindStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     """Open (creating) the file readable by its owner only: it quotes private chats."""

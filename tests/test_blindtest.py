@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -261,3 +262,54 @@ def test_bad_input(two_chats, prepared, tmp_path, monkeypatch, capsys):
     assert "holds another blind test (persona differ" in err
     assert "--host 0.0.0.0 is reachable" in bad([run, "--host", "0.0.0.0", "--store", foreign],
                                                 monkeypatch, capsys)
+
+
+# --- the README's serve line, as the user types it ---------------------------------------------
+@pytest.mark.slow
+def test_readme_serve_line(prepared, tmp_path):
+    """`doppel blindtest out/run --port 8000`: serves the prepared test (links printed first), a
+    judge answers through the API, Ctrl-C stops it, and the answer is in the store."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from test_readme import COMMANDS, _free_port
+
+    (line,) = [c for c in COMMANDS if c.text.startswith("doppel blindtest out/run --port")]
+    assert line.words[3:] == ("--port", "8000")
+    run, _, store_path, links = prepared
+    shutil.copytree(run, tmp_path / "run")
+    store = copy_store(store_path, tmp_path / "run.blindtest.sqlite")
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "doppel", "blindtest", str(tmp_path / "run"),
+                               "--port", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        printed = dict(server.stdout.readline().strip().split(": ", 1) for _ in links)
+        assert printed == {judge: link.replace(":8000/", f":{port}/")
+                           for judge, link in links.items()}
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert server.poll() is None, server.communicate()[1][-3000:]
+            time.sleep(0.1)
+        auth = {"Authorization": f"Bearer {token_of(printed['Jo'])}"}
+        test = httpx.get(f"{base}/api/test", headers=auth, timeout=10).json()
+        item = test["items"][0]["id"]
+        answer = httpx.post(f"{base}/api/answer", headers=auth, timeout=10,
+                            json={"item": item, "pick": 0})
+        assert answer.json() == {"recorded": True, "answered": 1, "total": 4}
+        assert httpx.get(f"{base}/t/{token_of(printed['Jo'])}", timeout=10).status_code == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert "Traceback" not in err
+    with BlindStore(store) as opened:
+        assert [(a.judge, a.item, a.pick) for a in opened.answers()] == [("Jo", item, 0)]

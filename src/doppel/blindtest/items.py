@@ -29,15 +29,18 @@ class Point:
 
 
 def judge_name(dataset: Dataset, name: str) -> str:
-    """A judge as the dataset names them ("me" is the exporting user); an unknown one is an
-    error that lists the names it knows."""
+    """A judge as the dataset names them ("me" is the exporting user, a unique first name the
+    full name); an unknown one is an error that lists the names it knows."""
     if name.strip().lower() == OWNER:
         return dataset.me_name
     known = sorted(set(dataset.speakers.values()))
-    if name not in known:
+    if name in known:
+        return name
+    first = [k for k in known if (k.split() or [""])[0].casefold() == name.strip().casefold()]
+    if len(first) != 1:  # "Sam" is "Sam Carter" when only one Sam is in the data
         raise DoppelError(f"unknown judge {name!r}: not a speaker in {dataset.path}; judges are "
                           f"{OWNER!r} or one of: {', '.join(known)}")
-    return name
+    return first[0]
 
 
 def held_out_points(dataset: Dataset, persona: str, judge: str, history_turns: int

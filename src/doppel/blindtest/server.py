@@ -86,6 +86,10 @@ def create_app(store: BlindStore, api_key: str | None = None) -> FastAPI:
                            code="invalid_token")
         return judge
 
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.get("/t/{token}", include_in_schema=False)
     async def page(token: str) -> FileResponse:
         if find_judge(store, token) is None:

@@ -1,5 +1,5 @@
 """A two-friend dataset with a planted secret, a tiny run trained on it (untrained adapter), and
-a prepared blind test: what the blind test's tests share."""
+a prepared blind test: what the blind test's tests share (session fixtures, via conftest)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def write_two_chats(path: Path, conversations: int = 20) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def two_chats(tmp_path_factory) -> tuple[Path, Path]:
     """(run folder, dataset folder): a tiny LoRA run that knows Alex, Sam and Jo."""
     root = tmp_path_factory.mktemp("blind")
@@ -65,7 +65,7 @@ PREPARE = ["--judge", "Sam", "--judge", "Jo", "--judge", "me", "--items", "4",
            "--max-new-tokens", "6", "--no-serve"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prepared(two_chats, tmp_path_factory) -> tuple[Path, Path, Path, dict[str, str]]:
     """(run, dataset, store, judge -> link) of a test prepared once through the CLI."""
     run, dataset = two_chats
@@ -75,6 +75,7 @@ def prepared(two_chats, tmp_path_factory) -> tuple[Path, Path, Path, dict[str, s
         code, out, err = run_cli(["blindtest", run, "--data", dataset, *PREPARE], monkeypatch,
                                  capsys)
     finally:
+        capsys.restore()
         monkeypatch.undo()
     assert code == 0, err
     links = dict(line.split(": ", 1) for line in out.splitlines())
@@ -93,10 +94,13 @@ class _Capture:
         sys.stdout, sys.stderr = self.out, self.err
 
     def readouterr(self) -> tuple[str, str]:
+        self.restore()
+        return self.out.getvalue(), self.err.getvalue()
+
+    def restore(self) -> None:
         import sys
 
         sys.stdout, sys.stderr = self._saved
-        return self.out.getvalue(), self.err.getvalue()
 
 
 def copy_store(store: Path, target: Path) -> Path:

@@ -11,15 +11,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-import blindtest_builders
 from blindtest_builders import PREPARE, SECRET, copy_store
 from builders import run_cli
 from doppel.blindtest.results import summarize
 from doppel.blindtest.server import create_app
 from doppel.blindtest.store import Answer, BlindStore, Item
-
-two_chats = blindtest_builders.two_chats
-prepared = blindtest_builders.prepared
 
 
 def token_of(link: str) -> str:

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 
-import blindtest_builders
 import test_bot
 from blindtest_builders import SECRET, copy_store
 from doppel.blindtest.store import BlindStore
 from doppel.bot.handlers import REFUSAL
 
 SAM, JO, KIM, STRANGER = 111, 222, 444, 333
-two_chats = blindtest_builders.two_chats
-prepared = blindtest_builders.prepared
 telegram, token_file, echo, in_tmp = (test_bot.telegram, test_bot.token_file, test_bot.echo,
                                       test_bot.in_tmp)
 

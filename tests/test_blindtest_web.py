@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import blindtest_builders
 from blindtest_builders import MARKUP, copy_store
 from doppel.blindtest.results import compute
 from doppel.blindtest.server import create_app
@@ -27,8 +26,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"),
                        reason="Debian's chromium is not installed (`make browser` installs it)"),
 ]
-two_chats = blindtest_builders.two_chats
-prepared = blindtest_builders.prepared
 
 
 @pytest.fixture

@@ -152,6 +152,21 @@ def test_results_over_http_need_the_owner_key(client):
     assert ok.status_code == 200 and ok.json()["overall"]["reading"] == "no answers yet"
 
 
+def test_against_base_adds_a_third_candidate(two_chats, tmp_path, monkeypatch, capsys):
+    run, dataset = two_chats
+    store_path = tmp_path / "three.sqlite"
+    code, out, err = run_cli(["blindtest", run, "--data", dataset, "--judge", "Jo", "--items", "2",
+                              "--against", "base", "--max-new-tokens", "4", "--no-serve",
+                              "--store", store_path], monkeypatch, capsys)
+    assert code == 0, err
+    assert out.startswith("Jo: http://127.0.0.1:8000/t/")
+    with BlindStore(store_path) as store:
+        items = store.items("Jo")
+        assert store.meta()["sources"] == ["real", "twin", "base"]
+    assert [sorted(item.sources) for item in items] == [["base", "real", "twin"]] * 2
+    assert summarize(items, [], "Alex").chance == pytest.approx(1 / 3)
+
+
 # --- results -----------------------------------------------------------------------------------
 def synthetic(rate: float, judges: int, items: int, seed: int, candidates: int = 2):
     """Items with the twin at a random position, judges who pick it with probability `rate`."""

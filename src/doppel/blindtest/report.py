@@ -21,10 +21,12 @@ def _quote(lines: list[str]) -> str:
     return "<br>".join(line.replace("|", "\\|").replace("\n", " ") for line in lines) or "(none)"
 
 
-def markdown(results: Results, heading: str = "##") -> str:
-    """The blind test's section: shares with intervals, ratings, the items that fooled most."""
+def markdown(results: Results, heading: str = "##", title: bool = True) -> str:
+    """The blind test's section: shares with intervals, ratings, the items that fooled most
+    (`title=False`: without its own heading, under the eval report's)."""
     chance = _pct(results.chance)
-    lines = [f"{heading} Which one is real? Blind test of {results.persona}", "",
+    head = [f"{heading} Which one is real? Blind test of {results.persona}", ""] if title else []
+    lines = [*head,
              f"Judges picked the reply they thought was {results.persona}'s real one among "
              f"{results.candidates}; chance is {chance}. The share is how often they picked the "
              "twin's (95% bootstrap interval over judges and items).", "",

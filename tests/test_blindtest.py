@@ -150,6 +150,10 @@ def test_results_over_http_need_the_owner_key(client):
                                                client.links["Alex"]}).status_code == 401
     ok = client.get("/api/results", headers={"Authorization": "Bearer owner-key"})
     assert ok.status_code == 200 and ok.json()["overall"]["reading"] == "no answers yet"
+    from doppel.blindtest.report import markdown
+    from doppel.blindtest.results import compute
+
+    assert "No answers yet: send the judges their links." in markdown(compute(client.store))
 
 
 def test_against_base_adds_a_third_candidate(two_chats, tmp_path, monkeypatch, capsys):

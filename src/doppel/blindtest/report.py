@@ -34,6 +34,8 @@ def markdown(results: Results, heading: str = "##", title: bool = True) -> str:
              "|---|---|---|---|---|",
              *(_row(judge, share) for judge, share in results.judges.items()),
              _row("**all judges**", results.overall), ""]
+    if not results.overall.answers:
+        return "\n".join([*lines, "No answers yet: send the judges their links.", ""])
     picked = ", ".join(f"{source} {_pct(share)}" for source, share in results.picks.items())
     lines += [f"Picks: {picked}.", ""]
     rated = [f"{source} {value:.1f}" for source, value in results.ratings.items()

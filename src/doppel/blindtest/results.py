@@ -17,6 +17,7 @@ from doppel.eval import bootstrap
 
 TWIN = "twin"
 SEED = 0
+MIN_ANSWERS = 10
 
 
 @dataclass
@@ -54,9 +55,13 @@ class Results:
         return asdict(self)
 
 
-def reading(interval: tuple[float, float] | None, chance: float) -> str:
+def reading(interval: tuple[float, float] | None, chance: float, answers: int) -> str:
+    """What the interval says; with under MIN_ANSWERS answers a percentile bootstrap is too
+    narrow to trust (two answers alike give [0%, 0%]), so it says nothing yet."""
     if interval is None:
         return "no answers yet"
+    if answers < MIN_ANSWERS:
+        return f"too few answers to tell (under {MIN_ANSWERS})"
     low, high = interval
     if low <= chance <= high:
         return "indistinguishable"
@@ -68,7 +73,7 @@ def share_of(picked: Sequence[int], chance: float, seed: int = SEED) -> Share:
     values = list(picked)
     interval = bootstrap.interval(bootstrap.mean_of(values), len(values), seed)
     share = sum(values) / len(values) if values else None
-    return Share(len(values), share, interval, reading(interval, chance))
+    return Share(len(values), share, interval, reading(interval, chance, len(values)))
 
 
 def pooled_share(per_judge: dict[str, list[int]], chance: float, seed: int = SEED) -> Share:
@@ -91,7 +96,7 @@ def pooled_share(per_judge: dict[str, list[int]], chance: float, seed: int = SEE
     interval = bootstrap.interval(statistic, len(groups), seed)
     flat = [v for values in groups for v in values]
     share = sum(flat) / len(flat) if flat else None
-    return Share(len(flat), share, interval, reading(interval, chance))
+    return Share(len(flat), share, interval, reading(interval, chance, len(flat)))
 
 
 def summarize(items: Sequence[Item], answers: Sequence[Answer], persona: str,

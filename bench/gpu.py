@@ -95,7 +95,7 @@ def mistral_7b_config(tiny: bool):
                          max_position_embeddings=32768, rope_theta=10000.0, sliding_window=None)
 
 
-def build_model(case: Case, device, tiny: bool):
+def build_model(case: Case, device, tiny: bool, model_135m: str = "smollm2-135m"):
     """The model in the dtype its method trains in, on the device."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -104,7 +104,7 @@ def build_model(case: Case, device, tiny: bool):
     if case.model == "135m":
         from doppel.models import resolve_model
 
-        model = AutoModelForCausalLM.from_pretrained(resolve_model("smollm2-135m"), dtype=dtype,
+        model = AutoModelForCausalLM.from_pretrained(resolve_model(model_135m), dtype=dtype,
                                                      attn_implementation="sdpa").to(device)
     else:
         with torch.device(device):  # weights initialised where they live: no CPU copy, no download
@@ -215,7 +215,7 @@ def run_case(case: Case, args, device, peak: float | None) -> Result:
     memory = Memory(device)
     memory.reset()
     try:
-        model = build_model(case, device, args.tiny)
+        model = build_model(case, device, args.tiny, args.model_135m)
     except DoppelError as error:  # e.g. the embedded model's package is not installed here
         result.status = f"skipped: {error}"
         return result
@@ -288,6 +288,9 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--cases", nargs="+", choices=[c.name for c in CASES],
                         default=[c.name for c in CASES])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--model-135m", default="smollm2-135m",
+                        help="the 135m cases' model: embedded name or folder (random weights "
+                             "offline: bench/offline_models.py)")
     parser.add_argument("--tiny", action="store_true",
                         help="smoke test: a 2-layer Mistral shape, seq 64, 2+1 steps")
     args = parser.parse_args(argv)

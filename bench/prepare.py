@@ -1,17 +1,22 @@
 """Benchmark the readers alone and `doppel prepare` end to end on big synthetic exports.
 
 Usage: python bench/prepare.py [--sizes 1000000 2000000] [--dir /tmp/doppel-bench] [--no-prepare]
-                               [--no-whatsapp] [--baseline SRC] [--write-docs]
+                               [--no-whatsapp] [--no-imessage] [--baseline SRC ...]
+                               [--write-docs]
 
-Each size gets a Telegram full-account export written by bench/synth_export.py and a WhatsApp chat
+Each size gets a Telegram full-account export written by bench/synth_export.py (read, prepared
+without and with --groups) and a WhatsApp chat
 of the same number of messages from bench/synth_whatsapp.py (both kept in --dir for the next
 run); the WhatsApp rows run right after the Telegram ones, and the ratio of the two is printed
-(the goal: WhatsApp within 2x of Telegram, in flat memory). Every measurement runs in a child
+(the goal: WhatsApp within 2x of Telegram, in flat memory). iMessage rows do the same with a
+Messages database of that many messages from bench/synth_imessage.py (same goal; --no-imessage
+leaves them out). Every measurement runs in a child
 process, so peak RSS is that child's alone (os.wait4's
 rusage); CPU seconds are printed next to wall seconds because this machine is shared and wall time
 depends on what else runs. --baseline SRC also runs the same children with another version's
 `src` folder first on PYTHONPATH (e.g. `git archive <commit> src | tar -x -C /tmp/base`, then
-`--baseline /tmp/base/src`), as "before" rows measured under the same load. --write-docs puts the
+`--baseline /tmp/base/src`; several folders are measured in turn), as "before (base)" rows
+measured under the same load. --write-docs puts the
 table under "## prepare" in docs/benchmarks.md.
 """
 
@@ -30,6 +35,7 @@ from pathlib import Path
 
 from benchdocs import DOCS, write_block
 from synth_export import write_export
+from synth_imessage import write_export as write_imessage
 from synth_whatsapp import write_export as write_whatsapp
 
 HEADING = "## prepare"
@@ -122,12 +128,17 @@ def _write_docs(results: list[Result], load: str, ratios: list[str]) -> None:
 def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
                 source: str = "telegram") -> list[Result]:
     whatsapp = source == "whatsapp"
-    export = folder / (f"whatsapp-{size}.txt" if whatsapp else f"export-{size}.json")
+    name, writer = {"whatsapp": (f"whatsapp-{size}.txt", write_whatsapp),
+                    "imessage": (f"imessage-{size}.db", write_imessage)}.get(
+        source, (f"export-{size}.json", write_export))
+    export = folder / name
     if not export.exists():
         started = time.perf_counter()
-        megabytes = (write_whatsapp if whatsapp else write_export)(export, size) / 1e6
+        megabytes = writer(export, size) / 1e6
         print(f"wrote {export} ({megabytes:,.0f} MB) in {time.perf_counter() - started:.0f} s")
-    label = f"{'before: ' if src else ''}{'whatsapp ' if whatsapp else ''}%s, {size // 1000}k"
+    before = f"before ({src.parent.name}): " if src else ""
+    prefix = "" if source == "telegram" else f"{source} "
+    label = f"{before}{prefix}%s, {size // 1000}k"
     reader_cmd = [sys.executable, __file__, "--child-reader", str(export)]
     results = [_measure(label % "reader", reader_cmd, export, None, src)]
     print(_table(results).splitlines()[-1], flush=True)
@@ -137,15 +148,20 @@ def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
         cmd += ["--me", "Alex Doe"] if whatsapp else []
         results.append(_measure(label % "doppel prepare", cmd, export, results[0].messages, src))
         print(_table(results).splitlines()[-1], flush=True)
+        if not whatsapp:  # a full account with its group chats, as a new user would try it
+            results.append(_measure(label % "doppel prepare --groups", [*cmd, "--groups"],
+                                    export, results[0].messages, src))
+            print(_table(results).splitlines()[-1], flush=True)
     return results
 
 
 def _ratios(results: list[Result]) -> list[str]:
-    """WhatsApp over Telegram for each pair of rows measured side by side."""
+    """WhatsApp (iMessage) over Telegram for each pair of rows measured side by side."""
     lines = []
     for row in results:
-        if row.what.startswith("whatsapp "):
-            twin = next((r for r in results if r.what == row.what.removeprefix("whatsapp ")), None)
+        other = next((p for p in ("whatsapp ", "imessage ") if row.what.startswith(p)), None)
+        if other:
+            twin = next((r for r in results if r.what == row.what.removeprefix(other)), None)
             if twin is not None:
                 lines.append(f"{row.what}: {row.wall_s / twin.wall_s:.2f}x Telegram's wall time, "
                              f"{row.cpu_s / twin.cpu_s:.2f}x its CPU time, peak RSS "
@@ -158,8 +174,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_000_000])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench"))
     parser.add_argument("--no-prepare", action="store_true", help="measure the reader only")
-    parser.add_argument("--no-whatsapp", action="store_true", help="Telegram rows only")
-    parser.add_argument("--baseline", type=Path, help="another version's src folder to compare")
+    parser.add_argument("--no-whatsapp", action="store_true", help="no WhatsApp rows")
+    parser.add_argument("--no-imessage", action="store_true", help="no iMessage rows")
+    parser.add_argument("--baseline", type=Path, nargs="+", default=[],
+                        help="other versions' src folders to compare (rows named after the "
+                             "folder holding src)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--child-reader", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -170,11 +189,13 @@ def main() -> None:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
     results = []
     for size in args.sizes:
-        if args.baseline:
-            results += _bench_size(size, args.dir, not args.no_prepare, args.baseline)
+        for baseline in args.baseline:
+            results += _bench_size(size, args.dir, not args.no_prepare, baseline)
         results += _bench_size(size, args.dir, prepare=not args.no_prepare)
         if not args.no_whatsapp:
             results += _bench_size(size, args.dir, not args.no_prepare, source="whatsapp")
+        if not args.no_imessage:
+            results += _bench_size(size, args.dir, not args.no_prepare, source="imessage")
     print(_table(results))
     ratios = _ratios(results)
     print("\n".join(ratios))

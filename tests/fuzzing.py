@@ -57,7 +57,37 @@ def seeds(sample: Path | None = None) -> dict[str, list[Seed]]:
         "meta": [Seed(p, "Alex Doe", "messages/inbox/x_1/message_1.json")
                  for p in sorted((FIXTURES / "meta").rglob("*.json"))]
         + _shared("instagram", "*.json", "John Doe"),
+        "imessage": _shared("imessage", "*.db") + _built_messages_db(sample),
+        "chatlab": [Seed(p, None if p.suffix == ".json" else "Alex")
+                    for p in sorted((FIXTURES / "chatlab").glob("*.json*"))],
+        "line": [Seed(p, "Alex") for p in sorted((FIXTURES / "line").glob("*.txt"))],
+        "kakaotalk": [Seed(p, "Alex") for p in sorted((FIXTURES / "kakaotalk").glob("*"))],
     }
+
+
+def _built_messages_db(sample: Path | None) -> list[Seed]:
+    """A Messages database with what the real ones lack (chats, a group, edits, attachments,
+    a voice message), built next to the sample seed."""
+    if sample is None:
+        return []
+    from imessage_db import MessagesDB
+
+    path = sample.parent / "chat.db"
+    if not path.exists():
+        db = MessagesDB(path)
+        sam, kim = db.handle("+14155552671"), db.handle("kim@example.com")
+        one, group = db.chat([sam]), db.chat([sam, kim], name="Book club")
+        for n in range(12):
+            db.message(one, 1.7e9 + 60 * n, text=f"message {n} to Sam", mine=n % 2 == 0,
+                       handle=sam)
+        db.message(one, 1.7e9 + 900, body="a" * 200, handle=sam)
+        db.message(one, 1.7e9 + 960, text="\ufffc", mine=True, audio=True,
+                   files=[("audio/x-caf", "~/Library/Messages/Attachments/a/b/Audio.caf")])
+        db.message(group, 1.7e9 + 2000, text="hi all", handle=kim, edits=["hi al", "hi all"])
+        db.message(group, 1.7e9 + 2060, text="hey", mine=True)
+        db.message(group, 1.7e9 + 2070, text="Loved “hey”", handle=kim, reaction=2001)
+        db.close()
+    return [Seed(path)]
 
 
 def small_sample(folder: Path, messages_per_chat: int = 40) -> Path:

@@ -56,8 +56,9 @@ def test_gpu_check_is_green_on_cpu_with_tiny_shapes(tmp_path):
                           timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = {r["step"]: r for r in json.loads((out / "check.json").read_text())["rows"]}
-    assert set(rows) == {"bench/gpu.py", "sample export -> doppel prepare", "lora", "qlora",
-                         "fsdp2 full, 1 process"}
+    assert set(rows) == {"sample export -> doppel prepare", "lora", "qlora",
+                         "fsdp2 full, 1 process", *(f"bench/gpu.py {case}" for case in (
+                             "135m-lora", "135m-full", "7b-lora", "7b-full"))}
     assert all(r["status"] == "ok" for r in rows.values())
     assert rows["qlora"]["base_weights"] == "nf4" and rows["lora"]["base_weights"] != "nf4"
     for name in ("lora", "qlora", "fsdp2 full, 1 process"):

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from fuzzing import REGRESSIONS, Seed, check_case, mutated, seeds, small_sample, write_case
 
 EXAMPLES = int(os.environ.get("DOPPEL_FUZZ_EXAMPLES", "8"))
-SOURCES = ["telegram", "whatsapp", "signal", "discord", "meta"]
+SOURCES = ["telegram", "whatsapp", "signal", "discord", "meta", "imessage", "chatlab", "line",
+           "kakaotalk"]
 
 
 @pytest.fixture(scope="module")
@@ -53,5 +54,6 @@ REGRESSION_FILES = sorted(p for p in REGRESSIONS.rglob("*") if p.is_file()
 def test_inputs_that_once_broke_prepare(path: Path, tmp_path: Path) -> None:
     """Each file is a mutated export that once crashed or hung; --me is the file's first word."""
     me = {"whatsapp": "Alex", "telegram": "user300000000", "discord": "Alex",
-          "meta": "Alex Doe", "signal": "Jane Doe"}.get(path.parent.name)
+          "meta": "Alex Doe", "signal": "Jane Doe", "chatlab": "Alex", "line": "Alex",
+          "kakaotalk": "Alex"}.get(path.parent.name)
     check_case(path, tmp_path / "dataset", me)

@@ -126,15 +126,21 @@ def test_detection_is_by_content_not_by_name(tmp_path: Path) -> None:
         "discord": FIXTURES / "discord" / "dm-sam.json",
         "messenger": FIXTURES / "meta" / "facebook-alex" / "messages" / "inbox" / "bobstone_99"
         / "message.json",
+        "wechat": FIXTURES / "chatlab" / "wechat-group.json",
+        "qq": FIXTURES / "chatlab" / "qq-private.jsonl",
+        "line": FIXTURES / "line" / "ja-group.txt",
+        "kakaotalk": FIXTURES / "kakaotalk" / "phone-en-minji.txt",
     }
     if SHARED.is_dir():
         cases["signal"] = SHARED / "signal" / "chat-miner__test_export.txt"
         cases["telegram"] = SHARED / "telegram" / "chat_analytics_dm.json"
+        cases["imessage"] = SHARED / "imessage" / "imessage_chat.db"
     for number, (source, path) in enumerate(cases.items()):
         renamed = tmp_path / f"export-{number}.dat"
         shutil.copy(path, renamed)
         assert open_export(renamed).source == source
-    assert {s.name for s in SOURCES} == {"telegram", "whatsapp", "signal", "discord", "meta"}
+    assert {s.name for s in SOURCES} == {"telegram", "whatsapp", "signal", "discord", "meta",
+                                         "imessage", "chatlab", "line", "kakaotalk"}
     resaved = tmp_path / "sorted-keys.json"  # another tool re-saved it with its keys sorted
     resaved.write_text(json.dumps(json.loads(cases["discord"].read_text("utf-8")),
                                   sort_keys=True), encoding="utf-8")

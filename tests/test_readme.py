@@ -68,11 +68,17 @@ NAMED = {
         "tests/test_prepare_sources.py::test_readme_commands_for_other_apps_run_as_shown",
     "doppel bot ": "tests/test_bot_readme.py::test_readme_bot_lines_on_the_embedded_model",
     "doppel blindtest out/run --port": "tests/test_blindtest.py::test_readme_serve_line",
+    "doppel prepare ChatExport_": "tests/test_voice.py::test_telegram_voice_note_becomes_its_words",
     "doppel eval out/run --data out/dataset -o out/eval-canaries --canaries ":
         "tests/test_canaries.py::test_eval_canaries_through_the_cli_finds_only_the_leak_planted",
     "mkdir -p '~/.config/doppel'": "tests/test_bot_readme.py::test_readme_token_lines",
     "cat '>' '~/.config/doppel/bot-token'": "tests/test_bot_readme.py::test_readme_token_lines",
 }
+# README "On an offline GPU cluster": a fresh venv with the node's packages, no network
+OFFLINE_NODE = "tests/test_offline_node.py::test_readme_offline_steps_on_a_node_without_network"
+NAMED |= {"make wheelhouse ": OFFLINE_NODE, "python3 -m pip install --no-index": OFFLINE_NODE,
+          "python3 bench/gpu_check.py --offline": OFFLINE_NODE,
+          "export 'PYTHONPATH=": OFFLINE_NODE}
 
 
 def _tiny_mistral(root: Path) -> Path:
@@ -91,10 +97,29 @@ def _small_dataset(root: Path, relative: str) -> Path:
     return write_dataset(root / relative, conversations=24)
 
 
+def _messages_db(root: Path) -> Path:
+    """A Mac's Messages database stand-in: two chats in the macOS schema (tests/imessage_db)."""
+    from imessage_db import MessagesDB
+
+    target = root / "stand-ins" / "chat.db"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        db = MessagesDB(target)
+        sam, kim = db.handle("+14155552671"), db.handle("kim@example.com")
+        for n, handle in enumerate((sam, kim)):
+            chat = db.chat([handle])
+            for i in range(6):
+                db.message(chat, 1.7e9 + 86400 * n + 60 * i, text=f"message {i}", handle=handle,
+                           mine=i % 2 == 1)
+        db.close()
+    return target
+
+
 # a token only the user has -> builds the stand-in under the world's root and returns its path
 PLACEHOLDERS: dict[str, Callable[[Path], Path]] = {
     "/models/Mistral-7B-v0.1": _tiny_mistral,
     "DataExport_.../result.json": _sample_export,
+    "~/Library/Messages/chat.db": _messages_db,
 }
 # a folder a README line reads but no README line writes -> created when missing
 SEEDS: dict[str, Callable[[Path, str], Path]] = {"out/mine": _small_dataset}

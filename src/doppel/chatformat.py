@@ -131,6 +131,11 @@ def defuse(text: str) -> str:
     return rules.pattern.sub(rules.defused, strip_chat_tokens(text))
 
 
+# what a text holds when defuse has anything to do: callers on a hot path (prepare, per message)
+# test these inline and call defuse only then, as defuse itself does
+DEFUSE_HINTS: tuple[str, str] = (_TOKEN_HINT, _rules().hint)
+
+
 def clean_name(name: str) -> str:
     """A speaker name fit for a ChatML header: one line, no chat tokens."""
     return " ".join(strip_chat_tokens(name).split()) or "?"

@@ -98,6 +98,12 @@ def prepare_summary(summary, mask: bool, console: Console | None = None) -> None
     table.add_row("dropped", ", ".join(f"{n:,} {r}" for r, n in summary.dropped.items()) or "none")
     table.add_row("masked", ", ".join(f"{n:,} {k}" for k, n in summary.masked.items())
                   or ("none found" if mask else "off"))
+    voice = getattr(summary, "voice", None)
+    if voice is not None:
+        failed = ", ".join(f"{n:,} {r.replace('_', ' ')}" for r, n in voice["failed"].items())
+        table.add_row("voice", f"{voice['transcribed_messages']:,} of {voice['voice_messages']:,}"
+                      f" transcribed ({voice['from_cache']:,} from cache)"
+                      + (f"; kept as markers: {failed}" if failed else ""))
     console.print(table)
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}")

@@ -17,6 +17,7 @@ Every source with kept messages must have a "me": otherwise the error names its 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -96,7 +97,8 @@ def _person(entry: Any, path: Path, number: int) -> Person:
         ids[str(key).lower()] = [str(v) for v in values]
     if not ids:
         raise DoppelError(f"--identities {path}: entry {number} names no source (telegram, "
-                          "whatsapp, signal, discord, messenger, instagram)")
+                          "whatsapp, signal, discord, messenger, instagram, imessage, wechat, qq, "
+                          "chatlab, line, kakaotalk)")
     name = entry.get("name")
     return Person(str(name) if name is not None else None, entry.get("me") is True, ids)
 
@@ -106,12 +108,24 @@ def lookup(wanted: str, names: dict[str, str]) -> list[str]:
     wanted = wanted.strip()
     if wanted in names:
         return [wanted]
+    hashed = _hashed_ids(wanted, names)
+    if hashed:
+        return hashed
     if wanted.isdigit():
         by_digits = [sid for sid in names if re.sub(r"\D", "", sid) == wanted]
         if by_digits:
             return by_digits
     exact = [sid for sid, name in names.items() if name == wanted]
     return exact or [sid for sid, name in names.items() if name.casefold() == wanted.casefold()]
+
+
+def _hashed_ids(wanted: str, names: dict[str, str]) -> list[str]:
+    """Speakers known by a phone number or email (WhatsApp, iMessage), whose ids carry a hash of
+    it and whose names are masked: found from the number or address as the export wrote it."""
+    if not any(ch.isdigit() for ch in wanted) and "@" not in wanted:
+        return []
+    digest = hashlib.sha256(wanted.encode()).hexdigest()[:12]
+    return [sid for sid in names if sid.endswith((f":phone-{digest}", f":email-{digest}"))]
 
 
 def candidates(speakers: Speakers, source: str | None = None) -> str:

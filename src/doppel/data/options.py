@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 
 from doppel.errors import DoppelError
 from doppel.options import Options, option
@@ -25,8 +25,9 @@ class PrepareOptions(Options):
 
     me: tuple[str, ...] = option(
         (), "Who you are: an id (user123 or 123) or your exact display name; repeat it when "
-        "your name differs between apps. Default: the export's owner (Telegram full exports); "
-        "required for single-chat exports, WhatsApp, Signal, Discord.")
+        "your name differs between apps. Default: the export's owner (Telegram full exports, "
+        "iMessage, ChatLab files with an ownerId); required for single-chat exports, WhatsApp, "
+        "Signal, Discord, LINE, KakaoTalk.")
     identities: Path | None = option(
         None, "A YAML file listing people and their name or id in each app (telegram: user123, "
         "whatsapp: Sam): merges a friend found in several apps into one speaker; `me: true` "
@@ -58,6 +59,14 @@ class PrepareOptions(Options):
         flags=("--keep-single-speaker",))
     bots: bool = option(False, "Keep messages written by bots (Discord marks them; left out by "
                         "default).", flags=("--bots",))
+    transcribe: bool = option(
+        False, "Turn voice messages into the words said, transcribed on this computer (needs "
+        "pip install 'doppel[voice]' and an export with its media files: Telegram with media, "
+        "the WhatsApp zip); transcripts are cached, so a second run is quick. Off by default: "
+        "voice messages stay markers such as [voice 0:07].", flags=("--transcribe",))
+    speech_model: Path | None = option(
+        None, "The speech model for --transcribe: a faster-whisper (CTranslate2) model folder. "
+        "Default: the English Whisper tiny.en model the voice extra installs.")
     force: bool = option(False, "Replace the output folder if it exists.", flags=("--force",))
 
     @field_validator("me", "include", "exclude", mode="before")
@@ -72,6 +81,12 @@ class PrepareOptions(Options):
         if value != "auto":
             parse_duration(value)  # checked now, not halfway through the export
         return value
+
+    @model_validator(mode="after")
+    def _model_needs_transcribe(self) -> PrepareOptions:
+        if self.speech_model is not None and not self.transcribe:
+            raise ValueError("--speech-model is the model --transcribe uses; add --transcribe")
+        return self
 
     @property
     def gap_seconds(self) -> float | None:

@@ -14,7 +14,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from doppel.atomic import atomic_dir, owner_only
-from doppel.chatformat import defuse
+from doppel.chatformat import DEFUSE_HINTS, defuse
 from doppel.data.conversations import Plan, plan_conversations, split_of
 from doppel.data.dataset import DatasetWriter, repair_surrogates
 from doppel.data.exports import (
@@ -41,6 +41,9 @@ from doppel.data.speakers import clean_name, unique_names
 from doppel.data.spool import BATCH, Columns, Spool
 from doppel.errors import DoppelError
 from doppel.sources.records import Chat, Message
+from doppel.voice.transcribe import check_model, transcribe_exports
+
+_TOKEN_HINT, _SEPARATOR_HINT = DEFUSE_HINTS
 
 SPOOL = ".messages.spool"  # temporary, inside the atomic temp folder; our own data only
 PROGRESS_EVERY = 4096  # messages between progress-bar updates
@@ -91,18 +94,21 @@ class PrepareSummary:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    voice: dict[str, Any] | None = None  # counts["voice"] with --transcribe
 
 
 class _Collector:
     """The reading pass: chat selection, cleaning, masking, counting; kept messages to the spool."""
 
-    def __init__(self, options: PrepareOptions, spool: Spool) -> None:
+    def __init__(self, options: PrepareOptions, spool: Spool, voice: Any = None) -> None:
         self.options = options
+        self.voice = voice  # voice.transcribe.Transcripts with --transcribe, else None
         self.masker = Masker(urls=options.mask_urls) if options.mask else None
         self.markers = options.media == "markers"
         self.spool = spool
         self.gaps = spool.gaps
         self.chats: list[ChatStats] = []
+        self.read_chats: list[Chat] = []
         self.boundaries = 0
         self.codes: dict[str, int] = {}  # speaker id -> number in the spool
         self.sources: dict[str, str] = {}  # speaker id -> the source it was read from
@@ -164,6 +170,11 @@ class _Collector:
         """The message's text with media and masking applied, or None (counted) to drop it."""
         text = message.text.strip()
         media = message.media
+        if self.voice is not None and media is not None and message.media_path is not None:
+            words = self.voice.words(message)
+            if words is not None:  # a voice message's transcript is its text (caption after)
+                text, media = (f"{words}\n{text}" if text else words), None
+                self.voice.stats.used += 1
         if media:
             if not media.startswith("[") or self.markers:  # a sticker's emoji, or a marker
                 text = f"{media} {text}" if text else media
@@ -179,16 +190,26 @@ class _Collector:
         masker = self.masker
         if masker is not None and (message.pii or masker.trigger.search(text) is not None):
             text = masker.mask(text, message.pii)
-        return defuse(text)
+        if _TOKEN_HINT in text or _SEPARATOR_HINT in text:  # rare: no call for the others
+            text = defuse(text)
+        return text
 
     def _switch(self, chat: Chat) -> ChatStats:
         index = self._index.get(chat.id)
         if index is None:  # a chat seen again continues its stats, with a new conversation
             index = self._index[chat.id] = len(self.chats)
-            self.chats.append(ChatStats(chat, skip_reason(chat, self.options)))
+            self.chats.append(ChatStats(self._masked(chat), skip_reason(chat, self.options)))
+            self.read_chats.append(chat)  # as the export names it, for --include matching
         self._chat, self._source = self.chats[index], chat
         self.spool.start_run(index)
         return self._chat
+
+    def _masked(self, chat: Chat) -> Chat:
+        """The chat as the manifest names it: a phone number or email as its name (an iMessage
+        chat is named after the other's handle) masked like a speaker's name, uncounted."""
+        if self.masker is None or not self.masker.trigger.search(chat.name):
+            return chat
+        return replace(chat, name=Masker(urls=self.options.mask_urls).mask(chat.name))
 
     def finish(self) -> Columns:
         columns = self.spool.columns()
@@ -411,9 +432,11 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
     readers = export if isinstance(export, list) else [export]
     paths = [Path(export_path)] if isinstance(export_path, str | Path) else list(export_path)
     out_dir = Path(out_dir)
+    speech = check_model(options)  # a missing speech model fails before any reading
     with owner_only(), atomic_dir(out_dir, force=options.force) as folder:
+        voice = None if speech is None else transcribe_exports(readers, options, speech, progress)
         with open(folder / SPOOL, "wb") as spool:
-            collector = _Collector(options, Spool(spool, GapHistogram()))
+            collector = _Collector(options, Spool(spool, GapHistogram()), voice)
             read = _read(readers, collector, progress)
             columns = collector.finish()
         _check_selection(collector)
@@ -489,7 +512,7 @@ def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
               collector: _Collector, assembler: _Assembler, me: str, choice: GapChoice,
               read: int) -> dict[str, Any]:
     warnings = [f"--include {name!r} matched no chat"
-                for name in unmatched_includes([c.chat for c in collector.chats], options)]
+                for name in unmatched_includes(collector.read_chats, options)]
     entries = [export_entry(r, f) for r, f in zip(readers, files, strict=True)]
     return {
         "me": {"id": me, "name": assembler.names[me]},
@@ -501,7 +524,8 @@ def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
         "exports": entries,
         "params": {**options.model_dump(mode="json"), "gap_seconds": choice.seconds,
                    "gap_reason": choice.reason},
-        "counts": {**_counts(collector, assembler, read), "sources": _sources(collector)},
+        "counts": {**_counts(collector, assembler, read), "sources": _sources(collector),
+                   **({"voice": collector.voice.stats.to_json()} if collector.voice else {})},
         "chats": [c.to_json() for c in collector.chats],
         "stats": {"gap_histogram": collector.gaps.counts,
                   "length_bit_bins": {str(k): v for k, v in sorted(assembler.lengths.items())},
@@ -520,4 +544,4 @@ def _summary(out_dir: Path, manifest: dict[str, Any], seconds: float) -> Prepare
         messages_read=counts["messages_read"], dropped=counts["dropped"],
         masked=counts["masked"], gap_seconds=manifest["params"]["gap_seconds"],
         gap_reason=manifest["params"]["gap_reason"], seconds=seconds,
-        warnings=manifest["warnings"], sources=counts["sources"])
+        warnings=manifest["warnings"], sources=counts["sources"], voice=counts.get("voice"))

@@ -188,7 +188,22 @@ def _sections(m: dict[str, Any]) -> list[Section]:
               Section("Conversation size", image="plots/conversation_sizes.png")]
     params_table = Section("Parameters", table=[["parameter", "value"],
                                                 *[[k, str(v)] for k, v in params.items()]])
-    return [overview, sources, gap, chats, speakers, drops, *shapes, params_table]
+    voice = [_voice(counts["voice"])] if "voice" in counts else []
+    return [overview, sources, *voice, gap, chats, speakers, drops, *shapes, params_table]
+
+
+def _voice(v: dict[str, Any]) -> Section:
+    """--transcribe: how many voice messages became words, and why the others stayed markers."""
+    rate = v.get("audio_seconds_per_second")
+    return Section("Voice messages", [
+        f"{v['transcribed_messages']:,} of {v['voice_messages']:,} voice messages are their "
+        f"transcript (model: {v['model']}): {v['transcribed_now']:,} audio files heard in this "
+        f"run ({v['audio_seconds']:,} s of audio in {v['seconds']:,} s"
+        + (f", {rate} s of audio a second" if rate else "") + f"), {v['from_cache']:,} "
+        "from the transcript cache.",
+        "The others keep their marker: " + (", ".join(
+            f"{n:,} {reason.replace('_', ' ')}" for reason, n in v["failed"].items()) or "none")
+        + "."])
 
 
 def _markdown(sections: list[Section]) -> str:

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Protocol
 
 from doppel.errors import DoppelError
-from doppel.sources import discord, meta, signal, telegram, whatsapp
+from doppel.sources import (
+    chatlab,
+    discord,
+    imessage,
+    kakaotalk,
+    line,
+    meta,
+    signal,
+    telegram,
+    whatsapp,
+)
 from doppel.sources.probe import Probe, probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.telegram import TelegramExport, normalize_peer_id
@@ -89,8 +99,15 @@ def _check_text(seen: Probe) -> None:
 
 # the order matters only where two could claim one path: specific shapes first, Telegram last
 register("whatsapp", "WhatsApp 'Export chat' (.txt or .zip)", whatsapp.claims, whatsapp.open_reader)
+register("imessage", "iMessage (Messages' chat.db on a Mac, or an iPhone backup's sms.db)",
+         imessage.claims, imessage.open_reader)
 register("signal", "Signal text export ([YYYY-MM-DD, HH:MM] Name: text)", signal.claims,
          signal.open_reader)
+register("line", "LINE text export ([LINE] Chat history with ...)", line.claims, line.open_reader)
+register("kakaotalk", "KakaoTalk chat export (PC or phone text, or CSV)", kakaotalk.claims,
+         kakaotalk.open_reader)
+register("chatlab", "ChatLab JSON or JSONL (what WeChat and QQ exporters write)", chatlab.claims,
+         chatlab.open_reader)
 register("discord", "Discord (DiscordChatExporter JSON)", discord.claims, discord.open_reader)
 register("meta", "Messenger/Instagram ('Download your information' JSON: folder, zip or "
          "message_1.json)", meta.claims, meta.open_reader)

@@ -34,6 +34,10 @@ class Message:
     drop: str | None = None
     media: str | None = None  # short marker such as "[photo]" or a sticker's emoji, when media
     pii: list[tuple[str, str]] = field(default_factory=list)  # (entity type, text) from the export
+    # a voice or audio attachment's file, relative to the export (iMessage: to the database's
+    # folder, e.g. "Attachments/ab/11/X/Audio Message.caf"; a zip's member name; Telegram: to
+    # result.json's folder), for transcription (doppel/voice); None otherwise
+    media_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

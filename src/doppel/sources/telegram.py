@@ -24,8 +24,9 @@ __all__ = ["TelegramExport", "claims", "normalize_peer_id", "open_reader"]
 
 CHAT_LISTS = ("chats", "left_chats")
 _SNIFF_BYTES = 1 << 16
-OTHER_SOURCES = ("doppel also reads WhatsApp, Signal, Discord (DiscordChatExporter) and "
-                 "Messenger/Instagram exports")
+OTHER_SOURCES = ("doppel also reads WhatsApp, Signal, Discord (DiscordChatExporter), "
+                 "Messenger/Instagram, iMessage, ChatLab (WeChat, QQ), LINE and KakaoTalk "
+                 "exports")
 
 
 def claims(seen: Probe) -> bool:

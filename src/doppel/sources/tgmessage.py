@@ -34,6 +34,7 @@ BOUNDARY_ACTIONS = frozenset({"phone_call", "group_call", "conference_call", "cl
                               "history_clear"})
 PII_ENTITIES = frozenset({"phone", "email", "bank_card"})
 _MEDIA_MARKERS = {"animation": "[gif]", "video_file": "[video]", "audio_file": "[audio]"}
+_AUDIO = frozenset({"voice_message", "audio_file"})  # media whose file transcription may hear
 _EPOCH = datetime(1970, 1, 1)
 _MISSING = object()
 _MEDIA_KEYS = frozenset({"photo", "media_type", "file", "poll", "location_information",
@@ -134,14 +135,22 @@ def media_marker(msg: dict[str, Any]) -> str | None:
     return None
 
 
+def media_path(msg: dict[str, Any]) -> str | None:
+    """A voice or audio file's path relative to result.json's folder ("voice_messages/audio_1@
+    ...ogg"), or None: other media, or the sentence an export without media writes instead."""
+    path = msg.get("file")
+    kind = msg.get("media_type")
+    if kind.__class__ is not str or kind not in _AUDIO or path.__class__ is not str or not path \
+            or path.startswith("(") or "\n" in path:
+        return None
+    return path
+
+
 def _pii(parts: list[Any]) -> list[tuple[str, str]]:
-    return [(p["type"], str(p.get("text") or "")) for p in parts
-            if p.__class__ is dict and _hashable(p.get("type")) in PII_ENTITIES]
-
-
-def _hashable(value: Any) -> Any:
-    """A field to look up in a set: a list or dict (not a real export's) becomes None."""
-    return None if isinstance(value, list | dict) else value
+    # `.__class__ is str` first: a list or dict there (not a real export's) is unhashable, and
+    # the check costs less than a helper call on every message (bench/prepare.py)
+    return [(kind, str(p.get("text") or "")) for p in parts if p.__class__ is dict
+            and (kind := p.get("type")).__class__ is str and kind in PII_ENTITIES]
 
 
 def _name(name: Any, speaker_id: str | None) -> str | None:
@@ -194,8 +203,9 @@ class MessageMaker:
             if len(parts) == 1 and first.__class__ is dict:
                 text = first.get("text")
                 text = text if text.__class__ is str else str(text or "")
-                if text and _hashable(first.get("type")) in PII_ENTITIES:
-                    pii.append((first["type"], text))
+                kind = first.get("type")
+                if text and kind.__class__ is str and kind in PII_ENTITIES:
+                    pii.append((kind, text))
             else:
                 text = join_text(parts)
                 pii = _pii(parts)
@@ -213,7 +223,8 @@ class MessageMaker:
             when = self._date(msg)
         msg_id = get("id")
         return Message(self.chat, msg_id if msg_id.__class__ is int else 0, when, speaker_id,
-                       speaker, text, kind, drop, media, pii)
+                       speaker, text, kind, drop, media, pii,
+                       None if media is None else media_path(msg))
 
     def _date(self, msg: dict[str, Any]) -> float:
         """Older exports: `date` is the exporting PC's naive local time; read as UTC, which keeps
@@ -232,8 +243,9 @@ class MessageMaker:
     def _not_a_message(self, msg: dict[str, Any], mtype: Any) -> tuple[str, str]:
         """(kind, drop) of a service event or an unknown record."""
         if mtype == "service":
-            action = _hashable(msg.get("action"))
-            return "boundary" if action in BOUNDARY_ACTIONS else "message", "service"
+            action = msg.get("action")
+            boundary = action.__class__ is str and action in BOUNDARY_ACTIONS
+            return "boundary" if boundary else "message", "service"
         if mtype == "unsupported":
             return "message", "unsupported"
         self.unknown[f"message type {mtype}"] += 1

@@ -90,6 +90,15 @@ def file_marker(name: str) -> str:
     return _EXTENSIONS.get(name.rsplit(".", 1)[-1].lower(), "[file]")
 
 
+def attached_name(body: str) -> str | None:
+    """The file name a media placeholder names (`PTT-...opus (file attached)`, `<attached: ...>`),
+    or None (`<Media omitted>`, "image omitted": the export holds no file)."""
+    first = body.partition("\n")[0]
+    found = _ATTACHED.fullmatch(first) or _FILE_ATTACHED.fullmatch(first)
+    name = found["file"].strip() if found else ""
+    return name if name and "/" not in name and "\\" not in name else None
+
+
 def _media(body: str) -> tuple[str, str] | None:
     """(marker, caption) when the body is a media placeholder, else None."""
     first, _, rest = body.partition("\n")

@@ -14,6 +14,7 @@ The file never says which participant exported it: "me" comes from --me or --ide
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from doppel.sources.wa_body import (
     ENCRYPTION,
     NOTICE_MESSAGES,
     SYSTEM_INITIALS,
+    attached_name,
     read_body,
 )
 
@@ -45,6 +47,7 @@ _CHAT_NAME = re.compile(r"(?i)^(?:WhatsApp Chat(?: with| mit| met| com| con| ave
 _NOT_A_NAME = re.compile(r"[\"“”«»„]")
 _PHONE = re.compile(r"\+?[\d\s().-]{6,}")  # a writer not in the contacts: their number
 _MARKS = re.compile(f"[{MARKS}]")
+_AUDIO = frozenset({"[voice]", "[audio]"})  # media whose file transcription may hear
 
 
 def looks_like(head: str) -> bool:
@@ -142,6 +145,16 @@ class WhatsAppExport:
             done += 2 * size
         self.bytes_read = self.size_bytes
 
+    def _folder(self, file: TextFile) -> str:
+        """Where the chat's media files sit, relative to the export's root (the zip, the folder,
+        or the .txt's folder): next to its text file."""
+        if file.member:
+            return posixpath.dirname(file.member)
+        if self.path.is_dir():
+            folder = file.path.relative_to(self.path).parent.as_posix()
+            return "" if folder == "." else folder
+        return ""
+
     def _scan(self, file: TextFile, done: int) -> _Scan:
         """The first pass: one regex search per block of lines finds every header."""
         scan = _Scan()
@@ -193,7 +206,7 @@ class WhatsAppExport:
         chat = Chat(f"{SOURCE}:{name}", name, "private_group" if group else "personal_chat",
                     SOURCE)
         self.chats.append(chat)
-        lines = _Lines(chat, order, set(scan.authors), group, self.unknown)
+        lines = _Lines(chat, order, set(scan.authors), group, self.unknown, self._folder(file))
         regex = wa_header.TIME_FIRST if scan.time_first else wa_header.DATE_FIRST
         for line in file.lines(lambda n: setattr(self, "bytes_read", done + n)):
             found = regex.match(line)
@@ -213,8 +226,9 @@ class _Lines:
     """Builds one chat's messages from header lines and the continuation lines after them."""
 
     def __init__(self, chat: Chat, order: str, authors: set[str], group: bool,
-                 unknown: Counter[str]) -> None:
+                 unknown: Counter[str], folder: str = "") -> None:
         self.chat = chat
+        self.folder = folder
         self.order = order
         self.authors = authors
         self.group = group
@@ -283,8 +297,13 @@ class _Lines:
         if speaker is None or self._system(author, body):
             return self._system_line(rest)
         drop, media, text = read_body(body)
-        return Message(self.chat, self.count, self.time, speaker[0], speaker[1], text, "message",
-                       drop, media)
+        message = Message(self.chat, self.count, self.time, speaker[0], speaker[1], text,
+                          "message", drop, media)
+        if media in _AUDIO:
+            name = attached_name(body)
+            if name:
+                message.media_path = posixpath.join(self.folder, name)
+        return message
 
     def _system_line(self, rest: str) -> Message:
         if self.extra:

@@ -1,0 +1,139 @@
+"""Read LINE's text export ("Send chat history" / "Export chat history": `[LINE] Chat history
+with NAME`), in English, Japanese, Chinese or Thai.
+
+After the header and "Saved on" lines, a date line (`2024/03/12(Tue)`, `Tue, 3/12/2024`,
+`2024/03/12（週二）`, `อ. 12/03/2567`) sets the day; then `HH:MM<TAB>Name<TAB>text` starts a message
+(`午前/午後`, `上午/下午`, `AM/PM` for 12-hour clocks) and `HH:MM<TAB>text` is a system line
+(joins, unsent messages). A multi-line message is wrapped in double quotes. Media are localised
+placeholders such as `[Photo]` / `[写真]`; a call is `☎ ...`. The header's language decides how
+a date like 3/12/2024 is read; a header in a language doppel does not know is an error, not a
+guess. Times are local, read as UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from doppel.errors import DoppelError
+from doppel.sources.chatlines import ChatLines, Entry, Parse, local_seconds
+from doppel.sources.probe import Probe
+from doppel.sources.records import Chat, Message, ReadSettings
+
+__all__ = ["LineExport", "claims", "open_reader"]
+
+SOURCE = "line"
+# language -> the header that names the chat
+HEADERS = {
+    "en": re.compile(r"^\[LINE\]\s*Chat history (?:with|in) (.+?)\s*$"),
+    "ja": re.compile(r"^\[LINE\]\s*(.+?)(?:との|の)トーク履歴\s*$"),
+    "zh": re.compile(r"^\[LINE\]\s*(?:與|与)?(.+?)(?:的聊天記錄|的聊天记录)\s*$"),
+    "th": re.compile(r"^\[LINE\]\s*ประวัติการแชท(?:กับ)?\s*(.+?)\s*$"),
+}
+DAY_FIRST = {"th"}  # D/M/Y dates when the year comes last; English is M/D/Y
+_DATE = re.compile(r"^(?:[^\d\t]{0,24}?[,\s.]\s*)?(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})\s*"
+                   r"(?:[（(][^)）\t]{1,12}[)）])?\s*$")
+_TIME = re.compile(r"^(?:(午前|午後|上午|下午|AM|PM)\s?)?(\d{1,2})[:：](\d{2})(?:\s?(AM|PM))?\t")
+_PM = {"午後", "下午", "PM"}
+_AM = {"午前", "上午", "AM"}
+MEDIA = {
+    "[photo]": ("[Photo]", "[Photos]", "[Album]", "[写真]", "[アルバム]", "[照片]", "[相片]",
+                "[รูป]", "[รูปภาพ]"),
+    "[sticker]": ("[Sticker]", "[スタンプ]", "[貼圖]", "[贴图]", "[สติกเกอร์]"),
+    "[video]": ("[Video]", "[動画]", "[影片]", "[视频]", "[วิดีโอ]"),
+    "[voice]": ("[Voice message]", "[Audio]", "[ボイスメッセージ]", "[語音訊息]", "[语音消息]",
+                "[ข้อความเสียง]"),
+    "[file]": ("[File]", "[ファイル]", "[檔案]", "[文件]", "[ไฟล์]"),
+    "[location]": ("[Location]", "[位置情報]", "[位置資訊]", "[位置信息]", "[ตำแหน่ง]"),
+    "[contact]": ("[Contact]", "[連絡先]", "[聯絡資訊]", "[联系人]", "[ผู้ติดต่อ]"),
+}
+_MARKER = {text.casefold(): marker for marker, texts in MEDIA.items() for text in texts}
+
+
+def _first_line(head: str) -> str:
+    return next((line.strip() for line in head.splitlines()[:3] if line.strip()), "")
+
+
+def claims(seen: Probe) -> bool:
+    return seen.kind == "file" and _first_line(seen.head.lstrip("\ufeff")).startswith("[LINE]")
+
+
+def open_reader(path: Path, settings: ReadSettings) -> LineExport:
+    return LineExport(path)
+
+
+class LineExport(ChatLines):
+    """One LINE chat; the header read at once (its language decides the date order)."""
+
+    source = SOURCE
+    what = "a LINE export (HH:MM<TAB>Name<TAB>text)"
+
+    def __init__(self, path: Path, settings: ReadSettings | None = None) -> None:
+        super().__init__(path)
+        with open(self.path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
+        first = _first_line(head)
+        for language, pattern in HEADERS.items():
+            found = pattern.match(first)
+            if found:
+                self.language, self.title = language, found.group(1).strip("\"「」“” ")
+                break
+        else:
+            raise DoppelError(f"{self.path} is a LINE export in a language doppel does not know "
+                              f"(header {first[:60]!r}); set LINE to English, Japanese, Chinese "
+                              "or Thai and export the chat again")
+
+    def parser(self) -> Parse:
+        day: list[tuple[int, int, int] | None] = [None]
+        day_first = self.language in DAY_FIRST
+
+        def parse(line: str) -> Entry | bool | None:
+            clock = _TIME.match(line)
+            if clock is None:
+                date = _DATE.match(line) if "\t" not in line else None
+                if date is None:
+                    return None if day[0] is not None else False  # before the first day: header
+                day[0] = _ymd(date.groups(), day_first) or day[0]
+                return False
+            if day[0] is None:
+                return None
+            half, hour, minute, after = clock.groups()
+            hour = int(hour) % 12 + 12 * ((half or after) in _PM) if (half or after) else int(hour)
+            when = local_seconds(*day[0], hour, int(minute))
+            rest = line[clock.end():]
+            author, tab, text = rest.partition("\t")
+            return Entry(when, author.strip(), text) if tab and author.strip() else \
+                Entry(when, None, rest)
+        return parse
+
+    def message(self, chat: Chat, count: int, entry: Entry, last: float) -> Message:
+        if entry.author is None:
+            return Message(chat, count, last, None, None, entry.body, drop="system")
+        text = _unquote(entry.body)
+        sid, name = f"{SOURCE}:{entry.author}", entry.author
+        if text.startswith("☎"):
+            return Message(chat, count, last, sid, name, "", kind="boundary", drop="service")
+        marker = _MARKER.get(text.strip().casefold())
+        if marker:
+            return Message(chat, count, last, sid, name, "", media=marker)
+        return Message(chat, count, last, sid, name, text)
+
+
+def _ymd(groups: tuple[str, ...], day_first: bool) -> tuple[int, int, int] | None:
+    a, b, c = map(int, groups)
+    if a > 31:
+        year, month, day = a, b, c
+    elif day_first:
+        day, month, year = a, b, c
+    else:
+        month, day, year = a, b, c
+    year = year - 543 if year > 2400 else year  # the Thai Buddhist calendar
+    year = year + 2000 if year < 100 else year
+    return (year, month, day) if local_seconds(year, month, day) is not None else None
+
+
+def _unquote(text: str) -> str:
+    """A multi-line message comes wrapped in double quotes, its own quotes doubled."""
+    if "\n" in text and len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text

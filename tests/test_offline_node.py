@@ -1,0 +1,149 @@
+"""README "On an offline GPU cluster", as written, on a node made here: a fresh venv holding only
+torch, transformers, peft and accelerate (as a CUDA image would), the wheelhouse that `make
+wheelhouse` built for this Python (`make test` builds it first), and no network: a network
+namespace with only loopback where `unshare -n` works (root), proxies at a closed port always,
+pip's config files and find-links gone. A wheel the wheelhouse lacks, or a download anywhere in
+the check, fails here rather than on a lease."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WHEELHOUSE = REPO / "wheelhouse"
+BENCH = REPO / "bench"
+NODE_PACKAGES = ("torch", "transformers", "peft", "accelerate")
+THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
+sys.path.insert(0, str(BENCH))
+
+from wheelhouse import canonical, closure, platforms  # noqa: E402
+
+
+def offline_section() -> list[list[str]]:
+    """The lines of each bash block under the README's offline heading."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## On an offline GPU cluster\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return [[line for line in block.splitlines() if line.strip()] for block in blocks]
+
+
+def _wheelhouse() -> Path:
+    stamp = WHEELHOUSE / f".python-{THIS_PYTHON}"
+    if not stamp.is_file():
+        pytest.skip(f"no wheelhouse for Python {THIS_PYTHON}: make wheelhouse (make test does)")
+    return WHEELHOUSE
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory) -> Path:
+    """A venv with the four packages a CUDA image brings, at the versions this suite runs."""
+    _wheelhouse()  # skips before the venv is built when there is nothing to install from
+    root = tmp_path_factory.mktemp("node")
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(root / "venv")], check=True)
+    pins = [f"{name}=={version(name)}" for name in NODE_PACKAGES]
+    subprocess.run([str(root / "venv" / "bin" / "pip"), "install", "--quiet", *pins],
+                   check=True, timeout=1200)
+    return root
+
+
+def _offline_env(home: Path, node: Path) -> dict[str, str]:
+    """No pip config (find-links, extra indexes), proxies at a closed port, nothing of ours."""
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("PIP_", "PYTHON", "HF_", "VIRTUAL_ENV"))
+            and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    closed = "http://127.0.0.1:9"  # discard port: nothing listens
+    return {**keep, "HOME": str(home), "PIP_CONFIG_FILE": os.devnull,
+            "PATH": f"{node / 'venv' / 'bin'}{os.pathsep}{keep['PATH']}",
+            "http_proxy": closed, "https_proxy": closed, "HTTP_PROXY": closed,
+            "HTTPS_PROXY": closed, "ALL_PROXY": closed, "OMP_NUM_THREADS": "1"}
+
+
+def _no_network(script: str) -> list[str]:
+    """bash running `script` with loopback only, where this user may make a network namespace."""
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True) \
+        if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0:
+        return ["bash", "-ec", script]
+    return ["unshare", "-n", "bash", "-ec", f"ip link set lo up\n{script}"]
+
+
+def _copy_checkout(target: Path) -> Path:
+    """What `git clone` plus the wheelhouse holds: the files a user copies to the cluster."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in listed:
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    shutil.copytree(WHEELHOUSE, target / "wheelhouse")
+    return target
+
+
+@pytest.mark.slow
+def test_readme_offline_steps_on_a_node_without_network(node, tmp_path):
+    wheelhouse = _wheelhouse()
+    make, install, target = offline_section()
+    assert make == ["make wheelhouse PY=3.12"]
+    made = subprocess.run(["make", "-n", *shlex.split(make[0])[1:]], cwd=REPO,
+                          capture_output=True, text=True, check=True).stdout
+    assert "bench/wheelhouse.py --python-version 3.12" in made
+    names = {canonical(w.name.split("-")[0]) for w in wheelhouse.glob("*.whl")}
+    assert not names & set(NODE_PACKAGES)  # never torch, nor what the node brings
+    assert {"pydantic-core", "orjson", "phonenumbers", "gguf", "bitsandbytes"} <= names
+    checkout = _copy_checkout(tmp_path / "doppel")
+    env = _offline_env(tmp_path / "home", node)
+
+    # read-only system Python: the wheels beside it, doppel from src (first: the venv stays bare)
+    script = "\n".join([*target, "python3 -m doppel sample-export sample",
+                        "python3 -m doppel prepare sample/result.json -o data -q"])
+    done = subprocess.run(_no_network(script), cwd=checkout, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (checkout / "data" / "conversations.jsonl").is_file()
+
+    # the node's lines as typed; the check in its CPU form here (no GPU)
+    out = tmp_path / "check"
+    script = "\n".join([install[0], f"{install[1]} --device cpu --tiny --out {out}"])
+    done = subprocess.run(_no_network(script), cwd=checkout, env=env, capture_output=True,
+                          text=True, timeout=2700)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "check.json").read_text())
+    assert report["offline"] and report["python"].startswith(str(node / "venv"))
+    rows = {r["step"]: r for r in report["rows"]}
+    assert all(r["status"] == "ok" for r in rows.values()), rows
+    assert {"lora", "qlora", "fsdp2 full, 1 process", "bench/gpu.py 7b-full",
+            "random-weight SmolLM2-135M shape + tokenizer"} <= set(rows)
+    assert rows["qlora"]["base_weights"] == "nf4" and rows["fsdp2 full, 1 process"]["sharding"]
+    for name in ("lora", "qlora", "fsdp2 full, 1 process"):
+        assert rows[name]["tokens_per_s"] > 0 and rows[name]["mfu"] > 0
+    assert rows["bench/gpu.py 135m-lora"]["mfu"] is not None
+    assert "| fsdp2 full, 1 process | ok |" in done.stdout
+    print(done.stdout)  # the table, for docs/benchmarks.md
+
+
+def test_wheelhouse_skips_what_the_node_brings_and_all_it_needs():
+    """The closure follows requirements whose markers hold for the node's Python, not extras."""
+    items = [{"metadata": {"name": name, "requires_dist": requires}} for name, requires in [
+        ("transformers", ["numpy>=1.17", "tokenizers<1", "pytest; extra == 'testing'"]),
+        ("tokenizers", ["huggingface_hub>=0.16"]), ("huggingface-hub", []), ("numpy", []),
+        ("torch", ["setuptools; python_version >= '3.12'", "cuda-toolkit[cufft]"]),
+        ("cuda-toolkit", ["nvidia-cufft; extra == 'cufft'", "nvidia-cublas; extra == 'cublas'"]),
+        ("nvidia-cufft", []), ("nvidia-cublas", []), ("setuptools", []),
+        ("pytest", []), ("orjson", [])]]
+    assert closure(items, {"transformers", "torch"}, "3.12") == {
+        "transformers", "numpy", "tokenizers", "huggingface-hub", "torch", "setuptools",
+        "cuda-toolkit", "nvidia-cufft"}
+    assert "setuptools" not in closure(items, {"torch"}, "3.11")
+    assert platforms("2.17")[0] == "manylinux_2_17_x86_64" and "manylinux2014_x86_64" in \
+        platforms("2.17") and "manylinux_2_24_x86_64" in platforms("2.28")

@@ -142,3 +142,7 @@ def dataset(tmp_path_factory) -> Path:
 def tiny_model(tmp_path_factory) -> Path:
     """A random 2-layer Llama folder with the embedded tokenizer, one per test module."""
     return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+# the blind test's session fixtures (a two-friend run and a test prepared once)
+from blindtest_builders import prepared, two_chats  # noqa: E402, F401

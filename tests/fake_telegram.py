@@ -1,8 +1,9 @@
 """A fake Telegram Bot API on loopback for `doppel bot` tests: no test reaches the internet.
 
 It implements the methods the bot calls (getMe, getUpdates with long polling and offsets,
-sendMessage, sendChatAction, deleteWebhook, setMyCommands), records every call, and answers 429
-(or 502) on demand. Tests push updates as Telegram would deliver them and read what was sent.
+sendMessage, sendChatAction, deleteWebhook, setMyCommands, answerCallbackQuery), records every
+call, and answers 429 (or 502) on demand. Tests push updates as Telegram would deliver them
+and read what was sent.
 """
 
 from __future__ import annotations
@@ -69,6 +70,27 @@ class FakeTelegram:
                                         "length": len(command)}]
         return self.push(message=message)
 
+    def tap(self, user_id: int, data: str, first_name: str = "Sam") -> int:
+        """A user taps an inline button carrying `data` under a bot message in their chat."""
+        user = {"id": user_id, "is_bot": False, "first_name": first_name}
+        chat = {"id": user_id, "type": "private", "first_name": first_name}
+        message = {"message_id": self._message_id(), "date": int(time.time()), "chat": chat,
+                   "from": BOT_USER, "text": "(the question)"}
+        return self.push(callback_query={"id": f"cb{self.next_update_id}", "from": user,
+                                         "chat_instance": str(user_id), "data": data,
+                                         "message": message})
+
+    def markups(self, chat_id: int) -> list:
+        """The reply_markup of each message sent to a chat (None where there was none)."""
+        with self.condition:
+            found = []
+            for method, params in self.calls:
+                if method == "sendMessage" and params.get("ok") and int(params["chat_id"]) == \
+                        chat_id:
+                    markup = params.get("reply_markup")
+                    found.append(json.loads(markup) if isinstance(markup, str) else markup)
+            return found
+
     def fail_next(self, method: str, status: int = 429, retry_after: int = 1) -> None:
         """The next call of `method` gets this error (429 with retry_after, or e.g. 502)."""
         body = {"ok": False, "error_code": status, "description": "Too Many Requests: retry "
@@ -132,7 +154,7 @@ class FakeTelegram:
     def _result(self, method: str, params: dict):
         if method == "getMe":
             return BOT_USER
-        if method in ("deleteWebhook", "setMyCommands", "sendChatAction"):
+        if method in ("deleteWebhook", "setMyCommands", "sendChatAction", "answerCallbackQuery"):
             return True
         if method == "sendMessage":
             chat_id = int(params["chat_id"])

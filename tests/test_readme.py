@@ -68,6 +68,7 @@ NAMED = {
     "doppel prepare tests/fixtures/":
         "tests/test_prepare_sources.py::test_readme_commands_for_other_apps_run_as_shown",
     "doppel bot ": "tests/test_bot_readme.py::test_readme_bot_lines_on_the_embedded_model",
+    "doppel blindtest out/run --port": "tests/test_blindtest.py::test_readme_serve_line",
     "doppel prepare ChatExport_": "tests/test_voice.py::test_telegram_voice_note_becomes_its_words",
     "doppel eval out/run --data out/dataset -o out/eval-canaries --canaries ":
         "tests/test_canaries.py::test_eval_canaries_through_the_cli_finds_only_the_leak_planted",
@@ -129,6 +130,7 @@ SHRINK = {
               "--save-steps": "1000"},
     "eval": {"--quick": None, "--max-contexts": "2", "--max-new-tokens": "4",
              "--top-speakers": "1", "--no-transcripts": None},
+    "blindtest": {"--items": "2", "--max-new-tokens": "4"},
 }
 
 

@@ -34,6 +34,7 @@ COMMANDS = {
     "chat": "chat",
     "serve": "serve",
     "bot": "bot",
+    "blindtest": "blindtest",
     "eval": "eval",
     "compare": "compare",
     "demo": "demo",

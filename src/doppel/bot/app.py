@@ -49,12 +49,14 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
         store = ChatStore(settings.state, settings.max_history)
         stack.callback(store.close)
         queue = ReplyQueue()
-        application.add_handlers(Twin(settings, persona, store, queue).handlers())
+        twin = Twin(settings, persona, store, queue)
+        stack.callback(twin.quiz.close)
+        application.add_handlers(twin.handlers())
         application.add_error_handler(_log_error)
         await application.bot.set_my_commands(list(COMMANDS.items()))
         await application.start()
         stack.push_async_callback(application.stop)
-        await application.updater.start_polling(allowed_updates=["message"],
+        await application.updater.start_polling(allowed_updates=["message", "callback_query"],
                                                 error_callback=_polling_trouble)
         stack.push_async_callback(application.updater.stop)
         sender = Sender(application.bot, settings.retry_wait_s)

@@ -7,10 +7,18 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from doppel.bot.incoming import addressed, display, message_text, speaker_name, without_mention
 from doppel.bot.options import BotSettings
+from doppel.bot.quiz import PREFIX, Quiz
 from doppel.bot.replies import ReplyQueue
 from doppel.bot.store import ChatStore
 
@@ -22,6 +30,7 @@ COMMANDS = {  # shown by Telegram's command menu (setMyCommands) and by /help
     "help": "this list",
     "reset": "forget this chat's history",
     "whoami": "the name the twin knows you by",
+    "quiz": "which one is real? a blind test of the twin",
 }
 REFUSAL = ("Sorry, this twin only talks to people its owner has let in. If you know them, send "
            "them your Telegram id: {id}.")
@@ -31,8 +40,9 @@ class Twin:
     """The handlers' shared state: settings, persona, histories and the reply queue."""
 
     def __init__(self, settings: BotSettings, persona: str, store: ChatStore,
-                 queue: ReplyQueue) -> None:
+                 queue: ReplyQueue, quiz: Quiz | None = None) -> None:
         self.settings = settings
+        self.quiz = quiz or Quiz(settings.quiz, settings.friends)
         self.persona = persona
         self.store = store
         self.queue = queue
@@ -43,7 +53,8 @@ class Twin:
         new = filters.UpdateType.MESSAGE
         commands = [CommandHandler(name, getattr(self, f"on_{name}"), filters=new)
                     for name in COMMANDS]
-        return [*commands, MessageHandler(new & ~filters.COMMAND, self.on_message)]
+        return [*commands, MessageHandler(new & ~filters.COMMAND, self.on_message),
+                CallbackQueryHandler(self.on_quiz_answer, pattern=f"^{PREFIX}:")]
 
     # --- who may talk -----------------------------------------------------------------------
     async def admitted(self, update: Update) -> bool:
@@ -114,3 +125,11 @@ class Twin:
         if await self.admitted(update):
             await update.message.reply_text(f"I know you as {self.speaker(update)} (Telegram id "
                                             f"{update.effective_user.id}).")
+
+    async def on_quiz(self, update: Update, context: Context) -> None:
+        if await self.admitted(update) and update.effective_chat.type == ChatType.PRIVATE:
+            await self.quiz.ask(update)
+
+    async def on_quiz_answer(self, update: Update, context: Context) -> None:
+        if await self.admitted(update):
+            await self.quiz.answer(update)

@@ -39,6 +39,9 @@ class BotOptions(Options):
     state: Path | None = option(
         None, "SQLite file with the chat histories (default: RUN_DIR's name + .bot.sqlite, next "
         "to the run folder).")
+    quiz: Path | None = option(
+        None, "The blind test /quiz asks from (default: RUN_DIR's name + .blindtest.sqlite, next "
+        "to the run folder, where `doppel blindtest` keeps it).", metavar="FILE")
     api_url: str = option(TELEGRAM_API, "Bot API server: Telegram's, a self-hosted one, or a "
                           "local fake.", envvar=API_URL_ENV, pattern=r"^https?://")
     delay_per_char: float = option(0.03, "Seconds of 'typing...' per character before each "
@@ -56,6 +59,7 @@ class BotSettings:
     """What the bot does: BotOptions checked and parsed (ids as numbers, friends as a map)."""
 
     state: Path
+    quiz: Path
     allow: frozenset[int]
     friends: dict[int, str]
     persona: str | None
@@ -70,7 +74,10 @@ class BotSettings:
     @classmethod
     def from_options(cls, options: BotOptions) -> BotSettings:
         """The flags parsed: ids as numbers, friends as a map, the state file's default."""
+        from doppel.blindtest.store import default_store_path
+
         return cls(state=options.state or default_state_path(options.load.run),
+                   quiz=options.quiz or default_store_path(options.load.run),
                    allow=parse_ids(options.allow), friends=parse_friends(options.friend),
                    persona=options.persona, groups=options.groups, api_url=options.api_url,
                    delay_per_char=options.delay_per_char, max_history=options.max_history,

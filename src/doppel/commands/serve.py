@@ -19,8 +19,6 @@ def command(options: ServeOptions) -> None:
     with console.status(f"loading {options.load.run}", spinner="dots"):
         engine = engines.load_engine(options.load)
     app = create_app(engine, options)
-    host = options.host
-    shown = f"[{host}]" if ":" in host else host
-    console.print(f"doppel: chat page and API on http://{shown}:{options.port}/ "
+    console.print(f"doppel: chat page and API on {options.url}/ "
                   f"(personas: {', '.join(engine.personas) or 'any name'})")
-    uvicorn.run(app, host=host, port=options.port, log_level="warning")
+    uvicorn.run(app, host=options.host, port=options.port, log_level="warning")

@@ -48,25 +48,36 @@ class ChatOptions(Options):
     load: LoadOptions
 
 
-class ApiOptions(Options):
-    """What the server does with requests: where it listens, who may call, the queue, the
-    sampling defaults (server.create_app takes these; `doppel serve` adds the model)."""
+class ListenOptions(Options):
+    """Where a server listens and its key: one rule for `doppel serve` and `doppel blindtest`."""
 
     host: str = option("127.0.0.1", "Address to listen on; anything but loopback needs "
                        "--api-key.")
     port: int = option(8000, "Port to listen on.", ge=0, le=65535)
-    api_key: str | None = option(None, "Require `Authorization: Bearer KEY` on /v1.",
+    api_key: str | None = option(None, "Require `Authorization: Bearer KEY` on the owner's API "
+                                 "(serve: /v1; blindtest: /api/results).",
                                  envvar="DOPPEL_API_KEY", repr=False)
+
+    @model_validator(mode="after")
+    def _private_by_default(self) -> ListenOptions:
+        check_exposure(self.host, self.api_key)
+        return self
+
+    @property
+    def url(self) -> str:
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{shown}:{self.port}"
+
+
+class ApiOptions(ListenOptions):
+    """What the server does with requests: where it listens, who may call, the queue, the
+    sampling defaults (server.create_app takes these; `doppel serve` adds the model)."""
+
     queue_size: int = option(8, "Requests that may wait while a full batch generates; more get "
                              "503.", ge=0)
     batch_size: int = option(8, "Requests generated together (continuous batching).", ge=1)
     timeout: float = option(120.0, "Seconds a request may take, waiting included.", gt=0)
     sampling: SamplingParams = SamplingParams()
-
-    @model_validator(mode="after")
-    def _private_by_default(self) -> ApiOptions:
-        check_exposure(self.host, self.api_key)
-        return self
 
 
 class ServeOptions(ApiOptions):

@@ -242,7 +242,7 @@ def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
 
     app = FastAPI(title="doppel", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
-    _add_error_handlers(app)
+    add_error_handlers(app)
 
     async def check_key(request: Request) -> None:
         if api_key:
@@ -346,7 +346,7 @@ async def _sse(deltas: AsyncIterator[Delta], meta: dict[str, Any], persona: str,
     yield "data: [DONE]\n\n"
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JSONResponse:
         return JSONResponse(error.body(), status_code=error.status)

@@ -12,6 +12,7 @@ from dataclasses import fields
 from doppel.eval.metric import Metric
 from doppel.eval.metrics import (
     attribution,
+    blindtest,
     canaries,
     means,
     perplexity,
@@ -49,3 +50,4 @@ register(transcripts.METRIC)
 register(samples.METRIC)
 register(means.METRIC)
 register(canaries.METRIC)
+register(blindtest.METRIC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,20 +40,12 @@ class Recall:
              before: float | None = None,
              token_budget: int | None = None) -> tuple[Memory, ...]:
         """The memories for the persona's next reply to `history` (none without a partner)."""
-        from doppel.memory import Scope, query_from_history
+        from doppel.memory import query_from_history
 
-        query = query_from_history(history)
-        partners = self.partners(history, persona)
-        if not query.strip() or (self.scope == "partner" and not partners):
-            return ()
-        scope = Scope.everything() if self.scope == "all" else Scope(partners)
-        wanted = self.k if len(partners) <= 1 or self.scope == "all" else self.k * WIDEN
+        partners = None if self.scope == "all" else self.partners(history, persona)
         with self.lock:
-            found = self.index.search(query, scope, before=before, k=wanted,
-                                      token_budget=token_budget)
-        if self.scope == "partner":  # a group: chats where every partner was there
-            found = [m for m in found if partners <= set(m.participants)]
-        return tuple(found[: self.k])
+            return scoped_search(self.index, query_from_history(history), partners, k=self.k,
+                                 before=before, token_budget=token_budget)
 
     def add(self, units: Iterable[NewUnit]) -> None:
         """Remember more (the bot's finished exchanges)."""
@@ -63,6 +55,24 @@ class Recall:
     def close(self) -> None:
         with self.lock:
             self.index.close()
+
+
+def scoped_search(index: MemoryIndex, query: str, partners: frozenset[str] | None, *, k: int = K,
+                  before: float | None = None, exclude: Collection[str] = (),
+                  token_budget: int | None = None) -> tuple[Memory, ...]:
+    """The privacy rule, for inference and training alike: memories from chats every partner
+    was part of (None: every chat, the owner's --memory-scope all); no partner, no memories."""
+    from doppel.memory import Scope
+
+    if not query.strip() or (partners is not None and not partners):
+        return ()
+    scope = Scope.everything() if partners is None else Scope(partners)
+    wanted = k if partners is None or len(partners) == 1 else k * WIDEN
+    found = index.search(query, scope, before=before, exclude_conversations=exclude, k=wanted,
+                         token_budget=token_budget)
+    if partners is not None:  # a group: Scope admits a chat any partner was in; keep all-in
+        found = [m for m in found if partners <= set(m.participants)]
+    return tuple(found[:k])
 
 
 def memories_json(memories: Sequence[Memory]) -> list[dict]:

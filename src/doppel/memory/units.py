@@ -1,0 +1,94 @@
+"""Cutting conversations into memory units: a few turns in a row, so a hit carries its context.
+
+A unit is keyed by a hash of its chat and lines, so rebuilding after a newer export reuses the
+vectors of every unit already seen and embeds only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from doppel.data.dataset import Conversation, Dataset
+from doppel.memory.records import NewUnit
+
+TURNS = 4  # turns (bursts by one speaker) a unit holds
+MAX_LINES = 12  # messages a unit holds at most
+MAX_LINE_CHARS = 400  # a longer message is cut: memories are reminders, not transcripts
+
+
+def chat_members(dataset: Dataset) -> dict[str, tuple[str, ...]]:
+    """Chat id -> names of everyone with kept messages in that chat (who was there): from the
+    manifest's speakers, or, where a manifest lacks their chat lists, from one pass over the
+    conversations."""
+    members: dict[str, set[str]] = {}
+    speakers = dataset.manifest.get("speakers", {}).values()
+    if speakers and all(isinstance(s.get("chats"), list) for s in speakers):
+        for speaker in speakers:
+            for chat in speaker["chats"]:
+                members.setdefault(str(chat), set()).add(speaker["name"])
+    else:
+        for conversation in dataset.conversations():
+            members.setdefault(conversation.chat_id, set()).update(
+                m.speaker for m in conversation.messages)
+    return {chat: tuple(sorted(names)) for chat, names in members.items()}
+
+
+def conversation_units(conversation: Conversation, participants: tuple[str, ...]
+                       ) -> Iterator[NewUnit]:
+    """The conversation cut into runs of TURNS turns (at most MAX_LINES messages) each."""
+    lines: list[tuple[str, str]] = []
+    times: list[float] = []
+    turns = 0
+    for message in conversation.messages:
+        if not message.text.strip():
+            continue
+        starts_turn = not lines or lines[-1][0] != message.speaker
+        if lines and ((starts_turn and turns == TURNS) or len(lines) == MAX_LINES):
+            yield _unit(conversation, participants, lines, times)
+            lines, times, turns = [], [], 0
+            starts_turn = True
+        turns += starts_turn
+        lines.append((message.speaker, message.text[:MAX_LINE_CHARS]))
+        times.append(message.time)
+    if lines:
+        yield _unit(conversation, participants, lines, times)
+
+
+def _unit(conversation: Conversation, participants: tuple[str, ...],
+          lines: list[tuple[str, str]], times: list[float]) -> NewUnit:
+    speakers = {speaker for speaker, _ in lines}
+    return NewUnit(conversation.id, conversation.chat_id, conversation.chat_name,
+                   participants or tuple(sorted(speakers)), times[0], times[-1], tuple(lines))
+
+
+def dataset_units(dataset: Dataset) -> Iterator[NewUnit]:
+    """Every unit of every conversation (train and val), streamed in file order."""
+    members = chat_members(dataset)
+    for conversation in dataset.conversations():
+        yield from conversation_units(conversation, members.get(conversation.chat_id, ()))
+
+
+def unit_text(unit: NewUnit | Any) -> str:
+    """What the lexical index and the embedder read: "Name: text" a line."""
+    return "\n".join(f"{speaker}: {text}" for speaker, text in unit.lines)
+
+
+def unit_key(unit: NewUnit) -> str:
+    """Same chat, same lines: same key (and the same vector, so it is never embedded twice)."""
+    payload = orjson.dumps([unit.chat_id, unit.lines])
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def batched(units: Iterable[NewUnit], size: int) -> Iterator[list[NewUnit]]:
+    batch: list[NewUnit] = []
+    for unit in units:
+        batch.append(unit)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -101,8 +101,9 @@ class Responder:
                 await asyncio.wait([worker])
         log.info("chat %s: replied with %d message(s) in %.1f s", chat_id, sent,
                  time.monotonic() - started)
-        if sent and self.recall is not None:
-            await asyncio.to_thread(self._remember, chat_id)
+        if sent and self.recall is not None:  # the store is read here, on its own thread
+            rows = self.store.recent(chat_id, UNIT_MESSAGES)
+            await asyncio.to_thread(self._remember, chat_id, rows)
 
     # --- memory -----------------------------------------------------------------------------
     def scope_name(self, speaker: str) -> str:
@@ -121,11 +122,11 @@ class Responder:
         keyed = [(self.scope_name(speaker), text) for speaker, text, _ in window]
         return self.recall.find(keyed, self.persona, before=window[0][2])
 
-    def _remember(self, chat_id: int) -> None:
-        """Index the chat's last exchange, so it is found once it scrolls out of the window."""
+    def _remember(self, chat_id: int, rows: Sequence[tuple[int, str, str, float]]) -> None:
+        """Index the chat's last messages (`rows`: ChatStore.recent), so the exchange is found
+        once it scrolls out of the history window."""
         from doppel.memory import NewUnit
 
-        rows = self.store.recent(chat_id, UNIT_MESSAGES)
         if not rows:
             return
         names = sorted({self.scope_name(speaker) for _, speaker, _, _ in rows} | {self.persona})

@@ -16,7 +16,7 @@ from doppel.infer.recall import open_recall
 from doppel.runs import RunInfo
 from fake_telegram import FakeTelegram
 from memory_builders import SECRET
-from test_memory_use import QUESTION, Parrot, memory_dataset  # noqa: F401 (a fixture)
+from test_memory_use import QUESTION, Parrot
 
 SAM, JO = 111, 222
 

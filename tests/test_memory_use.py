@@ -18,18 +18,9 @@ from doppel.infer.engine import Delta, SamplingParams
 from doppel.infer.recall import Recall
 from doppel.infer.server import create_app, run_in_thread
 from doppel.train.data import window_memories
-from memory_builders import SECRET, write_memory_dataset
+from memory_builders import SECRET
 
 QUESTION = "what was the vault code again?"
-
-
-@pytest.fixture(scope="module")
-def memory_dataset(tmp_path_factory):
-    from doppel.memory import build_index
-
-    path = write_memory_dataset(tmp_path_factory.mktemp("memory") / "dataset")
-    build_index(path, progress=False)
-    return path
 
 
 @pytest.fixture

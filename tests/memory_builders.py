@@ -33,7 +33,7 @@ PLANTED = {
 
 def write_memory_dataset(path: Path, conversations: int = 18, seed: int = 0) -> Path:
     """conversations.jsonl + manifest.json in the dataset contract's shape; one conversation a
-    day, the chats taking turns, the planted lines where PLANTED says."""
+    day, the chats taking turns: small talk, or the planted lines where PLANTED says."""
     rng = random.Random(seed)
     path.mkdir(parents=True, exist_ok=True)
     rows, t = [], 1_700_000_000.0
@@ -42,8 +42,8 @@ def write_memory_dataset(path: Path, conversations: int = 18, seed: int = 0) -> 
         chat_id, lines = PLANTED.get(index, (list(CHATS)[index % 3], []))
         name, kind, people = CHATS[chat_id]
         friends = [p for p in people if p != ALEX]
-        said = [(rng.choice(friends), rng.choice(FILLER)), (ALEX, rng.choice(FILLER)), *lines,
-                (rng.choice(friends), rng.choice(FILLER)), (ALEX, rng.choice(FILLER))]
+        said = lines or [(rng.choice(friends), rng.choice(FILLER)), (ALEX, rng.choice(FILLER)),
+                         (rng.choice(friends), rng.choice(FILLER)), (ALEX, rng.choice(FILLER))]
         messages = []
         for speaker, text in said:
             t += 60

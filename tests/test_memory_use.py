@@ -20,7 +20,7 @@ from doppel.infer.server import create_app, run_in_thread
 from doppel.train.data import window_memories
 from memory_builders import SECRET
 
-QUESTION = "what was the vault code again?"
+QUESTION = "the vault code, you promised to keep it secret?"
 
 
 @pytest.fixture
@@ -114,8 +114,7 @@ def test_a_secret_told_by_sam_reaches_sam_and_never_jo_in_chat(index):
     text, memories = _said(group.stream([("Jo", "hi all"), ("Sam", QUESTION)], "Alex"))
     assert SECRET not in text and all({"Sam", "Jo"} <= set(m.participants) for m in memories)
     # --memory-scope all: the owner's explicit choice reads every chat
-    everything = ChatSession.start(_parrot(index, "all"), "Alex", "Jo")
-    text, _ = _said(everything.say("the zebra vault code, you promised to keep it?"))
+    text, _ = _said(ChatSession.start(_parrot(index, "all"), "Alex", "Jo").say(QUESTION))
     assert SECRET in text
 
 

@@ -22,7 +22,7 @@ from doppel.chatformat import (
 from doppel.data.dataset import Conversation, Dataset
 from doppel.errors import DoppelError
 
-QUERY_TURNS = 2  # a window's memories are searched with its first turns (its context)
+QUERY_TURNS = 8  # a window's memories are searched with what the others say in its first turns
 
 
 def trained_speakers(train_on: str, dataset: Dataset) -> set[str] | None:
@@ -52,8 +52,9 @@ class Windows:
 class WindowMemories:
     """Which training windows open with memories, and which: a seeded `share` of them, each
     from strictly earlier conversations (ended before this one began, never this one) in the
-    conversation's scope (chats every partner of the user's in it was part of), searched with
-    the window's first turns, as a reply at inference searches with the turns before it."""
+    conversation's scope (chats every partner of the user's in it was part of). A window's
+    memories are searched with what its partners say in its first turns: what a reply at
+    inference has to search with (the friend's words), never the user's replies it trains."""
 
     def __init__(self, index, share: float, me: str, max_length: int, seed: int = 0) -> None:
         self.index, self.share, self.me, self.seed = index, share, me, seed
@@ -72,7 +73,7 @@ class WindowMemories:
             if chosen >= self.share or not partners:
                 return ()
             query = "\n".join(text for turn in turns[start:start + QUERY_TURNS]
-                              for text in turn.messages)
+                              if turn.speaker != self.me for text in turn.messages)
             return scoped_search(self.index, query, partners, before=began,
                                  exclude=(conversation.id,), token_budget=self.token_budget)
 

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import field_validator
 
 from doppel.errors import DoppelError
+from doppel.memory.options import EmbedderOptions
 from doppel.options import Options, option
 
 # the automatic session gap never leaves this range, whatever the histogram says
@@ -59,6 +60,7 @@ class PrepareOptions(Options):
     bots: bool = option(False, "Keep messages written by bots (Discord marks them; left out by "
                         "default).", flags=("--bots",))
     force: bool = option(False, "Replace the output folder if it exists.", flags=("--force",))
+    memory_index: EmbedderOptions = EmbedderOptions()
 
     @field_validator("me", "include", "exclude", mode="before")
     @classmethod

@@ -64,6 +64,9 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
             counts = _fill(db, dataset_units(dataset), model, old, progress)
             if old is not None:
                 counts["units"] += _carry_bot_units(db, old)
+            db.executemany("INSERT INTO meta VALUES (?, ?)",
+                           [("units" if key == "units" else f"units_{key}", str(value))
+                            for key, value in counts.items()])
             db.commit()
         finally:
             db.close()
@@ -256,6 +259,11 @@ class MemoryIndex:
         """Every participant name the index knows (to check `--with NAME`)."""
         with self._lock:
             return self._searcher.speakers()
+
+    def readable(self, scope: Scope, before: float | None = None) -> int:
+        """How many units `scope` may read (0: an empty scope)."""
+        with self._lock:
+            return int(self._searcher.allowed(scope, before, ()).sum())
 
     def search(self, query: str, scope: Scope, *, before: float | None = None,
                exclude_conversations: Collection[str] = (), k: int = 3,

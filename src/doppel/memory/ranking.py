@@ -8,21 +8,23 @@ from collections.abc import Sequence
 
 from doppel.memory.records import Memory
 
-RRF_K = 60  # the usual constant: a list's rank 1 and rank 10 differ, its rank 60 and 70 hardly
+RRF_K = 10  # small: with 50 candidates a list, its first few ranks should count (60 flattens them)
+LIST_WEIGHTS = (1.0, 0.5)  # lexical, vectors: a rare word shared is the surer sign of a fact
 RECENCY_HALF_LIFE_DAYS = 90.0
-RECENCY_WEIGHT = 0.25  # a unit from today scores at most 25% above the same unit long ago
+RECENCY_WEIGHT = 0.1  # a unit from today scores at most 10% above the same unit long ago
 DUPLICATE_JACCARD = 0.7
 CHARS_PER_TOKEN = 4  # a rough count, good enough for a budget
 
 _WORD = re.compile(r"\w+")
 
 
-def fuse(rankings: Sequence[Sequence[int]]) -> dict[int, float]:
-    """Reciprocal-rank fusion: each list adds 1 / (RRF_K + rank) to every unit it holds."""
+def fuse(rankings: Sequence[Sequence[int]],
+         weights: Sequence[float] = LIST_WEIGHTS) -> dict[int, float]:
+    """Reciprocal-rank fusion: each list adds weight / (RRF_K + rank) to every unit it holds."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights, strict=True):
         for rank, unit in enumerate(ranking, start=1):
-            scores[unit] = scores.get(unit, 0.0) + 1.0 / (RRF_K + rank)
+            scores[unit] = scores.get(unit, 0.0) + weight / (RRF_K + rank)
     return scores
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+
+from doppel.errors import DoppelError
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,20 @@ class Scope:
     def allows(self, participants: tuple[str, ...] | frozenset[str]) -> bool:
         """Whether a unit from a chat with these participants may be read in this scope."""
         return self.partners is None or not self.partners.isdisjoint(participants)
+
+
+def resolve_partner(name: str, known: Collection[str]) -> str:
+    """The speaker `name` means: an exact name, else the one whose name or first name matches
+    ignoring case ("sam" -> "Sam Carter"); anything else is one clear line."""
+    if name in known:
+        return name
+    wanted = name.casefold().strip()
+    matches = sorted(n for n in known if n.casefold() == wanted
+                     or n.casefold().split(" ")[0] == wanted)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise DoppelError(f"--with {name}: several people match ({', '.join(matches)}); "
+                          "give the full name")
+    raise DoppelError(f"--with {name}: nobody of that name in the memory index; known: "
+                      f"{', '.join(sorted(known)) or 'nobody'}")

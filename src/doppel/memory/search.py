@@ -16,8 +16,12 @@ from doppel.memory.records import Memory, NewUnit
 from doppel.memory.scope import Scope
 
 CANDIDATES = 50  # from each list, before fusion
-MAX_TERMS = 12  # the rarest words of a query that the lexical search uses
+MAX_TERMS = 8  # the rarest words of a query that the lexical search uses
 COMMON_SHARE = 0.05  # a word in more than this share of units says little: left out
+# a vector candidate must stand out from the scope's units (z-score): a static embedder is close
+# to everything a little, and without a floor its noise outvotes a rare shared word
+DENSE_MIN_Z = 4.0
+STEM_FROM = 7  # words this long are searched as a prefix (all but their last two letters)
 _TERM = re.compile(r"\w+")
 
 
@@ -31,26 +35,26 @@ class Searcher:
 
     def _load(self) -> None:
         """Chats, conversations, ends and vectors of every unit, as numpy arrays."""
-        ids, chats, conversations, ends, blobs = [], [], [], [], []
+        total = self.db.execute("SELECT count(*) FROM units").fetchone()[0]
+        # float32 in memory (float16 on disk): numpy converts float16 too slowly to score with
+        self.vectors = np.zeros((total, self.embedder.dimension), dtype=np.float32)
+        ids, chats, conversations, ends = [], [], [], []
         self.chat_codes: dict[str, int] = {}
         self.chat_members: list[frozenset[str]] = []
         self.conversation_codes: dict[str, int] = {}
         rows = self.db.execute(
             "SELECT id, chat_id, participants, conversation_id, end, vector FROM units")
-        for unit_id, chat, participants, conversation, end, blob in rows:
+        for row, (unit_id, chat, participants, conversation, end, blob) in enumerate(rows):
             ids.append(unit_id)
             chats.append(self._chat_code(chat, participants))
             conversations.append(self.conversation_codes.setdefault(
                 conversation, len(self.conversation_codes)))
             ends.append(end)
-            blobs.append(blob)
-        dimension = self.embedder.dimension
+            self.vectors[row] = np.frombuffer(blob, dtype=np.float16)
         self.ids = np.asarray(ids, dtype=np.int64)
         self.chats = np.asarray(chats, dtype=np.int32)
         self.conversations = np.asarray(conversations, dtype=np.int64)
         self.ends = np.asarray(ends, dtype=np.float64)
-        matrix = np.frombuffer(b"".join(blobs), dtype=np.float16)
-        self.vectors = matrix.reshape(-1, dimension).astype(np.float32)
         self.row_of = {unit_id: row for row, unit_id in enumerate(ids)}
         self.units = len(ids)
         self._loaded = True
@@ -120,27 +124,34 @@ class Searcher:
         return pick(self._memories(order, scores), k, token_budget)
 
     def _terms(self, query: str) -> list[str]:
-        """The query's distinct words that are rare enough in the index to mean something."""
+        """FTS5 terms for the query's distinct words that are rare enough in the index to mean
+        something; a long word becomes a prefix query without its last two letters, a crude
+        stemmer for any language ("Звенигороде" finds "Звенигородом", "pelicans" "pelican")."""
         words = list(dict.fromkeys(w for w in _TERM.findall(query.lower()) if len(w) > 1))
-        if not words:
-            return []
-        marks = ",".join("?" * len(words))
-        counts = dict(self.db.execute(
-            f"SELECT term, doc FROM vocab WHERE term IN ({marks})", words))
         limit = max(50, COMMON_SHARE * self.units)
-        rare = [w for w in words if 0 < counts.get(w, 0) <= limit]
-        return sorted(rare, key=lambda w: counts[w])[:MAX_TERMS]
+        counted = []
+        for word in words[:4 * MAX_TERMS]:
+            stem = word[:-2] if len(word) >= STEM_FROM else word
+            if stem == word:
+                row = self.db.execute("SELECT doc FROM vocab WHERE term = ?", (word,)).fetchone()
+            else:
+                row = self.db.execute("SELECT sum(doc) FROM vocab WHERE term >= ? AND term < ?",
+                                      (stem, stem + "\U0010ffff")).fetchone()
+            count = (row[0] or 0) if row else 0
+            if 0 < count <= limit:
+                term = '"' + stem.replace('"', '""') + '"'
+                counted.append((count, term + "*" if stem != word else term))
+        return [term for _, term in sorted(counted)[:MAX_TERMS]]
 
     def _lexical(self, query: str, mask: np.ndarray) -> list[int]:
         """Unit ids by BM25, best first, among the allowed ones."""
         terms = self._terms(query)
         if not terms:
             return []
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         out = []
         for (unit_id,) in self.db.execute(
                 "SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
-                (match, CANDIDATES * 20)):
+                (" OR ".join(terms), CANDIDATES * 20)):
             row = self.row_of.get(unit_id)
             if row is not None and mask[row]:
                 out.append(unit_id)
@@ -153,12 +164,18 @@ class Searcher:
         vector = self.embedder.embed([query])[0]
         if not vector.any():
             return []
-        scores = self.vectors @ vector
-        scores[~mask] = -np.inf
-        count = min(CANDIDATES, int(mask.sum()))
+        rows = np.flatnonzero(mask)
+        # einsum, not `@`: one query's matrix-vector product is memory-bound, and BLAS threads
+        # waiting on each other cost 30x on a busy machine
+        if len(rows) > self.units // 4:  # one pass over the whole matrix beats gathering rows
+            scores = np.einsum("ij,j->i", self.vectors, vector)[rows]
+        else:
+            scores = np.einsum("ij,j->i", self.vectors[rows], vector)
+        floor = max(0.0, float(scores.mean() + DENSE_MIN_Z * scores.std()))
+        count = min(CANDIDATES, len(rows))
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top])]
-        return [int(self.ids[row]) for row in top if scores[row] > 0]
+        return [int(self.ids[rows[i]]) for i in top if scores[i] > floor]
 
     def _memories(self, order: list[int], scores: dict[int, float]) -> list[Memory]:
         if not order:

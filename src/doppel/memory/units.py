@@ -39,23 +39,28 @@ def chat_members(dataset: Dataset) -> dict[str, tuple[str, ...]]:
 
 def conversation_units(conversation: Conversation, participants: tuple[str, ...]
                        ) -> Iterator[NewUnit]:
-    """The conversation cut into runs of TURNS turns (at most MAX_LINES messages) each."""
-    lines: list[tuple[str, str]] = []
-    times: list[float] = []
-    turns = 0
+    """The conversation cut into runs of TURNS turns (at most MAX_LINES messages) that overlap
+    by one turn, so a remark and the answer to it always share a unit."""
+    turns: list[list[tuple[str, str, float]]] = []
     for message in conversation.messages:
         if not message.text.strip():
             continue
-        starts_turn = not lines or lines[-1][0] != message.speaker
-        if lines and ((starts_turn and turns == TURNS) or len(lines) == MAX_LINES):
-            yield _unit(conversation, participants, lines, times)
-            lines, times, turns = [], [], 0
-            starts_turn = True
-        turns += starts_turn
-        lines.append((message.speaker, message.text[:MAX_LINE_CHARS]))
-        times.append(message.time)
-    if lines:
-        yield _unit(conversation, participants, lines, times)
+        line = (message.speaker, message.text[:MAX_LINE_CHARS], message.time)
+        if turns and turns[-1][0][0] == message.speaker:
+            turns[-1].append(line)
+        else:
+            turns.append([line])
+    start = 0
+    while start < len(turns):
+        end = min(start + TURNS, len(turns))
+        if len(turns) - end == 1:  # a lone last turn joins this unit rather than make its own
+            end += 1
+        lines = [line for turn in turns[start:end] for line in turn][-MAX_LINES:]
+        yield _unit(conversation, participants, [(s, t) for s, t, _ in lines],
+                    [time for _, _, time in lines])
+        if end == len(turns):
+            break
+        start = end - 1
 
 
 def _unit(conversation: Conversation, participants: tuple[str, ...],

@@ -114,7 +114,7 @@ FACTS: dict[str, list[Exchange]] = {
          ("alex", "pineapple incident 2.0 lol")],
     ],
 }
-FACT_WORDS = ("biscuit", "clara", "edinburgh", "звенигород", "барсик", "pelicans", "rotterdam",
+FACT_WORDS = ("biscuit", "clara", "звенигород", "барсик", "pelicans", "rotterdam",
               "mochi", "lisbon", "pineapple")
 
 

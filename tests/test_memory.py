@@ -204,6 +204,9 @@ def test_a_local_model2vec_folder_embeds_and_another_embedder_is_refused(secrets
         assert holds(memory.search("zebra", Scope.with_partner("Nora")), "zebra")
     with pytest.raises(DoppelError, match=r"built with embedder model2vec:m2v \(16 dimensions"):
         open_index(secrets, embedder="use-m3-static")
+    (folder / "model.safetensors").unlink()  # the folder it was built with is gone
+    with pytest.raises(DoppelError, match="cannot be loaded here; rebuild it"):
+        open_index(secrets)
 
 
 def test_bad_index_files_are_one_line_errors(secrets, monkeypatch, capsys):

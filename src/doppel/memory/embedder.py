@@ -132,7 +132,12 @@ def _model2vec(folder: Path) -> StaticEmbedder:
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
-    table = load_file(str(folder / "model.safetensors"))
+    try:
+        table = load_file(str(folder / "model.safetensors"))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    except Exception as error:  # safetensors and tokenizers raise their own types
+        raise DoppelError(f"--embedder {folder}: cannot read it as a model2vec folder "
+                          f"({type(error).__name__}: {error})") from None
     matrix = table.get("embeddings")
     if matrix is None:
         matrix = next(iter(table.values()))
@@ -145,8 +150,6 @@ def _model2vec(folder: Path) -> StaticEmbedder:
         mapping = table["mapping"].astype(np.int64)
         matrix, weights = matrix[mapping], weights[mapping] if len(weights) == len(mapping) \
             else weights
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-
     def tokenize(word: str) -> list[int]:
         return tokenizer.encode(word, add_special_tokens=False).ids
 

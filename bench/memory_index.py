@@ -149,7 +149,7 @@ def embedders() -> None:
     from doppel.memory import Scope, open_index, ranking
     from doppel.memory.facts import fact_probes, holds
     from doppel.sample import write_sample_export
-    from doppel.sample.scripts import FACT_WORDS
+    from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
 
     root = Path(tempfile.mkdtemp(prefix="doppel-bench-embed-"))
     export = write_sample_export(root / "export")
@@ -163,7 +163,10 @@ def embedders() -> None:
         hits = sum(holds(memory.search(p.query, Scope.with_partner(p.partner), before=p.before,
                                        exclude_conversations={p.conversation_id}, k=3), p.word)
                    for p in probes)
-        print(f"{label:16s} fact recall@3 {hits}/{len(probes)}")
+        asked = sum(holds(memory.search(q, Scope.with_partner(who), k=5), word)
+                    for q, who, word in FACT_QUESTIONS)
+        print(f"{label:16s} fact recall@3 {hits}/{len(probes)}, questions without the word "
+              f"recall@5 {asked}/{len(FACT_QUESTIONS)}")
     texts = [" ".join(text for _, text in unit.lines) for unit in _units(dataset)]
     started = time.perf_counter()
     memory.embedder.embed(texts)

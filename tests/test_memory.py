@@ -16,15 +16,7 @@ from doppel.errors import DoppelError
 from doppel.memory import MEMORY_FILE, NewUnit, Scope, build_index, open_index
 from doppel.memory.facts import fact_probes, holds
 from doppel.memory.scope import resolve_partner
-from doppel.sample.scripts import FACT_WORDS
-
-# questions that name no fact word: only the vectors (or a shared word nearby) can find them
-PARAPHRASES = [("how is your corgi doing?", "Sam Carter", "biscuit"),
-               ("when does your sister get here?", "Sam Carter", "clara"),
-               ("how did the marathon go?", "Nora Lind", "rotterdam"),
-               ("как там дача?", "Dima Volkov", "звенигород"),
-               ("when is your band playing next?", "Jake Rivera", "pelicans"),
-               ("how is your cat?", "Priya Shah", "mochi")]
+from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +59,7 @@ def test_retrieval_finds_the_samples_planted_facts(sample):
 def test_paraphrased_questions_find_facts(sample):
     with open_index(sample) as memory:
         found = [holds(memory.search(q, Scope.with_partner(who), k=5), word)
-                 for q, who, word in PARAPHRASES]
+                 for q, who, word in FACT_QUESTIONS]
     assert sum(found) >= 3, found
 
 

@@ -260,3 +260,30 @@ def test_partner_names_resolve_by_first_name():
     assert resolve_partner("Sam Lee", known) == "Sam Lee"
     with pytest.raises(DoppelError, match="several people match"):
         resolve_partner("sam", known)
+
+
+def test_units_overlap_so_a_remark_and_its_answer_share_one():
+    from doppel.data.dataset import Conversation, ConversationMessage
+    from doppel.memory.units import conversation_units
+
+    speakers = ["Sam", "Alex"] * 5  # ten turns of one message each
+    conversation = Conversation("c-1", "c", "Sam", "personal_chat", "train", [
+        ConversationMessage(s[0].lower(), s, 100.0 + i, f"line {i}")
+        for i, s in enumerate(speakers)])
+    units = list(conversation_units(conversation, ("Alex", "Sam")))
+    texts = [[text for _, text in unit.lines] for unit in units]
+    assert texts == [[f"line {i}" for i in range(0, 4)], [f"line {i}" for i in range(3, 7)],
+                     [f"line {i}" for i in range(6, 10)]]  # a lone last turn joins the last
+    assert all(u.participants == ("Alex", "Sam") and u.start < u.end for u in units)
+    for i in range(9):  # every line and the next one are in some unit together
+        assert any(f"line {i}" in t and f"line {i + 1}" in t for t in texts)
+
+
+def test_the_query_is_the_last_turns_words():
+    from doppel.memory import query_from_history
+
+    history = [("Sam", "hi"), ("Alex", "hey"), ("Sam", "how is Biscuit?"), ("Sam", "the vet?"),
+               ("Alex", "ok")]
+    assert query_from_history(history, turns=2) == "how is Biscuit?\nthe vet?\nok"
+    assert query_from_history(history, turns=1) == "ok"
+    assert query_from_history([], turns=2) == ""

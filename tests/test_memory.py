@@ -287,3 +287,15 @@ def test_the_query_is_the_last_turns_words():
     assert query_from_history(history, turns=2) == "how is Biscuit?\nthe vet?\nok"
     assert query_from_history(history, turns=1) == "ok"
     assert query_from_history([], turns=2) == ""
+
+
+def test_a_local_transformers_folder_embeds_with_mean_pooling(tiny_model, tmp_path):
+    """`--embedder` takes a sentence-transformers (any transformers encoder) folder too; here
+    the tests' tiny random Llama stands in for one: the index builds, records it, searches."""
+    data = _dataset(tmp_path / "ds", {"sam": ("Sam", FILLER)})
+    build_index(data, tiny_model, progress=False)
+    meta = _meta(data)
+    assert meta["embedder"] == f"sentence-transformers:{tiny_model.name}"
+    assert meta["dimension"] == "64" and meta["embedder_source"] == str(tiny_model.resolve())
+    with open_index(data) as memory:
+        assert holds(memory.search("cinema rains", Scope.with_partner("Sam")), "cinema")

@@ -169,8 +169,14 @@ class SentenceTransformerEmbedder:
     def __post_init__(self) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        self._tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        self._model = AutoModel.from_pretrained(self.folder).eval()
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(self.folder)
+            self._model = AutoModel.from_pretrained(self.folder).eval()
+        except (OSError, ValueError) as error:
+            raise DoppelError(f"--embedder {self.folder}: cannot load it as a "
+                              f"sentence-transformers folder ({error})") from None
+        if self._tokenizer.pad_token is None:  # decoder tokenizers: pad with what ends a text
+            self._tokenizer.pad_token = self._tokenizer.eos_token or self._tokenizer.unk_token
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import torch

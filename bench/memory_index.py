@@ -15,6 +15,7 @@ its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
@@ -48,7 +49,7 @@ def write_dataset(folder: Path, messages: int, seed: int = 0, start_index: int =
 
     rng = random.Random(seed)
     vocab = _vocabulary(random.Random(1))
-    weights = [1.0 / (rank + 10) for rank in range(len(vocab))]
+    cumulative = list(itertools.accumulate(1.0 / (rank + 10) for rank in range(len(vocab))))
     friends = [(f"user{100 + i}", f"Friend {i}") for i in range(200)]
     me = ("user1", "Alex")
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,8 @@ def write_dataset(folder: Path, messages: int, seed: int = 0, start_index: int =
             for _ in range(rng.randint(4, 40)):
                 sid, who = rng.choice(members)
                 clock += rng.uniform(5, 300)
-                text = " ".join(rng.choices(vocab, weights, k=rng.randint(1, 14)))
+                text = " ".join(rng.choices(vocab, cum_weights=cumulative,
+                                            k=rng.randint(1, 14)))
                 rows.append({"speaker_id": sid, "speaker": who, "time": clock, "text": text})
             out.write(json.dumps({"id": f"{chat_id}-{n:07d}", "split": "train", "messages": rows,
                                   "chat": {"id": chat_id, "name": name,
@@ -147,7 +149,7 @@ def embedders() -> None:
     from doppel.memory import Scope, open_index, ranking
     from doppel.memory.facts import fact_probes, holds
     from doppel.sample import write_sample_export
-    from doppel.sample.scripts import FACT_WORDS
+    from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
 
     root = Path(tempfile.mkdtemp(prefix="doppel-bench-embed-"))
     export = write_sample_export(root / "export")
@@ -161,7 +163,10 @@ def embedders() -> None:
         hits = sum(holds(memory.search(p.query, Scope.with_partner(p.partner), before=p.before,
                                        exclude_conversations={p.conversation_id}, k=3), p.word)
                    for p in probes)
-        print(f"{label:16s} fact recall@3 {hits}/{len(probes)}")
+        asked = sum(holds(memory.search(q, Scope.with_partner(who), k=5), word)
+                    for q, who, word in FACT_QUESTIONS)
+        print(f"{label:16s} fact recall@3 {hits}/{len(probes)}, questions without the word "
+              f"recall@5 {asked}/{len(FACT_QUESTIONS)}")
     texts = [" ".join(text for _, text in unit.lines) for unit in _units(dataset)]
     started = time.perf_counter()
     memory.embedder.embed(texts)

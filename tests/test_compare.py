@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from builders import run_doppel, write_dataset, write_tiny_model
-from doppel.eval.results import read_results
+from doppel.eval.store import read_results
 
 
 @pytest.mark.slow

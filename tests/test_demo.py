@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builders import run_doppel
-from doppel.eval.results import EvalResults, read_results
+from doppel.eval.results import EvalResults
+from doppel.eval.store import read_results
 
 
 @pytest.mark.slow

@@ -21,11 +21,11 @@ from doppel.eval.results import (
     RunResult,
     Sample,
     StyleRow,
+    Transcript,
     Transcripts,
-    read_results,
 )
+from doppel.eval.store import read_results, to_json
 from doppel.eval.style import FEATURES
-from doppel.eval.transcripts import Transcript
 
 SPREAD = Intervals((18.0, 23.0), (35.5, 47.0), (-25.0, -16.0))
 
@@ -37,15 +37,16 @@ def _run(name: str, base_shared: bool) -> RunResult:
         name=name, path=f"/runs/{name}", method="lora", base_model="smollm2-135m",
         baseline="smollm2-135m", base_shared=base_shared, trained_speakers=["Alex", "Sam"],
         finished=True, speakers=["Alex", "Sam"], dataset_matches=True, contexts=6,
-        perplexity=Perplexity({"Alex": PerplexityRow(120, 20.5, 41.0, SPREAD),
+        training={"wall_s": 12.5, "trainable_params": 4096}, timings={"generation": 1.25},
+        metrics=dict(perplexity=Perplexity({"Alex": PerplexityRow(120, 20.5, 41.0, SPREAD),
                                "Sam": PerplexityRow(80, None, None)},
                               PerplexityRow(200, 20.5, 41.0)),
-        style={"Alex": StyleRow(3, profile, profile, profile, 0.25, 1.5, {"chars": 0.25}, {})},
+        style={"Alex": StyleRow(3, profile, profile, profile, 0.25, 1.5, {"chars": 0.25}, {},
+                                ceiling=0.2, floor=1.8)},
         attribution={"Alex": AttributionRow(3, 0.67, 0.0, 0.9, Intervals((0.33, 1.0), (0.0, 0.0),
                                                                          (-0.33, 1.0)))},
-        training={"wall_s": 12.5, "trainable_params": 4096}, timings={"generation": 1.25},
         samples=[Sample("Alex", [("Sam", "hey")], ["yo"], ["sup"], ["Hello."])],
-        transcripts=Transcripts([chat], [chat]),
+        transcripts=Transcripts([chat], [chat]), ranking={}, means={}, canaries=None),
     )
 
 
@@ -75,15 +76,17 @@ def test_results_round_trip_through_results_json(results, tmp_path):
     assert "- lora: perplexity changed beyond noise for Alex; within noise" in text
     assert "- lora: the attributed share changed beyond noise for nobody; within noise (the " \
            "95% interval of the change holds 0) for Alex." in text
+    plots = {path.stem: f"plots/{path.name}" for path in (tmp_path / "plots").glob("*.png")}
+    assert sorted(plots) == ["attribution", "attribution-scale", "perplexity", "style",
+                             "style-scale"]
     assert (tmp_path / "report.md").read_text(encoding="utf-8") == report_markdown(
-        results, {"perplexity": "plots/perplexity.png", "style": "plots/style.png",
-                  "attribution": "plots/attribution.png"}, cols)
+        results, plots, cols)
 
 
 def test_another_schema_version_or_shape_is_a_clear_error(results, tmp_path):
-    data = results.to_json()
+    data = to_json(results)
     (tmp_path / "results.json").write_text(json.dumps({**data, "schema_version": 0}))
-    with pytest.raises(DoppelError, match="schema version 0; this doppel reads version 1"):
+    with pytest.raises(DoppelError, match="schema version 0; this doppel reads version 2"):
         read_results(tmp_path)
     del data["runs"][0]["perplexity"]
     (tmp_path / "results.json").write_text(json.dumps(data))
@@ -101,9 +104,18 @@ def test_the_report_leads_with_a_plain_paragraph_and_says_when_attribution_means
     assert first == ("**lora**: replies sound more like you: perplexity of your held-out messages "
                      "41.00 -> 20.50 (better); style distance 1.50 -> 0.25 (within noise); "
                      "replies attributed to you 0.00 -> 0.67 (within noise); fit the "
-                     "conversation: too few held-out turns to rank (2 contexts); within noise: "
+                     "conversation: too few held-out turns to rank (2 contexts); against "
+                     "yourself: style distance closes 96% of the gap between the base model and "
+                     "yourself (within noise); attribution share closes 74% of the gap between "
+                     "the base model and yourself (within noise); within noise: "
                      "style distance 1.50 -> 0.25; replies attributed to you 0.00 -> 0.67.")
     assert "| Alex | 2 | too few held-out turns to rank (2 contexts) |" in text
+    # each score between its floor and ceiling, base and run on it
+    scales = text.split("## Between floor and ceiling")[1].split("## 1.")[0]
+    assert "| run | speaker | floor: other speakers' real messages | base | run | ceiling: the " \
+           "speaker's own other messages | gap closed |" in scales
+    assert "| lora | Alex | 1.80 | 1.50 | 0.25 | 0.20 | 96% |" in scales
+    assert "| lora | Alex | n/a | 0.00 | 0.67 | 0.90 | 74% |" in scales  # attribution: no floor
     # six speakers in one register: 26% against a chance of 17% is no basis for a share
     results.classifier = Ceiling(0.26, {}, 120, ["A", "B", "C", "D", "E", "F"])
     text = report_markdown(results, {}, columns(results.runs))

@@ -16,15 +16,7 @@ from doppel.errors import DoppelError
 from doppel.memory import MEMORY_FILE, NewUnit, Scope, build_index, open_index
 from doppel.memory.facts import fact_probes, holds
 from doppel.memory.scope import resolve_partner
-from doppel.sample.scripts import FACT_WORDS
-
-# questions that name no fact word: only the vectors (or a shared word nearby) can find them
-PARAPHRASES = [("how is your corgi doing?", "Sam Carter", "biscuit"),
-               ("when does your sister get here?", "Sam Carter", "clara"),
-               ("how did the marathon go?", "Nora Lind", "rotterdam"),
-               ("как там дача?", "Dima Volkov", "звенигород"),
-               ("when is your band playing next?", "Jake Rivera", "pelicans"),
-               ("how is your cat?", "Priya Shah", "mochi")]
+from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +59,7 @@ def test_retrieval_finds_the_samples_planted_facts(sample):
 def test_paraphrased_questions_find_facts(sample):
     with open_index(sample) as memory:
         found = [holds(memory.search(q, Scope.with_partner(who), k=5), word)
-                 for q, who, word in PARAPHRASES]
+                 for q, who, word in FACT_QUESTIONS]
     assert sum(found) >= 3, found
 
 
@@ -204,6 +196,9 @@ def test_a_local_model2vec_folder_embeds_and_another_embedder_is_refused(secrets
         assert holds(memory.search("zebra", Scope.with_partner("Nora")), "zebra")
     with pytest.raises(DoppelError, match=r"built with embedder model2vec:m2v \(16 dimensions"):
         open_index(secrets, embedder="use-m3-static")
+    (folder / "model.safetensors").unlink()  # the folder it was built with is gone
+    with pytest.raises(DoppelError, match="cannot be loaded here; rebuild it"):
+        open_index(secrets)
 
 
 def test_bad_index_files_are_one_line_errors(secrets, monkeypatch, capsys):
@@ -265,3 +260,42 @@ def test_partner_names_resolve_by_first_name():
     assert resolve_partner("Sam Lee", known) == "Sam Lee"
     with pytest.raises(DoppelError, match="several people match"):
         resolve_partner("sam", known)
+
+
+def test_units_overlap_so_a_remark_and_its_answer_share_one():
+    from doppel.data.dataset import Conversation, ConversationMessage
+    from doppel.memory.units import conversation_units
+
+    speakers = ["Sam", "Alex"] * 5  # ten turns of one message each
+    conversation = Conversation("c-1", "c", "Sam", "personal_chat", "train", [
+        ConversationMessage(s[0].lower(), s, 100.0 + i, f"line {i}")
+        for i, s in enumerate(speakers)])
+    units = list(conversation_units(conversation, ("Alex", "Sam")))
+    texts = [[text for _, text in unit.lines] for unit in units]
+    assert texts == [[f"line {i}" for i in range(0, 4)], [f"line {i}" for i in range(3, 7)],
+                     [f"line {i}" for i in range(6, 10)]]  # a lone last turn joins the last
+    assert all(u.participants == ("Alex", "Sam") and u.start < u.end for u in units)
+    for i in range(9):  # every line and the next one are in some unit together
+        assert any(f"line {i}" in t and f"line {i + 1}" in t for t in texts)
+
+
+def test_the_query_is_the_last_turns_words():
+    from doppel.memory import query_from_history
+
+    history = [("Sam", "hi"), ("Alex", "hey"), ("Sam", "how is Biscuit?"), ("Sam", "the vet?"),
+               ("Alex", "ok")]
+    assert query_from_history(history, turns=2) == "how is Biscuit?\nthe vet?\nok"
+    assert query_from_history(history, turns=1) == "ok"
+    assert query_from_history([], turns=2) == ""
+
+
+def test_a_local_transformers_folder_embeds_with_mean_pooling(tiny_model, tmp_path):
+    """`--embedder` takes a sentence-transformers (any transformers encoder) folder too; here
+    the tests' tiny random Llama stands in for one: the index builds, records it, searches."""
+    data = _dataset(tmp_path / "ds", {"sam": ("Sam", FILLER)})
+    build_index(data, tiny_model, progress=False)
+    meta = _meta(data)
+    assert meta["embedder"] == f"sentence-transformers:{tiny_model.name}"
+    assert meta["dimension"] == "64" and meta["embedder_source"] == str(tiny_model.resolve())
+    with open_index(data) as memory:
+        assert holds(memory.search("cinema rains", Scope.with_partner("Sam")), "cinema")

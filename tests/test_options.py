@@ -23,7 +23,7 @@ from doppel.options import (
 )
 
 SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot", "train",
-                   "prepare", "export"]
+                   "prepare", "export", "memory"]
 
 
 def _click_command(name: str):

@@ -6,7 +6,6 @@ Usage: doppel --help
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import warnings
@@ -14,6 +13,7 @@ import warnings
 import typer
 from rich.console import Console
 
+from doppel import quiet
 from doppel.errors import DoppelError, print_error
 
 # Privacy and quiet by default: no hub calls or telemetry unless the user sets these otherwise,
@@ -23,9 +23,8 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
                      "TOKENIZERS_PARALLELISM": "false"}.items():
     os.environ.setdefault(_key, _value)
 warnings.filterwarnings("ignore", category=FutureWarning)
-# bitsandbytes (imported by peft) logs on CPU that it cannot fetch a kernel from the hub:
-# doppel never downloads code, and its built-in CPU kernels are used instead
-logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+# bitsandbytes' lines about a hub kernel doppel never fetches (its built-in CPU kernels run)
+quiet.install()
 
 # command name -> module in doppel.commands that defines `command` (typed options = flags = --help)
 COMMANDS = {

@@ -114,17 +114,25 @@ def ceiling(attributor: Attributor, held_out: dict[str, list[tuple[str, ...]]],
 
     per_speaker: dict[str, float | None] = {}
     hits: list[float] = []
+    guesses: list[tuple[str, str | None]] = []  # (who wrote it, whom the classifier named)
     for speaker in sorted(held_out):
         replies = [r for r in held_out[speaker] if reply_text(r)]
         if speaker not in attributor.classes or not replies:
             per_speaker[speaker] = None
             continue
-        found = [float(g == speaker) for g in attributor.predict(replies)]
+        named = attributor.predict(replies)
+        guesses += [(speaker, g) for g in named]
+        found = [float(g == speaker) for g in named]
         per_speaker[speaker] = sum(found) / len(found)
         hits += found
+    floor = {}
+    for speaker in per_speaker:
+        others = [g for writer, g in guesses if writer != speaker]
+        floor[speaker] = (sum(g == speaker for g in others) / len(others)
+                          if others and speaker in attributor.classes else None)
     found = Ceiling(sum(hits) / len(hits) if hits else None, per_speaker, len(hits),
                     attributor.classes, features=attributor.features,
-                    interval=interval(mean_of(hits), len(hits), seed))
+                    interval=interval(mean_of(hits), len(hits), seed), per_speaker_floor=floor)
     found.informative = informative(found)
     return found
 

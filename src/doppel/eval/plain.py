@@ -1,17 +1,24 @@
 """The report's first paragraph: what the numbers say about the user, in words a person reads.
 
-"Replies sound more like you", "fit the conversation" and "within noise" come from the same rows
-as the tables (the user's perplexity, style distance, attribution and ranking), and a change is
-only called a change when its paired 95% interval leaves out 0.
+Each registered metric says its part (Metric.plain: "replies sound more like you", "fit the
+conversation"), from the same rows as the tables, and a change is only called a change when its
+paired 95% interval leaves out 0. Metrics with a floor and a ceiling add how much of the gap
+between the base model and the user's own messages the run closed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from doppel.eval import markdown as md
-from doppel.eval.results import EvalResults, RunResult
+from doppel.eval.metric import Metric, Said
+from doppel.eval.results import RunResult
+
+VOICE = "replies sound more like you"
+GAP = "against yourself"
 
 
-def _change(label: str, row, lower_is_better: bool, pair=None) -> tuple[str, bool] | None:
+def change(label: str, row, lower_is_better: bool, pair=None) -> tuple[str, bool] | None:
     """('label base -> tuned (better/worse)', within noise) or None when a number is missing.
 
     `pair` picks (fine-tuned, base) from the row when they are not its fine_tuned and base."""
@@ -26,46 +33,56 @@ def _change(label: str, row, lower_is_better: bool, pair=None) -> tuple[str, boo
     return f"{label} {md.number(base)} -> {md.number(tuned)} ({verdict})", noisy
 
 
+def said(heading: str, label: str, row, lower_is_better: bool, pair=None,
+         suffix: str = "") -> list[Said]:
+    """The change of one row as the plain paragraph says it (nothing when a number is missing)."""
+    found = change(label, row, lower_is_better, pair)
+    if found is None:
+        return []
+    text, noisy = found
+    return [Said(heading, text + suffix, text.rsplit(" (", 1)[0] if noisy else None)]
+
+
 def _unmeasured(run: RunResult, me: str) -> str:
     """Why nothing is said about the user's voice."""
     if me not in run.trained_speakers:
         return "not measured (this run was not trained to play you)"
-    row = run.perplexity.speakers.get(me)
+    row = run.perplexity.speakers.get(me) if "perplexity" in run.metrics else None
     if me not in run.speakers and (row is None or not row.tokens):
         return "not measured (the dataset holds no held-out messages from you)"
     return "not measured"
 
 
-def run_sentence(run: RunResult, me: str, ceiling_informative: bool) -> str:
-    voice = [_change("perplexity of your held-out messages", run.perplexity.speakers.get(me),
-                     True),
-             _change("style distance", run.style.get(me), True,
-                     lambda row: (row.distance, row.base_distance))]
-    if ceiling_informative:
-        voice.append(_change("replies attributed to you", run.attribution.get(me), False))
-    ranking = run.ranking.get(me)
-    fit = _change("the real reply ranked first", ranking, False)
-    found = [v for v in voice if v]
-    noisy = [text.rsplit(" (", 1)[0] for text, is_noisy in [*found, *([fit] if fit else [])]
-             if is_noisy]
-    parts = [f"**{md.escape(run.name)}**: replies sound more like you: "
-             + ("; ".join(text for text, _ in found) or _unmeasured(run, me))]
-    if fit:
-        parts.append(f"fit the conversation: {fit[0]}, chance {md.number(ranking.chance_hits)}")
-    elif ranking is not None and ranking.note:
-        parts.append(f"fit the conversation: {ranking.note}")
+def gap_said(metric: Metric, run: RunResult, me: str, report) -> list[Said]:
+    """'style distance closes 60% of the gap between the base model and yourself'."""
+    if metric.scales is None:
+        return []
+    scale = metric.scales(run, report).get(me)
+    closed = scale.gap_closed if scale else None
+    if closed is None:
+        return []
+    noise = " (within noise)" if scale.within_noise else ""
+    return [Said(GAP, f"{metric.scale_title or metric.name} closes {closed:.0%} of the gap "
+                      f"between the base model and yourself{noise}")]
+
+
+def run_sentence(run: RunResult, me: str, metrics: Sequence[Metric], report) -> str:
+    found = [s for m in metrics if m.plain for s in m.plain(run, me, report)]
+    found += [s for m in metrics for s in gap_said(m, run, me, report)]
+    parts = []
+    for heading in dict.fromkeys([VOICE, *(s.heading for s in found)]):
+        texts = [s.text for s in found if s.heading == heading]
+        if heading == VOICE and not texts:
+            texts = [_unmeasured(run, me)]
+        parts.append(f"{heading}: " + "; ".join(texts))
+    noisy = [s.noise for s in found if s.noise]
     parts.append("within noise: " + ("; ".join(noisy) if noisy else "nothing"))
-    return "; ".join(parts) + "."
+    return f"**{md.escape(run.name)}**: " + "; ".join(parts) + "."
 
 
-def plain_summary(everything: EvalResults) -> str:
-    """One paragraph per run, about the exporting user, before any table."""
-    from doppel.eval.attribution import informative, not_informative_note
-
-    me = everything.dataset.me
-    useful = informative(everything.classifier)
-    lines = [run_sentence(run, me, useful) for run in everything.runs]
-    if not useful:
-        lines.append("Attribution is not informative for this export: "
-                     + not_informative_note(everything.classifier))
+def plain_summary(report, metrics: Sequence[Metric]) -> str:
+    """One paragraph per run, about the exporting user, before any table; then each metric's
+    note on the whole eval (attribution that means nothing here)."""
+    lines = [run_sentence(run, report.me, metrics, report) for run in report.runs]
+    lines += [note for m in metrics if m.note and (note := m.note(report))]
     return "\n\n".join(lines)

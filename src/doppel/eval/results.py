@@ -1,23 +1,21 @@
-"""The eval results contract: typed records written to results.json and read back by the report.
+"""The eval results contract: the typed records results.json holds (data only).
 
-One set of types for both directions (pydantic's TypeAdapter turns them into JSON and back), so
-the runner and the report cannot disagree on a key; the shape is in docs/architecture.md.
+One set of types for both directions (eval/store.py turns them into JSON and back with pydantic's
+TypeAdapter), so the runner and the report cannot disagree on a key; the shape is in
+docs/architecture.md. This module imports no other part of eval but bootstrap's Intervals and the
+options, so every metric and the report can import it without a circle (tests/test_layout.py).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from doppel.errors import DoppelError
 from doppel.eval.bootstrap import Intervals
 from doppel.eval.options import EvalOptions
-from doppel.eval.transcripts import Transcript
 
-SCHEMA_VERSION = 1
+T = TypeVar("T")
+SCHEMA_VERSION = 2
 RESULTS = "results.json"
 
 
@@ -34,8 +32,8 @@ class Perplexity:
     speakers: dict[str, PerplexityRow]
     overall: PerplexityRow
     # the weights' precision (fp32 or bf16): perplexities compare across machines only at one
-    # precision (a plain model's agree within 2%, tests/test_eval_perplexity.py; a LoRA run's
-    # moved 9%, docs/benchmarks.md "Eval end to end")
+    # precision (a plain model's agree within 2%, tests/test_eval_perplexity.py; a 33-step LoRA
+    # run's moved 0.5%, docs/benchmarks.md "Eval end to end")
     precision: str = "fp32"
     base_precision: str = "fp32"
 
@@ -54,6 +52,11 @@ class StyleRow:
     # "real" / "fine_tuned" / "base" -> feature -> 95% interval of its mean, over contexts
     feature_intervals: dict[str, dict[str, tuple[float, float] | None]] = field(
         default_factory=dict)
+    # the same distance for real messages (eval/metrics/style.py "bounds"): the speaker's other
+    # held-out turns (ceiling: how close a person is to themselves) and other speakers' held-out
+    # turns (floor), as many as there are contexts; None with too few turns to draw
+    ceiling: float | None = None
+    floor: float | None = None
 
 
 @dataclass
@@ -63,6 +66,7 @@ class AttributionRow:
     base: float | None
     ceiling: float | None  # the classifier's recall on the speaker's real held-out turns
     intervals: Intervals | None = None  # of the shares; 95% bootstrap over contexts, paired
+    floor: float | None = None  # share of other speakers' real held-out turns given to this one
 
 
 @dataclass
@@ -148,6 +152,9 @@ class Ceiling:
     # False: too close to chance for attribution shares to mean anything (the report then says
     # so instead of showing them; the numbers stay here). None: not decided (no classifier).
     informative: bool | None = None
+    # per speaker: the share of the other speakers' real held-out turns attributed to them (the
+    # floor a reply gets for sounding like anyone else)
+    per_speaker_floor: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,14 +169,46 @@ class Sample:
 
 
 @dataclass
+class Transcript:
+    """One scripted chat (eval/transcripts.py plays it)."""
+
+    respondent: str  # whom the model plays
+    partner: str  # who says the scripted lines
+    language: str
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (speaker, message)
+    trained: bool = True  # whether the run was trained to play the respondent
+
+
+@dataclass
 class Transcripts:
     fine_tuned: list[Transcript]
     base: list[Transcript]
 
 
+class MetricView(Generic[T]):
+    """`run.NAME` for a registered metric's value in `run.metrics` (read and write)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run, owner=None) -> T:
+        if run is None:
+            return self  # type: ignore[return-value]
+        try:
+            return run.metrics[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, run, value: T) -> None:
+        run.metrics[self.name] = value
+
+
 @dataclass
 class RunResult:
-    """Every number for one run against its base model."""
+    """Every number for one run against its base model.
+
+    `metrics` holds each registered metric's value by name (eval/metrics/); results.json keeps
+    them as keys of the run next to the fields below, and reads each back through its row type."""
 
     name: str
     path: str
@@ -182,17 +221,19 @@ class RunResult:
     speakers: list[str]  # whose replies were generated (the user and top friends it trained)
     dataset_matches: bool
     contexts: int
-    perplexity: Perplexity
-    style: dict[str, StyleRow]
-    attribution: dict[str, AttributionRow]
     training: dict[str, Any]  # the run's metrics.jsonl summary (wall_s, trainable_params...)
     timings: dict[str, float]
-    samples: list[Sample]
-    transcripts: Transcripts
-    ranking: dict[str, RankingRow] = field(default_factory=dict)  # hits@1 and MRR per speaker
-    # the summary's means across speakers: "attribution" (share) and "style" (distance)
-    means: dict[str, MeanRow] = field(default_factory=dict)
-    canaries: CanaryResult | None = None  # with --canaries
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    # the built-in metrics by name (typed views; a new metric is read as run.metrics[name])
+    perplexity = MetricView[Perplexity]()
+    style = MetricView[dict[str, StyleRow]]()
+    attribution = MetricView[dict[str, AttributionRow]]()
+    ranking = MetricView[dict[str, RankingRow]]()
+    means = MetricView[dict[str, MeanRow]]()
+    samples = MetricView[list[Sample]]()
+    transcripts = MetricView[Transcripts]()
+    canaries = MetricView[CanaryResult | None]()
 
     # --- headline views (commands, the demo's table) ---------------------------------------
     @property
@@ -254,44 +295,3 @@ class EvalResults:
 
     def __getitem__(self, name: str) -> RunResult:
         return next(run for run in self.runs if run.name == name)
-
-    def to_json(self) -> dict[str, Any]:
-        return _adapter().dump_python(self, mode="json")
-
-    @classmethod
-    def from_json(cls, data: Any, source: str = RESULTS) -> EvalResults:
-        """Results read back, refusing another schema version with a clear error."""
-        from pydantic import ValidationError
-
-        version = data.get("schema_version") if isinstance(data, dict) else None
-        if version != SCHEMA_VERSION:
-            raise DoppelError(f"{source} has schema version {version}; this doppel reads "
-                              f"version {SCHEMA_VERSION}: run `doppel eval` again")
-        try:
-            return _adapter().validate_python(data)
-        except ValidationError as error:
-            raise DoppelError(f"{source} is not a doppel eval result: {error.errors()[0]['msg']} "
-                              f"at {'.'.join(map(str, error.errors()[0]['loc']))}") from None
-
-
-@cache
-def _adapter():
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(EvalResults)
-
-
-def write_results(folder: Path, results: EvalResults) -> None:
-    from doppel.atomic import atomic_file
-
-    with atomic_file(folder / RESULTS) as out:
-        json.dump(results.to_json(), out, indent=1, ensure_ascii=False)
-
-
-def read_results(folder: Path) -> EvalResults:
-    path = Path(folder) / RESULTS
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise DoppelError(f"cannot read {path}: {error}") from None
-    return EvalResults.from_json(data, str(path))

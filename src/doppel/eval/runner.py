@@ -19,7 +19,7 @@ from typing import Any
 from doppel.atomic import atomic_dir
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
-from doppel.eval import attribution, bootstrap, canary_probe, means, perplexity, ranking, style
+from doppel.eval import attribution, canary_probe, perplexity, ranking, style
 from doppel.eval.canaries import CanarySet, read_canaries
 from doppel.eval.contexts import (
     Context,
@@ -30,24 +30,18 @@ from doppel.eval.contexts import (
 )
 from doppel.eval.generate import ranked_replies
 from doppel.eval.language import main_language
+from doppel.eval.metrics import METRICS
 from doppel.eval.options import EvalOptions
 from doppel.eval.progress import Parts
 from doppel.eval.results import (
     RESULTS,
-    AttributionRow,
-    CanaryResult,
     Ceiling,
     DatasetInfo,
     EvalResults,
-    MeanRow,
-    Perplexity,
-    PerplexityRow,
     RunResult,
-    Sample,
-    StyleRow,
-    Transcripts,
+    Transcript,
 )
-from doppel.eval.transcripts import Transcript, plan_transcripts, run_chats
+from doppel.eval.transcripts import plan_transcripts, run_chats
 from doppel.runs import RunInfo, read_metrics, read_run_info
 
 
@@ -110,6 +104,18 @@ class ModelResult:
     precision: str = "fp32"  # the weights' precision perplexity was computed in
     ranks: list[int] = field(default_factory=list)  # the true reply's rank for each RankItem
     canaries: canary_probe.ModelProbe = field(default_factory=canary_probe.ModelProbe)
+    probes: dict[str, Any] = field(default_factory=dict)  # metric name -> what its probe made
+
+
+@dataclass
+class Probe:
+    """What a metric's probe gets while one model is loaded (Metric.probe)."""
+
+    loaded: Any  # runs.Loaded: model, tokenizer, info
+    engine: Any  # infer.engine.Engine over it
+    job: Job
+    options: EvalOptions
+    base: bool  # the comparison model
 
 
 # --- checking inputs -----------------------------------------------------------------------
@@ -216,85 +222,42 @@ def measure(spec: Path | str, job: Job, turns, options: EvalOptions, parts: Part
         with parts.part(timings, "canaries", f"{label}: canaries"):
             probe = canary_probe.probe_model(loaded, engine, job.canaries, options,
                                              job.max_length, replies=not base)
+    probes = {}
+    for metric in METRICS:
+        if metric.probe is not None:
+            with parts.part(timings, metric.name, f"{label}: {metric.name}"):
+                probes[metric.name] = metric.probe(Probe(loaded, engine, job, options, base))
     del engine, loaded
     gc.collect()
     _free_accelerator()
-    return ModelResult(scored, replies, transcripts, timings, precision, ranks, probe)
+    return ModelResult(scored, replies, transcripts, timings, precision, ranks, probe, probes)
 
 
 # --- numbers for one run -------------------------------------------------------------------
 
-def _by_speaker(job: Job, replies: list[list[str]]) -> dict[str, list[list[str]]]:
-    found: dict[str, list[list[str]]] = {}
-    for context, reply in zip(job.contexts, replies, strict=True):
-        found.setdefault(context.respondent, []).append(reply)
-    return found
+@dataclass
+class Measured:
+    """What every metric's compute gets for one run (Metric.compute): the job, both models'
+    outputs, what every run is measured against, and where they came from."""
 
+    job: Job
+    tuned: ModelResult
+    base: ModelResult
+    shared: Shared
+    dataset: Dataset
+    info: RunInfo
+    options: EvalOptions
 
-def style_numbers(job: Job, tuned: ModelResult, base: ModelResult,
-                  vocab: dict[str, set[str]], seed: int = 0) -> dict[str, StyleRow]:
-    """Per speaker: real, fine-tuned and base profiles and each model's distance from real."""
-    real = _by_speaker(job, [list(c.reply) for c in job.contexts])
-    tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
-    numbers = {}
-    for speaker, replies in real.items():
-        profile = style.profile(replies, vocab.get(speaker))
-        tuned_profile = style.profile(tuned_by[speaker], vocab.get(speaker))
-        base_profile = style.profile(base_by[speaker], vocab.get(speaker))
-        distance, per_feature = style.distance(tuned_profile, profile)
-        base_distance, base_per_feature = style.distance(base_profile, profile)
-        found = bootstrap.paired(
-            style.distance_statistic(tuned_by[speaker], replies, vocab.get(speaker)),
-            style.distance_statistic(base_by[speaker], replies, vocab.get(speaker)),
-            len(replies), seed)
-        spread = {key: style.feature_intervals(by, vocab.get(speaker), seed)
-                  for key, by in (("real", replies), ("fine_tuned", tuned_by[speaker]),
-                                  ("base", base_by[speaker]))}
-        numbers[speaker] = StyleRow(len(replies), profile, tuned_profile, base_profile, distance,
-                                    base_distance, per_feature, base_per_feature, found, spread)
-    return numbers
+    @property
+    def seed(self) -> int:
+        return self.options.sampling.seed
 
-
-def attribution_numbers(job: Job, tuned: ModelResult, base: ModelResult,
-                        attributor: attribution.Attributor | None,
-                        ceiling: Ceiling, seed: int = 0) -> dict[str, AttributionRow]:
-    """Per speaker: share of generated replies the classifier gives to the intended speaker."""
-    numbers = {}
-    tuned_by, base_by = _by_speaker(job, tuned.replies), _by_speaker(job, base.replies)
-    for speaker in tuned_by:
-        row = AttributionRow(len(tuned_by[speaker]), None, None, ceiling.per_speaker.get(speaker))
-        if attributor is not None and speaker in attributor.classes:
-            hits = [[float(g == speaker) for g in attributor.predict(by[speaker])]
-                    for by in (tuned_by, base_by)]
-            row.fine_tuned, row.base = (sum(h) / len(h) if h else None for h in hits)
-            row.intervals = bootstrap.paired(bootstrap.mean_of(hits[0]),
-                                             bootstrap.mean_of(hits[1]), len(hits[0]), seed)
-        numbers[speaker] = row
-    return numbers
-
-
-def mean_numbers(job: Job, tuned: ModelResult, base: ModelResult, shared: Shared,
-                 seed: int = 0) -> dict[str, MeanRow]:
-    """The summary's means across speakers, with paired intervals (eval/means.py)."""
-    respondents = [c.respondent for c in job.contexts]
-    found = {"style": means.style_mean(respondents, [list(c.reply) for c in job.contexts],
-                                       tuned.replies, base.replies, shared.vocab, seed)}
-    if shared.attributor is not None:
-        row = means.attribution_mean(respondents, tuned.replies, base.replies, shared.attributor,
-                                     seed)
-        if row is not None:
-            found["attribution"] = row
-    return found
-
-
-def perplexity_numbers(tuned: ModelResult, base: ModelResult, seed: int = 0) -> Perplexity:
-    def row(mine: perplexity.Scored, theirs: perplexity.Scored) -> PerplexityRow:
-        return PerplexityRow(mine.tokens, mine.perplexity, theirs.perplexity,
-                             perplexity.intervals(mine, theirs, seed))
-
-    rows = {speaker: row(scored, base.scored[speaker]) for speaker, scored in tuned.scored.items()}
-    return Perplexity(rows, row(perplexity.overall(tuned.scored), perplexity.overall(base.scored)),
-                      tuned.precision, base.precision)
+    def by_speaker(self, values: list) -> dict[str, list]:
+        """Values (one per context: replies) grouped by the context's respondent, in order."""
+        found: dict[str, list] = {}
+        for context, value in zip(self.job.contexts, values, strict=True):
+            found.setdefault(context.respondent, []).append(value)
+        return found
 
 
 def training_summary(run_dir: Path) -> dict[str, Any]:
@@ -336,6 +299,8 @@ class Shared:
     language: str
     val_turns: list
     canaries: CanarySet | None = None  # --canaries
+    # every speaker's real held-out turns (the floors and ceilings of style and attribution)
+    held_out: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def languages(self) -> list[str]:
@@ -352,14 +317,15 @@ def prepare_shared(dataset: Dataset, infos: list[RunInfo], options: EvalOptions)
     classes = set(dataset.speakers.values())
     train_turns = speaker_turns(dataset, "train", classes)
     attributor = attribution.train_attributor(train_turns, options.sampling.seed)
+    held_out = speaker_turns(dataset, "val", classes)
     ceiling = Ceiling()
     if attributor:
-        ceiling = attribution.ceiling(attributor, speaker_turns(dataset, "val", classes),
-                                      options.sampling.seed)
+        ceiling = attribution.ceiling(attributor, held_out, options.sampling.seed)
     texts = (m.text for c in dataset.conversations("train") for m in c.messages)
     return Shared(
         attributor, ceiling, {s: style.vocabulary(t) for s, t in train_turns.items()},
         main_language(texts), [turns for _, turns in conversation_turns(dataset, "val")],
+        held_out=held_out,
     )
 
 
@@ -379,41 +345,23 @@ def evaluate_run(name: str, info: RunInfo, dataset: Dataset, shared: Shared,
     timings = dict(tuned.timings)
     if not base_shared:
         timings |= {f"base {k}": v for k, v in base.timings.items()}
-    with parts.part(timings, "style", f"{name}: style"):
-        style_result = style_numbers(job, tuned, base, shared.vocab, options.sampling.seed)
-    with parts.part(timings, "attribution", f"{name}: attribution"):
-        attribution_result = attribution_numbers(job, tuned, base, shared.attributor,
-                                                 shared.ceiling, options.sampling.seed)
-    with parts.part(timings, "means", f"{name}: means across speakers"):
-        mean_result = mean_numbers(job, tuned, base, shared, options.sampling.seed)
+    measured = Measured(job, tuned, base, shared, dataset, info, options)
+    values = {}
+    for metric in METRICS:
+        if metric.timed:
+            with parts.part(timings, metric.name, f"{name}: {metric.name}"):
+                values[metric.name] = metric.compute(measured)
+        else:
+            values[metric.name] = metric.compute(measured)
     return RunResult(
         name=name, path=str(info.path), method=info.method, base_model=info.base_model,
         baseline=baseline, base_shared=base_shared, trained_speakers=list(info.trained_speakers),
         finished=info.finished,
         speakers=list(dict.fromkeys(c.respondent for c in job.contexts)),
         dataset_matches=info.dataset.get("fingerprint") in (None, dataset.fingerprint),
-        contexts=len(job.contexts),
-        perplexity=perplexity_numbers(tuned, base, options.sampling.seed),
-        style=style_result, attribution=attribution_result, training=training_summary(info.path),
-        timings=timings, samples=samples(job, tuned, base),
-        transcripts=Transcripts(tuned.transcripts, base.transcripts),
-        ranking=ranking.ranking_rows(job.contexts, job.rank_items, tuned.ranks, base.ranks,
-                                     options.rank_candidates, options.sampling.seed),
-        means=mean_result,
-        canaries=canary_numbers(job, info, dataset, tuned, base),
+        contexts=len(job.contexts), training=training_summary(info.path), timings=timings,
+        metrics=values,
     )
-
-
-def canary_numbers(job: Job, info: RunInfo, dataset: Dataset, tuned: ModelResult,
-                   base: ModelResult) -> CanaryResult | None:
-    """With --canaries: the probes over the dataset, the run folder and all the run generated."""
-    if job.canaries is None:
-        return None
-    generated = {f"held-out reply {i + 1}": "\n".join(r) for i, r in enumerate(tuned.replies)}
-    generated |= {f"scripted chat {i + 1}": "\n".join(text for _, text in t.lines)
-                  for i, t in enumerate(tuned.transcripts)}
-    return canary_probe.result(job.canaries, dataset, info.path, tuned.canaries, base.canaries,
-                               generated)
 
 
 def evaluate(runs: list[Path | str], data_dir: Path, out_dir: Path, options: EvalOptions,
@@ -440,16 +388,3 @@ def evaluate(runs: list[Path | str], data_dir: Path, out_dir: Path, options: Eva
         with parts.part(timings, "report", "writing the report"):
             write_report(tmp, everything)
     return EvalSummary(Path(out_dir), everything)
-
-
-def samples(job: Job, tuned: ModelResult, base: ModelResult, per_speaker: int = 3) -> list[Sample]:
-    """A few contexts with the real reply and both models' replies, for reading."""
-    shown: dict[str, int] = {}
-    rows = []
-    for context, mine, theirs in zip(job.contexts, tuned.replies, base.replies, strict=True):
-        if shown.get(context.respondent, 0) >= per_speaker:
-            continue
-        shown[context.respondent] = shown.get(context.respondent, 0) + 1
-        rows.append(Sample(context.respondent, [tuple(m) for m in context.history[-4:]],
-                           list(context.reply), mine, theirs))
-    return rows

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from doppel.eval.generate import reply_all
 from doppel.eval.language import SCRIPTS
 from doppel.eval.markdown import escape
 from doppel.eval.options import EvalOptions
+from doppel.eval.results import Transcript
 
-
-@dataclass
-class Transcript:
-    respondent: str  # whom the model plays
-    partner: str  # who says the scripted lines
-    language: str
-    lines: list[tuple[str, str]] = field(default_factory=list)  # (speaker, message)
-    trained: bool = True  # whether the run was trained to play the respondent
+__all__ = ["Transcript", "markdown", "plan_transcripts", "run_chats"]
 
 
 def plan_transcripts(

@@ -132,7 +132,12 @@ def _model2vec(folder: Path) -> StaticEmbedder:
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
-    table = load_file(str(folder / "model.safetensors"))
+    try:
+        table = load_file(str(folder / "model.safetensors"))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    except Exception as error:  # safetensors and tokenizers raise their own types
+        raise DoppelError(f"--embedder {folder}: cannot read it as a model2vec folder "
+                          f"({type(error).__name__}: {error})") from None
     matrix = table.get("embeddings")
     if matrix is None:
         matrix = next(iter(table.values()))
@@ -145,8 +150,6 @@ def _model2vec(folder: Path) -> StaticEmbedder:
         mapping = table["mapping"].astype(np.int64)
         matrix, weights = matrix[mapping], weights[mapping] if len(weights) == len(mapping) \
             else weights
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-
     def tokenize(word: str) -> list[int]:
         return tokenizer.encode(word, add_special_tokens=False).ids
 
@@ -166,8 +169,14 @@ class SentenceTransformerEmbedder:
     def __post_init__(self) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        self._tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        self._model = AutoModel.from_pretrained(self.folder).eval()
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(self.folder)
+            self._model = AutoModel.from_pretrained(self.folder).eval()
+        except (OSError, ValueError) as error:
+            raise DoppelError(f"--embedder {self.folder}: cannot load it as a "
+                              f"sentence-transformers folder ({error})") from None
+        if self._tokenizer.pad_token is None:  # decoder tokenizers: pad with what ends a text
+            self._tokenizer.pad_token = self._tokenizer.eos_token or self._tokenizer.unk_token
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import torch

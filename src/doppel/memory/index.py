@@ -246,7 +246,17 @@ class MemoryIndex:
     def _embedder(self, spec: str | Path | None) -> Embedder:
         """The embedder the index was built with; another one is refused in one line."""
         name, dimension = self.meta.get("embedder"), self.meta.get("dimension")
-        model = load_embedder(spec if spec is not None else self.meta.get("embedder_source"))
+        try:
+            model = load_embedder(spec if spec is not None else self.meta.get("embedder_source"))
+        except DoppelError:
+            if spec is not None:
+                raise
+            self._db.close()
+            raise DoppelError(
+                f"{self.path} was built with embedder {name} from "
+                f"{self.meta.get('embedder_source')}, which cannot be loaded here; rebuild it "
+                f"with `doppel memory build {self.path.parent}` (add --embedder PATH for "
+                "another one)") from None
         if (model.name, str(model.dimension)) != (name, dimension):
             self._db.close()
             raise DoppelError(

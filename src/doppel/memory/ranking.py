@@ -19,10 +19,14 @@ _WORD = re.compile(r"\w+")
 
 
 def fuse(rankings: Sequence[Sequence[int]],
-         weights: Sequence[float] = LIST_WEIGHTS) -> dict[int, float]:
-    """Reciprocal-rank fusion: each list adds weight / (RRF_K + rank) to every unit it holds."""
+         weights: Sequence[float] | None = None) -> dict[int, float]:
+    """Reciprocal-rank fusion: each list adds weight / (RRF_K + rank) to every unit it holds
+    (weights: LIST_WEIGHTS as it is when called)."""
+    weights = LIST_WEIGHTS if weights is None else weights
     scores: dict[int, float] = {}
     for ranking, weight in zip(rankings, weights, strict=True):
+        if weight <= 0:
+            continue
         for rank, unit in enumerate(ranking, start=1):
             scores[unit] = scores.get(unit, 0.0) + weight / (RRF_K + rank)
     return scores

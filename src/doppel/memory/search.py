@@ -18,6 +18,7 @@ from doppel.memory.scope import Scope
 CANDIDATES = 50  # from each list, before fusion
 MAX_TERMS = 8  # the rarest words of a query that the lexical search uses
 COMMON_SHARE = 0.05  # a word in more than this share of units says little: left out
+MAX_DOCS = 2000  # ... and so does one in more units than this (BM25 scores every match)
 # a vector candidate must stand out from the scope's units (z-score): a static embedder is close
 # to everything a little, and without a floor its noise outvotes a rare shared word
 DENSE_MIN_Z = 4.0
@@ -128,7 +129,7 @@ class Searcher:
         something; a long word becomes a prefix query without its last two letters, a crude
         stemmer for any language ("Звенигороде" finds "Звенигородом", "pelicans" "pelican")."""
         words = list(dict.fromkeys(w for w in _TERM.findall(query.lower()) if len(w) > 1))
-        limit = max(50, COMMON_SHARE * self.units)
+        limit = max(50, min(COMMON_SHARE * self.units, MAX_DOCS))
         counted = []
         for word in words[:4 * MAX_TERMS]:
             stem = word[:-2] if len(word) >= STEM_FROM else word

@@ -114,6 +114,13 @@ FACTS: dict[str, list[Exchange]] = {
          ("alex", "pineapple incident 2.0 lol")],
     ],
 }
+# questions that name no fact word: (question, whose scope, the word a memory should hold)
+FACT_QUESTIONS = (("how is your corgi doing?", "Sam Carter", "biscuit"),
+                  ("when does your sister get here?", "Sam Carter", "clara"),
+                  ("how did the marathon go?", "Nora Lind", "rotterdam"),
+                  ("как там дача?", "Dima Volkov", "звенигород"),
+                  ("when is your band playing next?", "Jake Rivera", "pelicans"),
+                  ("how is your cat?", "Priya Shah", "mochi"))
 FACT_WORDS = ("biscuit", "clara", "звенигород", "барсик", "pelicans", "rotterdam",
               "mochi", "lisbon", "pineapple")
 

@@ -17,6 +17,22 @@ def test_nothing_but_the_cli_imports_commands():
     assert IMPORTS_COMMANDS.search("    from doppel.commands.chat import command\n")
 
 
+IMPORTS_ABOVE_MEMORY = re.compile(
+    r"^\s*(from|import) doppel\.(train|infer|bot|eval|commands)\b|"
+    r"^\s*from doppel import (train|infer|bot|eval|commands)\b|^\s*from \.\.(train|infer|bot|"
+    r"eval|commands)\b", re.M)
+
+
+def test_memory_sits_below_everything_that_speaks():
+    """memory/ is read by train, infer, bot and eval, so it imports none of them (nor commands)."""
+    offenders = [str(path.relative_to(SRC)) for path in sorted((SRC / "memory").rglob("*.py"))
+                 if IMPORTS_ABOVE_MEMORY.search(path.read_text("utf-8"))]
+    assert offenders == []
+    assert IMPORTS_ABOVE_MEMORY.search("    from doppel.infer.base import Engine\n")
+    assert IMPORTS_ABOVE_MEMORY.search("import doppel.eval\n")
+    assert not IMPORTS_ABOVE_MEMORY.search("from doppel.data.dataset import Dataset\n")
+
+
 # --- import circles (issue 19) ---------------------------------------------------------------
 # Every import counts, at module level, inside functions and under TYPE_CHECKING alike: a circle
 # that only closes at run time is still two modules that cannot be understood one at a time.

@@ -24,7 +24,7 @@ from doppel.options import (
 )
 
 SCHEMA_COMMANDS = ["chat", "serve", "eval", "compare", "demo", "sample-export", "bot", "train",
-                   "prepare", "export", "blindtest"]
+                   "prepare", "export", "blindtest", "memory"]
 
 
 def _click_command(name: str):
@@ -143,7 +143,7 @@ def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeyp
 
     seen = []
 
-    def load(options):
+    def load(options, *_):
         seen.append(options)
         raise DoppelError("stop here")
 

@@ -39,6 +39,7 @@ COMMANDS = {
     "compare": "compare",
     "demo": "demo",
     "export": "export",
+    "memory": "memory",
 }
 
 app = typer.Typer(

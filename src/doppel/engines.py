@@ -7,11 +7,33 @@ the run into a GGUF (once, next to it), then infer/ runs it. infer/ never import
 
 from __future__ import annotations
 
-from doppel.infer.options import LoadOptions
+from collections.abc import Callable
+from pathlib import Path
+
+from doppel.infer.options import LoadOptions, MemoryOptions
 
 
-def load_engine(options: LoadOptions):
-    """Load without progress bars or library chatter (errors still surface as DoppelError)."""
+def load_engine(options: LoadOptions, memory: MemoryOptions | None = None,
+                say: Callable[[str], None] | None = None):
+    """Load without progress bars or library chatter (errors still surface as DoppelError);
+    with `memory`, attach the dataset's memories (`say` gets the line saying on or off), opened
+    first so a bad --data fails before any model loads."""
+    recall = None
+    if memory is not None:
+        from doppel.infer.recall import open_recall
+        from doppel.runs import RunInfo, is_run_dir, read_run_info
+
+        run = Path(options.run)
+        info = read_run_info(run) if is_run_dir(run) else RunInfo(base_model=options.run)
+        recall, note = open_recall(memory, info)
+        if say:
+            say(note)
+    engine = _load(options)
+    engine.recall = recall
+    return engine
+
+
+def _load(options: LoadOptions):
     from transformers.utils import logging
 
     from doppel.hardware import torch_dtype

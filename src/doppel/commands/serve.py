@@ -17,7 +17,7 @@ def command(options: ServeOptions) -> None:
 
     console = Console(stderr=True, highlight=False)
     with console.status(f"loading {options.load.run}", spinner="dots"):
-        engine = engines.load_engine(options.load)
+        engine = engines.load_engine(options.load, options.recall, console.print)
     app = create_app(engine, options)
     console.print(f"doppel: chat page and API on {options.url}/ "
                   f"(personas: {', '.join(engine.personas) or 'any name'})")

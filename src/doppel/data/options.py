@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import field_validator, model_validator
 
 from doppel.errors import DoppelError
+from doppel.memory.options import EmbedderOptions
 from doppel.options import Options, force_option, option, output_option
 
 # the automatic session gap never leaves this range, whatever the histogram says
@@ -68,6 +69,7 @@ class PrepareOptions(Options):
         None, "The speech model for --transcribe: a faster-whisper (CTranslate2) model folder. "
         "Default: the English Whisper tiny.en model the voice extra installs.")
     force: bool = force_option()
+    memory_index: EmbedderOptions = EmbedderOptions()
 
     @field_validator("me", "include", "exclude", mode="before")
     @classmethod

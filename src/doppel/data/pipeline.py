@@ -453,7 +453,17 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
                              identities.warnings)
         writer.finish(manifest.to_json())
         write_report(folder, manifest)
+        _write_memory(folder, out_dir, options, progress)
     return PrepareSummary(out_dir, manifest, time.perf_counter() - started)
+
+
+def _write_memory(folder: Path, out_dir: Path, options: PrepareOptions, progress: bool) -> None:
+    """The memory index, inside the dataset folder before it is renamed into place; a dataset
+    being replaced (--force) lends its vectors, so only new conversations are embedded."""
+    from doppel.memory.index import MEMORY_FILE, build_index
+
+    build_index(folder, options.memory_index.embedder, progress,
+                reuse=out_dir / MEMORY_FILE)
 
 
 def _counts(collector: _Collector, assembler: _Assembler, read: int) -> dict[str, Any]:

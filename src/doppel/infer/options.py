@@ -35,6 +35,21 @@ class LoadOptions(Options):
     precision: PrecisionWord = precision_option("Weights", alias="--dtype")
 
 
+class MemoryOptions(Options):
+    """Memory where the twin speaks (chat, serve, bot): stretches of your earlier chats, found
+    in the dataset's index (doppel.memory), put before the conversation (infer/recall.py)."""
+
+    memory: Literal["on", "off"] | None = option(
+        None, "Read memories from your chats before replying: on (builds the dataset's index if "
+        "missing) or off (default: on when the dataset has an index).", metavar="on|off")
+    memory_scope: Literal["partner", "all"] = option(
+        "partner", "Whose chats memories come from: partner (only chats the person talking was "
+        "in) or all (every chat; what one friend told you can reach another).")
+    data: Path | None = option(None, "The dataset folder to remember from (default: the one "
+                               "the run was trained on, named in its run.json).",
+                               metavar="DATASET")
+
+
 class ChatOptions(Options):
     """`doppel chat`: who plays whom, an optional script, sampling, the model."""
 
@@ -45,6 +60,7 @@ class ChatOptions(Options):
     script: Path | None = option(None, "Send each line of this file as a message (lines "
                                  "starting with / are commands), print the transcript and exit.")
     sampling: SamplingParams = SamplingParams()
+    recall: MemoryOptions = MemoryOptions()
     load: LoadOptions
 
 
@@ -81,8 +97,9 @@ class ApiOptions(ListenOptions):
 
 
 class ServeOptions(ApiOptions):
-    """`doppel serve`: the server's options and the model."""
+    """`doppel serve`: the server's options, memory and the model."""
 
+    recall: MemoryOptions = MemoryOptions()
     load: LoadOptions
 
 

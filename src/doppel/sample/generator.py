@@ -16,7 +16,7 @@ from typing import Any
 
 from doppel.atomic import atomic_dir
 from doppel.sample.personas import Person, people
-from doppel.sample.scripts import SCRIPTED
+from doppel.sample.scripts import with_facts
 from doppel.sample.sessions import ChatPlan, Line, build_session, reply_gap
 from doppel.sample.textparts import export_text
 
@@ -46,11 +46,11 @@ def plan_chats(cast: dict[str, Person]) -> list[ChatPlan]:
     rates = {"sam": 0.3, "dima": 0.36, "jake": 0.28, "nora": 0.25, "priya": 0.3}
     plans = [ChatPlan(friend.user_id, friend.first_name, "personal_chat",
                       "ru" if key == "dima" else "en", [me, friend], rates[key], [1.0, 1.0],
-                      SCRIPTED.get(key, []))
+                      with_facts(key))
              for key, friend in cast.items() if key in rates]
     group = [me, cast["sam"], cast["jake"], cast["priya"], cast["nora"]]
     plans.append(ChatPlan(847362915, "Weekend Crew", "private_group", "en", group, 0.27,
-                          [3.0, 1.5, 2.5, 2.0, 1.0], SCRIPTED.get("group", [])))
+                          [3.0, 1.5, 2.5, 2.0, 1.0], with_facts("group")))
     return plans
 
 

@@ -1,0 +1,77 @@
+"""`doppel memory`: build or search the memory index of a dataset folder.
+
+Usage: doppel memory build DATASET [--embedder PATH]
+       doppel memory search DATASET "query" [--with NAME] [-k 5]
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from doppel.errors import DoppelError
+from doppel.memory.options import EmbedderOptions, MemorySearchOptions
+from doppel.options import command_from_options
+
+
+@command_from_options
+def command(
+    action: Annotated[Literal["build", "search"], typer.Argument(
+        help="build: (re)build DATASET/memory.sqlite; search: print the best hits for QUERY.",
+        show_default=False)],
+    dataset: Annotated[Path, typer.Argument(help="A dataset folder from `doppel prepare`.",
+                                            show_default=False)],
+    query: Annotated[str | None, typer.Argument(help="What to look for (search).",
+                                                show_default=False)] = None,
+    index: EmbedderOptions = None,
+    search: MemorySearchOptions = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Build or search the memory index: what the twin can recall from your own chats."""
+    from doppel.memory import build_index
+
+    if action == "build":
+        if query is not None:
+            raise DoppelError("`doppel memory build` takes only DATASET; did you mean search?")
+        build_index(dataset, index.embedder, progress=not quiet)
+        return
+    if not query or not query.strip():
+        raise DoppelError('pass what to look for: doppel memory search DATASET "query"')
+    print_hits(dataset, query, index, search)
+
+
+def print_hits(dataset: Path, query: str, index: EmbedderOptions,
+               search: MemorySearchOptions) -> None:
+    """The best hits as a table: date, chat, who was there, the lines."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from doppel.data.dataset import load_dataset
+    from doppel.memory import Scope, open_index
+    from doppel.memory.scope import resolve_partner
+
+    load_dataset(dataset)  # a missing or foreign folder: its own clear line
+    with open_index(dataset, embedder=index.embedder) as memory:
+        scope = Scope.everything()
+        if search.partner is not None:
+            scope = Scope.with_partner(resolve_partner(search.partner, memory.speakers()))
+        if not memory.readable(scope):
+            raise DoppelError(f"no conversations with {search.partner} in {dataset}'s memory")
+        hits = memory.search(query, scope, k=search.k)
+    console = Console()
+    if not hits:
+        console.print(f"no memories match {query!r}")
+        return
+    table = Table(title=f"memories for {query!r}", show_lines=True)
+    for column in ("date", "chat", "who was there", "what was said"):
+        table.add_column(column, overflow="fold")
+    for hit in hits:
+        day = datetime.fromtimestamp(hit.start, UTC).strftime("%Y-%m-%d")
+        lines = "\n".join(f"{speaker}: {text}" for speaker, text in hit.lines)
+        table.add_row(day, escape(hit.chat_name), escape(", ".join(hit.participants)),
+                      escape(lines))
+    console.print(table)

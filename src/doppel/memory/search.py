@@ -1,0 +1,196 @@
+"""One query against an open index: scope and time filter first, then BM25 (FTS5) and vector
+candidates, fused and ranked (ranking.py). Vectors are read into memory once, on first use."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Collection, Sequence
+
+import numpy as np
+import orjson
+
+from doppel.memory.embedder import Embedder
+from doppel.memory.ranking import fuse, pick, with_recency
+from doppel.memory.records import Memory, NewUnit
+from doppel.memory.scope import Scope
+
+CANDIDATES = 50  # from each list, before fusion
+MAX_TERMS = 8  # the rarest words of a query that the lexical search uses
+COMMON_SHARE = 0.05  # a word in more than this share of units says little: left out
+MAX_DOCS = 2000  # ... and so does one in more units than this (BM25 scores every match)
+# a vector candidate must stand out from the scope's units (z-score): a static embedder is close
+# to everything a little, and without a floor its noise outvotes a rare shared word
+DENSE_MIN_Z = 4.0
+STEM_FROM = 7  # words this long are searched as a prefix (all but their last two letters)
+_TERM = re.compile(r"\w+")
+
+
+class Searcher:
+    """The state a search needs besides SQLite: unit metadata and vectors as arrays."""
+
+    def __init__(self, db: sqlite3.Connection, embedder: Embedder) -> None:
+        self.db = db
+        self.embedder = embedder
+        self._loaded = False
+
+    def _load(self) -> None:
+        """Chats, conversations, ends and vectors of every unit, as numpy arrays."""
+        total = self.db.execute("SELECT count(*) FROM units").fetchone()[0]
+        # float32 in memory (float16 on disk): numpy converts float16 too slowly to score with
+        self.vectors = np.zeros((total, self.embedder.dimension), dtype=np.float32)
+        ids, chats, conversations, ends = [], [], [], []
+        self.chat_codes: dict[str, int] = {}
+        self.chat_members: list[frozenset[str]] = []
+        self.conversation_codes: dict[str, int] = {}
+        rows = self.db.execute(
+            "SELECT id, chat_id, participants, conversation_id, end, vector FROM units")
+        for row, (unit_id, chat, participants, conversation, end, blob) in enumerate(rows):
+            ids.append(unit_id)
+            chats.append(self._chat_code(chat, participants))
+            conversations.append(self.conversation_codes.setdefault(
+                conversation, len(self.conversation_codes)))
+            ends.append(end)
+            self.vectors[row] = np.frombuffer(blob, dtype=np.float16)
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.chats = np.asarray(chats, dtype=np.int32)
+        self.conversations = np.asarray(conversations, dtype=np.int64)
+        self.ends = np.asarray(ends, dtype=np.float64)
+        self.row_of = {unit_id: row for row, unit_id in enumerate(ids)}
+        self.units = len(ids)
+        self._loaded = True
+
+    def _chat_code(self, chat: str, participants: str) -> int:
+        """A chat's number; a chat's members are the union over its units (the bot's units
+        name the friend and the persona)."""
+        code = self.chat_codes.get(chat)
+        names = frozenset(orjson.loads(participants))
+        if code is None:
+            code = self.chat_codes[chat] = len(self.chat_members)
+            self.chat_members.append(names)
+        elif not names <= self.chat_members[code]:
+            self.chat_members[code] = self.chat_members[code] | names
+        return code
+
+    def added(self, ids: list[int], units: Sequence[NewUnit], vectors: list[bytes]) -> None:
+        """Take units just written (the bot's) into the arrays without reading everything."""
+        if not self._loaded:
+            return
+        rows = np.frombuffer(b"".join(vectors), dtype=np.float16).reshape(len(units), -1)
+        self.vectors = np.concatenate([self.vectors, rows.astype(np.float32)])
+        chats = [self._chat_code(u.chat_id, orjson.dumps(list(u.participants)).decode())
+                 for u in units]
+        conversations = [self.conversation_codes.setdefault(
+            u.conversation_id, len(self.conversation_codes)) for u in units]
+        for unit_id in ids:
+            self.row_of[unit_id] = len(self.row_of)
+        self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
+        self.chats = np.concatenate([self.chats, np.asarray(chats, dtype=np.int32)])
+        self.conversations = np.concatenate([self.conversations,
+                                             np.asarray(conversations, dtype=np.int64)])
+        self.ends = np.concatenate([self.ends, [u.end for u in units]])
+        self.units += len(units)
+
+    def speakers(self) -> set[str]:
+        if not self._loaded:
+            self._load()
+        return set().union(*self.chat_members) if self.chat_members else set()
+
+    def allowed(self, scope: Scope, before: float | None,
+                exclude: Collection[str]) -> np.ndarray:
+        """Boolean mask over units: in scope, ended before `before`, not excluded."""
+        if not self._loaded:
+            self._load()
+        chats = np.asarray([scope.allows(members) for members in self.chat_members] or [False])
+        mask = chats[self.chats] if self.units else np.zeros(0, dtype=bool)
+        if before is not None:
+            mask &= self.ends < before
+        codes = [self.conversation_codes[c] for c in exclude if c in self.conversation_codes]
+        if codes:
+            mask &= ~np.isin(self.conversations, codes)
+        return mask
+
+    def search(self, query: str, scope: Scope, before: float | None,
+               exclude: Collection[str], k: int, token_budget: int | None) -> list[Memory]:
+        mask = self.allowed(scope, before, exclude)
+        if not query.strip() or not mask.any() or k <= 0:
+            return []
+        lexical = self._lexical(query, mask)
+        dense = self._dense(query, mask)
+        scores = fuse([lexical, dense])
+        now = before if before is not None else float(self.ends.max())
+        ends = {unit: float(self.ends[self.row_of[unit]]) for unit in scores}
+        scores = with_recency(scores, ends, now)
+        order = sorted(scores, key=lambda unit: -scores[unit])[: 4 * k + 8]
+        return pick(self._memories(order, scores), k, token_budget)
+
+    def _terms(self, query: str) -> list[str]:
+        """FTS5 terms for the query's distinct words that are rare enough in the index to mean
+        something; a long word becomes a prefix query without its last two letters, a crude
+        stemmer for any language ("Звенигороде" finds "Звенигородом", "pelicans" "pelican")."""
+        words = list(dict.fromkeys(w for w in _TERM.findall(query.lower()) if len(w) > 1))
+        limit = max(50, min(COMMON_SHARE * self.units, MAX_DOCS))
+        counted = []
+        for word in words[:4 * MAX_TERMS]:
+            stem = word[:-2] if len(word) >= STEM_FROM else word
+            if stem == word:
+                row = self.db.execute("SELECT doc FROM vocab WHERE term = ?", (word,)).fetchone()
+            else:
+                row = self.db.execute("SELECT sum(doc) FROM vocab WHERE term >= ? AND term < ?",
+                                      (stem, stem + "\U0010ffff")).fetchone()
+            count = (row[0] or 0) if row else 0
+            if 0 < count <= limit:
+                term = '"' + stem.replace('"', '""') + '"'
+                counted.append((count, term + "*" if stem != word else term))
+        return [term for _, term in sorted(counted)[:MAX_TERMS]]
+
+    def _lexical(self, query: str, mask: np.ndarray) -> list[int]:
+        """Unit ids by BM25, best first, among the allowed ones."""
+        terms = self._terms(query)
+        if not terms:
+            return []
+        out = []
+        for (unit_id,) in self.db.execute(
+                "SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
+                (" OR ".join(terms), CANDIDATES * 20)):
+            row = self.row_of.get(unit_id)
+            if row is not None and mask[row]:
+                out.append(unit_id)
+                if len(out) == CANDIDATES:
+                    break
+        return out
+
+    def _dense(self, query: str, mask: np.ndarray) -> list[int]:
+        """Unit ids by cosine to the query's vector, best first, among the allowed ones."""
+        vector = self.embedder.embed([query])[0]
+        if not vector.any():
+            return []
+        rows = np.flatnonzero(mask)
+        # einsum, not `@`: one query's matrix-vector product is memory-bound, and BLAS threads
+        # waiting on each other cost 30x on a busy machine
+        if len(rows) > self.units // 4:  # one pass over the whole matrix beats gathering rows
+            scores = np.einsum("ij,j->i", self.vectors, vector)[rows]
+        else:
+            scores = np.einsum("ij,j->i", self.vectors[rows], vector)
+        floor = max(0.0, float(scores.mean() + DENSE_MIN_Z * scores.std()))
+        count = min(CANDIDATES, len(rows))
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.argsort(-scores[top])]
+        return [int(self.ids[rows[i]]) for i in top if scores[i] > floor]
+
+    def _memories(self, order: list[int], scores: dict[int, float]) -> list[Memory]:
+        if not order:
+            return []
+        marks = ",".join("?" * len(order))
+        rows = {row[0]: row for row in self.db.execute(
+            "SELECT id, conversation_id, chat_id, chat_name, participants, start, end, lines "
+            f"FROM units WHERE id IN ({marks})", order)}
+        out = []
+        for unit_id in order:
+            _, conversation, chat, name, participants, start, end, lines = rows[unit_id]
+            out.append(Memory(unit_id, conversation, chat, name,
+                              tuple(orjson.loads(participants)), start, end,
+                              tuple((s, t) for s, t in orjson.loads(lines)),
+                              round(scores[unit_id], 6)))
+        return out
+

@@ -1,0 +1,301 @@
+"""The memory index: built by prepare, finds the sample's planted facts, keeps each friend's
+secrets in their scope, refuses what it cannot read, and rebuilds only what is new."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from builders import run_cli
+from doppel.data.dataset import CONVERSATIONS, MANIFEST, SCHEMA_VERSION, load_dataset
+from doppel.errors import DoppelError
+from doppel.memory import MEMORY_FILE, NewUnit, Scope, build_index, open_index
+from doppel.memory.facts import fact_probes, holds
+from doppel.memory.scope import resolve_partner
+from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    """The sample export prepared with groups, as `doppel prepare` writes it (index included)."""
+    from doppel.data.options import PrepareOptions
+    from doppel.data.pipeline import prepare_dataset
+    from doppel.sample import write_sample_export
+
+    root = tmp_path_factory.mktemp("memory-sample")
+    export = write_sample_export(root / "export")
+    prepare_dataset(export, root / "ds", PrepareOptions(groups=True), progress=False)
+    return root / "ds"
+
+
+def test_prepare_writes_an_owner_only_index_of_masked_text(sample):
+    path = sample / MEMORY_FILE
+    assert path.is_file() and (path.stat().st_mode & 0o777) == 0o600
+    db = sqlite3.connect(path)
+    lines = " ".join(row[0] for row in db.execute("SELECT lines FROM units"))
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    assert "[phone]" in lines and "555 0142" not in lines  # masked, as the dataset is
+    assert meta["embedder"] == "use-m3-static" and meta["dimension"] == "512"
+    assert not list(sample.parent.glob(f"ds/.{MEMORY_FILE}.tmp-*"))
+
+
+def test_retrieval_finds_the_samples_planted_facts(sample):
+    """Each later mention of a recurring fact, asked before its conversation in its partner's
+    scope, brings back an earlier memory holding the fact's word."""
+    probes = fact_probes(load_dataset(sample), FACT_WORDS)
+    assert len(probes) >= 9 and len({p.word for p in probes}) >= 8
+    with open_index(sample) as memory:
+        found = [holds(memory.search(p.query, Scope.with_partner(p.partner), before=p.before,
+                                     exclude_conversations={p.conversation_id}, k=3), p.word)
+                 for p in probes]
+    recall = sum(found) / len(found)
+    assert recall >= 0.85, [p.word for p, hit in zip(probes, found, strict=True) if not hit]
+
+
+def test_paraphrased_questions_find_facts(sample):
+    with open_index(sample) as memory:
+        found = [holds(memory.search(q, Scope.with_partner(who), k=5), word)
+                 for q, who, word in FACT_QUESTIONS]
+    assert sum(found) >= 3, found
+
+
+def test_memories_carry_their_context_and_respect_time_and_exclusions(sample):
+    with open_index(sample) as memory:
+        hits = memory.search("Biscuit sock vet", Scope.with_partner("Sam Carter"), k=3)
+        assert hits and hits[0].chat_name in ("Sam", "Weekend Crew")
+        assert "Sam Carter" in hits[0].participants and len(hits[0].lines) >= 2
+        first = hits[0]
+        later = memory.search("Biscuit sock vet", Scope.with_partner("Sam Carter"),
+                              before=first.end, exclude_conversations={first.conversation_id})
+        assert all(m.end < first.end and m.conversation_id != first.conversation_id
+                   for m in later)
+        budgeted = memory.search("Biscuit", Scope.everything(), k=5, token_budget=60)
+        assert sum(len(s) + len(t) for m in budgeted for s, t in m.lines) <= 60 * 4
+
+
+def _dataset(path: Path, chats: dict[str, tuple[str, list[list[tuple[str, str]]]]]) -> Path:
+    """A dataset folder: chat id -> (chat name, conversations of (speaker, text))."""
+    path.mkdir(parents=True)
+    rows, speakers, t = [], {}, 1_700_000_000.0
+    for chat_id, (name, conversations) in chats.items():
+        for n, lines in enumerate(conversations):
+            messages = []
+            for speaker, text in lines:
+                t += 60
+                sid = "u" + speaker.lower()
+                entry = speakers.setdefault(sid, {"name": speaker, "messages": 0, "chats": []})
+                entry["messages"] += 1
+                if chat_id not in entry["chats"]:
+                    entry["chats"].append(chat_id)
+                messages.append({"speaker_id": sid, "speaker": speaker, "time": t, "text": text})
+            t += 86_400
+            rows.append({"id": f"{chat_id}-{n:04d}", "split": "train", "messages": messages,
+                         "chat": {"id": chat_id, "name": name, "type": "personal_chat"}})
+    (path / CONVERSATIONS).write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    manifest = {"schema_version": SCHEMA_VERSION, "me": {"id": "ualex", "name": "Alex"},
+                "speakers": speakers, "fingerprint": "test"}
+    (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return path
+
+
+FILLER = [[("Alex", "hey how was your day"), ("Sam", "Fine, thanks. Work was long.")],
+          [("Alex", "any plans for the weekend"), ("Sam", "Maybe the cinema, if it rains.")]]
+
+
+@pytest.fixture
+def secrets(tmp_path) -> Path:
+    return _dataset(tmp_path / "ds", {
+        "sam": ("Sam", [*FILLER, [("Sam", "Did you ever find out the vault code?"),
+                                  ("Alex", "no idea lol")]]),
+        "nora": ("Nora", [[("Nora", "the vault code is zebra 7391. tell nobody."),
+                           ("Alex", "zebra 7391 got it")]]),
+        "crew": ("Crew", [[("Sam", "Who is bringing snacks?"), ("Nora", "me."),
+                           ("Alex", "ill bring the vault of crisps lol")]]),
+    })
+
+
+def test_a_secret_told_to_one_friend_never_reaches_another(secrets):
+    build_index(secrets, progress=False)
+    with open_index(secrets) as memory:
+        for query in ("vault code", "zebra 7391", "what is the code nora told you", "zebra"):
+            for k in (1, 3, 10):
+                hits = memory.search(query, Scope.with_partner("Sam"), k=k)
+                assert not holds(hits, "zebra"), query
+            # the same question in Nora's scope, and for the owner, does find it
+            assert holds(memory.search(query, Scope.with_partner("Nora"), k=3), "zebra")
+            assert holds(memory.search(query, Scope.everything(), k=3), "zebra")
+        # the group Sam shares with Nora is in Sam's scope
+        assert holds(memory.search("snacks crisps", Scope.with_partner("Sam"), k=3), "crisps")
+
+
+def test_the_bots_own_conversations_are_remembered_in_that_friends_scope_only(secrets):
+    build_index(secrets, progress=False)
+    unit = NewUnit("bot:42:1", "42", "Sam", ("Sam", "Alex"), 1_800_000_000.0, 1_800_000_060.0,
+                   (("Sam", "where should we eat friday"), ("Alex", "the tapas place on Dock "
+                                                                   "Lane lol")))
+    with open_index(secrets) as memory:
+        memory.add_units([unit])
+        assert holds(memory.search("tapas dock lane", Scope.with_partner("Sam")), "tapas")
+        assert not holds(memory.search("tapas dock lane", Scope.with_partner("Nora")), "tapas")
+    build_index(secrets, progress=False)  # a rebuild keeps them
+    with open_index(secrets) as memory:
+        assert holds(memory.search("tapas dock lane", Scope.with_partner("Sam")), "tapas")
+
+
+def _meta(dataset: Path) -> dict[str, str]:
+    with sqlite3.connect(dataset / MEMORY_FILE) as db:
+        return dict(db.execute("SELECT key, value FROM meta"))
+
+
+def test_a_rebuild_embeds_only_what_is_new(secrets):
+    build_index(secrets, progress=False)
+    first = _meta(secrets)
+    assert int(first["units_embedded"]) == int(first["units"]) > 0
+    build_index(secrets, progress=False)
+    assert _meta(secrets)["units_embedded"] == "0"
+    with open(secrets / CONVERSATIONS, "a", encoding="utf-8") as lines:
+        lines.write(json.dumps({"id": "sam-0099", "split": "train", "chat": {
+            "id": "sam", "name": "Sam", "type": "personal_chat"}, "messages": [
+            {"speaker_id": "usam", "speaker": "Sam", "time": 1_900_000_000.0,
+             "text": "New job at the observatory!"},
+            {"speaker_id": "ualex", "speaker": "Alex", "time": 1_900_000_060.0,
+             "text": "omg congrats"}]}) + "\n")
+    build_index(secrets, progress=False)
+    meta = _meta(secrets)
+    assert meta["units_embedded"] == "1" and int(meta["units"]) == int(first["units"]) + 1
+
+
+def _model2vec_folder(path: Path, dimension: int = 16) -> Path:
+    """A tiny model2vec-shaped folder (word-level tokenizer, random table), made here."""
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    words = ["[UNK]", "vault", "code", "zebra", "snacks", "hey", "sam", "nora", "alex"]
+    tokenizer = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = Whitespace()
+    path.mkdir()
+    tokenizer.save(str(path / "tokenizer.json"))
+    table = np.random.default_rng(0).normal(size=(len(words), dimension)).astype(np.float32)
+    save_file({"embeddings": table}, str(path / "model.safetensors"))
+    (path / "config.json").write_text(json.dumps({"model_type": "model2vec"}), "utf-8")
+    return path
+
+
+def test_a_local_model2vec_folder_embeds_and_another_embedder_is_refused(secrets, tmp_path):
+    folder = _model2vec_folder(tmp_path / "m2v")
+    build_index(secrets, folder, progress=False)
+    meta = _meta(secrets)
+    assert meta["embedder"] == "model2vec:m2v" and meta["dimension"] == "16"
+    with open_index(secrets) as memory:  # the index names its embedder: it is loaded again
+        assert holds(memory.search("zebra", Scope.with_partner("Nora")), "zebra")
+    with pytest.raises(DoppelError, match=r"built with embedder model2vec:m2v \(16 dimensions"):
+        open_index(secrets, embedder="use-m3-static")
+    (folder / "model.safetensors").unlink()  # the folder it was built with is gone
+    with pytest.raises(DoppelError, match="cannot be loaded here; rebuild it"):
+        open_index(secrets)
+
+
+def test_bad_index_files_are_one_line_errors(secrets, monkeypatch, capsys):
+    build_index(secrets, progress=False)
+    path = secrets / MEMORY_FILE
+    path.write_bytes(path.read_bytes()[:3000])  # truncated
+    code, _, err = run_cli(["memory", "search", str(secrets), "vault"], monkeypatch, capsys)
+    assert code == 2 and "not a readable doppel memory index" in err and len(err.splitlines()) == 1
+    path.write_bytes(b"just some text, not SQLite at all" * 100)  # foreign
+    code, _, err = run_cli(["memory", "search", str(secrets), "vault"], monkeypatch, capsys)
+    assert code == 2 and "memory build" in err and "Traceback" not in err
+    sqlite3.connect(path.with_name("other.sqlite")).execute("CREATE TABLE t (x)").connection \
+        .commit()
+    path.unlink()
+    path.with_name("other.sqlite").rename(path)  # SQLite, but someone else's
+    code, _, err = run_cli(["memory", "search", str(secrets), "vault"], monkeypatch, capsys)
+    assert code == 2 and "not a readable doppel memory index" in err
+
+
+def test_a_dataset_from_before_memory_builds_its_index_on_first_use(secrets, monkeypatch,
+                                                                     capsys):
+    assert not (secrets / MEMORY_FILE).exists()
+    code, out, err = run_cli(["memory", "search", str(secrets), "zebra", "--with", "nora"],
+                             monkeypatch, capsys)
+    assert code == 0, err
+    assert "no memory index yet" in err and (secrets / MEMORY_FILE).is_file()
+    assert "zebra 7391" in out and "Nora" in out and "date" in out and "who was there" in out
+
+
+def test_search_with_nobody_or_nothing_is_one_line(secrets, monkeypatch, capsys):
+    build_index(secrets, progress=False)
+    code, _, err = run_cli(["memory", "search", str(secrets), "zebra", "--with", "Bob"],
+                           monkeypatch, capsys)
+    assert code == 2 and "--with Bob: nobody of that name" in err and "Nora" in err
+    code, _, err = run_cli(["memory", "search", str(secrets), "  "], monkeypatch, capsys)
+    assert code == 2 and "pass what to look for" in err
+    code, _, err = run_cli(["memory", "search", str(secrets / "nope"), "x"], monkeypatch, capsys)
+    assert code == 2 and "does not exist" in err
+    with open_index(secrets) as memory:
+        assert memory.readable(Scope.with_partner("Sam")) > 0
+        assert memory.readable(Scope.with_partner("Sam"), before=0.0) == 0  # an empty scope
+        assert memory.search("zebra", Scope.with_partner("Nora"), before=0.0) == []
+
+
+def test_memory_build_rebuilds_atomically_from_the_cli(secrets, monkeypatch, capsys):
+    code, _, err = run_cli(["memory", "build", str(secrets), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert (secrets / MEMORY_FILE).stat().st_mode & 0o777 == 0o600
+    code, _, err = run_cli(["memory", "build", str(secrets), "--embedder",
+                            str(secrets / "missing")], monkeypatch, capsys)
+    assert code == 2 and "--embedder" in err and "not a folder" in err
+    assert _meta(secrets)["embedder"] == "use-m3-static"  # the old index is untouched
+    assert sorted(p.name for p in secrets.iterdir()) == [CONVERSATIONS, MANIFEST, MEMORY_FILE]
+
+
+def test_partner_names_resolve_by_first_name():
+    known = {"Sam Carter", "Sam Lee", "Nora Lind"}
+    assert resolve_partner("nora", known) == "Nora Lind"
+    assert resolve_partner("Sam Lee", known) == "Sam Lee"
+    with pytest.raises(DoppelError, match="several people match"):
+        resolve_partner("sam", known)
+
+
+def test_units_overlap_so_a_remark_and_its_answer_share_one():
+    from doppel.data.dataset import Conversation, ConversationMessage
+    from doppel.memory.units import conversation_units
+
+    speakers = ["Sam", "Alex"] * 5  # ten turns of one message each
+    conversation = Conversation("c-1", "c", "Sam", "personal_chat", "train", [
+        ConversationMessage(s[0].lower(), s, 100.0 + i, f"line {i}")
+        for i, s in enumerate(speakers)])
+    units = list(conversation_units(conversation, ("Alex", "Sam")))
+    texts = [[text for _, text in unit.lines] for unit in units]
+    assert texts == [[f"line {i}" for i in range(0, 4)], [f"line {i}" for i in range(3, 7)],
+                     [f"line {i}" for i in range(6, 10)]]  # a lone last turn joins the last
+    assert all(u.participants == ("Alex", "Sam") and u.start < u.end for u in units)
+    for i in range(9):  # every line and the next one are in some unit together
+        assert any(f"line {i}" in t and f"line {i + 1}" in t for t in texts)
+
+
+def test_the_query_is_the_last_turns_words():
+    from doppel.memory import query_from_history
+
+    history = [("Sam", "hi"), ("Alex", "hey"), ("Sam", "how is Biscuit?"), ("Sam", "the vet?"),
+               ("Alex", "ok")]
+    assert query_from_history(history, turns=2) == "how is Biscuit?\nthe vet?\nok"
+    assert query_from_history(history, turns=1) == "ok"
+    assert query_from_history([], turns=2) == ""
+
+
+def test_a_local_transformers_folder_embeds_with_mean_pooling(tiny_model, tmp_path):
+    """`--embedder` takes a sentence-transformers (any transformers encoder) folder too; here
+    the tests' tiny random Llama stands in for one: the index builds, records it, searches."""
+    data = _dataset(tmp_path / "ds", {"sam": ("Sam", FILLER)})
+    build_index(data, tiny_model, progress=False)
+    meta = _meta(data)
+    assert meta["embedder"] == f"sentence-transformers:{tiny_model.name}"
+    assert meta["dimension"] == "64" and meta["embedder_source"] == str(tiny_model.resolve())
+    with open_index(data) as memory:
+        assert holds(memory.search("cinema rains", Scope.with_partner("Sam")), "cinema")

@@ -16,8 +16,8 @@ from doppel.infer.options import LoadOptions, MemoryOptions
 def load_engine(options: LoadOptions, memory: MemoryOptions | None = None,
                 say: Callable[[str], None] | None = None):
     """Load without progress bars or library chatter (errors still surface as DoppelError);
-    with `memory`, attach the dataset's memories (`say` gets the line saying on or off), opened
-    first so a bad --data fails before any model loads."""
+    with `memory`, attach the dataset's memories (`say` gets the line saying on or off once
+    the model is loaded), opened first so a bad --data fails before any model loads."""
     recall = None
     if memory is not None:
         from doppel.infer.recall import open_recall
@@ -26,10 +26,10 @@ def load_engine(options: LoadOptions, memory: MemoryOptions | None = None,
         run = Path(options.run)
         info = read_run_info(run) if is_run_dir(run) else RunInfo(base_model=options.run)
         recall, note = open_recall(memory, info)
-        if say:
-            say(note)
     engine = _load(options)
     engine.recall = recall
+    if memory is not None and say:  # after the load: a model that fails to load is one line
+        say(note)
     return engine
 
 

@@ -8,35 +8,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
-
-import typer
 
 from doppel.errors import DoppelError
-from doppel.memory.options import EmbedderOptions, MemorySearchOptions
+from doppel.memory.options import EmbedderOptions, MemoryCommand, MemorySearchOptions
 from doppel.options import command_from_options
 
 
 @command_from_options
-def command(
-    action: Annotated[Literal["build", "search"], typer.Argument(
-        help="build: (re)build DATASET/memory.sqlite; search: print the best hits for QUERY.",
-        show_default=False)],
-    dataset: Annotated[Path, typer.Argument(help="A dataset folder from `doppel prepare`.",
-                                            show_default=False)],
-    query: Annotated[str | None, typer.Argument(help="What to look for (search).",
-                                                show_default=False)] = None,
-    index: EmbedderOptions = None,
-    search: MemorySearchOptions = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-) -> None:
+def command(target: MemoryCommand, index: EmbedderOptions, search: MemorySearchOptions) -> None:
     """Build or search the memory index: what the twin can recall from your own chats."""
     from doppel.memory import build_index
 
+    action, dataset, query = target.action, target.dataset, target.query
     if action == "build":
         if query is not None:
             raise DoppelError("`doppel memory build` takes only DATASET; did you mean search?")
-        build_index(dataset, index.embedder, progress=not quiet)
+        build_index(dataset, index.embedder, progress=not target.quiet)
         return
     if not query or not query.strip():
         raise DoppelError('pass what to look for: doppel memory search DATASET "query"')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from doppel.options import Options, option
 
@@ -24,3 +25,16 @@ class MemorySearchOptions(Options):
         "they were in): what the twin may recall when talking to them. Default: everything.",
         flags=("--with",), metavar="NAME")
     k: int = option(5, "How many hits to print.", flags=("--top", "-k"), ge=1, le=100)
+
+
+class MemoryCommand(Options):
+    """`doppel memory`'s action, dataset folder and query."""
+
+    action: Literal["build", "search"] = option(
+        help="build: (re)build DATASET/memory.sqlite; search: print the best hits for QUERY.",
+        argument=True, metavar="ACTION")
+    dataset: Path = option(help="A dataset folder from `doppel prepare`.", argument=True,
+                           metavar="DATASET")
+    query: str | None = option(None, "What to look for (search).", argument=True,
+                               metavar="QUERY")
+    quiet: bool = option(False, "No progress bar.", flags=("--quiet", "-q"))

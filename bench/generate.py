@@ -6,7 +6,9 @@ and the same LoRA run exported by `doppel export` and run in llama.cpp (f16 and 
 docs/benchmarks.md.
 
 Usage: .venv/bin/python bench/generate.py [--tokens 48] [--threads N] [--no-write] [--server-only]
-(--server-only: the server rows alone, torch and llama.cpp side by side)
+                                          [--memory-only]
+(--server-only: the server rows alone, torch and llama.cpp side by side; --memory-only: the
+server at 8 clients with memory off and on, alternated on one engine, and retrieval's latency)
 """
 
 from __future__ import annotations
@@ -124,13 +126,14 @@ def batched(engine: Engine, tokens: int, batch: int = 8) -> tuple[float, float]:
     return made / (time.perf_counter() - start), made / (time.process_time() - cpu)
 
 
-def server_throughput(engine: Engine, clients: int, tokens: int) -> tuple[float, float, float]:
+def server_throughput(engine: Engine, clients: int, tokens: int, history=HISTORY,
+                      persona: str = "Alex") -> tuple[float, float, float]:
     """(median time to first content, total tokens/s, per CPU-second) for concurrent streams."""
     engine.stop_ids = []
     server, url = run_in_thread(create_app(engine, queue_size=clients))
-    body = {"model": "doppel/Alex", "stream": True, "max_tokens": tokens, "temperature": 0,
-            "repetition_penalty": 1.0,
-            "messages": [{"role": "user", "name": n, "content": t} for n, t in HISTORY]}
+    body = {"model": f"doppel/{persona}", "stream": True, "max_tokens": tokens,
+            "temperature": 0, "repetition_penalty": 1.0,
+            "messages": [{"role": "user", "name": n, "content": t} for n, t in history]}
     firsts: list[float] = []
     produced: list[int] = []
 
@@ -197,6 +200,60 @@ def llama_cpp_server_rows(row, tokens: int) -> None:
             engine.close()
 
 
+def memory_rows(row, tokens: int, rounds: int = 2) -> None:
+    """The server at 1 and 8 clients with memory off and on: the bundled sample prepared (its
+    index with it), the user played mid-conversation (a held-out chat's first 8+ messages, up to
+    a friend's line), the window a cpu-demo run serves with (512 tokens, so the memories block
+    holds at most 128); off and on alternate on one engine, so the machine's load hits both
+    alike. Then retrieval's own latency (p50, p90) over held-out replies."""
+    from doppel.data.dataset import load_dataset
+    from doppel.data.options import PrepareOptions
+    from doppel.data.pipeline import prepare_dataset
+    from doppel.infer.recall import Recall
+    from doppel.memory import open_index
+    from doppel.sample import write_sample_export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export = write_sample_export(Path(tmp) / "export")
+        prepare_dataset(export, Path(tmp) / "dataset", PrepareOptions(), progress=False)
+        dataset = load_dataset(Path(tmp) / "dataset")
+        me = dataset.me_name
+        points = []  # (history before one of my replies to a friend) in held-out chats
+        for conversation in dataset.conversations("val"):
+            said = [(m.speaker, m.text) for m in conversation.messages]
+            points += [said[:i] for i in range(1, len(said))
+                       if said[i][0] == me and said[i - 1][0] != me]
+        history = next((p for p in points if len(p) >= 8), points[0])
+        persona = me
+        engine = Engine.load("smollm2-135m", max_length=512)
+        engine.personas = []  # the base model plays the sample's names
+        recall = Recall(open_index(Path(tmp) / "dataset", build_if_missing=True))
+        block = len(engine.prepare(history, persona, tokens,
+                                   recall.find(history, persona))[0]) - len(
+            engine.prompt_ids(history, persona, tokens))
+        print(f"prompt: {len(engine.prompt_ids(history, persona, tokens))} tokens of history, "
+              f"+{block} of memories", flush=True)
+        server_throughput(engine, 1, 4, history, persona)  # warm-up
+        for _ in range(rounds):
+            for on in (False, True):
+                engine.recall = recall if on else None
+                for clients in (1, 8):
+                    row(f"server, memory {'on' if on else 'off'}, {clients} streaming "
+                        "client(s)", *server_throughput(engine, clients, tokens, history,
+                                                        persona))
+        times = []
+        for point in points[:200]:
+            start = time.perf_counter()
+            recall.find(point, persona)
+            times.append(time.perf_counter() - start)
+        times.sort()
+        print(f"retrieval over {len(times)} held-out replies: p50 "
+              f"{times[len(times) // 2] * 1000:.1f} ms, p90 "
+              f"{times[int(len(times) * 0.9)] * 1000:.1f} ms", flush=True)
+        engine.batcher().close()
+        recall.close()
+
+
 def cpu_model() -> str:
     out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     name = next((line.split(":", 1)[1].strip() for line in out.splitlines()
@@ -212,6 +269,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice, one per core)")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the server with memory off and on (8 clients) and "
+                        "retrieval's latency")
     parser.add_argument("--server-only", action="store_true",
                         help="only the server rows: 1 vs 8 concurrent clients, torch and "
                         "llama.cpp, side by side")
@@ -233,6 +293,10 @@ def main() -> None:
               flush=True)
 
     n = args.tokens
+    if args.memory_only:
+        memory_rows(row, n)
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        return
     if args.server_only:
         server_rows(row, n)
         print(f"load average {os.getloadavg()[0]:.1f}")
@@ -253,6 +317,7 @@ def main() -> None:
     engine = Engine.load("smollm2-135m")
     row("base, float32, reply_many of 8 (eval path)", None, *batched(engine, n))
     server_rows(row, n, engine)
+    memory_rows(row, n, rounds=1)
 
     load = os.getloadavg()[0]
     table = "\n".join("| " + " | ".join(cells) + " |" for cells in rows)

@@ -122,3 +122,15 @@ def dataset(tmp_path_factory) -> Path:
 def tiny_model(tmp_path_factory) -> Path:
     """A random 2-layer Llama folder with the embedded tokenizer, one per test module."""
     return write_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def memory_dataset(tmp_path_factory) -> Path:
+    """tests/memory_builders.py's dataset (Sam's secret, Jo's cat, a group) with its memory
+    index, once per session; a test that adds to the index copies it first."""
+    from doppel.memory import build_index
+    from memory_builders import write_memory_dataset
+
+    path = write_memory_dataset(tmp_path_factory.mktemp("memory") / "dataset")
+    build_index(path, progress=False)
+    return path

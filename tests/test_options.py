@@ -113,7 +113,7 @@ def test_precision_is_one_word_everywhere_and_old_dtype_names_still_work(monkeyp
 
     seen = []
 
-    def load(options):
+    def load(options, *_):
         seen.append(options)
         raise DoppelError("stop here")
 

@@ -55,6 +55,8 @@ COMMAND_TIMEOUT_S = 600
 
 # line start -> the test that runs it in the user's form (interactive, never-ending, cluster, make)
 NAMED = {
+    "doppel chat out/run --me Sam": "tests/test_memory_readme.py::test_readme_memory_chat_lines",
+    "doppel serve out/run --data": "tests/test_memory_readme.py::test_readme_memory_serve_line",
     "make demo": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "make test": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "doppel chat ": "tests/test_qlora.py::test_qlora_on_cpu_trains_then_reloads_for_chat_and_eval",
@@ -272,8 +274,8 @@ def test_serve_as_the_readme_types_it(tiny_run_dir):
     """`doppel serve RUN`: the API answers, then the server stops on SIGINT like Ctrl-C."""
     import httpx
 
-    (line,) = [c for c in COMMANDS
-               if c.text.startswith("doppel serve ") and "--engine" not in c.words]
+    (line,) = [c for c in COMMANDS if c.text.startswith("doppel serve ")
+               and "--engine" not in c.words and "--data" not in c.words]
     port = _free_port()
     argv = [sys.executable, "-m", "doppel", "serve", str(tiny_run_dir), "--port", str(port)]
     assert line.words[3:] == (), "the README's serve line takes options this test does not pass"

@@ -232,7 +232,7 @@ def test_serve_batch_size_sizes_the_batch_and_is_checked(monkeypatch, capsys):
     from doppel.infer import options as infer_options
 
     apps = []
-    monkeypatch.setattr(infer_options, "load_engine", lambda load: EchoBackend())
+    monkeypatch.setattr(infer_options, "load_engine", lambda load, *_: EchoBackend())
     monkeypatch.setattr(uvicorn, "run", lambda app, **_: apps.append(app))
     code, _, err = run_cli(["serve", "smollm2-135m", "--batch-size", "2", "--queue-size", "3"],
                            monkeypatch, capsys)

@@ -13,14 +13,26 @@ when to hand the floor over (`<|im_end|>`):
 
 Training and inference both build token ids here, piece by piece (header, content, end), so a
 training window and the generation prompt for the same history agree token for token.
+
+Memories (stretches of earlier chats, doppel.memory) enter as ONE block before the conversation,
+under the reserved role MEMORY_ROLE, one dated line per memory and one line per message:
+
+    <|im_start|>(memories)
+    [2024-03-02, chat "Sam"]
+    Sam: the vet said Biscuit is fine
+    Alex: phew<|im_end|>
+
+It never carries loss, and takes at most a quarter of the window (MEMORY_SHARE).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
@@ -29,6 +41,18 @@ IM_END = "<|im_end|>"
 # tail to hold back while streaming) is derived from this one constant.
 MESSAGE_SEP = "\n>>> "
 IGNORE_INDEX = -100  # label value that carries no loss (PyTorch's cross-entropy default)
+# The role of the memories block: parenthesised, so no speaker name from the data is likely to
+# collide with it (a person would be "Alex (2)", never "(memories)").
+MEMORY_ROLE = "(memories)"
+MEMORY_SHARE = 4  # the memories block takes at most max_length // MEMORY_SHARE tokens
+
+
+class MemoryLike(Protocol):
+    """What the format needs of a memory (doppel.memory.Memory has it): when, where, what."""
+
+    start: float
+    chat_name: str
+    lines: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +69,7 @@ class Example:
 
     input_ids: list[int]
     labels: list[int]
+    memories: tuple = ()  # the memories its block holds (none for most windows)
 
     @property
     def trained_tokens(self) -> int:
@@ -136,15 +161,33 @@ def clean_name(name: str) -> str:
     return " ".join(strip_chat_tokens(name).split()) or "?"
 
 
-def prompt_text(history: Sequence[ChatTurn], respondent: str) -> str:
-    """The text of a generation prompt: the history, then the respondent's open header.
+def memory_text(memories: Sequence[MemoryLike]) -> str:
+    """The content of the memories block: per memory a `[date, chat "name"]` line, then one
+    `Speaker: text` line per message, flattened to one line so no text forges structure."""
+    lines: list[str] = []
+    for memory in memories:
+        day = time.strftime("%Y-%m-%d", time.gmtime(memory.start))
+        lines.append(f'[{day}, chat "{_one_line(memory.chat_name)}"]')
+        lines += [f"{clean_name(speaker)}: {_one_line(text)}" for speaker, text in memory.lines]
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(strip_chat_tokens(text).split())
+
+
+def prompt_text(history: Sequence[ChatTurn], respondent: str,
+                memories: Sequence[MemoryLike] = ()) -> str:
+    """The text of a generation prompt: the memories block (if any), the history, then the
+    respondent's open header.
 
     The text twin of ChatEncoder.prompt (without its optional BOS prefix and context trimming):
     exported chat templates (Jinja, Ollama's Go template) must render exactly this.
     """
+    recalled = f"{IM_START}{MEMORY_ROLE}\n{memory_text(memories)}{IM_END}\n" if memories else ""
     blocks = "".join(f"{IM_START}{t.speaker}\n{MESSAGE_SEP.join(t.messages)}{IM_END}\n"
                      for t in history)
-    return f"{blocks}{IM_START}{respondent}\n"
+    return f"{recalled}{blocks}{IM_START}{respondent}\n"
 
 
 def ensure_chat_tokens(tokenizer) -> list[str]:
@@ -195,18 +238,35 @@ class ChatEncoder:
         labels = [IGNORE_INDEX] * len(head) + (body if trained else [IGNORE_INDEX] * len(body))
         return ids, labels + [IGNORE_INDEX] * len(self.newline_ids)
 
+    def memory_block(self, memories: Sequence[MemoryLike],
+                     max_length: int) -> tuple[list[int], tuple]:
+        """The memories block's ids (no loss anywhere) and the memories it kept: the least
+        relevant (last) ones drop until it fits max_length // MEMORY_SHARE; none: no block."""
+        kept = tuple(memories)
+        room = max_length // MEMORY_SHARE
+        while kept:
+            body = self._ids(memory_text(kept))
+            ids = [*self.header(MEMORY_ROLE), *body, self.im_end_id, *self.newline_ids]
+            if len(ids) <= room:
+                return ids, kept
+            kept = kept[:-1]
+        return [], ()
+
     def encode(
         self,
         turns: Sequence[ChatTurn],
         trained_speakers: set[str] | None,
         max_length: int,
         stats: EncodeStats | None = None,
+        memories: Callable[[int, Sequence[ChatTurn]], Sequence[MemoryLike]] | None = None,
     ) -> list[Example]:
         """Overlapping windows of whole turns that fit max_length; None trains every speaker.
 
         A window holds as many turns as fit; the next window starts halfway through the previous
         one, so every trained turn appears in a window with context. A turn too long for a window
         on its own keeps its first tokens and is counted in stats.truncated_messages.
+        `memories(start, turns)`, when given, returns the memories for the window starting at
+        turn `start` (usually none): their block opens the window and counts against its length.
         """
         stats = stats if stats is not None else EncodeStats()
         stats.conversations += 1
@@ -217,23 +277,38 @@ class ChatEncoder:
         examples: list[Example] = []
         start = 0
         while start < len(blocks):
-            end, length = start, len(self.prefix)
-            while end < len(blocks) and length + len(blocks[end][0]) <= max_length:
-                length += len(blocks[end][0])
-                end += 1
+            recalled, used = self.memory_block(memories(start, turns) if memories else (),
+                                               max_length)
+            end = self._fill(blocks, start, len(self.prefix) + len(recalled), max_length)
+            if end == start:  # a turn that needs the whole window: no room for memories
+                recalled, used = [], ()
+                end = self._fill(blocks, start, len(self.prefix), max_length)
             window = blocks[start:end]
-            ids = self.prefix + [i for block_ids, _ in window for i in block_ids]
-            labels = [IGNORE_INDEX] * len(self.prefix) + [x for _, lab in window for x in lab]
-            example = Example(ids, labels)
+            ids = self.prefix + recalled + [i for block_ids, _ in window for i in block_ids]
+            labels = [IGNORE_INDEX] * (len(self.prefix) + len(recalled)) + [
+                x for _, lab in window for x in lab]
+            example = Example(ids, labels, used)
             if example.trained_tokens:
                 examples.append(example)
                 stats.tokens += len(ids)
                 stats.trained_tokens += example.trained_tokens
+                if used:
+                    stats.extra["windows_with_memories"] = (
+                        stats.extra.get("windows_with_memories", 0) + 1)
             if end >= len(blocks):
                 break
             start = max(start + 1, (start + end) // 2)
         stats.windows += len(examples)
         return examples
+
+    @staticmethod
+    def _fill(blocks, start: int, length: int, max_length: int) -> int:
+        """How far from `start` whole turns fit after `length` tokens already used."""
+        end = start
+        while end < len(blocks) and length + len(blocks[end][0]) <= max_length:
+            length += len(blocks[end][0])
+            end += 1
+        return end
 
     def _fitted_block(
         self, turn, trained_speakers, max_length, stats
@@ -252,19 +327,20 @@ class ChatEncoder:
         return ids[:keep] + tail, labels[:keep] + tail_labels
 
     def prompt(
-        self, history: Sequence[ChatTurn], respondent: str, max_length: int, reserve: int = 0
+        self, history: Sequence[ChatTurn], respondent: str, max_length: int, reserve: int = 0,
+        memories: Sequence[MemoryLike] = (),
     ) -> list[int]:
-        """Ids for the history followed by the respondent's header, ready to generate from.
-
-        The oldest turns are dropped until the prompt and `reserve` new tokens fit max_length.
-        """
+        """Ids for the memories block (if any), the history and the respondent's header, ready
+        to generate from. The oldest turns are dropped until the prompt and `reserve` new tokens
+        fit max_length; the memories block is cut as in training windows."""
         head = self.header(respondent)
+        recalled, _ = self.memory_block(memories, max_length)
         blocks = [self.block(turn, trained=False)[0] for turn in history]
-        budget = max_length - reserve - len(self.prefix) - len(head)
+        budget = max_length - reserve - len(self.prefix) - len(head) - len(recalled)
         kept: list[list[int]] = []
         for ids in reversed(blocks):
             if len(ids) > budget:
                 break
             kept.append(ids)
             budget -= len(ids)
-        return self.prefix + [i for ids in reversed(kept) for i in ids] + head
+        return self.prefix + recalled + [i for ids in reversed(kept) for i in ids] + head

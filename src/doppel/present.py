@@ -59,18 +59,27 @@ def _handle(console: Console, session, line: str, strict: bool) -> None:
 
 
 def _print_reply(console: Console, session, line: str) -> None:
-    """Each message on its own line, prefixed with the speaker's name, as the tokens come."""
+    """Each message on its own line, prefixed with the speaker's name, as the tokens come;
+    then, dimmed, the memories the reply read."""
+    from doppel.infer.recall import memories_json
+
     name = f"[bold cyan]{escape(session.persona)}:[/] "
     current = -1
+    memories: tuple = ()
     for delta in session.say(line):
         if delta.text and delta.message_index != current:
             console.print(("\n" if current >= 0 else "") + name, end="")
             current = delta.message_index
         if delta.text:
             console.print(delta.text, end="", markup=False)
+        memories = delta.memories or memories
     if current < 0:
         console.print(f"[dim]({escape(session.persona)} says nothing)[/]", end="")
     console.print()
+    for memory in memories_json(memories):  # why the twin said it: what it remembered
+        said = " / ".join(f"{speaker}: {text}" for speaker, text in memory["lines"])
+        console.print(f"[dim]  remembered {memory['date']}, chat {escape(memory['chat'])}: "
+                      f"{escape(said)}[/]")
 
 
 def prepare_summary(summary, mask: bool, console: Console | None = None) -> None:

@@ -59,7 +59,8 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
         stack.push_async_callback(application.updater.stop)
         sender = Sender(application.bot, settings.retry_wait_s)
         responder = Responder(engine, persona, store, sender, settings.params,
-                              settings.delay_per_char, settings.verbose)
+                              settings.delay_per_char, settings.verbose,
+                              friends=settings.friends.values())
         task = asyncio.create_task(responder.serve(queue))
         stack.push_async_callback(_cancel, task)
         me = application.bot.bot

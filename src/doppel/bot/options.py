@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from doppel.errors import DoppelError
-from doppel.infer.options import LoadOptions
+from doppel.infer.options import LoadOptions, MemoryOptions
 from doppel.infer.sampling import SamplingParams
 from doppel.options import Options, option
 
@@ -48,6 +48,7 @@ class BotOptions(Options):
     verbose: bool = option(False, "Log message texts too (they are private: off by default).",
                            flags=("--verbose", "-v"))
     sampling: SamplingParams = SamplingParams()
+    recall: MemoryOptions = MemoryOptions()
     load: LoadOptions
 
 

@@ -14,13 +14,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from doppel.bot.outgoing import Sender
 from doppel.bot.store import ChatStore
 from doppel.infer.engine import SamplingParams
 
 log = logging.getLogger("doppel.bot")
+UNIT_MESSAGES = 8  # messages of the chat's end one remembered exchange holds
 
 
 class ReplyQueue:
@@ -45,7 +46,8 @@ class Responder:
     """Turns a chat's history into the twin's messages in that chat."""
 
     def __init__(self, engine, persona: str, store: ChatStore, sender: Sender,
-                 params: SamplingParams, delay_per_char: float, verbose: bool = False) -> None:
+                 params: SamplingParams, delay_per_char: float, verbose: bool = False,
+                 friends: Collection[str] = ()) -> None:
         self.engine = engine  # doppel.infer.engine.Engine, or anything with its stream()
         self.persona = persona
         self.store = store
@@ -53,6 +55,10 @@ class Responder:
         self.params = params
         self.delay_per_char = delay_per_char
         self.verbose = verbose
+        # memory: the engine's recall (None: off); only --friend names reach the dataset's
+        # memories, so a stranger who shares a friend's first name never reads that friend's
+        self.recall = getattr(engine, "recall", None)
+        self.friends = frozenset(friends)
 
     async def serve(self, queue: ReplyQueue) -> None:
         """Answer queued chats until cancelled; one failed reply never stops the others."""
@@ -64,9 +70,11 @@ class Responder:
                 log.error("chat %s: reply failed: %s: %s", chat_id, type(error).__name__, error)
 
     async def reply(self, chat_id: int) -> None:
-        history = self.store.history(chat_id)
-        if not history:  # forgotten (/reset) while it waited
+        window = self.store.window(chat_id)
+        if not window:  # forgotten (/reset) while it waited
             return
+        history = [(speaker, text) for speaker, text, _ in window]
+        memories = await asyncio.to_thread(self._memories, window)
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         messages: asyncio.Queue[str | None] = asyncio.Queue()
@@ -75,7 +83,8 @@ class Responder:
         def emit(text: str | None) -> None:
             loop.call_soon_threadsafe(messages.put_nowait, text)
 
-        worker = asyncio.ensure_future(asyncio.to_thread(self._generate, history, cancel, emit))
+        worker = asyncio.ensure_future(asyncio.to_thread(self._generate, history, cancel, emit,
+                                                         memories))
         sent = 0
         try:
             async with self.sender.typing(chat_id):
@@ -92,6 +101,44 @@ class Responder:
                 await asyncio.wait([worker])
         log.info("chat %s: replied with %d message(s) in %.1f s", chat_id, sent,
                  time.monotonic() - started)
+        if sent and self.recall is not None:  # the store is read here, on its own thread
+            rows = self.store.recent(chat_id, UNIT_MESSAGES)
+            await asyncio.to_thread(self._remember, chat_id, rows)
+
+    # --- memory -----------------------------------------------------------------------------
+    def scope_name(self, speaker: str) -> str:
+        """The name a speaker's memories are kept under: a --friend's dataset name, the persona,
+        or (anyone else, known by first name only) a name no dataset speaker has."""
+        if speaker == self.persona or speaker in self.friends:
+            return speaker
+        return f"{speaker} (telegram)"
+
+    def _memories(self, window: Sequence[tuple[str, str, float]]) -> tuple | None:
+        """What the twin remembers before this reply: the dataset's chats and its own earlier
+        exchanges in these partners' scope, from before the history window (what is still in the
+        window needs no memory). None: memory is off."""
+        if self.recall is None:
+            return None
+        keyed = [(self.scope_name(speaker), text) for speaker, text, _ in window]
+        return self.recall.find(keyed, self.persona, before=window[0][2])
+
+    def _remember(self, chat_id: int, rows: Sequence[tuple[int, str, str, float]]) -> None:
+        """Index the chat's last messages (`rows`: ChatStore.recent), so the exchange is found
+        once it scrolls out of the history window."""
+        from doppel.memory import NewUnit
+
+        if not rows:
+            return
+        names = sorted({self.scope_name(speaker) for _, speaker, _, _ in rows} | {self.persona})
+        others = [name for name in names if name != self.persona]
+        unit = NewUnit(conversation_id=f"bot:{chat_id}:{rows[-1][0]}", chat_id=f"bot:{chat_id}",
+                       chat_name=", ".join(others) or self.persona, participants=tuple(names),
+                       start=rows[0][3], end=rows[-1][3],
+                       lines=tuple((speaker, text) for _, speaker, text, _ in rows))
+        try:
+            self.recall.add([unit])
+        except Exception as error:  # a full disk must not stop the chat
+            log.error("chat %s: could not remember the exchange: %s", chat_id, error)
 
     async def _send(self, chat_id: int, text: str) -> None:
         """Into the history first, so a message the friend sends once they see this one comes
@@ -107,11 +154,14 @@ class Responder:
             raise
 
     def _generate(self, history: Sequence[tuple[str, str]], cancel: threading.Event,
-                  emit: Callable[[str | None], None]) -> None:
+                  emit: Callable[[str | None], None], memories: tuple | None = None) -> None:
         """In a worker thread: stream the reply, handing over each message once it is complete."""
         try:
             text, current = "", 0
-            stream = self.engine.stream(history, self.persona, self.params)
+            if memories is None:
+                stream = self.engine.stream(history, self.persona, self.params)
+            else:
+                stream = self.engine.stream(history, self.persona, self.params, memories)
             with contextlib.closing(stream):
                 for delta in stream:
                     if cancel.is_set():

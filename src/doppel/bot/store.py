@@ -56,17 +56,27 @@ class ChatStore:
 
     def history(self, chat_id: int) -> list[tuple[str, str]]:
         """The chat's last max_history turns (a turn: consecutive messages of one speaker)."""
-        rows = self.db.execute("SELECT speaker, text FROM messages WHERE chat_id = ? "
+        return [(speaker, text) for speaker, text, _ in self.window(chat_id)]
+
+    def window(self, chat_id: int) -> list[tuple[str, str, float]]:
+        """history() with each message's time (epoch seconds), oldest first."""
+        rows = self.db.execute("SELECT speaker, text, time FROM messages WHERE chat_id = ? "
                                "ORDER BY id DESC LIMIT ?", (chat_id, self.keep)).fetchall()
-        kept: list[tuple[str, str]] = []
+        kept: list[tuple[str, str, float]] = []
         turns = 0
-        for speaker, text in rows:
+        for speaker, text, when in rows:
             if not kept or kept[-1][0] != speaker:
                 turns += 1
                 if turns > self.max_history:
                     break
-            kept.append((speaker, text))
+            kept.append((speaker, text, when))
         return kept[::-1]
+
+    def recent(self, chat_id: int, limit: int) -> list[tuple[int, str, str, float]]:
+        """The chat's last `limit` messages as (row id, speaker, text, time), oldest first."""
+        rows = self.db.execute("SELECT id, speaker, text, time FROM messages WHERE chat_id = ? "
+                               "ORDER BY id DESC LIMIT ?", (chat_id, limit)).fetchall()
+        return rows[::-1]
 
     def reset(self, chat_id: int) -> int:
         """Forget a chat; returns how many messages went."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from doppel.bot.options import BotOptions
 from doppel.options import command_from_options
 
@@ -14,4 +16,6 @@ def command(options: BotOptions) -> None:
     from doppel.infer import options as opt
 
     token = read_token(options.token_file)
-    serve(token, BotSettings.from_options(options), lambda: opt.load_engine(options.load))
+    say = logging.getLogger("doppel.bot").info
+    serve(token, BotSettings.from_options(options),
+          lambda: opt.load_engine(options.load, options.recall, say))

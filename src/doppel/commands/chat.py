@@ -22,7 +22,7 @@ def command(options: ChatOptions) -> None:
     lines = _read_script(script) if script else None
     console = Console(highlight=False, soft_wrap=True)
     with console.status(f"loading {options.load.run}", spinner="dots"):
-        engine = opt.load_engine(options.load)
+        engine = opt.load_engine(options.load, options.recall, console.print)
     session = ChatSession.start(engine, options.persona, options.me, options.sampling)
     play_chat(console, session, lines)
 

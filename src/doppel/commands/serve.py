@@ -17,7 +17,7 @@ def command(options: ServeOptions) -> None:
 
     console = Console(stderr=True, highlight=False)
     with console.status(f"loading {options.load.run}", spinner="dots"):
-        engine = opt.load_engine(options.load)
+        engine = opt.load_engine(options.load, options.recall, console.print)
     app = create_app(engine, api_key=options.api_key, queue_size=options.queue_size,
                      timeout_s=options.timeout, defaults=options.sampling,
                      max_batch=options.batch_size)

@@ -7,7 +7,13 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from doppel.chatformat import ChatEncoder, clean_name, group_turns, strip_chat_tokens
+from doppel.chatformat import (
+    MEMORY_SHARE,
+    ChatEncoder,
+    clean_name,
+    group_turns,
+    strip_chat_tokens,
+)
 from doppel.errors import DoppelError
 from doppel.infer.sampling import SamplingParams
 from doppel.runs import RunInfo
@@ -29,6 +35,7 @@ class EngineBase:
         self.stop_ids = sorted({self.encoder.im_end_id, self.encoder.im_start_id})
         self.personas: list[str] = list(info.speakers)
         self._partners = _partner_counts(info)
+        self.recall = None  # infer.recall.Recall: the dataset's memories (load_engine sets it)
 
     # --- who plays whom -------------------------------------------------------------------
     @property
@@ -58,14 +65,31 @@ class EngineBase:
 
     # --- prompts and replies ------------------------------------------------------------
     def prompt_ids(self, history: Sequence[tuple[str, str]], respondent: str,
-                   max_new_tokens: int) -> list[int]:
+                   max_new_tokens: int, memories: Sequence = ()) -> list[int]:
         """The prompt for history + respondent's header; the oldest messages drop off to fit.
         The reply is promised at most half the window, so a max_tokens as long as the window
         (an API client's) cannot push the whole history out; generation stops at a full one."""
         clean = [(clean_name(speaker), strip_chat_tokens(text)) for speaker, text in history]
         reserve = min(max_new_tokens, self.max_length // 2)
         return self.encoder.prompt(group_turns(clean), clean_name(respondent), self.max_length,
-                                   reserve=reserve)
+                                   reserve=reserve, memories=memories)
+
+    def prepare(self, history: Sequence[tuple[str, str]], respondent: str, max_new_tokens: int,
+                memories: Sequence | None = None) -> tuple[list[int], tuple]:
+        """Prompt ids and the memories they hold: `memories` when given (the bot finds its
+        own), else what the engine's recall finds for this history (none without one)."""
+        if memories is None:
+            memories = self.find_memories(history, respondent)
+        _, kept = self.encoder.memory_block(memories, self.max_length)
+        return self.prompt_ids(history, respondent, max_new_tokens, kept), kept
+
+    def find_memories(self, history: Sequence[tuple[str, str]], respondent: str,
+                      **where) -> tuple:
+        """The memories the respondent may read before replying to `history` (its scope)."""
+        if self.recall is None:
+            return ()
+        return self.recall.find(history, respondent,
+                                token_budget=self.max_length // MEMORY_SHARE, **where)
 
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
                params: SamplingParams | None = None) -> Iterator:

@@ -22,6 +22,7 @@ class EchoBackend:
         self.delay_s = delay_s
         self.started = 0  # generations begun: tests check that a dropped client stopped its own
         self.finished = 0
+        self.recall = None  # an infer.recall.Recall: the memories found ride on the last Delta
 
     @property
     def default_persona(self) -> str:
@@ -34,8 +35,11 @@ class EchoBackend:
         return next((p for p in self.personas if p != persona), "Friend")
 
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
-               params: SamplingParams | None = None) -> Iterator[Delta]:
+               params: SamplingParams | None = None,
+               memories: Sequence | None = None) -> Iterator[Delta]:
         params = params or SamplingParams()
+        if memories is None:
+            memories = self.recall.find(history, respondent) if self.recall else ()
         self.started += 1
         last = history[-1][1].strip() if history else ""
         messages = [last or "...", f"({len(history)} messages so far)"]
@@ -52,15 +56,17 @@ class EchoBackend:
                 yield Delta(word, index)
         self.finished += 1
         yield Delta("", len(messages) - 1, done=True, finish_reason="stop",
-                    prompt_tokens=len(history), completion_tokens=words)
+                    prompt_tokens=len(history), completion_tokens=words,
+                    memories=tuple(memories))
 
     def start(self, history: Sequence[tuple[str, str]], respondent: str,
-              params: SamplingParams, on_delta: Callable[[Delta], None]) -> EchoGeneration:
+              params: SamplingParams, on_delta: Callable[[Delta], None],
+              memories: Sequence | None = None) -> EchoGeneration:
         """Like Engine.start: deltas arrive on another thread until done or cancelled."""
         generation = EchoGeneration()
 
         def run() -> None:
-            steps = self.stream(history, respondent, params)
+            steps = self.stream(history, respondent, params, memories)
             for delta in steps:
                 if generation.cancelled:
                     steps.close()

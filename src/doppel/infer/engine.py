@@ -38,6 +38,7 @@ class Delta:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    memories: tuple = ()  # on the last Delta: the memories (doppel.memory.Memory) it read
 
 
 class MessageStream:
@@ -78,8 +79,8 @@ class Detokenizer:
     whole reply decoded once, so the deltas always add up to it.
     """
 
-    def __init__(self, tokenizer, prompt_tokens: int) -> None:
-        self.tokenizer, self.prompt_tokens = tokenizer, prompt_tokens
+    def __init__(self, tokenizer, prompt_tokens: int, memories: tuple = ()) -> None:
+        self.tokenizer, self.prompt_tokens, self.memories = tokenizer, prompt_tokens, memories
         self.ids: list[int] = []
         self.messages = MessageStream()
         self.text = ""
@@ -94,7 +95,8 @@ class Detokenizer:
         deltas = self.messages.feed(final, final=True)
         deltas.append(Delta("", max(len(self.messages.sent) - 1, 0), done=True,
                             finish_reason=reason, prompt_tokens=self.prompt_tokens,
-                            completion_tokens=len(self.ids) + (reason == "stop")))
+                            completion_tokens=len(self.ids) + (reason == "stop"),
+                            memories=self.memories))
         return deltas
 
     def _grow(self) -> str:
@@ -123,17 +125,19 @@ class Engine(EngineBase):
 
     # --- generation ---------------------------------------------------------------------
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
-               params: SamplingParams | None = None) -> Iterator[Delta]:
+               params: SamplingParams | None = None,
+               memories: Sequence | None = None) -> Iterator[Delta]:
         """Stream the respondent's next turn as message deltas; stops when it hands over.
 
         Runs a DecodeBatch of one inline: the same code the server's batch runs, so a reply is
         the same alone and among others. A consumer that stops iterating stops the model.
+        `memories` None: the engine's recall finds them (see EngineBase.prepare).
         """
         from doppel.infer.batcher import DecodeBatch
 
         params = params or SamplingParams()
-        prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
-        out = Detokenizer(self.tokenizer, len(prompt))
+        prompt, used = self.prepare(history, respondent, params.max_new_tokens, memories)
+        out = Detokenizer(self.tokenizer, len(prompt), used)
         pending: list[Delta] = []
         slot = self._slot(prompt, params, lambda token, reason: pending.extend(out.push(token,
                                                                                          reason)))
@@ -147,14 +151,16 @@ class Engine(EngineBase):
             batch.step()
 
     def start(self, history: Sequence[tuple[str, str]], respondent: str,
-              params: SamplingParams, on_delta: Callable[[Delta], None]):
+              params: SamplingParams, on_delta: Callable[[Delta], None],
+              memories: Sequence | None = None):
         """Join the shared running batch (the server's path); returns a Slot to cancel.
 
-        `on_delta` is called on the batch's worker thread; the last Delta has done=True.
+        `on_delta` is called on the batch's worker thread; the last Delta has done=True (and
+        carries the memories the prompt held).
         """
 
-        prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
-        out = Detokenizer(self.tokenizer, len(prompt))
+        prompt, used = self.prepare(history, respondent, params.max_new_tokens, memories)
+        out = Detokenizer(self.tokenizer, len(prompt), used)
 
         def emit(token: int | None, reason: str | None) -> None:
             for delta in out.push(token, reason):

@@ -40,6 +40,7 @@ class LlamaJob:
     respondent: str
     params: SamplingParams
     on_delta: Callable[[Delta], None]
+    memories: Sequence | None = None
     cancelled: bool = field(default=False)
 
     def cancel(self) -> None:
@@ -124,9 +125,10 @@ class LlamaEngine(EngineBase):
         return chain
 
     def _deltas(self, history: Sequence[tuple[str, str]], respondent: str,
-                params: SamplingParams, stopped: Callable[[], bool]) -> Iterator[Delta]:
-        prompt = self.prompt_ids(history, respondent, params.max_new_tokens)
-        out = Detokenizer(self.tokenizer, len(prompt))
+                params: SamplingParams, stopped: Callable[[], bool],
+                memories: Sequence | None = None) -> Iterator[Delta]:
+        prompt, used = self.prepare(history, respondent, params.max_new_tokens, memories)
+        out = Detokenizer(self.tokenizer, len(prompt), used)
         reason = "length"
         for token in self.tokens(prompt, params, stopped):
             if token in self.stop_ids:
@@ -136,17 +138,20 @@ class LlamaEngine(EngineBase):
         yield from out.push(None, reason)
 
     def stream(self, history: Sequence[tuple[str, str]], respondent: str,
-               params: SamplingParams | None = None) -> Iterator[Delta]:
+               params: SamplingParams | None = None,
+               memories: Sequence | None = None) -> Iterator[Delta]:
         """Stream the respondent's next turn as message deltas (doppel chat, the bot)."""
-        return self._deltas(history, respondent, params or SamplingParams(), lambda: False)
+        return self._deltas(history, respondent, params or SamplingParams(), lambda: False,
+                            memories)
 
     def start(self, history: Sequence[tuple[str, str]], respondent: str,
-              params: SamplingParams, on_delta: Callable[[Delta], None]) -> LlamaJob:
+              params: SamplingParams, on_delta: Callable[[Delta], None],
+              memories: Sequence | None = None) -> LlamaJob:
         """Queue a request for the worker thread (the server's path); returns it to cancel.
 
         `on_delta` is called on the worker thread; the last Delta has done=True.
         """
-        job = LlamaJob(history, respondent, params, on_delta)
+        job = LlamaJob(history, respondent, params, on_delta, memories)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="doppel-llama.cpp",
                                             daemon=True)
@@ -165,7 +170,8 @@ class LlamaEngine(EngineBase):
         while (job := self._jobs.get()) is not None:
             if job.cancelled:
                 continue
-            steps = self._deltas(job.history, job.respondent, job.params, lambda: job.cancelled)
+            steps = self._deltas(job.history, job.respondent, job.params, lambda: job.cancelled,
+                                 job.memories)
             try:
                 for delta in steps:
                     if job.cancelled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -36,6 +37,21 @@ class LoadOptions(Options):
         "auto", f"Weights in {PRECISION_HELP}.", alias="--dtype")
 
 
+class MemoryOptions(Options):
+    """Memory where the twin speaks (chat, serve, bot): stretches of your earlier chats, found
+    in the dataset's index (doppel.memory), put before the conversation (infer/recall.py)."""
+
+    memory: Literal["on", "off"] | None = option(
+        None, "Read memories from your chats before replying: on (builds the dataset's index if "
+        "missing) or off (default: on when the dataset has an index).", metavar="on|off")
+    memory_scope: Literal["partner", "all"] = option(
+        "partner", "Whose chats memories come from: partner (only chats the person talking was "
+        "in) or all (every chat; what one friend told you can reach another).")
+    data: Path | None = option(None, "The dataset folder to remember from (default: the one "
+                               "the run was trained on, named in its run.json).",
+                               metavar="DATASET")
+
+
 class ChatOptions(Options):
     """`doppel chat`: who plays whom, an optional script, sampling, the model."""
 
@@ -46,6 +62,7 @@ class ChatOptions(Options):
     script: Path | None = option(None, "Send each line of this file as a message (lines "
                                  "starting with / are commands), print the transcript and exit.")
     sampling: SamplingParams = SamplingParams()
+    recall: MemoryOptions = MemoryOptions()
     load: LoadOptions
 
 
@@ -62,6 +79,7 @@ class ServeOptions(Options):
     batch_size: int = option(8, "Requests generated together (continuous batching).", ge=1)
     timeout: float = option(120.0, "Seconds a request may take, waiting included.", ge=1)
     sampling: SamplingParams = SamplingParams()
+    recall: MemoryOptions = MemoryOptions()
     load: LoadOptions
 
     @model_validator(mode="after")
@@ -83,8 +101,27 @@ def check_exposure(host: str, api_key: str | None) -> None:
                           "(or set DOPPEL_API_KEY), or keep the default --host 127.0.0.1")
 
 
-def load_engine(options: LoadOptions):
-    """Load without progress bars or library chatter (errors still surface as DoppelError)."""
+def load_engine(options: LoadOptions, memory: MemoryOptions | None = None,
+                say: Callable[[str], None] | None = None):
+    """Load without progress bars or library chatter (errors still surface as DoppelError);
+    with `memory`, attach the dataset's memories (`say` gets the line saying on or off), opened
+    first so a bad --data fails before any model loads."""
+    recall = None
+    if memory is not None:
+        from doppel.infer.recall import open_recall
+        from doppel.runs import RunInfo, is_run_dir, read_run_info
+
+        run = Path(options.run)
+        info = read_run_info(run) if is_run_dir(run) else RunInfo(base_model=options.run)
+        recall, note = open_recall(memory, info)
+        if say:
+            say(note)
+    engine = _load(options)
+    engine.recall = recall
+    return engine
+
+
+def _load(options: LoadOptions):
     from transformers.utils import logging
 
     from doppel.hardware import torch_dtype

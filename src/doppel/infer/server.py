@@ -2,7 +2,9 @@
 
 `model` picks the persona ("doppel/Alex"); a message's optional `name` says who speaks. A reply of
 several messages comes back as one assistant message, the messages joined by a blank line
-(REPLY_SEP), and as a list in the `doppel` extension field. Incoming contents are split on the
+(REPLY_SEP), and as a list in the `doppel` extension field, next to the memories the reply read
+(`doppel.memories`: date, chat, who was there, the lines; in a stream, on the last chunk's
+delta). OpenAI clients ignore the field. Incoming contents are split on the
 same blank line, so a reply sent back as history keeps its message boundaries.
 
 Concurrent requests share the model through continuous batching (Engine.start, infer/batcher.py):
@@ -33,6 +35,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 
 from doppel.infer.engine import Delta
+from doppel.infer.recall import memories_json
 from doppel.infer.sampling import SamplingParams
 
 REPLY_SEP = "\n\n"
@@ -298,7 +301,7 @@ async def _complete(deltas: AsyncIterator[Delta], meta: dict[str, Any],
         last = delta
     messages = [m for m in messages if m]
     message = {"role": "assistant", "name": persona, "content": REPLY_SEP.join(messages),
-               "doppel": {"messages": messages}}
+               "doppel": {"messages": messages, "memories": memories_json(last.memories)}}
     body = {**meta, "object": "chat.completion",
             "choices": [{"index": 0, "message": message, "finish_reason": last.finish_reason}],
             "usage": _usage(last)}
@@ -328,7 +331,8 @@ async def _sse(deltas: AsyncIterator[Delta], meta: dict[str, Any], persona: str,
                 current = delta.message_index
                 yield chunk({"content": gap + delta.text, "doppel": {"message_index": current}})
             if delta.done:
-                yield chunk({}, delta.finish_reason)
+                yield chunk({"doppel": {"memories": memories_json(delta.memories)}},
+                            delta.finish_reason)
                 if include_usage:
                     yield chunk(None, usage=_usage(delta))
     except ApiError as error:  # the status line is long gone: report in the stream, as OpenAI does

@@ -52,6 +52,10 @@ class TrainConfig(Options):
     compile: bool = option(False, "torch.compile the model (pays off on long runs)", flag=False)
     fsdp: bool = option(False, "shard full fine-tuning over processes with FSDP2")
     nproc: int = option(1, "processes to launch (torchrun) when run as `doppel train`", ge=1)
+    memory_share: float = option(
+        0.0, "share of training windows that open with memories (from strictly earlier "
+        "conversations in their scope, doppel.memory) so the model learns to use them", ge=0,
+        le=1)
     seed: int = option(0, "seed for weights init, data order and dropout")
     save_steps: int = option(200, "checkpoint every N optimizer steps", ge=1)
     logging_steps: int = option(5, "log loss and throughput every N steps", ge=1)

@@ -6,11 +6,23 @@ how windows are batched (length-grouped padding, or padding-free packing).
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from doppel.chatformat import IGNORE_INDEX, ChatEncoder, EncodeStats, Example, group_turns
-from doppel.data.dataset import Dataset
+from doppel.chatformat import (
+    IGNORE_INDEX,
+    MEMORY_SHARE,
+    ChatEncoder,
+    ChatTurn,
+    EncodeStats,
+    Example,
+    group_turns,
+)
+from doppel.data.dataset import Conversation, Dataset
 from doppel.errors import DoppelError
+
+QUERY_TURNS = 8  # a window's memories are searched with what the others say in its first turns
 
 
 def trained_speakers(train_on: str, dataset: Dataset) -> set[str] | None:
@@ -37,16 +49,62 @@ class Windows:
     stats: EncodeStats
 
 
+class WindowMemories:
+    """Which training windows open with memories, and which: a seeded `share` of them, each
+    from strictly earlier conversations (ended before this one began, never this one) in the
+    conversation's scope (chats every partner of the user's in it was part of). A window's
+    memories are searched with what its partners say in its first turns: what a reply at
+    inference has to search with (the friend's words), never the user's replies it trains."""
+
+    def __init__(self, index, share: float, me: str, max_length: int, seed: int = 0) -> None:
+        self.index, self.share, self.me, self.seed = index, share, me, seed
+        self.token_budget = max_length // MEMORY_SHARE
+
+    def for_conversation(
+        self, conversation: Conversation
+    ) -> Callable[[int, Sequence[ChatTurn]], tuple]:
+        from doppel.infer.recall import scoped_search
+
+        partners = frozenset(m.speaker for m in conversation.messages) - {self.me}
+        began = min((m.time for m in conversation.messages), default=0.0)
+
+        def pick(start: int, turns: Sequence[ChatTurn]) -> tuple:
+            chosen = random.Random(f"{self.seed}:{conversation.id}:{start}").random()
+            if chosen >= self.share or not partners:
+                return ()
+            query = "\n".join(text for turn in turns[start:start + QUERY_TURNS]
+                              if turn.speaker != self.me for text in turn.messages)
+            return scoped_search(self.index, query, partners, before=began,
+                                 exclude=(conversation.id,), token_budget=self.token_budget)
+
+        return pick
+
+
 def build_windows(
-    dataset: Dataset, encoder: ChatEncoder, trained: set[str] | None, max_length: int, split: str
+    dataset: Dataset, encoder: ChatEncoder, trained: set[str] | None, max_length: int, split: str,
+    memories: WindowMemories | None = None,
 ) -> Windows:
-    """Every conversation of a split as overlapping windows that fit max_length."""
+    """Every conversation of a split as overlapping windows that fit max_length (a share of
+    them opening with memories, when `memories` says)."""
     stats = EncodeStats()
     examples: list[Example] = []
     for conversation in dataset.conversations(split):
         turns = group_turns((m.speaker, m.text) for m in conversation.messages)
-        examples.extend(encoder.encode(turns, trained, max_length, stats))
+        picker = memories.for_conversation(conversation) if memories else None
+        examples.extend(encoder.encode(turns, trained, max_length, stats, memories=picker))
     return Windows(examples, stats)
+
+
+def window_memories(dataset: Dataset, share: float, max_length: int,
+                    seed: int = 0) -> WindowMemories | None:
+    """The recipe's memory_share made real: the dataset's index (built now if it is missing,
+    saying so), or None when the share is 0."""
+    if share <= 0:
+        return None
+    from doppel.memory import open_index
+
+    return WindowMemories(open_index(dataset.path, build_if_missing=True), share,
+                          dataset.me_name, max_length, seed)
 
 
 class WindowDataset:

@@ -20,7 +20,7 @@ from doppel.hardware import (
 )
 from doppel.models import load_tokenizer, resolve_model
 from doppel.train.config import TrainConfig
-from doppel.train.data import WindowDataset, build_windows, trained_speakers
+from doppel.train.data import WindowDataset, build_windows, trained_speakers, window_memories
 from doppel.train.distributed import launched
 
 
@@ -37,6 +37,7 @@ class RunPlan:
     train_tokens: int
     trained_tokens: int
     truncated: int
+    with_memories: int
     steps_per_epoch: int
     total_steps: int
     processes: int
@@ -53,6 +54,7 @@ class RunPlan:
             "train_tokens": self.train_tokens,
             "trained_tokens": self.trained_tokens,
             "truncated_messages": self.truncated,
+            "windows_with_memories": self.with_memories,
             "processes": self.processes,
             "steps_per_epoch": self.steps_per_epoch,
             "total_steps": self.total_steps,
@@ -69,11 +71,14 @@ def plan_run(dataset_dir: Path, config: TrainConfig) -> RunPlan:
     tokenizer = load_tokenizer(model_dir)
     trained = trained_speakers(config.train_on, dataset)
     encoder = ChatEncoder(tokenizer)
-    train = build_windows(dataset, encoder, trained, config.max_length, "train")
+    memories = window_memories(dataset, config.memory_share, config.max_length, config.seed)
+    train = build_windows(dataset, encoder, trained, config.max_length, "train", memories)
     if not train.examples:
         who = ", ".join(sorted(trained)) if trained else "anyone"
         raise DoppelError(f"no training conversation contains a message by {who}; check --train-on")
-    val = build_windows(dataset, encoder, trained, config.max_length, "val")
+    val = build_windows(dataset, encoder, trained, config.max_length, "val", memories)
+    if memories is not None:
+        memories.index.close()
     # a dry run (or `doppel train --nproc N` before it launches) plans for the processes to come
     processes = world_size() if launched() else config.nproc
     per_step = config.micro_batch_size * config.grad_accum * processes
@@ -91,6 +96,7 @@ def plan_run(dataset_dir: Path, config: TrainConfig) -> RunPlan:
         train_tokens=train.stats.tokens,
         trained_tokens=train.stats.trained_tokens,
         truncated=train.stats.truncated_messages,
+        with_memories=train.stats.extra.get("windows_with_memories", 0),
         steps_per_epoch=steps_per_epoch,
         total_steps=total,
         processes=processes,

@@ -42,6 +42,33 @@ function bubble(speaker, text, mine) {
   return body;
 }
 
+// Under the reply: the memories it read (date, chat, who said what), folded, so the user sees
+// why the twin said what it said.
+function showMemories(memories) {
+  const box = document.createElement("details");
+  box.className = "memories";
+  const summary = document.createElement("summary");
+  summary.textContent = `remembered ${memories.length} ${memories.length === 1 ? "moment" : "moments"}`;
+  box.appendChild(summary);
+  for (const memory of memories) {
+    const item = document.createElement("div");
+    item.className = "memory";
+    const where = document.createElement("div");
+    where.className = "where";
+    where.textContent = `${memory.date} · chat "${memory.chat}"`;
+    item.appendChild(where);
+    for (const [speaker, text] of memory.lines) {
+      const line = document.createElement("div");
+      line.className = "line";
+      line.textContent = `${speaker}: ${text}`;
+      item.appendChild(line);
+    }
+    box.appendChild(item);
+  }
+  $("log").appendChild(box);
+  scroll();
+}
+
 function scroll() { $("log").scrollTop = $("log").scrollHeight; }
 
 function typing(on) {
@@ -126,6 +153,9 @@ async function stream(speaker, signal) {
         const chunk = JSON.parse(line.slice(6));
         if (chunk.error) throw new Error(chunk.error.message);
         const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
+        if (delta && delta.doppel && delta.doppel.memories && delta.doppel.memories.length) {
+          showMemories(delta.doppel.memories);
+        }
         if (!delta || !delta.content) continue;
         const at = delta.doppel ? delta.doppel.message_index : 0;
         let text = delta.content;

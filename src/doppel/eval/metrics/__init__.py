@@ -14,6 +14,7 @@ from doppel.eval.metrics import (
     attribution,
     canaries,
     means,
+    memory,
     perplexity,
     ranking,
     samples,
@@ -49,3 +50,4 @@ register(transcripts.METRIC)
 register(samples.METRIC)
 register(means.METRIC)
 register(canaries.METRIC)
+register(memory.METRIC)

@@ -15,8 +15,8 @@ from doppel.eval.runner import evaluate
 from doppel.eval.store import read_results
 from doppel.runs import MODEL_DIR, RUN_INFO, TOKENIZER_DIR, RunInfo
 
-MAX_LENGTH = 128
-STEPS = 300
+MAX_LENGTH = 256  # a quarter of it holds one memory
+STEPS = 150
 TINY = EvalOptions(max_contexts=8, batch_size=4, top_speakers=0, history_turns=4,
                    rank_candidates=4, fact_turns=10, transcripts=False,
                    sampling=EvalSampling(max_new_tokens=4))
@@ -26,12 +26,14 @@ def _train(base: Path, data: Path, out: Path) -> Path:
     """A full run folder: the tiny model trained on Alex's turns, every window opening with
     memories (train/data.py's WindowMemories at share 1)."""
     import torch
+    import torch.nn.functional as F
 
-    from doppel.chatformat import ChatEncoder
+    from doppel.chatformat import IGNORE_INDEX, ChatEncoder
     from doppel.data.dataset import load_dataset
     from doppel.memory import open_index
     from doppel.models import load_model, load_tokenizer
     from doppel.train.data import WindowMemories, build_windows
+    from doppel.train.loss import logits_where_labelled
 
     tokenizer = load_tokenizer(base)
     model = load_model(base, tokenizer)
@@ -47,8 +49,12 @@ def _train(base: Path, data: Path, out: Path) -> Path:
         batch = random.Random(step).sample(examples, min(16, len(examples)))
         width = max(len(e.input_ids) for e in batch)
         ids = torch.tensor([e.input_ids + [0] * (width - len(e.input_ids)) for e in batch])
-        labels = torch.tensor([e.labels + [-100] * (width - len(e.labels)) for e in batch])
-        model(input_ids=ids, labels=labels).loss.backward()
+        labels = torch.tensor([e.labels + [IGNORE_INDEX] * (width - len(e.labels))
+                               for e in batch])
+        with logits_where_labelled(model, labels):  # the output layer only where loss is
+            logits = model(input_ids=ids).logits[0]
+        targets = labels[:, 1:][labels[:, 1:] != IGNORE_INDEX]
+        F.cross_entropy(logits.float(), targets).backward()
         optimizer.step()
         optimizer.zero_grad()
     model.save_pretrained(out / MODEL_DIR)

@@ -196,7 +196,7 @@ def write_fact_dataset(path: Path, pairs: int = 48, held_out: int = 10, seed: in
     """A dataset where facts come back (eval's memory fact test): in pair i Sam asks about a
     trip to a made-up place and Alex names who came along (one of a few made-up names); the
     next day Sam asks about that place again and Alex names the same person. Only a memory of
-    the first day tells which name; the last `held_out` second days are the val split."""
+    the first day tells which name; the last `held_out` pairs (both days) are the val split."""
     rng = random.Random(seed)
     letters = "bdfgklmnprstvz"
     vowels = "aeiou"
@@ -218,7 +218,7 @@ def write_fact_dataset(path: Path, pairs: int = 48, held_out: int = 10, seed: in
                 messages.append(_message(speaker, t, text))
                 count[speaker[0]] += 1
             t += 86_400
-            split = "val" if day == 1 and index >= pairs - held_out else "train"
+            split = "val" if index >= pairs - held_out else "train"
             rows.append({"id": f"user2-{index:04d}-{day}",
                          "chat": {"id": "user2", "name": "Sam", "type": "personal_chat"},
                          "split": split, "messages": messages})

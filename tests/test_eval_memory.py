@@ -18,7 +18,7 @@ from doppel.runs import MODEL_DIR, RUN_INFO, TOKENIZER_DIR, RunInfo
 MAX_LENGTH = 256  # a quarter of it holds one memory
 STEPS = 150
 TINY = EvalOptions(max_contexts=8, batch_size=4, top_speakers=0, history_turns=4,
-                   rank_candidates=4, fact_turns=10, transcripts=False,
+                   rank_candidates=4, fact_turns=20, transcripts=False,
                    sampling=EvalSampling(max_new_tokens=4))
 
 
@@ -85,7 +85,8 @@ def test_the_fact_test_shows_a_gain_with_memory_and_none_without(trained, tmp_pa
     result = summary.runs[0].metrics["memory"]
     assert result.state == "on"
     facts = result.facts
-    assert facts.turns >= 5 and facts.recall >= 0.8  # the first day is retrieved
+    # every second day finds its first day; a first day names someone an earlier pair named
+    assert facts.turns >= 10 and facts.recall >= 0.5
     assert facts.intervals.change[0] > 0  # the names' likelihood rose, beyond noise
     assert result.overall.tokens == summary.runs[0].perplexity.overall.tokens  # same sample
     assert result.ranking["Alex"].contexts == summary.runs[0].ranking["Alex"].contexts
@@ -107,14 +108,16 @@ def test_fact_turns_name_a_word_an_earlier_chat_held(tmp_path):
 
     dataset = load_dataset(write_fact_dataset(tmp_path / "data", pairs=12, held_out=4))
     turns = fact_turns(dataset, ["Alex"], 4, 100, 0)
-    assert len(turns) == 4
-    firsts = {c.id: " ".join(m.text for m in c.messages) for c in dataset.conversations("train")}
+    texts = {c.id: " ".join(m.text for m in c.messages) for c in dataset.conversations()}
+    # every held-out second day names the first day's person; a first day may name one an
+    # earlier pair named (a few names come back)
+    assert {t.context.conversation_id for t in turns} >= {f"user2-{i:04d}-1" for i in range(8, 12)}
     for turn in turns:
         reply = "\n>>> ".join(turn.context.reply)
         assert reply[turn.start:turn.end].casefold() == turn.word
-        assert turn.context.conversation_id.endswith("-1")
-        first = turn.context.conversation_id[:-1] + "0"
-        assert turn.word in firsts[first].casefold()
+        if turn.context.conversation_id.endswith("-1"):
+            assert turn.word in texts[turn.context.conversation_id[:-1] + "0"].casefold()
+    assert len(fact_turns(dataset, ["Alex"], 4, 3, 0)) == 3  # --fact-turns bounds them
     assert fact_turns(dataset, ["Sam"], 4, 100, 0) == []  # Sam opens each day: no context
 
 

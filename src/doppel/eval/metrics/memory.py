@@ -237,7 +237,7 @@ def _verdict(row, what: str, lower_is_better: bool) -> str:
 
 
 def _run_section(run: RunResult) -> str:
-    result: MemoryResult = run.metrics["memory"]
+    result: MemoryResult = run.metrics.get("memory") or MemoryResult("not measured")
     if result.state != ON:
         return f"**{md.escape(run.name)}**: memory {md.escape(result.state)}.\n"
     verdicts = "; ".join([_verdict(result.facts, "fact words", False),

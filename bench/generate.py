@@ -223,16 +223,20 @@ def memory_rows(row, tokens: int, rounds: int = 2) -> None:
             said = [(m.speaker, m.text) for m in conversation.messages]
             points += [said[:i] for i in range(1, len(said))
                        if said[i][0] == me and said[i - 1][0] != me]
-        history = next((p for p in points if len(p) >= 8), points[0])
         persona = me
         engine = Engine.load("smollm2-135m", max_length=512)
         engine.personas = []  # the base model plays the sample's names
         recall = Recall(open_index(Path(tmp) / "dataset", build_if_missing=True))
-        block = len(engine.prepare(history, persona, tokens,
-                                   recall.find(history, persona))[0]) - len(
-            engine.prompt_ids(history, persona, tokens))
+
+        def block(point) -> int:  # tokens the memories add to this point's prompt
+            return len(engine.prepare(point, persona, tokens, recall.find(point, persona))[0]) - (
+                len(engine.prompt_ids(point, persona, tokens)))
+
+        # a point whose memories fit the block (at a 512 window many hold none)
+        history = next((p for p in points if len(p) >= 8 and block(p) > 0), points[0])
+        added = block(history)
         print(f"prompt: {len(engine.prompt_ids(history, persona, tokens))} tokens of history, "
-              f"+{block} of memories", flush=True)
+              f"+{added} of memories", flush=True)
         server_throughput(engine, 1, 4, history, persona)  # warm-up
         for _ in range(rounds):
             for on in (False, True):

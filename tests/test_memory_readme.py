@@ -48,7 +48,7 @@ def test_readme_memory_chat_lines(world):
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
         remembered = _remembered(done.stdout)
         if "off" in line.words:
-            assert not remembered and "memory off" in done.stdout
+            assert not remembered and "memory off" in done.stderr
         else:  # Sam asks about Sam's own secret: it is remembered, with date and chat
             assert SECRET in remembered and 'chat Sam' in remembered, done.stdout
     # the same line as Jo: Jo's chats only, never Sam's secret (and --memory-scope all is needed

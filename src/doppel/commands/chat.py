@@ -21,8 +21,9 @@ def command(options: ChatOptions) -> None:
     script = options.script
     lines = _read_script(script) if script else None
     console = Console(highlight=False, soft_wrap=True)
+    notes = Console(stderr=True, highlight=False, soft_wrap=True)  # not part of the transcript
     with console.status(f"loading {options.load.run}", spinner="dots"):
-        engine = opt.load_engine(options.load, options.recall, console.print)
+        engine = opt.load_engine(options.load, options.recall, notes.print)
     session = ChatSession.start(engine, options.persona, options.me, options.sampling)
     play_chat(console, session, lines)
 

@@ -94,24 +94,25 @@ def open_recall(options: MemoryOptions, info: RunInfo) -> tuple[Recall | None, s
     """The Recall for a loaded model, and a line to show the user (why memory is off, or on).
 
     `--memory on` insists (no dataset: one-line error; no index yet: built now, saying so);
-    the default reads memories when the dataset already has an index and hints otherwise."""
+    the default reads memories when the dataset already has an index and hints otherwise; a
+    --data folder that does not exist is an error either way."""
     from doppel.memory import MEMORY_FILE, open_index
 
     if options.memory == "off":
         return None, "memory off"
-    explicit = options.memory == "on" or options.data is not None
+    insist = options.memory == "on"
     dataset = dataset_of(options, info)
     if dataset is None:
-        if explicit:
+        if insist:
             raise DoppelError("--memory on needs the dataset to remember from: pass --data "
                               "DATASET (this model's run.json names none)")
         return None, "memory off (this model names no dataset; pass --data DATASET)"
     if not dataset.is_dir():
-        if explicit:
+        if insist or options.data is not None:
             raise DoppelError(f"dataset {dataset} does not exist; pass --data DATASET (a folder "
                               "from `doppel prepare`) or --memory off")
         return None, f"memory off (the run's dataset {dataset} is gone; pass --data DATASET)"
-    if not (dataset / MEMORY_FILE).is_file() and not explicit:
+    if not (dataset / MEMORY_FILE).is_file() and not insist:
         return None, (f"memory off: {dataset} has no memory index yet; build it with "
                       f"`doppel memory build {dataset}` or pass --memory on")
     index = open_index(dataset, build_if_missing=True)

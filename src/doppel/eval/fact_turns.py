@@ -38,15 +38,15 @@ def _fact_word(word: str) -> bool:
     return len(word) >= MIN_CHARS or (word.isdigit() and len(word) >= 2)
 
 
-def _word_places(dataset: Dataset) -> dict[str, list[tuple[float, str, str]]]:
-    """Each rare word -> (end time, chat id, conversation id) of the conversations holding it."""
+def _word_places(dataset: Dataset, wanted: set[str]) -> dict[str, list[tuple[float, str, str]]]:
+    """Each rare word of `wanted` -> (end time, chat id, conversation id) of the conversations
+    holding it (only the held-out turns' words are counted: a large export has millions)."""
     places: dict[str, list[tuple[float, str, str]]] = {}
     for conversation in dataset.conversations():
         words = {w.casefold() for m in conversation.messages for w in _WORD.findall(m.text)}
         end = max(m.time for m in conversation.messages)
-        for word in words:
-            if _fact_word(word):
-                places.setdefault(word, []).append((end, conversation.chat_id, conversation.id))
+        for word in words & wanted:
+            places.setdefault(word, []).append((end, conversation.chat_id, conversation.id))
     return {w: p for w, p in places.items() if len(p) <= RARE_CONVERSATIONS}
 
 
@@ -58,9 +58,11 @@ def fact_turns(dataset: Dataset, speakers: Sequence[str], history_turns: int, li
 
     if limit <= 0:
         return []
-    places = _word_places(dataset)
-    members = {chat: set(names) for chat, names in chat_members(dataset).items()}
     wanted = set(speakers)
+    held_out = {w.casefold() for c in dataset.conversations("val") for m in c.messages
+                if m.speaker in wanted for w in _WORD.findall(m.text)}
+    places = _word_places(dataset, {w for w in held_out if _fact_word(w)})
+    members = {chat: set(names) for chat, names in chat_members(dataset).items()}
     found: list[FactTurn] = []
     for conversation in dataset.conversations("val"):
         began = min(m.time for m in conversation.messages)

@@ -174,14 +174,18 @@ def compute(m) -> MemoryResult:
 
 # --- the report ----------------------------------------------------------------------------
 
-def _change(row) -> str:
-    found = row.intervals if row else None
-    if row is None or row.fine_tuned is None or row.base is None:
+def _delta(with_memory: float | None, without: float | None, found: Intervals | None) -> str:
+    """'+0.12 [0.03, 0.20]': with memory minus without, and its paired 95% interval."""
+    if with_memory is None or without is None:
         return "n/a"
-    change = row.fine_tuned - row.base
-    words = "" if found is None else f" [{md.number(found.change[0])}, " \
-                                     f"{md.number(found.change[1])}]"
-    return f"{change:+.2f}{words}"
+    words = "" if found is None else f" [{found.change[0]:+.2f}, {found.change[1]:+.2f}]"
+    return f"{with_memory - without:+.2f}{words}"
+
+
+def _change(row) -> str:
+    if row is None:
+        return "n/a"
+    return _delta(row.fine_tuned, row.base, row.intervals)
 
 
 def _ppl_table(result: MemoryResult) -> str:
@@ -200,18 +204,16 @@ def _rank_table(result: MemoryResult) -> str:
     for speaker, r in result.ranking.items():
         if r.note:
             rows.append([md.escape(speaker), md.number(r.contexts), md.escape(r.note), "", "",
-                         "", ""])
+                         "", "", ""])
             continue
-        mrr = r.mrr_intervals
         rows.append([md.escape(speaker), md.number(r.contexts),
                      md.number(r.base_hits), md.number(r.fine_tuned_hits), _change(r),
-                     md.number(r.base_mrr),
-                     with_interval(r.fine_tuned_mrr, mrr and mrr.fine_tuned)
-                     + (f" (change {mrr.change[0]:+.2f} to {mrr.change[1]:+.2f})" if mrr else "")])
+                     md.number(r.base_mrr), md.number(r.fine_tuned_mrr),
+                     _delta(r.fine_tuned_mrr, r.base_mrr, r.mrr_intervals)])
     if not rows:
         return "Not run (--rank-candidates 0).\n"
     return md.table(["speaker", "contexts", "hits@1 without", "with memory", "change [95%]",
-                     "MRR without", "MRR with memory [95%]"], rows)
+                     "MRR without", "with memory", "change [95%]"], rows)
 
 
 def _fact_table(row: FactRow | None) -> str:
@@ -248,7 +250,7 @@ def _run_section(run: RunResult) -> str:
 Fact test:
 
 {_fact_table(result.facts)}
-Held-out perplexity (the same conversations as above):
+Held-out perplexity (the conversations the perplexity section drew):
 
 {_ppl_table(result)}
 Ranking test (the same candidates):
@@ -265,7 +267,7 @@ run saw in training. The fact test scores held-out turns that name a rare word (
 {RARE_CONVERSATIONS} conversations) that an earlier conversation in scope already held: the mean \
 log-likelihood per token of that word (higher is better), and recall@k, the share of those turns \
 whose retrieved memories hold it. Changes are with memory minus without, paired (`--memory off` \
-skips this section).
+measures none of it).
 
 {runs}"""
 

@@ -190,3 +190,45 @@ def write_tiny_mistral(path: Path) -> Path:
     MistralForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def write_fact_dataset(path: Path, pairs: int = 48, held_out: int = 10, seed: int = 0) -> Path:
+    """A dataset where facts come back (eval's memory fact test): in pair i Sam asks about a
+    trip to a made-up place and Alex names who came along (one of a few made-up names); the
+    next day Sam asks about that place again and Alex names the same person. Only a memory of
+    the first day tells which name; the last `held_out` pairs (both days) are the val split."""
+    rng = random.Random(seed)
+    letters = "bdfgklmnprstvz"
+    vowels = "aeiou"
+
+    def word(syllables: int) -> str:
+        return "".join(rng.choice(letters) + rng.choice(vowels) for _ in range(syllables))
+
+    names = [word(2).capitalize() for _ in range(8)]
+    path.mkdir(parents=True, exist_ok=True)
+    rows, t, count = [], 1_700_000_000.0, {ME[0]: 0, FRIEND[0]: 0}
+    for index in range(pairs):
+        place, name = word(3), rng.choice(names)
+        days = [[(FRIEND, f"how was the trip to {place}?"), (ME, f"{name} came along, fun")],
+                [(FRIEND, f"remember {place}? who was there"), (ME, f"{name} was there lol")]]
+        for day, said in enumerate(days):
+            messages = []
+            for speaker, text in said:
+                t += 60
+                messages.append(_message(speaker, t, text))
+                count[speaker[0]] += 1
+            t += 86_400
+            split = "val" if index >= pairs - held_out else "train"
+            rows.append({"id": f"user2-{index:04d}-{day}",
+                         "chat": {"id": "user2", "name": "Sam", "type": "personal_chat"},
+                         "split": split, "messages": messages})
+    (path / CONVERSATIONS).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "me": {"id": ME[0], "name": ME[1]},
+        "speakers": {pid: {"name": name, "messages": count[pid], "chats": ["user2"]}
+                     for pid, name in (ME, FRIEND)},
+        "fingerprint": f"facts-{seed}-{pairs}",
+    }
+    (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return path

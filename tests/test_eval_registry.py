@@ -138,7 +138,8 @@ def test_a_registered_metric_reaches_results_json_the_report_and_the_plain_parag
             "model and yourself") in first
     assert "| toy messages per reply (fine-tuned / base) | 2.50 [2.00, 3.00] / 1.00 [0.50, " \
            "1.50] |" in report
-    assert "## 7. Toy messages\n\nMessages per reply, two variants side by side." in report
+    number = sum(1 for m in METRICS if m.title and m.numbered)  # the toy comes last
+    assert f"## {number}. Toy messages\n\nMessages per reply, two variants side by side." in report
     assert "- lora doubled: 5.00" in report
     assert "| lora | Alex | 0.00 | 1.00 | 2.50 | 3.00 | 75% |" in report
     assert (tmp_path / "plots" / "toy-scale.png").read_bytes()[:4] == b"\x89PNG"

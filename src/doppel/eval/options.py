@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import model_validator
 
 from doppel.hardware import PrecisionWord
+from doppel.infer.options import MemorySwitch
 from doppel.infer.sampling import SamplingParams
 from doppel.options import (
     Options,
@@ -32,8 +33,9 @@ QUICK: dict[str, Any] = {"max_contexts": 32, "max_new_tokens": 32, "top_speakers
                          "history_turns": 8}
 
 
-class EvalOptions(Options):
-    """How much of the held-out data to use and how to generate."""
+class EvalOptions(MemorySwitch):
+    """How much of the held-out data to use and how to generate; --memory (MemorySwitch) scores
+    the run with the dataset's memories and without, side by side (eval/metrics/memory.py)."""
 
     baseline: str | None = option(None, "Base model to compare with (default: each run's base "
                                   "model).")
@@ -63,6 +65,9 @@ class EvalOptions(Options):
         "appears (dataset folder, run folder, generations prompted with that text) and the "
         "secret's exposure, run vs base. bench/privacy.py writes one; see README.",
         metavar="FILE")
+    fact_turns: int = option(48, "Held-out turns the memory fact test scores at most (turns "
+                             "naming a rare word the speaker's earlier chats hold); 0 skips it.",
+                             ge=0)
     transcripts: bool = option(True, "Write scripted chats (hey / what's up?) for each run.")
     force: bool = force_option("the eval folder")
     sampling: EvalSampling = EvalSampling()  # type: ignore[valid-type]

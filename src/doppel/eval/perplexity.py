@@ -57,16 +57,21 @@ class ScoringWindows:
         self.units.setdefault(speaker, []).append(unit)
 
 
-def drop_overlap(examples: list[Example], prefix: int, boundary: int) -> list[Example]:
-    """Mask, in each window, the labels of leading turns the previous window already scored."""
+def drop_overlap(examples: list[Example], prefix: int, boundary: int,
+                 prefixes: Sequence[int] | None = None) -> list[Example]:
+    """Mask, in each window, the labels of leading turns the previous window already scored.
+
+    `prefixes`: each window's own unscored opening (a memories block makes it differ)."""
+    heads = list(prefixes) if prefixes is not None else [prefix] * len(examples)
     kept = examples[:1]
-    for before, example in itertools.pairwise(examples):
+    for n, (before, example) in enumerate(itertools.pairwise(examples)):
         ids = example.input_ids
         labels = list(example.labels)
+        prefix, room = heads[n + 1], len(before.input_ids) - heads[n]
         starts = [j for j in range(len(ids) - 1, prefix, -1) if ids[j] == boundary]
         for j in starts:  # longest first: blocks [prefix, j) equal the previous window's end
             size = j - prefix
-            if size <= len(before.input_ids) - prefix and before.input_ids[-size:] == ids[prefix:j]:
+            if size <= room and before.input_ids[-size:] == ids[prefix:j]:
                 labels[prefix:j] = [IGNORE_INDEX] * size
                 break
         kept.append(Example(ids, labels))

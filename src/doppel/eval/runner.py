@@ -86,6 +86,7 @@ class Job:
     chats: list[Transcript]
     rank_items: list[ranking.RankItem] = field(default_factory=list)
     canaries: CanarySet | None = None  # --canaries
+    dataset: Dataset | None = None  # what a metric's probe may read (the memory index's folder)
 
     def key(self) -> tuple:
         return (self.max_length, tuple(self.ppl_speakers), tuple(self.contexts),
@@ -286,7 +287,7 @@ def make_job(dataset: Dataset, info: RunInfo, options: EvalOptions, languages: l
                  for t in found]
         items = ranking.build_items(contexts, turns, options.rank_candidates,
                                     options.sampling.seed)
-    return Job(info.max_length, sorted(trained), contexts, chats, items)
+    return Job(info.max_length, sorted(trained), contexts, chats, items, dataset=dataset)
 
 
 @dataclass

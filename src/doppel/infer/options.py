@@ -35,13 +35,18 @@ class LoadOptions(Options):
     precision: PrecisionWord = precision_option("Weights", alias="--dtype")
 
 
-class MemoryOptions(Options):
-    """Memory where the twin speaks (chat, serve, bot): stretches of your earlier chats, found
-    in the dataset's index (doppel.memory), put before the conversation (infer/recall.py)."""
+class MemorySwitch(Options):
+    """--memory alone, declared once: chat, serve and bot (MemoryOptions) and eval take it."""
 
     memory: Literal["on", "off"] | None = option(
         None, "Read memories from your chats before replying: on (builds the dataset's index if "
         "missing) or off (default: on when the dataset has an index).", metavar="on|off")
+
+
+class MemoryOptions(MemorySwitch):
+    """Memory where the twin speaks (chat, serve, bot): stretches of your earlier chats, found
+    in the dataset's index (doppel.memory), put before the conversation (infer/recall.py)."""
+
     memory_scope: Literal["partner", "all"] = option(
         "partner", "Whose chats memories come from: partner (only chats the person talking was "
         "in) or all (every chat; what one friend told you can reach another).")

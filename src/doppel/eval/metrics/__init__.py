@@ -15,6 +15,7 @@ from doppel.eval.metrics import (
     blindtest,
     canaries,
     means,
+    memory,
     perplexity,
     ranking,
     samples,
@@ -51,3 +52,4 @@ register(samples.METRIC)
 register(means.METRIC)
 register(canaries.METRIC)
 register(blindtest.METRIC)
+register(memory.METRIC)

@@ -5,6 +5,7 @@ summary, floor-to-ceiling bars and plain paragraph."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -138,16 +139,17 @@ def test_a_registered_metric_reaches_results_json_the_report_and_the_plain_parag
             "model and yourself") in first
     assert "| toy messages per reply (fine-tuned / base) | 2.50 [2.00, 3.00] / 1.00 [0.50, " \
            "1.50] |" in report
-    number = sum(1 for m in METRICS if m.title and m.numbered)  # the toy comes last
-    assert f"## {number}. Toy messages\n\nMessages per reply, two variants side by side." in report
+    numbered = re.findall(r"^## (\d+)\. (.+)$", report, re.M)  # the sections shown, in order
+    assert numbered[-1] == (str(len(numbered)), "Toy messages")  # the toy comes last
+    assert "Toy messages\n\nMessages per reply, two variants side by side." in report
     assert "- lora doubled: 5.00" in report
     assert "| lora | Alex | 0.00 | 1.00 | 2.50 | 3.00 | 75% |" in report
     assert (tmp_path / "plots" / "toy-scale.png").read_bytes()[:4] == b"\x89PNG"
     assert "![toy-scale](plots/toy-scale.png)" in report
-    # a file written before the metric existed reads back with its default
+    # a file written before an optional metric existed reads back without it (its default None)
     del data["runs"][0]["toy"]
     (tmp_path / "results.json").write_text(json.dumps(data), encoding="utf-8")
-    assert read_results(tmp_path).runs[0].metrics["toy"] is None
+    assert read_results(tmp_path).runs[0].metrics.get("toy", "absent") == "absent"
 
 
 def test_the_registry_refuses_a_name_taken(toy):

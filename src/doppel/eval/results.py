@@ -194,10 +194,7 @@ class MetricView(Generic[T]):
     def __get__(self, run, owner=None) -> T:
         if run is None:
             return self  # type: ignore[return-value]
-        try:
-            return run.metrics[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
+        return run.metrics.get(self.name)  # an optional metric a run lacks reads as None
 
     def __set__(self, run, value: T) -> None:
         run.metrics[self.name] = value

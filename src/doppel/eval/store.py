@@ -53,7 +53,9 @@ def _metrics(run: dict[str, Any], index: int, source: str) -> dict[str, Any]:
             if metric.default is None:
                 raise DoppelError(f"{source} is not a doppel eval result: Field required at "
                                   f"{where}")
-            found[metric.name] = metric.default()
+            value = metric.default()
+            if value is not None:  # an optional metric a run lacks stays absent, as written
+                found[metric.name] = value
             continue
         try:
             found[metric.name] = _adapter(metric.row).validate_python(found[metric.name])

@@ -295,4 +295,4 @@ def summary(run: RunResult, me: str, r: Report) -> dict[str, tuple[str, object]]
 
 METRIC = Metric("memory", MemoryResult, compute, probe=probe,
                 title="Memory: the same run with and without", section=section, plain=plain,
-                summary=summary, default=lambda: MemoryResult("not measured"))
+                summary=summary, default=lambda: None)  # a file from before memory: none

@@ -3,19 +3,16 @@ past exchanges reach the friend they belong to and nobody else."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import threading
 
 import pytest
 
-from builders import run_cli
 from doppel import engines
 from doppel.infer.recall import open_recall
 from doppel.runs import RunInfo
 from fake_telegram import FakeTelegram
 from memory_builders import SECRET
+from test_bot import bot as run_bot  # doppel bot in this process until drive() is done
 from test_memory_use import QUESTION, Parrot
 
 SAM, JO = 111, 222
@@ -25,38 +22,6 @@ SAM, JO = 111, 222
 def telegram():
     with FakeTelegram() as fake:
         yield fake
-
-
-def run_bot(telegram: FakeTelegram, args: list, drive, monkeypatch, capsys) -> tuple[int, str]:
-    """`doppel bot ARGS` in this process until `drive()` is done, then SIGTERM (test_bot.py's
-    way, trimmed)."""
-    errors: list[BaseException] = []
-    finished = threading.Event()
-
-    def driver() -> None:
-        try:
-            telegram.wait_for(lambda: finished.is_set() or "getUpdates" in telegram.methods(),
-                              what="the bot to poll")
-            if not finished.is_set():
-                drive()
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
-    thread = threading.Thread(target=driver, daemon=True)
-    thread.start()
-    try:
-        code, _, err = run_cli(["bot", "--api-url", telegram.url, "--delay-per-char", "0",
-                                *map(str, args)], monkeypatch, capsys)
-    finally:
-        finished.set()
-        thread.join(60)
-        signal.signal(signal.SIGTERM, previous)
-    if errors:
-        raise errors[0]
-    return code, err
 
 
 def test_the_bot_remembers_in_each_friends_scope_only(telegram, memory_dataset, tmp_path,

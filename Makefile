@@ -47,9 +47,12 @@ browser:
 demo: $(STAMP)
 	$(BIN)/doppel demo -o $(DEMO_DIR) --force
 
+# two pytest-xdist workers, a whole test file each at a time, one torch thread each: most
+# tests are a single core's work, so two at once halve the suite (docs/benchmarks.md)
+TEST_WORKERS ?= 2
 test: $(STAMP) browser $(WHEELHOUSE_STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,13 +18,31 @@ from doppel.runs import ADAPTER_DIR, RUN_INFO, TOKENIZER_DIR, Loaded, RunInfo
 
 # Converted models go to a folder of this test session, never the user's ~/.cache/doppel. Set
 # before any test runs, so every test and every `doppel` subprocess (they inherit it) shares it:
-# the embedded model is converted once per session.
-SESSION_CACHE = tempfile.mkdtemp(prefix="doppel-test-cache-")
+# the embedded model is converted once per session. pytest-xdist's workers inherit the folder
+# the main process made (the conversion holds a lock, so the first worker converts, the other
+# waits), and only the main process removes it.
+SESSION_CACHE = os.environ.get("DOPPEL_TEST_SESSION_CACHE") or tempfile.mkdtemp(
+    prefix="doppel-test-cache-")
+os.environ["DOPPEL_TEST_SESSION_CACHE"] = SESSION_CACHE
 os.environ["DOPPEL_CACHE"] = SESSION_CACHE
 
 
+# The slowest files first (idle seconds, docs/benchmarks.md "Test suite"), so `make test`'s two
+# pytest-xdist workers (--dist loadfile: a file stays on one worker) start the two longest at
+# once and share out the short ones last, instead of one worker ending alone on a long file.
+HEAVY_FIRST = ("test_export.py", "test_readme.py", "test_offline_node.py",
+               "test_train_distributed.py", "test_demo.py", "test_train.py",
+               "test_memory_readme.py", "test_serve_llamacpp.py", "test_bench_gpu.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within files
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
-    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
+    if not hasattr(session.config, "workerinput"):  # the main process, xdist or not
+        shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length: int = 256) -> Path:
@@ -50,14 +69,32 @@ def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length:
     return path
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
+    """`build(folder)` once per test run, even with pytest-xdist's workers: the first builds it
+    in a folder all workers share, under a lock; the others wait, then read what it built."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    folder, done = shared / f"once-{name}", shared / f"once-{name}.done"
+    with FileLock(shared / f"once-{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            done.write_text(str(build(folder)), encoding="utf-8")
+    return Path(done.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session")
 def embedded_twin(tmp_path_factory) -> Path:
     """A LoRA run (non-zero adapter, max_length 512) on the embedded SmolLM2-135M, built once per
-    session for the tests that need a real model's run: export, serve --engine llama.cpp and the
+    test run for the tests that need a real model's run: export, serve --engine llama.cpp and the
     README's bot lines. Read-only: a test that changes a run copies it first."""
     from export_models import write_embedded_run
 
-    return write_embedded_run(tmp_path_factory.mktemp("embedded-twin"), "smollm2-135m")
+    return built_once(tmp_path_factory, "embedded-twin",
+                      lambda folder: write_embedded_run(folder, "smollm2-135m"))
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +102,11 @@ def embedded_twin_gguf(embedded_twin, tmp_path_factory) -> Path:
     """embedded_twin exported as `doppel export RUN -o twin.gguf` writes it (f16), once."""
     from doppel.export.pipeline import ExportOptions, export_run
 
-    out = tmp_path_factory.mktemp("embedded-twin-gguf") / "twin.gguf"
-    export_run(embedded_twin, out, ExportOptions(progress=False))
-    return out
+    def export(folder: Path) -> Path:
+        export_run(embedded_twin, folder / "twin.gguf", ExportOptions(progress=False))
+        return folder / "twin.gguf"
+
+    return built_once(tmp_path_factory, "embedded-twin-gguf", export)
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,16 @@ from export_models import (
     write_family_run,
 )
 
+
+@pytest.fixture(autouse=True)
+def _gguf_loads_as_doppel_converts():
+    """The GGUF files these tests read back load the way doppel's own conversion does."""
+    from doppel.models import gguf_name_maps_built_once
+
+    with gguf_name_maps_built_once():
+        yield
+
+
 HISTORIES = [
     [("Sam", "hey")],
     HISTORY,
@@ -306,15 +316,20 @@ def check_gguf(out: Path, engine, prompt: list[int], kind: str, tolerance: float
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype, quant", list(TOLERANCE))
-def test_embedded_smollm2_gguf_in_transformers_and_llama_cpp(smollm_run, tmp_path, dtype, quant):
+def test_embedded_smollm2_gguf_in_transformers_and_llama_cpp(smollm_run, embedded_twin_gguf,
+                                                            tmp_path, dtype, quant):
     from doppel.export.pipeline import ExportOptions, export_run, gguf_kind
 
     run, engine, prompt = smollm_run
     options = ExportOptions(dtype=dtype, quant=quant, progress=False)
-    export_run(run, tmp_path / "twin.gguf", options)
+    out = tmp_path / "twin.gguf"
+    if (dtype, quant) == ("f16", "none"):  # the default export: the session's file is that one
+        out = embedded_twin_gguf  # (checked against f16 rounding to EXACT below, so it must be)
+    else:
+        export_run(run, out, options)
     kind = gguf_kind(options)
     llama_cpp = LLAMA_CPP_Q8_0_TOLERANCE if kind == "Q8_0" else LLAMA_CPP_TOLERANCE
-    check_gguf(tmp_path / "twin.gguf", engine, prompt, kind, TOLERANCE[dtype, quant], 32,
+    check_gguf(out, engine, prompt, kind, TOLERANCE[dtype, quant], 32,
                llama_cpp_tolerance=llama_cpp)
 
 

@@ -131,7 +131,8 @@ SHRINK = {
     "train": {"--max-steps": "2", "--max-length": "128", "--micro-batch-size": "2",
               "--save-steps": "1000"},
     "eval": {"--quick": None, "--max-contexts": "2", "--max-new-tokens": "4",
-             "--top-speakers": "1", "--no-transcripts": None},
+             "--top-speakers": "1", "--no-transcripts": None, "--ppl-max-tokens": "300",
+             "--fact-turns": "4"},
     "blindtest": {"--items": "2", "--max-new-tokens": "4"},
 }
 

@@ -20,7 +20,11 @@ from doppel.options import Options, force_option, option, output_option
 from doppel.present import experiment_summary, prepare_summary
 
 SCRIPT = ["hey", "what's up?"]
-QUICK_TRAIN = {"max_steps": 16, "max_length": 256, "learning_rate": 1e-3, "save_steps": 1000}
+# --quick (the tests' demo): a few short steps already move perplexity and attribution
+QUICK_TRAIN = {"max_steps": 8, "max_length": 128, "learning_rate": 1e-3, "save_steps": 1000,
+               "val_max_windows": 16}
+# the full demo's eval: --quick's short replies, but eval's thorough amounts of held-out data
+THOROUGH = ("max_contexts", "ppl_max_tokens", "fact_turns")
 CPU_COMPARE = {"lora": ("cpu-demo", {}), "full": ("cpu-full", {})}  # recipe, overrides
 
 
@@ -99,9 +103,10 @@ def evaluate_into(outputs: Outputs, runs: list[Path], dataset: Path, quick: bool
     from doppel.eval.options import EvalOptions
     from doppel.eval.runner import evaluate
 
-    # the demo keeps eval to a few minutes on a laptop CPU: short replies, but 48 contexts (the
-    # default) unless --quick; `doppel eval` without --quick is the thorough version
-    options = EvalOptions(quick=True, force=True, **({} if quick else {"max_contexts": 48}))
+    # the demo keeps eval to a few minutes on a laptop CPU: short replies, but the default
+    # amounts of held-out data (THOROUGH) unless --quick; `doppel eval` is the thorough version
+    thorough = {name: EvalOptions.model_fields[name].default for name in THOROUGH}
+    options = EvalOptions(quick=True, force=True, **({} if quick else thorough))
     outputs.eval = evaluate(runs, dataset, outputs.root / "eval", options)
     outputs.paths["report"] = outputs.eval.report_html
 

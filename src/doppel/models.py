@@ -6,9 +6,12 @@ A GGUF file is dequantised once and cached as a plain safetensors folder that lo
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,13 +113,41 @@ def _fingerprint(path: Path) -> str:
 
 
 def convert_gguf(gguf: Path) -> Path:
-    """Dequantise a GGUF file into a cached safetensors folder (once) and return the folder."""
+    """Dequantise a GGUF file into a cached safetensors folder (once) and return the folder.
+
+    A lock beside the folder makes a second process started meanwhile (two commands, or two
+    test workers) wait for the first's conversion instead of replacing it under its readers."""
     target = cache_dir() / "models" / f"{gguf.stem}-{_fingerprint(gguf)}"
     if (target / "config.json").is_file():
         return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.parent / f".{target.name}.lock"):
+        if not (target / "config.json").is_file():
+            _convert_into(gguf, target)
+    return target
+
+
+@contextlib.contextmanager
+def gguf_name_maps_built_once() -> Iterator[None]:
+    """transformers' GGUF loader asks the gguf package for its tensor-name map once per module
+    (~800 times for SmolLM2), and each map is built anew; it depends only on (architecture,
+    layers), so keep them while loading: 40% of a load's CPU time (10.7 -> 6.6 s for SmolLM2)."""
+    import gguf
+
+    original = gguf.get_tensor_name_map
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(original)
+    try:
+        yield
+    finally:
+        gguf.get_tensor_name_map = original
+
+
+def _convert_into(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with atomic_dir(target, force=True) as tmp:
+    with atomic_dir(target, force=True) as tmp, gguf_name_maps_built_once():
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # transformers 5.x flags GGUF-loaded models as quantised, which makes Trainer refuse them
@@ -129,7 +160,6 @@ def convert_gguf(gguf: Path) -> Path:
         plain.load_state_dict(loaded.state_dict())
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-    return target
 
 
 def load_tokenizer(path: Path):

@@ -155,6 +155,9 @@ def test_readme_offline_steps_on_a_node_without_network(node, tmp_path):
     # no matplotlib on the node: the report says there are no plots, and shows none
     report_md = (checkout / "data" / "report.md").read_text()
     assert "Plots: none, matplotlib is not installed" in report_md and "![" not in report_md
+    # nor the memory's embedder: no index, and prepare says how to build one
+    assert "memory index: not built" in done.stderr
+    assert not (checkout / "data" / "memory.sqlite").exists()
 
     # the node's lines as typed; the check in its CPU form here (no GPU)
     out = tmp_path / "check"

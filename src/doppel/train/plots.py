@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 
-def plot_loss(rows: list[dict], target: Path) -> None:
+def plot_loss(rows: list[dict], target: Path) -> bool:
+    """Draw it, where matplotlib is installed (an offline node's check wheelhouse leaves it out:
+    the run then has metrics.jsonl alone). True when drawn."""
+    if find_spec("matplotlib") is None:
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,3 +33,4 @@ def plot_loss(rows: list[dict], target: Path) -> None:
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(target)
+    return True

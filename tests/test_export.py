@@ -38,9 +38,9 @@ from export_models import (
 @pytest.fixture(autouse=True)
 def _gguf_loads_as_doppel_converts():
     """The GGUF files these tests read back load the way doppel's own conversion does."""
-    from doppel.models import gguf_name_maps_built_once
+    from doppel.models import gguf_loads_shared
 
-    with gguf_name_maps_built_once():
+    with gguf_loads_shared():
         yield
 
 

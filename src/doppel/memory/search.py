@@ -83,7 +83,9 @@ class Searcher:
         contiguous loops over 64 bytes a unit instead of reading its 2 KB."""
         self.center = (self.vectors.mean(axis=0) if self.units
                        else np.zeros(self.embedder.dimension, dtype=np.float32))
-        self.bits = _pack(self.vectors > self.center)
+        self.bits = np.concatenate(  # by blocks: no (units x dimension) boolean at once
+            [_pack(self.vectors[i:i + 16384] > self.center)
+             for i in range(0, max(self.units, 1), 16384)], axis=1)
 
     def _chat_code(self, chat: str, participants: str) -> int:
         """A chat's number; a chat's members are the union over its units (the bot's units

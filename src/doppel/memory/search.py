@@ -160,13 +160,14 @@ class Searcher:
 
     def _terms(self, query: str) -> list[tuple[int, str]]:
         """(units holding it, FTS5 term) for the query's distinct words that are rare enough in
-        the index to mean something, rarest first; a long word becomes a prefix query without
-        its last two letters, a crude stemmer for any language ("Звенигороде" finds
+        the index to mean something, rarest first, among its last 4 * MAX_TERMS distinct words
+        (a long earlier turn must not crowd out the newest); a long word becomes a prefix query
+        without its last two letters, a crude stemmer for any language ("Звенигороде" finds
         "Звенигородом", "pelicans" "pelican")."""
         words = list(dict.fromkeys(w for w in _TERM.findall(query.lower()) if len(w) > 1))
         limit = max(50, min(COMMON_SHARE * self.units, MAX_DOCS))
         counted = []
-        for word in words[:4 * MAX_TERMS]:
+        for word in words[-4 * MAX_TERMS:]:  # the newest: what the friend just said
             stem = word[:-2] if len(word) >= STEM_FROM else word
             if stem == word:
                 row = self.db.execute("SELECT doc FROM vocab WHERE term = ?", (word,)).fetchone()

@@ -267,7 +267,6 @@ class Searcher:
         return out
 
 
-
 def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """Matrix-vector product by einsum, not `@`: one query's product is memory-bound, and BLAS
     threads waiting on each other cost 30x on a busy machine."""

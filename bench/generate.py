@@ -8,12 +8,14 @@ docs/benchmarks.md.
 Usage: .venv/bin/python bench/generate.py [--tokens 48] [--threads N] [--no-write] [--server-only]
                                           [--memory-only]
 (--server-only: the server rows alone, torch and llama.cpp side by side; --memory-only: the
-server at 8 clients with memory off and on, alternated on one engine, and retrieval's latency)
+server at 8 clients with memory off, on, and on without the relevance floor, alternated on one
+engine, and retrieval's latency)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -128,35 +130,46 @@ def batched(engine: Engine, tokens: int, batch: int = 8) -> tuple[float, float]:
 
 
 def server_throughput(engine: Engine, clients: int, tokens: int, history=HISTORY,
-                      persona: str = "Alex") -> tuple[float, float, float]:
-    """(median time to first content, total tokens/s, per CPU-second) for concurrent streams."""
+                      persona: str = "Alex", histories=None) -> tuple[float, float, float]:
+    """(median time to first content, total tokens/s, per CPU-second) for concurrent streams;
+    client i sends histories[i % len(histories)] when given, else `history`."""
     engine.stop_ids = []
-    server, url = run_in_thread(create_app(engine, ApiOptions(queue_size=clients)))
-    body = {"model": f"doppel/{persona}", "stream": True, "max_tokens": tokens,
-            "temperature": 0, "repetition_penalty": 1.0,
-            "messages": [{"role": "user", "name": n, "content": t} for n, t in history]}
+    # no deadline: on a loaded machine 8 prompts' prefill alone can pass serve's default 120 s
+    server, url = run_in_thread(create_app(engine, ApiOptions(queue_size=clients,
+                                                              timeout=86_400)))
+    bodies = [{"model": f"doppel/{persona}", "stream": True, "max_tokens": tokens,
+               "temperature": 0, "repetition_penalty": 1.0,
+               "messages": [{"role": "user", "name": n, "content": t} for n, t in said]}
+              for said in (histories or [history])]
     firsts: list[float] = []
     produced: list[int] = []
+    failed: list[str] = []
 
-    def client() -> None:
+    def client(body: dict) -> None:
         start = time.perf_counter()
         first = None
-        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as reply:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body,
+                          timeout=86_400) as reply:
             for line in reply.iter_lines():
                 content = '"content": "' in line and '"content": ""' not in line
                 if first is None and line.startswith("data: {") and content:
                     first = time.perf_counter() - start
+                if '"error"' in line:  # a row must never count tokens it did not get
+                    failed.append(line)
         firsts.append(first or float("nan"))
         produced.append(tokens)
 
     start, cpu = time.perf_counter(), time.process_time()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(bodies[i % len(bodies)],))
+               for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     server.should_exit = True
+    if failed:
+        raise RuntimeError(f"the server answered an error: {failed[0]}")
     return statistics.median(firsts), sum(produced) / wall, sum(produced) / cpu
 
 
@@ -201,12 +214,30 @@ def llama_cpp_server_rows(row, tokens: int) -> None:
             engine.close()
 
 
-def memory_rows(row, tokens: int, rounds: int = 2) -> None:
-    """The server at 1 and 8 clients with memory off and on: the bundled sample prepared (its
-    index with it), the user played mid-conversation (a held-out chat's first 8+ messages, up to
-    a friend's line), the window a cpu-demo run serves with (512 tokens, so the memories block
-    holds at most 128); off and on alternate on one engine, so the machine's load hits both
-    alike. Then retrieval's own latency (p50, p90) over held-out replies."""
+@contextlib.contextmanager
+def relevance_floor(on: bool):
+    """Memory as before the relevance floor when off: every memory sharing a searched word, or
+    found by its vector, may enter the prompt (the comparison row)."""
+    from doppel.memory import search
+
+    kept = search.RARE_DOCS, search.SURE_Z
+    if not on:
+        search.RARE_DOCS, search.SURE_Z = 10**9, float("-inf")
+    try:
+        yield
+    finally:
+        search.RARE_DOCS, search.SURE_Z = kept
+
+
+def memory_rows(row, tokens: int, rounds: int = 1) -> None:
+    """The server at 8 clients with memory off and on: the bundled sample prepared (its index
+    with it), the user played mid-conversation at held-out points (a chat's first 8+ messages,
+    up to a friend's line), the window a cpu-demo run serves with (512 tokens, so the memories
+    block holds at most 128). Two loads: 8 clients at 8 different points spread over the
+    held-out chats (what a server sees: some turns find a relevant memory, most small talk
+    none), and 8 clients at one point whose memories fill the block (the worst case). Off and
+    on alternate on one engine, so the machine's load hits both alike. Then retrieval's own
+    latency (p50, p90) over held-out replies."""
     from doppel.data.dataset import load_dataset
     from doppel.data.options import PrepareOptions
     from doppel.data.pipeline import prepare_dataset
@@ -233,19 +264,31 @@ def memory_rows(row, tokens: int, rounds: int = 2) -> None:
             return len(engine.prepare(point, persona, tokens, recall.find(point, persona))[0]) - (
                 len(engine.prompt_ids(point, persona, tokens)))
 
-        # a point whose memories fit the block (at a 512 window many hold none)
-        history = next((p for p in points if len(p) >= 8 and block(p) > 0), points[0])
-        added = block(history)
-        print(f"prompt: {len(engine.prompt_ids(history, persona, tokens))} tokens of history, "
-              f"+{added} of memories", flush=True)
+        deep = [p for p in points if len(p) >= 8]
+        spread = deep[::max(1, len(deep) // 8)][:8]
+        added = [block(p) for p in spread]
+        history = max(deep, key=block)  # the most tokens of memories (the block displaces
+        worst = block(history)  # history when the window is full, so it is not the longest)
+        found = sum(block(p) > 0 for p in deep)
+        said = sum(len(engine.prompt_ids(p, persona, tokens)) for p in spread)
+        with relevance_floor(False):
+            before = [block(p) for p in spread]
+            found_before = sum(block(p) > 0 for p in deep)
+        print(f"without the relevance floor: {found_before} of {len(deep)} points read memories; "
+              f"8 spread points: {sum(b > 0 for b in before)}, +{sum(before)} tokens", flush=True)
+        print(f"held-out points with 8+ messages: {found} of {len(deep)} read memories; "
+              f"8 spread points: {sum(a > 0 for a in added)} read memories, +{sum(added)} "
+              f"tokens on {said} of history; worst-case point: +{worst} on "
+              f"{len(engine.prompt_ids(history, persona, tokens))}", flush=True)
         server_throughput(engine, 1, 4, history, persona)  # warm-up
-        for _ in range(rounds):
-            for on in (False, True):
-                engine.recall = recall if on else None
-                for clients in (1, 8):
-                    row(f"server, memory {'on' if on else 'off'}, {clients} streaming "
-                        "client(s)", *server_throughput(engine, clients, tokens, history,
-                                                        persona))
+        loads = [("8 conversations", {"histories": spread})] * rounds + [
+            ("1 conversation with memories", {"history": history})]
+        for what, load in loads:
+            for mode in ("off", "on", "on, no relevance floor"):
+                engine.recall = None if mode == "off" else recall
+                with relevance_floor(mode != "on, no relevance floor"):
+                    row(f"server, memory {mode}, 8 clients, {what}",
+                        *server_throughput(engine, 8, tokens, persona=persona, **load))
         times = []
         for point in points[:200]:
             start = time.perf_counter()
@@ -277,6 +320,8 @@ def main() -> None:
     parser.add_argument("--memory-only", action="store_true",
                         help="only the server with memory off and on (8 clients) and "
                         "retrieval's latency")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="--memory-only: times the 8 conversations are served each way")
     parser.add_argument("--server-only", action="store_true",
                         help="only the server rows: 1 vs 8 concurrent clients, torch and "
                         "llama.cpp, side by side")
@@ -299,7 +344,7 @@ def main() -> None:
 
     n = args.tokens
     if args.memory_only:
-        memory_rows(row, n)
+        memory_rows(row, n, rounds=args.rounds)
         print(f"load average {os.getloadavg()[0]:.1f}")
         return
     if args.server_only:

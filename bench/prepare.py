@@ -2,7 +2,7 @@
 
 Usage: python bench/prepare.py [--sizes 1000000 2000000] [--dir /tmp/doppel-bench] [--no-prepare]
                                [--no-whatsapp] [--no-imessage] [--baseline SRC ...]
-                               [--write-docs]
+                               [--rounds N] [--no-index] [--write-docs]
 
 Each size gets a Telegram full-account export written by bench/synth_export.py (read, prepared
 without and with --groups) and a WhatsApp chat
@@ -34,9 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchdocs import DOCS, write_block
-from synth_export import write_export
-from synth_imessage import write_export as write_imessage
-from synth_whatsapp import write_export as write_whatsapp
 
 HEADING = "## prepare"
 
@@ -125,8 +122,27 @@ def _write_docs(results: list[Result], load: str, ratios: list[str]) -> None:
     write_block(HEADING, "prepare.py", block)
 
 
+def _child_prepare(args: list[str]) -> None:
+    """Runs in the child: `doppel prepare ARGS` without its memory index (versions before the
+    index have nothing to leave out)."""
+    import runpy
+
+    from doppel.data import pipeline
+
+    if hasattr(pipeline, "_write_memory"):
+        pipeline._write_memory = lambda *args, **kwargs: None
+    sys.argv = ["doppel", "prepare", *args]
+    runpy.run_module("doppel", run_name="__main__")
+
+
 def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
-                source: str = "telegram") -> list[Result]:
+                source: str = "telegram", index: bool = True) -> list[Result]:
+    # imported here: a --baseline child imports this file with an older doppel, which the
+    # newer writers' imports (synth_imessage's typedstream) may not have
+    from synth_export import write_export
+    from synth_imessage import write_export as write_imessage
+    from synth_whatsapp import write_export as write_whatsapp
+
     whatsapp = source == "whatsapp"
     name, writer = {"whatsapp": (f"whatsapp-{size}.txt", write_whatsapp),
                     "imessage": (f"imessage-{size}.db", write_imessage)}.get(
@@ -139,18 +155,24 @@ def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
     before = f"before ({src.parent.name}): " if src else ""
     prefix = "" if source == "telegram" else f"{source} "
     label = f"{before}{prefix}%s, {size // 1000}k"
+    noted = "%s" if index else "%s (no memory index)"
     reader_cmd = [sys.executable, __file__, "--child-reader", str(export)]
     results = [_measure(label % "reader", reader_cmd, export, None, src)]
     print(_table(results).splitlines()[-1], flush=True)
     if prepare:
         out = folder / f"dataset-{source}-{size}"
-        cmd = [sys.executable, "-m", "doppel", "prepare", str(export), "-o", str(out), "--force"]
+        # -q: the progress bar's refresh thread costs CPU in proportion to wall time, so on a
+        # loaded machine it inflates the CPU seconds this table compares
+        args = [str(export), "-o", str(out), "--force", "-q"]
+        cmd = ([sys.executable, "-m", "doppel", "prepare", *args] if index
+               else [sys.executable, __file__, "--child-prepare", *args])
         cmd += ["--me", "Alex Doe"] if whatsapp else []
-        results.append(_measure(label % "doppel prepare", cmd, export, results[0].messages, src))
+        results.append(_measure(label % (noted % "doppel prepare"), cmd, export,
+                                results[0].messages, src))
         print(_table(results).splitlines()[-1], flush=True)
         if not whatsapp:  # a full account with its group chats, as a new user would try it
-            results.append(_measure(label % "doppel prepare --groups", [*cmd, "--groups"],
-                                    export, results[0].messages, src))
+            results.append(_measure(label % (noted % "doppel prepare --groups"),
+                                    [*cmd, "--groups"], export, results[0].messages, src))
             print(_table(results).splitlines()[-1], flush=True)
     return results
 
@@ -169,6 +191,21 @@ def _ratios(results: list[Result]) -> list[str]:
     return lines
 
 
+def _medians(results: list[Result]) -> str:
+    """Median CPU seconds of each row over the rounds, and each version's over the last's."""
+    import statistics
+
+    cpu: dict[str, list[float]] = {}
+    for row in results:
+        cpu.setdefault(row.what, []).append(row.cpu_s)
+    medians = {what: statistics.median(times) for what, times in cpu.items()}
+    lines = ["| what | rounds | median CPU s | over this version |", "|---|---:|---:|---:|"]
+    for what, median in medians.items():
+        mine = medians.get(what.split("): ", 1)[-1], median)
+        lines.append(f"| {what} | {len(cpu[what])} | {median:.2f} | {median / mine:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 2_000_000])
@@ -179,24 +216,39 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, nargs="+", default=[],
                         help="other versions' src folders to compare (rows named after the "
                              "folder holding src)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every version this many times, interleaved, and print "
+                        "each row's median CPU seconds (ratios that hold on a loaded machine)")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--no-index", action="store_true",
+                        help="prepare rows without the memory index (to compare with versions "
+                        "from before it)")
     parser.add_argument("--child-reader", help=argparse.SUPPRESS)
+    parser.add_argument("--child-prepare", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_reader:
         _child_reader(args.child_reader)
+        return
+    if args.child_prepare is not None:
+        _child_prepare(args.child_prepare)
         return
     args.dir.mkdir(parents=True, exist_ok=True)
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
     results = []
     for size in args.sizes:
-        for baseline in args.baseline:
-            results += _bench_size(size, args.dir, not args.no_prepare, baseline)
-        results += _bench_size(size, args.dir, prepare=not args.no_prepare)
+        for _ in range(args.rounds):
+            for baseline in args.baseline:
+                results += _bench_size(size, args.dir, not args.no_prepare, baseline,
+                                       index=not args.no_index)
+            results += _bench_size(size, args.dir, prepare=not args.no_prepare,
+                                   index=not args.no_index)
         if not args.no_whatsapp:
             results += _bench_size(size, args.dir, not args.no_prepare, source="whatsapp")
         if not args.no_imessage:
             results += _bench_size(size, args.dir, not args.no_prepare, source="imessage")
     print(_table(results))
+    if args.rounds > 1:
+        print(_medians(results))
     ratios = _ratios(results)
     print("\n".join(ratios))
     if args.write_docs:

@@ -77,6 +77,40 @@ def test_memories_carry_their_context_and_respect_time_and_exclusions(sample):
         assert sum(len(s) + len(t) for m in budgeted for s, t in m.lines) <= 60 * 4
 
 
+def test_a_prompt_reads_memories_only_when_they_share_a_rare_word(sample):
+    """relevant_only (what chat, serve, bot, eval and training read): small talk finds nothing
+    to read, so it costs no prompt tokens; the planted facts still come back."""
+    sam = Scope.with_partner("Sam Carter")
+    probes = fact_probes(load_dataset(sample), FACT_WORDS)
+    with open_index(sample) as memory:
+        for talk in ("hey how are you doing today", "what's up", "haha yes"):
+            assert memory.search(talk, sam, k=3, relevant_only=True) == [], talk
+        assert memory.search("hey how are you doing today", sam, k=3)  # without the floor
+        found = [holds(memory.search(p.query, Scope.with_partner(p.partner), before=p.before,
+                                     exclude_conversations={p.conversation_id}, k=3,
+                                     relevant_only=True), p.word) for p in probes]
+    assert sum(found) / len(found) >= 0.85, [p.word for p, hit in zip(probes, found,
+                                                                      strict=True) if not hit]
+
+
+def test_many_vectors_are_ranked_by_sign_bits_then_exactly(sample, monkeypatch):
+    """Past PREFILTER_FROM allowed units, a Hamming pass on sign bits keeps PREFILTER of them
+    for the exact cosine: here a quarter of the sample's units, the same top 5 as exact."""
+    from doppel.memory import search
+
+    with open_index(sample) as memory:
+        searcher = memory._searcher
+        mask = searcher.allowed(Scope.everything(), None, ())
+        monkeypatch.setattr(search, "DENSE_MIN_Z", -100.0)  # rank every unit, no floor
+        texts = [" ".join(text for _, text in json.loads(lines)) for (lines,) in
+                 searcher.db.execute("SELECT lines FROM units ORDER BY id LIMIT 20 OFFSET 100")]
+        exact = [searcher._dense(text, mask)[0][:5] for text in texts]
+        monkeypatch.setattr(search, "PREFILTER_FROM", 0)
+        monkeypatch.setattr(search, "PREFILTER", searcher.units // 4)
+        assert [searcher._dense(text, mask)[0][:5] for text in texts] == exact
+        assert searcher.bits.shape == (searcher.embedder.dimension // 64, searcher.units)
+
+
 def _dataset(path: Path, chats: dict[str, tuple[str, list[list[tuple[str, str]]]]]) -> Path:
     """A dataset folder: chat id -> (chat name, conversations of (speaker, text))."""
     path.mkdir(parents=True)
@@ -144,6 +178,22 @@ def test_the_bots_own_conversations_are_remembered_in_that_friends_scope_only(se
     build_index(secrets, progress=False)  # a rebuild keeps them
     with open_index(secrets) as memory:
         assert holds(memory.search("tapas dock lane", Scope.with_partner("Sam")), "tapas")
+
+
+def test_units_added_after_loading_get_their_sign_bits(secrets, monkeypatch):
+    from doppel.memory import search
+
+    build_index(secrets, progress=False)
+    unit = NewUnit("bot:42:2", "42", "Sam", ("Sam", "Alex"), 1_800_000_000.0, 1_800_000_060.0,
+                   (("Sam", "the paella at Marisqueira Rui"), ("Alex", "marisqueira again lol")))
+    with open_index(secrets) as memory:
+        memory.search("anything", Scope.with_partner("Sam"))  # loads the arrays
+        units = memory._searcher.units
+        memory.add_units([unit])
+        assert memory._searcher.bits.shape[1] == units + 1
+        monkeypatch.setattr(search, "PREFILTER_FROM", 0)
+        monkeypatch.setattr(search, "PREFILTER", 1)
+        assert holds(memory.search("paella marisqueira", Scope.with_partner("Sam")), "paella")
 
 
 def _meta(dataset: Path) -> dict[str, str]:

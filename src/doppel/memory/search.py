@@ -1,5 +1,10 @@
 """One query against an open index: scope and time filter first, then BM25 (FTS5) and vector
-candidates, fused and ranked (ranking.py). Vectors are read into memory once, on first use."""
+candidates, fused and ranked (ranking.py). Vectors are read into memory once, on first use.
+
+For a prompt (`relevant_only`, what the twin reads), a memory must also say something the
+conversation is about: share a rare word with the query, or have a vector that stands far out.
+Most turns of small talk then read none and cost no prompt tokens; a fact's rare word still
+brings its memory back (bench/generate.py --memory-only, docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,17 @@ MAX_DOCS = 2000  # ... and so does one in more units than this (BM25 scores ever
 # to everything a little, and without a floor its noise outvotes a rare shared word
 DENSE_MIN_Z = 4.0
 STEM_FROM = 7  # words this long are searched as a prefix (all but their last two letters)
+# relevant_only: a memory shares a word found in at most max(RARE_DOCS, RARE_SHARE * units)
+# units (a name, a place, a pet: the fact test's words), or its vector's z-score passes SURE_Z
+RARE_DOCS = 5
+RARE_SHARE = 0.0005
+SURE_Z = 6.0
+# above this many allowed units, vectors are ranked in two passes: Hamming distance on one sign
+# bit per (centred) dimension over all of them, then exact cosine for the PREFILTER nearest; the
+# z-score floor's mean and spread come from a stride sample of STAT_SAMPLE of them
+PREFILTER_FROM = 20_000
+PREFILTER = 8192
+STAT_SAMPLE = 2048
 _TERM = re.compile(r"\w+")
 
 
@@ -58,7 +74,18 @@ class Searcher:
         self.ends = np.asarray(ends, dtype=np.float64)
         self.row_of = {unit_id: row for row, unit_id in enumerate(ids)}
         self.units = len(ids)
+        self._bits()
         self._loaded = True
+
+    def _bits(self) -> None:
+        """One sign bit per dimension of each vector minus the mean vector, packed to uint64
+        words stored word-major: a Hamming pass over every unit then runs a few long
+        contiguous loops over 64 bytes a unit instead of reading its 2 KB."""
+        self.center = (self.vectors.mean(axis=0) if self.units
+                       else np.zeros(self.embedder.dimension, dtype=np.float32))
+        self.bits = np.concatenate(  # by blocks: no (units x dimension) boolean at once
+            [_pack(self.vectors[i:i + 16384] > self.center)
+             for i in range(0, max(self.units, 1), 16384)], axis=1)
 
     def _chat_code(self, chat: str, participants: str) -> int:
         """A chat's number; a chat's members are the union over its units (the bot's units
@@ -90,6 +117,8 @@ class Searcher:
                                              np.asarray(conversations, dtype=np.int64)])
         self.ends = np.concatenate([self.ends, [u.end for u in units]])
         self.units += len(units)
+        self.bits = np.concatenate([self.bits, _pack(rows.astype(np.float32) > self.center)],
+                                   axis=1)
 
     def speakers(self) -> set[str]:
         if not self._loaded:
@@ -111,27 +140,34 @@ class Searcher:
         return mask
 
     def search(self, query: str, scope: Scope, before: float | None,
-               exclude: Collection[str], k: int, token_budget: int | None) -> list[Memory]:
+               exclude: Collection[str], k: int, token_budget: int | None,
+               relevant_only: bool = False) -> list[Memory]:
         mask = self.allowed(scope, before, exclude)
         if not query.strip() or not mask.any() or k <= 0:
             return []
-        lexical = self._lexical(query, mask)
-        dense = self._dense(query, mask)
+        counted = self._terms(query)
+        lexical = self._lexical([term for _, term in counted], mask)
+        dense, sure = self._dense(query, mask)
         scores = fuse([lexical, dense])
+        if relevant_only:
+            keep = self._sharing_rare(counted, list(scores)) | sure
+            scores = {unit: score for unit, score in scores.items() if unit in keep}
         now = before if before is not None else float(self.ends.max())
         ends = {unit: float(self.ends[self.row_of[unit]]) for unit in scores}
         scores = with_recency(scores, ends, now)
         order = sorted(scores, key=lambda unit: -scores[unit])[: 4 * k + 8]
         return pick(self._memories(order, scores), k, token_budget)
 
-    def _terms(self, query: str) -> list[str]:
-        """FTS5 terms for the query's distinct words that are rare enough in the index to mean
-        something; a long word becomes a prefix query without its last two letters, a crude
-        stemmer for any language ("Звенигороде" finds "Звенигородом", "pelicans" "pelican")."""
+    def _terms(self, query: str) -> list[tuple[int, str]]:
+        """(units holding it, FTS5 term) for the query's distinct words that are rare enough in
+        the index to mean something, rarest first, among its last 4 * MAX_TERMS distinct words
+        (a long earlier turn must not crowd out the newest); a long word becomes a prefix query
+        without its last two letters, a crude stemmer for any language ("Звенигороде" finds
+        "Звенигородом", "pelicans" "pelican")."""
         words = list(dict.fromkeys(w for w in _TERM.findall(query.lower()) if len(w) > 1))
         limit = max(50, min(COMMON_SHARE * self.units, MAX_DOCS))
         counted = []
-        for word in words[:4 * MAX_TERMS]:
+        for word in words[-4 * MAX_TERMS:]:  # the newest: what the friend just said
             stem = word[:-2] if len(word) >= STEM_FROM else word
             if stem == word:
                 row = self.db.execute("SELECT doc FROM vocab WHERE term = ?", (word,)).fetchone()
@@ -142,11 +178,22 @@ class Searcher:
             if 0 < count <= limit:
                 term = '"' + stem.replace('"', '""') + '"'
                 counted.append((count, term + "*" if stem != word else term))
-        return [term for _, term in sorted(counted)[:MAX_TERMS]]
+        return sorted(counted)[:MAX_TERMS]
 
-    def _lexical(self, query: str, mask: np.ndarray) -> list[int]:
+    def _sharing_rare(self, counted: list[tuple[int, str]], units: list[int]) -> set[int]:
+        """Those of `units` that hold one of the query's rare words (FTS5 decides, so its
+        tokenizer, diacritics and prefixes agree with the search)."""
+        limit = max(RARE_DOCS, RARE_SHARE * self.units)
+        rare = [term for count, term in counted if count <= limit]
+        if not rare or not units:
+            return set()
+        marks = ",".join("?" * len(units))
+        return {row[0] for row in self.db.execute(
+            f"SELECT rowid FROM fts WHERE fts MATCH ? AND rowid IN ({marks})",
+            (" OR ".join(rare), *units))}
+
+    def _lexical(self, terms: list[str], mask: np.ndarray) -> list[int]:
         """Unit ids by BM25, best first, among the allowed ones."""
-        terms = self._terms(query)
         if not terms:
             return []
         out = []
@@ -160,23 +207,48 @@ class Searcher:
                     break
         return out
 
-    def _dense(self, query: str, mask: np.ndarray) -> list[int]:
-        """Unit ids by cosine to the query's vector, best first, among the allowed ones."""
+    def _dense(self, query: str, mask: np.ndarray) -> tuple[list[int], set[int]]:
+        """Unit ids by cosine to the query's vector, best first, among the allowed ones, and
+        those whose z-score passes SURE_Z."""
         vector = self.embedder.embed([query])[0]
         if not vector.any():
-            return []
+            return [], set()
         rows = np.flatnonzero(mask)
-        # einsum, not `@`: one query's matrix-vector product is memory-bound, and BLAS threads
-        # waiting on each other cost 30x on a busy machine
-        if len(rows) > self.units // 4:  # one pass over the whole matrix beats gathering rows
-            scores = np.einsum("ij,j->i", self.vectors, vector)[rows]
+        if len(rows) > PREFILTER_FROM:
+            mean, std = self._spread(rows, vector)
+            rows = self._nearest_bits(rows, vector)
+            scores = _dot(self.vectors[rows], vector)
         else:
-            scores = np.einsum("ij,j->i", self.vectors[rows], vector)
-        floor = max(0.0, float(scores.mean() + DENSE_MIN_Z * scores.std()))
+            # one pass over the whole matrix beats gathering rows when most are allowed
+            whole = len(rows) > self.units // 4
+            scores = _dot(self.vectors, vector)[rows] if whole else _dot(self.vectors[rows],
+                                                                          vector)
+            mean, std = float(scores.mean()), float(scores.std())
+        floor = max(0.0, mean + DENSE_MIN_Z * std)
         count = min(CANDIDATES, len(rows))
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top])]
-        return [int(self.ids[rows[i]]) for i in top if scores[i] > floor]
+        found = [(int(self.ids[rows[i]]), float(scores[i])) for i in top if scores[i] > floor]
+        sure = {unit for unit, score in found if std > 0 and (score - mean) / std >= SURE_Z}
+        return [unit for unit, _ in found], sure
+
+    def _spread(self, rows: np.ndarray, vector: np.ndarray) -> tuple[float, float]:
+        """Mean and standard deviation of the query's cosine over `rows`, from a stride
+        sample of about STAT_SAMPLE of them (the floor needs them to a few per cent)."""
+        sample = _dot(self.vectors[rows[::max(1, len(rows) // STAT_SAMPLE)]], vector)
+        return float(sample.mean()), float(sample.std())
+
+    def _nearest_bits(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """About PREFILTER of `rows` (ties at the cut kept), the nearest to the query by
+        Hamming distance of sign bits."""
+        query = _pack((vector > 0)[None, :])[:, 0]
+        whole = len(rows) == self.units
+        distance = np.zeros(len(rows), dtype=np.uint16)
+        for word, bits in zip(query, self.bits, strict=True):
+            distance += np.bitwise_count((bits if whole else bits[rows]) ^ word)
+        # the cut from a histogram of distances (0..bits): cheaper than a partition
+        cut = int(np.searchsorted(np.cumsum(np.bincount(distance)), PREFILTER))
+        return rows[distance <= cut]
 
     def _memories(self, order: list[int], scores: dict[int, float]) -> list[Memory]:
         if not order:
@@ -194,3 +266,17 @@ class Searcher:
                               round(scores[unit_id], 6)))
         return out
 
+
+def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Matrix-vector product by einsum, not `@`: one query's product is memory-bound, and BLAS
+    threads waiting on each other cost 30x on a busy machine."""
+    return np.einsum("ij,j->i", matrix, vector)
+
+
+def _pack(signs: np.ndarray) -> np.ndarray:
+    """Rows of booleans as uint64 words, word-major: shape (words, rows)."""
+    packed = np.packbits(signs, axis=1)
+    pad = -packed.shape[1] % 8
+    if pad:
+        packed = np.pad(packed, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(np.ascontiguousarray(packed).view(np.uint64).T)

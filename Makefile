@@ -56,7 +56,7 @@ test: $(STAMP) browser $(WHEELHOUSE_STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # every reader fuzzed with many more cases than the suite runs (FUZZ_EXAMPLES per source)
 FUZZ_EXAMPLES ?= 400

@@ -24,7 +24,7 @@ SCRIPT = ["hey", "what's up?"]
 QUICK_TRAIN = {"max_steps": 8, "max_length": 128, "learning_rate": 1e-3, "save_steps": 1000,
                "val_max_windows": 16}
 # the full demo's eval: --quick's short replies, but eval's thorough amounts of held-out data
-THOROUGH = ("max_contexts", "ppl_max_tokens", "fact_turns")
+THOROUGH = ("max_contexts", "ppl_max_tokens", "fact_turns", "rank_candidates")
 CPU_COMPARE = {"lora": ("cpu-demo", {}), "full": ("cpu-full", {})}  # recipe, overrides
 
 

@@ -30,7 +30,8 @@ EvalSampling = variant(
 
 # what --quick changes (a minute or two on a laptop CPU); flags given with it still win
 QUICK: dict[str, Any] = {"max_contexts": 32, "max_new_tokens": 32, "top_speakers": 2,
-                         "history_turns": 8, "ppl_max_tokens": 1000, "fact_turns": 16}
+                         "history_turns": 8, "ppl_max_tokens": 1000, "fact_turns": 16,
+                         "rank_candidates": 5}
 
 
 class EvalOptions(MemorySwitch):

@@ -89,7 +89,8 @@ def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | 
             print(f"{name}: trained in {seconds:.0f} s (load {load:.1f})", flush=True)
         summary = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         done = next(row["summary"] for row in reversed(summary) if "summary" in row)
-        notes[name] = f"{done.get('steps', '?')} steps, {done['wall_s']:.0f} s"
+        notes[name] = (f"{done['steps']} steps, {done['train_tokens']:,} training tokens, "
+                       f"val loss {done['val_loss']:.3f}, {done['wall_s']:.0f} s")
     return dataset, runs, notes
 
 

@@ -70,9 +70,11 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | None
+def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | None,
+                      runs_from: Path | None = None
                       ) -> tuple[Path, dict[str, Path], dict[str, str]]:
-    """The dataset and one run per share (made once, reused); and how each run was made."""
+    """The dataset and one run per share (made once, reused, or taken from `runs_from`, where
+    this script trained them on another export); and how each run was made."""
     dataset = root / "dataset"
     if not (dataset / "manifest.json").exists():
         export = write_export(root / "export", scale)
@@ -80,8 +82,10 @@ def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | 
     runs, notes = {}, {}
     for share in shares:
         name = f"memory_share {share:g}"
-        run = runs[name] = root / f"run-share-{share:g}"
+        run = runs[name] = (runs_from or root) / f"run-share-{share:g}"
         if not (run / "run.json").exists():
+            if runs_from:
+                raise SystemExit(f"--runs-from: no run {run}")
             load = _load()
             seconds = _doppel(["train", str(dataset), "-o", str(run), "--recipe", "cpu-demo",
                                "--memory-share", str(share), "--force",
@@ -186,6 +190,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="eval's defaults, not the demo's "
                         "--quick --max-contexts 48")
     parser.add_argument("--dir", type=Path, help="work in this folder and keep it (reused)")
+    parser.add_argument("--runs-from", type=Path, help="evaluate the runs this script trained "
+                        "in that --dir (on another export) instead of training here: on a slow "
+                        "or loaded machine, the sample's runs on the scaled export")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     from train import _machine
@@ -193,7 +200,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.dir or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        dataset, runs, notes = prepare_and_train(root, args.scale, args.shares, args.steps)
+        dataset, runs, notes = prepare_and_train(root, args.scale, args.shares, args.steps,
+                                                args.runs_from)
         eval_s = evaluate(runs, dataset, root / "eval", args.full)
         manifest = json.loads((dataset / "manifest.json").read_text())
         counts = manifest["counts"]
@@ -210,6 +218,7 @@ def main() -> None:
             "Command: `python bench/eval_memory.py "
             f"--shares {' '.join(f'{s:g}' for s in args.shares)} --scale {args.scale}"
             + (f" --steps {args.steps}" if args.steps else "") + (" --full" if args.full else "")
+            + (" --runs-from SAMPLE_DIR" if args.runs_from else "")
             + "`.\n\n" + table(root / "eval", list(runs))
         )
         print(block)

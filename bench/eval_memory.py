@@ -211,7 +211,8 @@ def main() -> None:
             + (f" scaled {args.scale}x" if args.scale > 1 else "")
             + f", {counts['messages_read']:,} messages read, {counts['messages_kept']:,} kept, "
             f"{counts['conversations']['train']} training and {counts['conversations']['val']} "
-            "held-out conversations. Runs (cpu-demo): "
+            "held-out conversations. Runs (cpu-demo"
+            + (", trained on the sample, not this export" if args.runs_from else "") + "): "
             + "; ".join(f"{name}: {note}" for name, note in notes.items())
             + f". Eval ({'defaults' if args.full else '--quick --max-contexts 48'}, all runs "
             f"and the base in one call): {f'{eval_s:.0f} s' if eval_s else 'reused'}. "

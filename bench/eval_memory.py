@@ -99,19 +99,20 @@ def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | 
 
 
 def evaluate(runs: dict[str, Path], dataset: Path, out: Path, full: bool) -> float:
-    """`doppel eval` of every run at once; an eval newer than every run is reused (its time
-    then reads 0)."""
-    done = out / "results.json"
-    if done.exists() and all(done.stat().st_mtime > (r / "run.json").stat().st_mtime
-                             for r in runs.values()):
+    """`doppel eval` of every run at once; an eval newer than every run is reused (with the time
+    it took, kept next to it)."""
+    done, timed = out / "results.json", out.parent / f"{out.name}-seconds.txt"
+    if done.exists() and timed.exists() and all(
+            done.stat().st_mtime > (r / "run.json").stat().st_mtime for r in runs.values()):
         print(f"eval reused: {out}", flush=True)
-        return 0.0
+        return float(timed.read_text())
     load = _load()
     quick = [] if full else ["--quick", "--max-contexts", "48"]  # the demo's eval
     seconds = _doppel(["eval", *map(str, runs.values()), "--data", str(dataset), "-o", str(out),
                        "--force", *quick])
     print(f"eval of {len(runs)} runs and their base: {seconds:.0f} s (load {load:.1f})",
           flush=True)
+    timed.write_text(f"{seconds:.1f}")
     return seconds
 
 
@@ -205,6 +206,7 @@ def main() -> None:
         eval_s = evaluate(runs, dataset, root / "eval", args.full)
         manifest = json.loads((dataset / "manifest.json").read_text())
         counts = manifest["counts"]
+        threads = os.environ.get("OMP_NUM_THREADS", "all cores")
         block = (
             f"Machine: {_machine().rsplit(', torch threads', 1)[0]}, 1-min load at the end "
             f"{_load():.1f}. Export: the sample"
@@ -215,7 +217,7 @@ def main() -> None:
             + (", trained on the sample, not this export" if args.runs_from else "") + "): "
             + "; ".join(f"{name}: {note}" for name, note in notes.items())
             + f". Eval ({'defaults' if args.full else '--quick --max-contexts 48'}, all runs "
-            f"and the base in one call): {f'{eval_s:.0f} s' if eval_s else 'reused'}. "
+            f"and the base in one call, OMP_NUM_THREADS {threads}): {eval_s:.0f} s. "
             "Command: `python bench/eval_memory.py "
             f"--shares {' '.join(f'{s:g}' for s in args.shares)} --scale {args.scale}"
             + (f" --steps {args.steps}" if args.steps else "") + (" --full" if args.full else "")

@@ -2,7 +2,9 @@
 (same data, seed and steps), each scored by `doppel eval` with memory on and off.
 
 Usage: python bench/eval_memory.py [--shares 0 0.5] [--scale 1] [--steps N] [--full]
-                                   [--dir DIR] [--write-docs]
+                                   [--dir DIR] [--runs-from DIR] [--write-docs]
+  e.g. python bench/eval_memory.py --dir /tmp/m1 --write-docs                 (the sample)
+       python bench/eval_memory.py --scale 7 --steps 26 --dir /tmp/m7 --write-docs
 
 The export is the bundled sample (--scale 1, what `make demo` trains on) or the sample's
 generator run over --scale times as many days, with its planted facts (Sam's corgi Biscuit, his
@@ -14,7 +16,8 @@ model once) with the demo's eval settings (--quick --max-contexts 48; --full: ev
 Printed per run: the memory section's numbers, each with its paired 95% interval (with memory
 minus without): the fact test (mean log-likelihood per token of the fact words, recall@3),
 held-out perplexity, and the ranking test's hits@1 and MRR for the user. Reruns reuse what
---dir holds (export, dataset, runs); the 1-minute load is printed next to every time.
+--dir holds (export, dataset, runs, and an eval newer than its runs); the 1-minute load is
+printed next to every time. OMP_NUM_THREADS=1 is the better setting on a loaded 2-core machine.
 """
 
 from __future__ import annotations
@@ -183,7 +186,8 @@ def table(out: Path, names: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.5],
+                        help="one cpu-demo run per --memory-share")
     parser.add_argument("--scale", type=int, default=1, help="days (and facts) of the sample "
                         "times this: 7 is a realistic-size export")
     parser.add_argument("--steps", type=int, help="--max-steps for training (default: the "
@@ -194,7 +198,8 @@ def main() -> None:
     parser.add_argument("--runs-from", type=Path, help="evaluate the runs this script trained "
                         "in that --dir (on another export) instead of training here: on a slow "
                         "or loaded machine, the sample's runs on the scaled export")
-    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="write the block into docs/benchmarks.md")
     args = parser.parse_args()
     from train import _machine
 

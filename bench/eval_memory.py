@@ -102,10 +102,12 @@ def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | 
 
 
 def evaluate(runs: dict[str, Path], dataset: Path, out: Path, full: bool) -> float:
-    """`doppel eval` of every run at once; an eval newer than every run is reused (with the time
-    it took, kept next to it)."""
+    """`doppel eval` of every run at once; an eval of these runs, newer than each, is reused (with
+    the time it took, kept next to it)."""
     done, timed = out / "results.json", out.parent / f"{out.name}-seconds.txt"
-    if done.exists() and timed.exists() and all(
+    same = done.exists() and [r["path"] for r in json.loads(done.read_text())["runs"]] == [
+        str(r.resolve()) for r in runs.values()]
+    if same and timed.exists() and all(
             done.stat().st_mtime > (r / "run.json").stat().st_mtime for r in runs.values()):
         print(f"eval reused: {out}", flush=True)
         return float(timed.read_text())

@@ -12,7 +12,8 @@ sister Clara from Edinburgh, ...) placed --scale times as often: --scale 7 is a 
 export (35k messages, 30k kept, like issue 20's 31k-message prototype) that still has
 recurring facts for the fact test to find. Every run is `doppel train DATASET --recipe cpu-demo
 --memory-share S` (plus --max-steps when given), all evaluated in one `doppel eval` (the base
-model once) with the demo's eval settings (--quick --max-contexts 48; --full: eval's defaults).
+model once) with the demo's eval settings (--quick's short replies, eval's default amounts of
+held-out data: doppel.demo.THOROUGH; --full: eval's defaults).
 Printed per run: the memory section's numbers, each with its paired 95% interval (with memory
 minus without): the fact test (mean log-likelihood per token of the fact words, recall@3),
 held-out perplexity, and the ranking test's hits@1 and MRR for the user. Reruns reuse what
@@ -42,6 +43,16 @@ HEADINGS = {
        "(bench/eval_memory.py --scale 7)",
 }
 
+
+
+def demo_eval_flags() -> list[str]:
+    """`doppel eval` flags for what the demo's eval does (doppel.demo.evaluate_into)."""
+    from doppel.demo import THOROUGH
+    from doppel.eval.options import EvalOptions
+
+    amounts = [(f"--{name.replace('_', '-')}", str(EvalOptions.model_fields[name].default))
+               for name in THOROUGH]
+    return ["--quick", *(word for pair in amounts for word in pair)]
 
 def _doppel(args: list[str]) -> float:
     """Run `doppel ARGS` (this checkout's package) as a user would; returns wall seconds."""
@@ -112,7 +123,7 @@ def evaluate(runs: dict[str, Path], dataset: Path, out: Path, full: bool) -> flo
         print(f"eval reused: {out}", flush=True)
         return float(timed.read_text())
     load = _load()
-    quick = [] if full else ["--quick", "--max-contexts", "48"]  # the demo's eval
+    quick = [] if full else demo_eval_flags()
     seconds = _doppel(["eval", *map(str, runs.values()), "--data", str(dataset), "-o", str(out),
                        "--force", *quick])
     print(f"eval of {len(runs)} runs and their base: {seconds:.0f} s (load {load:.1f})",
@@ -195,7 +206,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="--max-steps for training (default: the "
                         "recipe's one epoch, as the demo trains)")
     parser.add_argument("--full", action="store_true", help="eval's defaults, not the demo's "
-                        "--quick --max-contexts 48")
+                        "eval (--quick's short replies, eval's default amounts)")
     parser.add_argument("--dir", type=Path, help="work in this folder and keep it (reused)")
     parser.add_argument("--runs-from", type=Path, help="evaluate the runs this script trained "
                         "in that --dir (on another export) instead of training here: on a slow "
@@ -223,7 +234,7 @@ def main() -> None:
             "held-out conversations. Runs (cpu-demo"
             + (", trained on the sample, not this export" if args.runs_from else "") + "): "
             + "; ".join(f"{name}: {note}" for name, note in notes.items())
-            + f". Eval ({'defaults' if args.full else '--quick --max-contexts 48'}, all runs "
+            + f". Eval ({'defaults' if args.full else ' '.join(demo_eval_flags())}, all runs "
             f"and the base in one call, OMP_NUM_THREADS {threads}): {eval_s:.0f} s. "
             "Command: `python bench/eval_memory.py "
             f"--shares {' '.join(f'{s:g}' for s in args.shares)} --scale {args.scale}"

@@ -132,15 +132,8 @@ def test_memories_at_eval_time_come_only_from_before_the_context(trained):
     index = open_index(data)
     turns = fact_turns(dataset, ["Alex"], 4, 100, 0)
     assert turns
-    second_days = 0
     for turn in turns:
         found = context_memories(index, turn.context, turn.before, MAX_LENGTH)
-        assert all(m.end < turn.before for m in found)
+        assert found and all(m.end < turn.before for m in found)
         assert turn.context.conversation_id not in {m.conversation_id for m in found}
-        # a turn reads memories only when one shares a rare word (the relevance floor): a
-        # second day asks about its first day's made-up place, so it always does
-        if turn.context.conversation_id.endswith("-1"):
-            assert found, turn.context.conversation_id
-            second_days += 1
-    assert second_days >= 4
     index.close()

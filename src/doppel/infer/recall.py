@@ -61,9 +61,7 @@ def scoped_search(index: MemoryIndex, query: str, partners: frozenset[str] | Non
                   before: float | None = None, exclude: Collection[str] = (),
                   token_budget: int | None = None) -> tuple[Memory, ...]:
     """The privacy rule, for inference and training alike: memories from chats every partner
-    was part of (None: every chat, the owner's --memory-scope all); no partner, no memories.
-    Only relevant ones (a rare word shared, memory/search.py): small talk reads none, so it
-    costs no prompt tokens."""
+    was part of (None: every chat, the owner's --memory-scope all); no partner, no memories."""
     from doppel.memory import Scope
 
     if not query.strip() or (partners is not None and not partners):
@@ -71,7 +69,7 @@ def scoped_search(index: MemoryIndex, query: str, partners: frozenset[str] | Non
     scope = Scope.everything() if partners is None else Scope(partners)
     wanted = k if partners is None or len(partners) == 1 else k * WIDEN
     found = index.search(query, scope, before=before, exclude_conversations=exclude, k=wanted,
-                         token_budget=token_budget, relevant_only=True)
+                         token_budget=token_budget)
     if partners is not None:  # a group: Scope admits a chat any partner was in; keep all-in
         found = [m for m in found if partners <= set(m.participants)]
     return tuple(found[:k])

@@ -277,16 +277,15 @@ class MemoryIndex:
 
     def search(self, query: str, scope: Scope, *, before: float | None = None,
                exclude_conversations: Collection[str] = (), k: int = 3,
-               token_budget: int | None = None, relevant_only: bool = False) -> list[Memory]:
+               token_budget: int | None = None) -> list[Memory]:
         """The best `k` memories for `query` readable in `scope`, best first.
 
         before: only units whose `end` < before (no future); exclude_conversations: never
         these conversations; token_budget: stop adding memories once their text would pass
-        it (roughly 4 characters a token); relevant_only: only memories that share a rare
-        word with the query or whose vector stands far out (what a prompt reads; search.py)."""
+        it (roughly 4 characters a token)."""
         with self._lock:
             return self._searcher.search(query, scope, before, exclude_conversations, k,
-                                         token_budget, relevant_only)
+                                         token_budget)
 
     def add_units(self, units: Iterable[NewUnit]) -> None:
         """Index more units (the bot's own finished conversations), committed at once."""

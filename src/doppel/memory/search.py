@@ -1,10 +1,5 @@
 """One query against an open index: scope and time filter first, then BM25 (FTS5) and vector
-candidates, fused and ranked (ranking.py). Vectors are read into memory once, on first use.
-
-For a prompt (`relevant_only`, what the twin reads), a memory must also say something the
-conversation is about: share a rare word with the query, or have a vector that stands far out.
-Most turns of small talk then read none and cost no prompt tokens; a fact's rare word still
-brings its memory back (bench/generate.py --memory-only, docs/benchmarks.md)."""
+candidates, fused and ranked (ranking.py). Vectors are read into memory once, on first use."""
 
 from __future__ import annotations
 
@@ -28,11 +23,6 @@ MAX_DOCS = 2000  # ... and so does one in more units than this (BM25 scores ever
 # to everything a little, and without a floor its noise outvotes a rare shared word
 DENSE_MIN_Z = 4.0
 STEM_FROM = 7  # words this long are searched as a prefix (all but their last two letters)
-# relevant_only: a memory shares a word found in at most max(RARE_DOCS, RARE_SHARE * units)
-# units (a name, a place, a pet: the fact test's words), or its vector's z-score passes SURE_Z
-RARE_DOCS = 5
-RARE_SHARE = 0.0005
-SURE_Z = 6.0
 # above this many allowed units, vectors are ranked in two passes: Hamming distance on one sign
 # bit per (centred) dimension over all of them, then exact cosine for the PREFILTER nearest; the
 # z-score floor's mean and spread come from a stride sample of STAT_SAMPLE of them
@@ -140,27 +130,21 @@ class Searcher:
         return mask
 
     def search(self, query: str, scope: Scope, before: float | None,
-               exclude: Collection[str], k: int, token_budget: int | None,
-               relevant_only: bool = False) -> list[Memory]:
+               exclude: Collection[str], k: int, token_budget: int | None) -> list[Memory]:
         mask = self.allowed(scope, before, exclude)
         if not query.strip() or not mask.any() or k <= 0:
             return []
-        counted = self._terms(query)
-        lexical = self._lexical([term for _, term in counted], mask)
-        dense, sure = self._dense(query, mask)
-        scores = fuse([lexical, dense])
-        if relevant_only:
-            keep = self._sharing_rare(counted, list(scores)) | sure
-            scores = {unit: score for unit, score in scores.items() if unit in keep}
+        lexical = self._lexical(self._terms(query), mask)
+        scores = fuse([lexical, self._dense(query, mask)])
         now = before if before is not None else float(self.ends.max())
         ends = {unit: float(self.ends[self.row_of[unit]]) for unit in scores}
         scores = with_recency(scores, ends, now)
         order = sorted(scores, key=lambda unit: -scores[unit])[: 4 * k + 8]
         return pick(self._memories(order, scores), k, token_budget)
 
-    def _terms(self, query: str) -> list[tuple[int, str]]:
-        """(units holding it, FTS5 term) for the query's distinct words that are rare enough in
-        the index to mean something, rarest first, among its last 4 * MAX_TERMS distinct words
+    def _terms(self, query: str) -> list[str]:
+        """FTS5 terms for the query's distinct words that are rare enough in the index to mean
+        something, rarest first, among its last 4 * MAX_TERMS distinct words
         (a long earlier turn must not crowd out the newest); a long word becomes a prefix query
         without its last two letters, a crude stemmer for any language ("Звенигороде" finds
         "Звенигородом", "pelicans" "pelican")."""
@@ -178,19 +162,7 @@ class Searcher:
             if 0 < count <= limit:
                 term = '"' + stem.replace('"', '""') + '"'
                 counted.append((count, term + "*" if stem != word else term))
-        return sorted(counted)[:MAX_TERMS]
-
-    def _sharing_rare(self, counted: list[tuple[int, str]], units: list[int]) -> set[int]:
-        """Those of `units` that hold one of the query's rare words (FTS5 decides, so its
-        tokenizer, diacritics and prefixes agree with the search)."""
-        limit = max(RARE_DOCS, RARE_SHARE * self.units)
-        rare = [term for count, term in counted if count <= limit]
-        if not rare or not units:
-            return set()
-        marks = ",".join("?" * len(units))
-        return {row[0] for row in self.db.execute(
-            f"SELECT rowid FROM fts WHERE fts MATCH ? AND rowid IN ({marks})",
-            (" OR ".join(rare), *units))}
+        return [term for _, term in sorted(counted)[:MAX_TERMS]]
 
     def _lexical(self, terms: list[str], mask: np.ndarray) -> list[int]:
         """Unit ids by BM25, best first, among the allowed ones."""
@@ -207,12 +179,11 @@ class Searcher:
                     break
         return out
 
-    def _dense(self, query: str, mask: np.ndarray) -> tuple[list[int], set[int]]:
-        """Unit ids by cosine to the query's vector, best first, among the allowed ones, and
-        those whose z-score passes SURE_Z."""
+    def _dense(self, query: str, mask: np.ndarray) -> list[int]:
+        """Unit ids by cosine to the query's vector, best first, among the allowed ones."""
         vector = self.embedder.embed([query])[0]
         if not vector.any():
-            return [], set()
+            return []
         rows = np.flatnonzero(mask)
         if len(rows) > PREFILTER_FROM:
             mean, std = self._spread(rows, vector)
@@ -228,9 +199,7 @@ class Searcher:
         count = min(CANDIDATES, len(rows))
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top])]
-        found = [(int(self.ids[rows[i]]), float(scores[i])) for i in top if scores[i] > floor]
-        sure = {unit for unit, score in found if std > 0 and (score - mean) / std >= SURE_Z}
-        return [unit for unit, _ in found], sure
+        return [int(self.ids[rows[i]]) for i in top if scores[i] > floor]
 
     def _spread(self, rows: np.ndarray, vector: np.ndarray) -> tuple[float, float]:
         """Mean and standard deviation of the query's cosine over `rows`, from a stride

@@ -8,14 +8,12 @@ docs/benchmarks.md.
 Usage: .venv/bin/python bench/generate.py [--tokens 48] [--threads N] [--no-write] [--server-only]
                                           [--memory-only]
 (--server-only: the server rows alone, torch and llama.cpp side by side; --memory-only: the
-server at 8 clients with memory off, on, and on without the relevance floor, alternated on one
-engine, and retrieval's latency)
+server at 8 clients with memory off and on, alternated on one engine, and retrieval's latency)
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -214,30 +212,14 @@ def llama_cpp_server_rows(row, tokens: int) -> None:
             engine.close()
 
 
-@contextlib.contextmanager
-def relevance_floor(on: bool):
-    """Memory as before the relevance floor when off: every memory sharing a searched word, or
-    found by its vector, may enter the prompt (the comparison row)."""
-    from doppel.memory import search
-
-    kept = search.RARE_DOCS, search.SURE_Z
-    if not on:
-        search.RARE_DOCS, search.SURE_Z = 10**9, float("-inf")
-    try:
-        yield
-    finally:
-        search.RARE_DOCS, search.SURE_Z = kept
-
-
 def memory_rows(row, tokens: int, rounds: int = 1) -> None:
     """The server at 8 clients with memory off and on: the bundled sample prepared (its index
     with it), the user played mid-conversation at held-out points (a chat's first 8+ messages,
     up to a friend's line), the window a cpu-demo run serves with (512 tokens, so the memories
     block holds at most 128). Two loads: 8 clients at 8 different points spread over the
-    held-out chats (what a server sees: some turns find a relevant memory, most small talk
-    none), and 8 clients at one point whose memories fill the block (the worst case). Off and
-    on alternate on one engine, so the machine's load hits both alike. Then retrieval's own
-    latency (p50, p90) over held-out replies."""
+    held-out chats (what a server sees), and 8 clients at one point whose memories fill the
+    block (the worst case). Off and on alternate on one engine, so the machine's load hits
+    both alike. Then retrieval's own latency (p50, p90) over held-out replies."""
     from doppel.data.dataset import load_dataset
     from doppel.data.options import PrepareOptions
     from doppel.data.pipeline import prepare_dataset
@@ -271,11 +253,6 @@ def memory_rows(row, tokens: int, rounds: int = 1) -> None:
         worst = block(history)  # history when the window is full, so it is not the longest)
         found = sum(block(p) > 0 for p in deep)
         said = sum(len(engine.prompt_ids(p, persona, tokens)) for p in spread)
-        with relevance_floor(False):
-            before = [block(p) for p in spread]
-            found_before = sum(block(p) > 0 for p in deep)
-        print(f"without the relevance floor: {found_before} of {len(deep)} points read memories; "
-              f"8 spread points: {sum(b > 0 for b in before)}, +{sum(before)} tokens", flush=True)
         print(f"held-out points with 8+ messages: {found} of {len(deep)} read memories; "
               f"8 spread points: {sum(a > 0 for a in added)} read memories, +{sum(added)} "
               f"tokens on {said} of history; worst-case point: +{worst} on "
@@ -284,11 +261,10 @@ def memory_rows(row, tokens: int, rounds: int = 1) -> None:
         loads = [("8 conversations", {"histories": spread})] * rounds + [
             ("1 conversation with memories", {"history": history})]
         for what, load in loads:
-            for mode in ("off", "on", "on, no relevance floor"):
+            for mode in ("off", "on"):
                 engine.recall = None if mode == "off" else recall
-                with relevance_floor(mode != "on, no relevance floor"):
-                    row(f"server, memory {mode}, 8 clients, {what}",
-                        *server_throughput(engine, 8, tokens, persona=persona, **load))
+                row(f"server, memory {mode}, 8 clients, {what}",
+                    *server_throughput(engine, 8, tokens, persona=persona, **load))
         times = []
         for point in points[:200]:
             start = time.perf_counter()

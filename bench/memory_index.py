@@ -5,8 +5,8 @@ Usage: python bench/memory_index.py [--messages 1000000] [--dir /tmp/doppel-benc
        python bench/memory_index.py --search DATASET (only the searches, on a built index)
        python bench/memory_index.py --embedders      (quality on the sample's facts, speed)
 
-Searches go the way a reply's do (relevant_only: a memory must share a rare word or stand out);
-their p50 is given in wall and in CPU milliseconds (the second moves less with the load).
+Searches go the way a reply's do (k=3, a 400-token budget); their p50 is given in wall and in
+CPU milliseconds (the second moves less with the load).
 
 The big dataset is written straight in the dataset folder's shape (prepare has its own bench):
 chats with a friend and groups, conversations of 4-40 messages, words drawn Zipf-like from a
@@ -116,7 +116,7 @@ def _child(step: str, folder: str) -> None:
             for _ in range(100):
                 query = " ".join(rng.choices(vocab[:5000], k=rng.randint(4, 20)))
                 t, cpu = time.perf_counter(), time.process_time()
-                memory.search(query, scope, k=3, token_budget=400, relevant_only=True)
+                memory.search(query, scope, k=3, token_budget=400)
                 times.append((time.perf_counter() - t) * 1000)
                 cpu_times.append((time.process_time() - cpu) * 1000)
             times.sort()

@@ -10,7 +10,7 @@ import pytest
 
 from builders import run_cli, write_dataset, write_tiny_model
 from conftest import write_adapter_run
-from doppel.eval.options import EvalOptions, EvalSampling
+from doppel.eval.options import QUICK, EvalOptions, EvalSampling
 from doppel.eval.runner import evaluate
 from doppel.runs import METRICS, RUN_INFO
 
@@ -136,7 +136,9 @@ def test_cli_writes_a_quick_report(setup, monkeypatch, capsys):
     # 4 contexts for Alex: too few to rank, said in words (table and first paragraph), no number
     assert results["runs"][0]["ranking"]["Alex"]["fine_tuned_hits"] is None
     report = (root / "cli" / "report.md").read_text()
-    assert "| Alex | 4 | too few held-out turns to rank (4 contexts with 10 distinct" in report
+    candidates = QUICK["rank_candidates"]
+    assert f"| Alex | 4 | too few held-out turns to rank (4 contexts with {candidates} distinct" \
+        in report
     assert "fit the conversation: too few held-out turns to rank" in report.split("\n\n")[1]
     # the summary's mean across speakers carries its interval
     style_mean = results["runs"][0]["means"]["style"]

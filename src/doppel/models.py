@@ -135,7 +135,8 @@ def gguf_loads_shared() -> Iterator[None]:
     for the config, the tokenizer and the weights (a pure-Python read of every vocabulary
     string), and builds the gguf package's tensor-name map once per (architecture, layers),
     not once per module (~800 times for SmolLM2). Both are read-only where transformers uses
-    them. Loading SmolLM2's GGUF: 10.7 -> 6.6 s CPU from the maps alone (docs/benchmarks.md)."""
+    them. SmolLM2's model and tokenizer from GGUF: 15.7 -> 5.5 s CPU; Gemma 3 270M's: 45.3 ->
+    21.8 s (docs/benchmarks.md, "Test suite, idle (session 5)")."""
     import gguf
 
     originals = gguf.GGUFReader, gguf.get_tensor_name_map

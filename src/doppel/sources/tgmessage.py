@@ -50,7 +50,7 @@ def normalize_peer_id(raw: int | str | None, kind: str = "user", *,
     shifted (2**32 + user, 2**33 + group/channel) from Oct 2020. `kind` says what a bare int is;
     `shifted=False` reads ints as bare ids (modern chat ids exceed 2**32).
     """
-    if raw is None or isinstance(raw, bool):
+    if not isinstance(raw, (int, str)) or isinstance(raw, bool):  # a damaged export's list, ...
         return None
     if isinstance(raw, str):
         if _PEER.fullmatch(raw):

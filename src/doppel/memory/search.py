@@ -134,8 +134,9 @@ class Searcher:
         mask = self.allowed(scope, before, exclude)
         if not query.strip() or not mask.any() or k <= 0:
             return []
-        lexical = self._lexical(self._terms(query), mask)
-        scores = fuse([lexical, self._dense(query, mask)])
+        lexical = self._lexical(query, mask)
+        dense = self._dense(query, mask)
+        scores = fuse([lexical, dense])
         now = before if before is not None else float(self.ends.max())
         ends = {unit: float(self.ends[self.row_of[unit]]) for unit in scores}
         scores = with_recency(scores, ends, now)
@@ -164,8 +165,9 @@ class Searcher:
                 counted.append((count, term + "*" if stem != word else term))
         return [term for _, term in sorted(counted)[:MAX_TERMS]]
 
-    def _lexical(self, terms: list[str], mask: np.ndarray) -> list[int]:
+    def _lexical(self, query: str, mask: np.ndarray) -> list[int]:
         """Unit ids by BM25, best first, among the allowed ones."""
+        terms = self._terms(query)
         if not terms:
             return []
         out = []

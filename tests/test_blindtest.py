@@ -8,6 +8,7 @@ import sqlite3
 import stat
 import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,6 +17,7 @@ from builders import run_cli
 from doppel.blindtest.results import summarize
 from doppel.blindtest.server import create_app
 from doppel.blindtest.store import Answer, BlindStore, Item
+from doppel.infer.server import run_in_thread
 
 
 def token_of(link: str) -> str:
@@ -68,6 +70,36 @@ def test_a_judge_never_sees_a_chat_they_were_not_in(client):
     for item in jo["items"]:
         assert {speaker for speaker, _ in item["history"]} <= {"Jo", "Alex"}
     assert "sources" not in json.dumps(sam) and "twin" not in json.dumps(sam)
+
+
+def test_a_keyless_blind_test_answers_only_loopback_host_names(prepared, tmp_path):
+    """DNS rebinding against `doppel blindtest` without --api-key: a page on evil.example whose
+    name points at 127.0.0.1 reaches neither a judge's page nor their items; the printed link's
+    127.0.0.1:PORT and localhost:PORT do. A JSON answer sent without a JSON type is refused."""
+    _, _, store_path, links = prepared
+    store = BlindStore(copy_store(store_path, tmp_path / "hosts.sqlite"))
+    server, url = run_in_thread(create_app(store))
+    try:
+        port, token = url.rsplit(":", 1)[1], token_of(links["Sam"])
+        auth = {"Authorization": f"Bearer {token}"}
+        for host, status in (("evil.example", 400), (f"evil.example:{port}", 400),
+                             (f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200)):
+            page = httpx.get(f"{url}/t/{token}", headers={"Host": host})
+            items = httpx.get(f"{url}/api/test", headers={"Host": host, **auth})
+            assert (page.status_code, items.status_code) == (status, status), host
+            if status == 400:
+                assert items.json()["error"]["code"] == "untrusted_host"
+                assert "items" not in items.json() and "Which one" not in page.text
+        item = items.json()["items"][0]["id"]
+        answer = json.dumps({"item": item, "pick": 0})
+        untyped = httpx.post(f"{url}/api/answer", content=answer, headers=auth)
+        assert untyped.status_code == 415 and store.answers("Sam") == []
+        typed = httpx.post(f"{url}/api/answer", content=answer,
+                           headers={**auth, "Content-Type": "application/json"})
+        assert typed.status_code == 200 and len(store.answers("Sam")) == 1
+    finally:
+        server.should_exit = True
+        store.close()
 
 
 def test_wrong_or_missing_tokens_get_no_item(client):

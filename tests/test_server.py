@@ -14,6 +14,7 @@ from builders import run_cli, run_doppel
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
 from doppel.infer.engine import Engine, SamplingParams
+from doppel.infer.hosts import host_name, is_loopback
 from doppel.infer.options import ApiOptions, check_exposure
 from doppel.infer.server import (
     MAX_BODY,
@@ -143,6 +144,139 @@ def test_a_request_over_its_time_limit_is_stopped(serve):
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=long_request(True)) as streamed:
         lines = [line for line in streamed.iter_lines() if line]
     assert '"generation_timeout"' in lines[-2] and lines[-1] == "data: [DONE]"
+
+
+def lone_surrogate(stream: bool) -> bytes:
+    """Valid JSON whose text holds a lone surrogate (half a UTF-16 pair): no tokenizer reads it."""
+    return (b'{"model": "doppel/Alex", "stream": ' + (b"true" if stream else b"false") +
+            b', "messages": [{"role": "user", "content": "hi \\ud800 there"}]}')
+
+
+def post(url: str, body: bytes) -> httpx.Response:
+    return httpx.post(f"{url}/v1/chat/completions", content=body,
+                      headers={"Content-Type": "application/json"})
+
+
+def wait_idle(url: str) -> dict:
+    """The queue once every place is back (or what it is after 5 s)."""
+    for _ in range(100):
+        queue = httpx.get(f"{url}/health").json()["queue"]
+        if queue["running"] == queue["waiting"] == 0:
+            break
+        time.sleep(0.05)
+    return queue
+
+
+def test_32_requests_the_tokenizer_refuses_give_their_places_back(serve):
+    """The issue's jam: a lone surrogate failed the start of a stream outside the code that
+    frees its place, so 16 (the default capacity) of them made every client's answer 503."""
+    backend = EchoBackend()
+    url = serve(backend)
+    assert httpx.get(f"{url}/health").json()["queue"]["capacity"] == 16
+    for n in range(32):
+        refused = post(url, lone_surrogate(stream=n % 4 != 0))  # a quarter not streamed
+        assert refused.status_code == 400, (n, refused.text)
+        assert "lone surrogate" in refused.json()["error"]["message"]
+    named = post(url, b'{"model": "doppel/Alex", "messages": [{"role": "user", "name": '
+                      b'"\\udc80", "content": "hi"}]}')  # in a speaker's name too
+    assert named.status_code == 400 and "\\udc80" in named.json()["error"]["message"]
+    assert wait_idle(url) == {"running": 0, "waiting": 0, "capacity": 16}
+    stream = client(url).chat.completions.create(
+        model="doppel/Alex", stream=True, messages=[{"role": "user", "content": "still here?"}])
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices).startswith(
+        "still here?")
+    assert backend.started == 1  # nothing refused reached the model
+
+
+def test_clients_that_hang_up_or_run_out_of_time_give_their_places_back(serve):
+    """Each way a request can end early, more times than there are places (2), then a normal
+    request is answered: a client that closes mid-stream, a stream and a non-streamed request
+    stopped by the deadline."""
+    backend = EchoBackend(delay_s=0.02)
+    url = serve(backend, queue_size=1, batch_size=1, timeout=0.5)
+    for _ in range(4):
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=long_request(True)) as left:
+            lines = left.iter_lines()
+            next(lines)
+            assert next(line for line in lines if line).startswith("data: ")
+        # the response is closed mid-stream: httpx drops the connection
+    for _ in range(3):
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=long_request(True)) as slow:
+            assert '"generation_timeout"' in "".join(slow.iter_lines())
+        assert httpx.post(f"{url}/v1/chat/completions",
+                          json=long_request(False)).status_code == 504
+    assert wait_idle(url) == {"running": 0, "waiting": 0, "capacity": 2}
+    after = client(url).chat.completions.create(model="doppel/Alex",
+                                                messages=[{"role": "user", "content": "hey"}])
+    assert after.choices[0].message.content.startswith("hey")
+    assert backend.started == 4 + 3 * 2 + 1
+
+
+@pytest.mark.slow
+def test_the_embedded_model_refuses_a_lone_surrogate_and_stays_free(serve, embedded):
+    """The real engine's start (recall, the tokenizer) is where the surrogate is found: a server
+    with one place answers 400 three times, then a reply."""
+    url = serve(embedded, queue_size=0, batch_size=1)
+    for stream in (True, False, True):
+        refused = post(url, lone_surrogate(stream))
+        assert refused.status_code == 400 and "surrogate" in refused.text
+    reply = client(url).chat.completions.create(
+        model="doppel/Alex", max_tokens=4, messages=[{"role": "user", "content": "hey"}])
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+@pytest.mark.parametrize(("headers", "why"), [
+    ({}, "no Content-Type"), ({"Content-Type": "text/plain"}, "a simple request's type"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, "a form's"),
+])
+def test_a_json_body_without_a_json_content_type_is_refused(serve, headers, why):
+    """What a web page can send without a CORS preflight (fetch with a Blob body has no type)
+    is refused before it reaches the model (FastAPI >= 0.132, doppel's 415)."""
+    backend = EchoBackend()
+    url = serve(backend)
+    body = b'{"model": "doppel/Alex", "messages": [{"role": "user", "content": "hi"}]}'
+    refused = httpx.post(f"{url}/v1/chat/completions", content=body, headers=headers)
+    assert refused.status_code == 415, why
+    assert refused.json()["error"]["code"] == "unsupported_media_type"
+    assert post(url, body).status_code == 200 and backend.started == 1
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1:8000", True), ("localhost:8000", True), ("LocalHost", True), ("[::1]:8000", True),
+    ("[::1]", True), ("127.9.8.7:1", True), ("[::ffff:127.0.0.1]:80", True),
+    ("evil.example", False), ("evil.example:8000", False), ("127.0.0.1.evil.example", False),
+    ("localhost.evil.example", False), ("192.168.1.10:8000", False), ("[::2]:8000", False),
+    ("0.0.0.0:8000", False), ("", False), ("evil.example@127.0.0.1", False),
+    ("127.0.0.1:99999", False), ("[::1", False), ("127.0.0.1 evil.example", False),
+    ("2130706433", False),
+])
+def test_which_host_headers_are_this_machine(host, loopback):
+    name = host_name(host)
+    assert (name is not None and is_loopback(name)) is loopback
+
+
+def test_a_keyless_server_answers_only_loopback_host_names(serve):
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends
+    `Host: evil.example`; a keyless server refuses it on every path, the model untouched."""
+    backend = EchoBackend()
+    url = serve(backend)
+    port = url.rsplit(":", 1)[1]
+    chat = {"model": "doppel/Alex", "messages": [{"role": "user", "content": "secret?"}]}
+    for path in ("/v1/models", "/health", "/"):
+        refused = httpx.get(url + path, headers={"Host": "evil.example"})
+        assert refused.status_code == 400, path
+        assert refused.json()["error"]["code"] == "untrusted_host"
+    refused = httpx.post(f"{url}/v1/chat/completions", json=chat,
+                         headers={"Host": f"evil.example:{port}"})
+    assert refused.status_code == 400 and "--api-key" in refused.json()["error"]["message"]
+    assert backend.started == 0
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+        assert httpx.get(f"{url}/v1/models", headers={"Host": host}).status_code == 200, host
+        answered = httpx.post(f"{url}/v1/chat/completions", json=chat, headers={"Host": host})
+        assert answered.status_code == 200, host
+    keyed = serve(EchoBackend(), api_key="s3cret")  # with a key, the key decides, as before
+    assert httpx.get(f"{keyed}/v1/models", headers={
+        "Host": "doppel.example", "Authorization": "Bearer s3cret"}).status_code == 200
 
 
 @pytest.mark.parametrize(("body", "status", "where"), [

@@ -1,5 +1,6 @@
 """The blind test over HTTP, on `doppel serve`'s stack (FastAPI, its body limit, its JSON errors,
-its --host/--api-key rule): one page per judge link, an API the page talks to.
+its --host/--api-key rule, its Host check without a key): one page per judge link, an API the
+page talks to.
 
 GET /t/TOKEN is the judge's page (404 for any other path: no page, no item). The page sends the
 token as `Authorization: Bearer TOKEN` to /api/test (the judge's items, never whose candidate is
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from doppel.blindtest.results import compute
 from doppel.blindtest.store import BlindStore
-from doppel.infer.server import MAX_BODY, ApiError, BodyLimit, add_error_handlers
+from doppel.infer.server import ApiError, add_error_handlers, add_guards
 
 STATIC = Path(__file__).parent / "static"
 HEADERS = {  # the token is in the page's URL: never send it on as a referrer, never cache
@@ -68,7 +69,7 @@ def check_answer(store: BlindStore, judge: str, body: AnswerBody) -> list[int | 
 def create_app(store: BlindStore, api_key: str | None = None) -> FastAPI:
     """The judges' pages and API over one store."""
     app = FastAPI(title="doppel blindtest", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    add_guards(app, api_key)
     add_error_handlers(app)
 
     @app.middleware("http")

@@ -78,6 +78,7 @@ class EngineBase:
                 memories: Sequence | None = None) -> tuple[list[int], tuple]:
         """Prompt ids and the memories they hold: `memories` when given (the bot finds its
         own), else what the engine's recall finds for this history (none without one)."""
+        check_text(history, respondent)  # before recall and the tokenizer read it
         if memories is None:
             memories = self.find_memories(history, respondent)
         _, kept = self.encoder.memory_block(memories, self.max_length)
@@ -99,6 +100,18 @@ class EngineBase:
               params: SamplingParams | None = None) -> list[str]:
         """The respondent's messages for one turn."""
         return messages_of(self.stream(history, respondent, params))
+
+
+def check_text(history: Sequence[tuple[str, str]], respondent: str) -> None:
+    """Refuse, in one line, text no tokenizer can read: a lone surrogate (half a UTF-16 pair,
+    which JSON's \\ud800 and Python allow) has no UTF-8 bytes. The server answers it with 400."""
+    for value in (respondent, *(part for turn in history for part in turn)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            bad = value[error.start].encode("unicode_escape").decode()
+            raise DoppelError(f"a message holds {bad}, half of a UTF-16 pair (a lone "
+                              "surrogate), which is not text; send whole characters") from None
 
 
 def messages_of(deltas) -> list[str]:

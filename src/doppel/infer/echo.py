@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from doppel.infer.base import check_text
 from doppel.infer.engine import Delta, SamplingParams
 
 
@@ -62,7 +63,9 @@ class EchoBackend:
     def start(self, history: Sequence[tuple[str, str]], respondent: str,
               params: SamplingParams, on_delta: Callable[[Delta], None],
               memories: Sequence | None = None) -> EchoGeneration:
-        """Like Engine.start: deltas arrive on another thread until done or cancelled."""
+        """Like Engine.start: text a tokenizer refuses fails here (DoppelError), then deltas
+        arrive on another thread until done or cancelled."""
+        check_text(history, respondent)
         generation = EchoGeneration()
 
         def run() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from doppel.errors import DoppelError
-from doppel.infer.base import EngineBase
+from doppel.infer.base import EngineBase, check_text
 from doppel.infer.engine import Delta, Detokenizer
 from doppel.infer.sampling import SamplingParams
 from doppel.runs import RunInfo
@@ -149,8 +149,10 @@ class LlamaEngine(EngineBase):
               memories: Sequence | None = None) -> LlamaJob:
         """Queue a request for the worker thread (the server's path); returns it to cancel.
 
-        `on_delta` is called on the worker thread; the last Delta has done=True.
+        `on_delta` is called on the worker thread; the last Delta has done=True. Text the
+        tokenizer refuses fails here, before it queues (DoppelError: the server's 400).
         """
+        check_text(history, respondent)
         job = LlamaJob(history, respondent, params, on_delta, memories)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="doppel-llama.cpp",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +9,7 @@ from pydantic import model_validator
 
 from doppel.errors import DoppelError
 from doppel.hardware import PrecisionWord
+from doppel.infer.hosts import is_loopback
 from doppel.infer.sampling import SamplingParams
 from doppel.options import Options, option, precision_option
 
@@ -110,13 +110,7 @@ class ServeOptions(ApiOptions):
 
 def check_exposure(host: str, api_key: str | None) -> None:
     """Refuse to listen beyond this machine without a key: chat logs are private."""
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False  # a host name could resolve anywhere
-    if not loopback and not api_key:
+    if not is_loopback(host) and not api_key:  # a host name could resolve anywhere
         raise DoppelError(f"--host {host} is reachable from other machines; pass --api-key KEY "
                           "(or set DOPPEL_API_KEY), or keep the default --host 127.0.0.1")
 

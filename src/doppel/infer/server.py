@@ -9,8 +9,9 @@ same blank line, so a reply sent back as history keeps its message boundaries.
 
 Concurrent requests share the model through continuous batching (Engine.start, infer/batcher.py):
 up to max_batch generate together, queue_size more wait (503 beyond that), each with a deadline
-(504); a client that hangs up leaves the batch at the next decode step. Bodies over MAX_BODY
-bytes get 413.
+(504); a client that hangs up leaves the batch at the next decode step. Each request's place is
+a Turn, given back however the request ends. Bodies over MAX_BODY bytes get 413; without an API
+key only loopback Host names are answered (LoopbackOnly).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
+from doppel.errors import DoppelError
 from doppel.infer.engine import Delta
+from doppel.infer.hosts import host_name, is_loopback
 from doppel.infer.options import ApiOptions
 from doppel.infer.recall import memories_json
 from doppel.infer.sampling import SamplingParams
@@ -128,66 +131,103 @@ class Scheduler:
         self.admitted = 0
         self.running = 0
 
-    def admit(self) -> Ticket:
-        """Take a place in the queue or fail with 503."""
+    def admit(self, history: list[tuple[str, str]], persona: str,
+              params: SamplingParams) -> Turn:
+        """Take a place (503 when none is free) and start the generation in it. A start that
+        fails (text the tokenizer refuses: DoppelError, 400) gives the place back at once."""
         if self.admitted >= self.capacity:
             raise ApiError(503, f"the server is busy ({self.admitted} requests queued); "
                            "retry later", "server_busy", "queue_full")
         self.admitted += 1
-        return Ticket(self, time.monotonic() + self.timeout_s)
-
-    async def run(self, ticket: Ticket, history: list[tuple[str, str]], persona: str,
-                  params: SamplingParams) -> AsyncIterator[Delta]:
-        """Join the batch and stream its deltas; leaving early cancels the generation."""
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[Delta] = asyncio.Queue()
-        generation = self.backend.start(
-            history, persona, params, lambda delta: loop.call_soon_threadsafe(inbox.put_nowait,
-                                                                                delta))
-        started = False
+        turn = Turn(self, time.monotonic() + self.timeout_s)
         try:
-            while True:
-                delta = await self._next(inbox, ticket.deadline, started)
-                if not started:
-                    started = True
-                    self.running += 1
-                if delta.done and (delta.finish_reason or "").startswith("error"):
-                    raise ApiError(500, f"generation failed: {delta.finish_reason}",
-                                   "server_error", "generation_failed")
-                yield delta
-                if delta.done:
-                    return
-        finally:
-            generation.cancel()
-            self.running -= started
-            ticket.release()
-
-    async def _next(self, inbox: asyncio.Queue[Delta], deadline: float, started: bool) -> Delta:
-        try:
-            async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
-                return await inbox.get()
-        except TimeoutError:
-            if not started:
-                raise ApiError(503, f"waited {self.timeout_s:g}s in the queue; retry later",
-                               "server_busy", "queue_timeout") from None
-            raise ApiError(504, f"generation took longer than {self.timeout_s:g}s", "timeout",
-                           "generation_timeout") from None
+            turn.begin(history, persona, params)
+        except BaseException:
+            turn.close()
+            raise
+        return turn
 
     def status(self) -> dict[str, int]:
         return {"running": self.running, "waiting": max(self.admitted - self.running, 0),
                 "capacity": self.capacity}
 
 
-class Ticket:
-    """A place in the queue, given back exactly once (by the stream, or after the response)."""
+class Turn:
+    """One request's place and its generation, from admission until close(), which gives both
+    back exactly once however the request ends: done, failed before or after its first token,
+    timed out, or its client gone. Whoever answers the request holds it in `with turn:` (the
+    JSON reply, or TurnStream for the whole life of a stream); nothing else releases."""
 
     def __init__(self, scheduler: Scheduler, deadline: float) -> None:
-        self.scheduler, self.deadline, self.held = scheduler, deadline, True
+        self.scheduler, self.deadline = scheduler, deadline
+        self.inbox: asyncio.Queue[Delta] = asyncio.Queue()
+        self.generation: Generation | None = None
+        self.running = self.closed = False
 
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            self.scheduler.admitted -= 1
+    def begin(self, history: list[tuple[str, str]], persona: str,
+              params: SamplingParams) -> None:
+        loop, inbox = asyncio.get_running_loop(), self.inbox
+        try:
+            self.generation = self.scheduler.backend.start(
+                history, persona, params,
+                lambda delta: loop.call_soon_threadsafe(inbox.put_nowait, delta))
+        except DoppelError as error:  # bad input the engine found (a lone surrogate)
+            raise ApiError(400, f"invalid request: {error}", param="messages") from None
+
+    async def deltas(self) -> AsyncIterator[Delta]:
+        """The generation's deltas until the last one; a failed generation raises ApiError."""
+        while True:
+            delta = await self._next()
+            if not self.running:
+                self.running = True
+                self.scheduler.running += 1
+            if delta.done and (delta.finish_reason or "").startswith("error"):
+                raise ApiError(500, f"generation failed: {delta.finish_reason}",
+                               "server_error", "generation_failed")
+            yield delta
+            if delta.done:
+                return
+
+    async def _next(self) -> Delta:
+        timeout_s = self.scheduler.timeout_s
+        try:
+            async with asyncio.timeout(max(self.deadline - time.monotonic(), 0)):
+                return await self.inbox.get()
+        except TimeoutError:
+            if not self.running:
+                raise ApiError(503, f"waited {timeout_s:g}s in the queue; retry later",
+                               "server_busy", "queue_timeout") from None
+            raise ApiError(504, f"generation took longer than {timeout_s:g}s", "timeout",
+                           "generation_timeout") from None
+
+    def close(self) -> None:
+        """Stop the generation (it leaves the batch at its next step) and free the place."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.generation is not None:
+            self.generation.cancel()
+        self.scheduler.running -= self.running
+        self.scheduler.admitted -= 1
+
+    def __enter__(self) -> Turn:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class TurnStream(StreamingResponse):
+    """A streamed reply that holds its Turn until the response is over, however it ends (the
+    last chunk, an error while streaming, a client that hung up, a cancelled task)."""
+
+    def __init__(self, turn: Turn, content: AsyncIterator[str], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.turn = turn
+
+    async def __call__(self, scope, receive, send) -> None:
+        with self.turn:
+            await super().__call__(scope, receive, send)
 
 
 # --- translating OpenAI requests -------------------------------------------------------------
@@ -244,7 +284,7 @@ def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
         yield
 
     app = FastAPI(title="doppel", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    add_guards(app, api_key)
     add_error_handlers(app)
 
     async def check_key(request: Request) -> None:
@@ -275,21 +315,16 @@ def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
         persona = persona_of(backend, body.model)
         history = history_of(body.messages, persona, backend.default_partner(persona))
         params = params_of(body, defaults)
-        scheduler: Scheduler = request.app.state.scheduler
-        ticket = scheduler.admit()
-        deltas = scheduler.run(ticket, history, persona, params)
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": MODEL_PREFIX + persona}
+        usage = bool((body.stream_options or {}).get("include_usage"))
+        turn = request.app.state.scheduler.admit(history, persona, params)
         if body.stream:
-            usage = bool((body.stream_options or {}).get("include_usage"))
-            return StreamingResponse(
-                _sse(deltas, meta, persona, usage), media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                background=BackgroundTask(ticket.release))  # if the stream never started
-        try:
-            return await _complete(deltas, meta, persona)
-        finally:
-            ticket.release()
+            return TurnStream(turn, _sse(turn.deltas(), meta, persona, usage),
+                              media_type="text/event-stream",
+                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        with turn:
+            return await _complete(turn.deltas(), meta, persona)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -358,6 +393,10 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
+        if isinstance(first.get("input"), bytes):  # FastAPI read no JSON: its type was not JSON
+            refused = ApiError(415, "invalid request: send the body as JSON, with the header "
+                               "Content-Type: application/json", code="unsupported_media_type")
+            return JSONResponse(refused.body(), status_code=415)
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"invalid request: {where + ': ' if where else ''}{first.get('msg', 'bad body')}"
         return JSONResponse(ApiError(400, message, param=where or None).body(), status_code=400)
@@ -409,6 +448,37 @@ class BodyLimit:
         error = ApiError(413, f"the request body is over {self.limit // 1024} KiB",
                          code="request_too_large")
         await JSONResponse(error.body(), status_code=413)(scope, receive, send)
+
+
+class LoopbackOnly:
+    """ASGI middleware for a server without a key: a request whose Host header is not a loopback
+    name or address (infer/hosts.py) gets 400 before the app sees it, so a web page that points
+    its own name at 127.0.0.1 (DNS rebinding) reads nothing. The name a keyless server was told
+    to bind to passes too: check_exposure lets only loopback names bind without a key."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        given = Headers(scope=scope).get("host")
+        name = host_name(given)
+        if name is not None and is_loopback(name):
+            return await self.app(scope, receive, send)
+        error = ApiError(400, f"Host {given!r} is not this machine: a server without --api-key "
+                         "answers only requests to localhost, 127.0.0.1 or [::1] (a web page "
+                         "under another name is refused); open one of those, or start it with "
+                         "--api-key", code="untrusted_host")
+        await JSONResponse(error.body(), status_code=400)(scope, receive, send)
+
+
+def add_guards(app: FastAPI, api_key: str | None) -> None:
+    """What `doppel serve` and `doppel blindtest` put in front of their routes: the body limit,
+    and without a key the Host check (with one, the key guards what is private)."""
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    if not api_key:
+        app.add_middleware(LoopbackOnly)  # added last: runs first
 
 
 def run_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0):

@@ -177,9 +177,6 @@ def test_32_requests_the_tokenizer_refuses_give_their_places_back(serve):
         refused = post(url, lone_surrogate(stream=n % 4 != 0))  # a quarter not streamed
         assert refused.status_code == 400, (n, refused.text)
         assert "lone surrogate" in refused.json()["error"]["message"]
-    named = post(url, b'{"model": "doppel/Alex", "messages": [{"role": "user", "name": '
-                      b'"\\udc80", "content": "hi"}]}')  # in a speaker's name too
-    assert named.status_code == 400 and "\\udc80" in named.json()["error"]["message"]
     assert wait_idle(url) == {"running": 0, "waiting": 0, "capacity": 16}
     stream = client(url).chat.completions.create(
         model="doppel/Alex", stream=True, messages=[{"role": "user", "content": "still here?"}])

@@ -3,6 +3,7 @@ prompt ids, stops, sampling settings and exact usage; greedy replies equal the t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -151,6 +152,11 @@ def test_one_at_a_time_a_full_queue_503_and_a_disconnect_frees_it(llama, serve, 
         assert busy.status_code == 503 and busy.json()["error"]["code"] == "queue_full"
     assert _settled(llama) < prompt + 50  # stopped long before its 200 tokens
     assert httpx.get(f"{url}/health").json()["queue"]["running"] == 0
+    lone = json.dumps({**body, "messages": [{"role": "user", "content": "hi \ud800"}]})
+    for _ in range(3):  # text the tokenizer refuses: 400 before it queues, its place given back
+        refused = httpx.post(f"{url}/v1/chat/completions", content=lone,
+                             headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400 and "lone surrogate" in refused.text
     after = client(url).chat.completions.create(model="doppel/Alex", messages=CHAT, max_tokens=3)
     assert after.usage.completion_tokens == 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 
@@ -266,6 +267,10 @@ def test_a_keyless_server_answers_only_loopback_host_names(serve):
     refused = httpx.post(f"{url}/v1/chat/completions", json=chat,
                          headers={"Host": f"evil.example:{port}"})
     assert refused.status_code == 400 and "--api-key" in refused.json()["error"]["message"]
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:  # HTTP/1.0
+        raw.sendall(b"GET /v1/models HTTP/1.0\r\n\r\n")  # may leave Host out
+        answer = b"".join(iter(lambda: raw.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 400") and b"without a Host header" in answer
     assert backend.started == 0
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
         assert httpx.get(f"{url}/v1/models", headers={"Host": host}).status_code == 200, host

@@ -58,7 +58,10 @@ class Backend(Protocol):
     def can_play(self, name: str) -> bool: ...
     def default_partner(self, persona: str) -> str: ...
     def start(self, history: Sequence[tuple[str, str]], respondent: str,
-              params: SamplingParams, on_delta: Callable[[Delta], None]) -> Generation: ...
+              params: SamplingParams, on_delta: Callable[[Delta], None]) -> Generation:
+        """Begin generating (deltas arrive through on_delta, on another thread); bad input
+        raises DoppelError here, before anything is queued."""
+        ...
 
 
 class ApiError(Exception):
@@ -466,7 +469,8 @@ class LoopbackOnly:
         name = host_name(given)
         if name is not None and is_loopback(name):
             return await self.app(scope, receive, send)
-        error = ApiError(400, f"Host {given!r} is not this machine: a server without --api-key "
+        named = f"Host {given!r}" if given else "a request without a Host header"
+        error = ApiError(400, f"{named} is not this machine: a server without --api-key "
                          "answers only requests to localhost, 127.0.0.1 or [::1] (a web page "
                          "under another name is refused); open one of those, or start it with "
                          "--api-key", code="untrusted_host")

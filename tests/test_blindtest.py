@@ -357,6 +357,9 @@ def test_readme_serve_line(prepared, tmp_path):
                             json={"item": item, "pick": 0})
         assert answer.json() == {"recorded": True, "answered": 1, "total": 4}
         assert httpx.get(f"{base}/t/{token_of(printed['Jo'])}", timeout=10).status_code == 200
+        rebound = httpx.get(f"{base}/api/test", headers={**auth, "Host": "evil.example"},
+                            timeout=10)
+        assert rebound.status_code == 400  # keyless: a page on another name reads no item
     finally:
         server.send_signal(signal.SIGINT)
         _, err = server.communicate(timeout=30)

@@ -317,6 +317,8 @@ def test_serve_as_the_readme_types_it(tiny_run_dir):
             "messages": [{"role": "user", "name": "Sam", "content": "hey"}]})
         assert reply.status_code == 200, reply.text
         assert reply.json()["choices"][0]["message"]["role"] == "assistant"
+        rebound = httpx.get(f"{base}/v1/models", timeout=10, headers={"Host": "evil.example"})
+        assert rebound.status_code == 400  # keyless: a page on another name reads nothing
 
 
 @contextlib.contextmanager

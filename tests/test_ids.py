@@ -17,6 +17,7 @@ from doppel.data.options import PrepareOptions
 from doppel.data.pipeline import prepare_dataset, prepare_from
 from doppel.errors import DoppelError
 from doppel.sources import imessage
+from doppel.sources.ids import HEAD_ENTRIES
 from imessage_db import MessagesDB
 
 T0 = datetime(2024, 3, 12, 10, 0, tzinfo=UTC).timestamp()
@@ -154,7 +155,10 @@ def chatlab_private(path: Path, sam_id: str, secret: str, group_id: str | None =
              "timestamp": 1709287200, "type": 0, "content": secret},
             {"_type": "message", "sender": "10001", "accountName": "Alex",
              "timestamp": 1709287230, "type": 0, "content": "ok"}]
-    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+    # a comment line first, as tests/fixtures/chatlab/qq-private.jsonl has (without it the
+    # reader takes this JSONL for JSON: its header line starts like a ChatLab JSON file)
+    text = "\n".join(["# ChatLab JSONL", *(json.dumps(row) for row in rows)])
+    path.write_text(text + "\n", encoding="utf-8")
     return path
 
 
@@ -173,8 +177,8 @@ def test_chatlab_chats_without_ids_beside_one_with_them_are_separate(tmp_path) -
 
 
 def test_a_newer_text_export_of_the_same_chat_keeps_its_ids(tmp_path) -> None:
-    lines = ["12/03/2024, 10:00 - Sam: hey there", "12/03/2024, 10:01 - Alex: hi!",
-             "12/03/2024, 10:02 - Sam: lunch?", "12/03/2024, 10:03 - Alex: sure"]
+    lines = [f"12/03/2024, 10:0{n} - {'Sam' if n % 2 else 'Alex'}: message {n}"
+             for n in range(HEAD_ENTRIES + 1)]
     old = tmp_path / "old" / "WhatsApp Chat with Sam.txt"
     new = tmp_path / "new" / "chat.txt"  # renamed, elsewhere, and longer
     for path, body in ((old, lines), (new, [*lines, "14/03/2024, 09:00 - Sam: see you"])):

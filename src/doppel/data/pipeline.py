@@ -133,7 +133,7 @@ class _Collector:
     def aliases(self) -> dict[str, list[str]]:
         """Final speaker id -> the names and ids it was read as (after merge: its members')."""
         out: dict[str, dict[str, None]] = {}
-        for (raw_sid, raw_name), sid in zip(self.spooled, self.spool.sids, strict=True):
+        for (_, raw_name), sid in zip(self.spooled, self.spool.sids, strict=True):
             out.setdefault(sid, {})[raw_name] = None
         for (raw_sid, _), sid in zip(self.spooled, self.spool.sids, strict=True):
             out[sid][raw_sid] = None

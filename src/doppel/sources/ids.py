@@ -20,7 +20,9 @@ import hashlib
 from collections.abc import Iterable
 
 KEY_CHARS = 12  # hex digits of a key: 48 bits, no collision among one user's chats
-HEAD_ENTRIES = 16  # the first entries of a text export that name it
+# the first entries of a text export that name it: a newer export of the chat keeps them (a
+# chat shorter than this that grows gets a new id; more would make that likelier)
+HEAD_ENTRIES = 8
 SCOPE = "/"  # between a chat id and a name that is an id only inside that chat
 
 

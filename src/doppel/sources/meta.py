@@ -128,14 +128,16 @@ class MetaExport:
             for count, msg in enumerate(items, 1):
                 yield self._message(chat, count, msg)
         shared = [name for name, n in present.items() if n == len(self.threads)]
-        if len(self.threads) > 1 and len(shared) == 1:
+        if len(self.threads) > 1 and len(shared) == 1:  # the name in every thread: the user's,
+            # whose speaker ids are that name in each thread (data/identities.py owner_ids)
             self.owner = (f"{self.source}:{shared[0]}", shared[0])
 
     def _chat(self, folder: str, meta: dict[str, Any], people: set[str], items: list[Any]) -> Chat:
         title = repair(as_text(meta.get("title"))) or PurePosixPath(folder).name or self.path.stem
         kind = as_text(meta.get("thread_type"))
         group = kind == "RegularGroup" or (not kind and len(people) > 2)
-        return Chat(f"{self.source}:{_thread_id(meta, folder, title, people, items)}", title, "private_group" if group else "personal_chat",
+        ident = _thread_id(meta, folder, title, people, items)
+        return Chat(f"{self.source}:{ident}", title, "private_group" if group else "personal_chat",
                     self.source)
 
     def _message(self, chat: Chat, count: int, msg: Any) -> Message:

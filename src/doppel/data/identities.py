@@ -152,11 +152,14 @@ def _hashed_ids(wanted: str, names: dict[str, str]) -> list[str]:
 
 
 def candidates(speakers: Speakers, source: str | None = None) -> str:
-    """The top speakers (of one source), for an error that asks who someone is."""
-    counts = Counter({sid: n for sid, n in speakers.counts.items()
-                      if source is None or speakers.sources.get(sid) == source})
+    """The top speakers (of one source), for an error that asks who someone is: by id, or by
+    name where the name is the id (in each chat: what `--me NAME` takes)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for sid, n in speakers.counts.items():
+        if source is None or speakers.sources.get(sid) == source:
+            counts[(speakers.names[sid], "" if sid in speakers.in_chat else f"{sid}, ")] += n
     top = counts.most_common(MAX_CANDIDATES)
-    listed = [f"{speakers.names[sid]} ({sid}, {n} messages)" for sid, n in top]
+    listed = [f"{name} ({sid}{n} messages)" for (name, sid), n in top]
     more = len(counts) - len(listed)
     return "; ".join(listed) + (f"; and {more} more" if more > 0 else "")
 

@@ -265,3 +265,26 @@ def test_a_dataset_of_the_previous_schema_says_to_prepare_again(tmp_path):
 
     with pytest.raises(DoppelError, match="prepare` again"):
         open_index(out, build_if_missing=False)
+
+
+def test_meta_threads_know_people_by_name_only_inside_each_thread(tmp_path):
+    inbox = tmp_path / "messages" / "inbox"
+    for folder, friend, secret in (("sam_1", "Sam", "SAM-ONE-SECRET"),
+                                   ("sam_2", "Sam", "SAM-TWO-SECRET"), ("kim_3", "Kim", "hi")):
+        (inbox / folder).mkdir(parents=True)
+        (inbox / folder / "message_1.json").write_text(json.dumps({
+            "participants": [{"name": friend}, {"name": "Alex"}], "thread_type": "Regular",
+            "thread_path": f"inbox/{folder}", "messages": [  # newest first, as Meta writes
+                {"sender_name": "Alex", "timestamp_ms": 1_700_000_060_000, "content": "ok"},
+                {"sender_name": friend, "timestamp_ms": 1_700_000_000_000, "content": secret}]}))
+    out = tmp_path / "ds"
+    manifest = prepare([tmp_path], out)  # the owner: the one name in every thread
+    me = manifest["speakers"][manifest["me"]["id"]]
+    assert me["name"] == "Alex" and me["chats"] == [
+        "messenger:inbox/kim_3", "messenger:inbox/sam_1", "messenger:inbox/sam_2"]
+    sams = speaker_of(manifest, "Sam")
+    assert len(sams) == 2
+    for secret, chat in (("SAM-ONE-SECRET", "messenger:inbox/sam_1"),
+                         ("SAM-TWO-SECRET", "messenger:inbox/sam_2")):
+        ((found, voices),) = where(out, secret)
+        assert found == chat and len(voices - {manifest["me"]["id"]}) == 1

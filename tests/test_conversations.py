@@ -171,6 +171,9 @@ def test_labels_of_a_replaced_dataset_stay_with_their_ids():
     unique, moved = labels(names, ["user1", "user2", "user3", "user5"], previous)
     assert unique == {"user1": "Alex", "user2": "Sam (2)", "user3": "Sam", "user5": "Sam (3)"}
     assert moved == ["label 'Sam (3)' now names user5 (in the dataset this one replaced: user4)"]
+    # the user keeps their plain name even when another id held it before
+    mine, _ = labels({"user9": "Sam", "user3": "Sam"}, ["user9", "user3"], previous)
+    assert mine == {"user9": "Sam", "user3": "Sam (2)"}
     renamed, moved = labels({"user1": "Alex", "user2": "Samuel"}, ["user1", "user2"], previous)
     assert renamed["user2"] == "Samuel" and moved == [
         "speaker user2 is now labelled 'Samuel' (was 'Sam (2)' in the dataset this one replaced)"]

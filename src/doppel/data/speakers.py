@@ -26,16 +26,20 @@ def labels(names: dict[str, str], order: list[str],
     """Speaker id -> unique label, and a line for each label that moved since `previous` (the
     labels of the dataset this one replaces).
 
-    An id that recurs keeps its previous label while that still fits its name ("Sam (2)" stays
-    that Sam); the others take their name, or the next free " (n)", in `order` (the user first,
-    then earliest message first: an order a newer export does not change).
+    The user (first in `order`) keeps their name; an id that recurs keeps its previous label
+    while that still fits its name ("Sam (2)" stays that Sam); the others take their name, or the
+    next free " (n)", in `order` (earliest message first: an order a newer export keeps).
     """
     previous = previous or {}
     taken: set[str] = set()
     out: dict[str, str] = {}
-    for speaker_id in order:
+    for position, speaker_id in enumerate(order):
         old = previous.get(speaker_id)
-        if old is not None and _fits(old, names[speaker_id]) and old.casefold() not in taken:
+        if old is None or not _fits(old, names[speaker_id]):
+            if position:
+                continue
+            old = names[speaker_id]  # the user (first) keeps their plain name before anyone
+        if old.casefold() not in taken:
             taken.add(old.casefold())
             out[speaker_id] = old
     for speaker_id in order:

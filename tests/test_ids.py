@@ -281,10 +281,12 @@ def test_meta_threads_know_people_by_name_only_inside_each_thread(tmp_path):
     manifest = prepare([tmp_path], out)  # the owner: the one name in every thread
     me = manifest["speakers"][manifest["me"]["id"]]
     assert me["name"] == "Alex" and me["chats"] == [
-        "messenger:inbox/kim_3", "messenger:inbox/sam_1", "messenger:inbox/sam_2"]
+        "messenger:kim_3", "messenger:sam_1", "messenger:sam_2"]
     sams = speaker_of(manifest, "Sam")
     assert len(sams) == 2
-    for secret, chat in (("SAM-ONE-SECRET", "messenger:inbox/sam_1"),
-                         ("SAM-TWO-SECRET", "messenger:inbox/sam_2")):
+    for secret, chat in (("SAM-ONE-SECRET", "messenger:sam_1"),
+                         ("SAM-TWO-SECRET", "messenger:sam_2")):
         ((found, voices),) = where(out, secret)
         assert found == chat and len(voices - {manifest["me"]["id"]}) == 1
+    inner = prepare([inbox], tmp_path / "inner")  # the same export passed by its inbox folder
+    assert inner["speakers"].keys() == manifest["speakers"].keys()

@@ -3,8 +3,9 @@
 Reading (pass over the export): chat by chat, each kept message is cleaned and masked, and
 spooled: its JSON line part to a temporary file, its pause, speaker and length to a few arrays
 (see spool.py), its pause to a fixed-size histogram. After the read the gap is chosen, "me" is
-resolved, names made unique, all chats are cut into conversations at once (conversations.py),
-and each conversation is written with one read of its bytes. Memory holds ~20 bytes a message.
+resolved, labels made (stable: speakers.py), all chats are cut into conversations at once
+(conversations.py), and each conversation is written with one read of its bytes. Memory holds
+~20 bytes a message.
 """
 
 from __future__ import annotations

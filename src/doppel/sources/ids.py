@@ -4,8 +4,9 @@ The rule (docs/architecture.md "Who is who"):
 - A chat id is unique across every input of a dataset and the same in a newer export of the same
   chat: the source, then what the source itself calls the chat, never a file path or a row
   number. Telegram: its peer id (`user123`, `chat456`); iMessage: a hash of `chat.guid`;
-  Discord: the channel id; Meta: the thread path; ChatLab: `groupId`; a text export (WhatsApp,
-  Signal, LINE, KakaoTalk) and a ChatLab file without ids: a hash of its first entries (`key`).
+  Discord: the channel id; Meta: the thread's folder (`name_123`); ChatLab: `groupId`; a text
+  export (WhatsApp, Signal, LINE, KakaoTalk) and a ChatLab file without ids: a hash of its first
+  entries (`key`).
 - A person id comes from the source where it has one: Telegram's user id, the iMessage handle
   (a phone or email hashed), Discord's user id, ChatLab's platform id, a WhatsApp phone number
   (hashed). Where the export only has names (WhatsApp, Signal, LINE, KakaoTalk, Meta), the name

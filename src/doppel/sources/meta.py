@@ -163,9 +163,10 @@ class MetaExport:
 
 def _thread_id(meta: dict[str, Any], folder: str, title: str, people: set[str],
                items: list[Any]) -> str:
-    """The thread's path (inbox/name_123) names it in every download; a lone message_1.json
-    without one: its title, people and first messages (ids.py)."""
-    path = as_text(meta.get("thread_path")) or "/".join(PurePosixPath(folder).parts[-2:])
+    """The thread's folder (name_123, from its thread_path or where it lies, however the export
+    is passed) names it in every download; a lone message_1.json: its title, people and first
+    messages (ids.py)."""
+    path = PurePosixPath(as_text(meta.get("thread_path")) or folder).name
     first = [(_stamp(item), item.get("sender_name"), item.get("content"))
              for item in items[:HEAD_ENTRIES] if isinstance(item, dict)]
     return path or key([title, *sorted(people), *first])

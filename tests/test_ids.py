@@ -216,6 +216,10 @@ def test_a_newer_export_that_reorders_two_same_named_friends_keeps_their_labels(
     assert not [w for w in after.manifest["warnings"] if "label" in w]
     labels = {(m.speaker_id, m.speaker) for c in after.conversations() for m in c.messages}
     assert labels == {("user1", "Alex"), ("user2", "Sam"), ("user3", "Sam (2)")}
+    # into a new folder too (no earlier labels to keep): who wrote first, not who wrote more
+    fresh = tmp_path / "fresh"
+    prepare_from(two_sams(path, 5, 12), path, fresh, PrepareOptions(), progress=False)
+    assert load_dataset(fresh).speakers == before
 
 
 def test_a_label_that_keeps_its_person_even_when_the_other_leaves(tmp_path):

@@ -5,6 +5,7 @@ bench/synth_imessage.py (a million messages)."""
 
 from __future__ import annotations
 
+import hashlib
 import plistlib
 import sqlite3
 from pathlib import Path
@@ -54,6 +55,8 @@ class MessagesDB:
     """A Messages database being written: handles, chats, messages, attachments."""
 
     def __init__(self, path: Path, *, old_schema: bool = False) -> None:
+        # guids are unique to a database, as the real ones (random UUIDs) are; ROWIDs are not
+        self.token = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:12]
         self.db = sqlite3.connect(path)
         self.db.executescript(SCHEMA.format(new="" if old_schema else NEW_COLUMNS))
         self.old = old_schema
@@ -67,9 +70,14 @@ class MessagesDB:
     def chat(self, handles: list[int], name: str | None = None, style: int | None = None) -> int:
         style = style or (43 if len(handles) > 1 else 45)
         ident = f"chat{len(handles)}{self.count}" if style == 43 else str(handles[0])
+        # the guid macOS writes: a one-to-one chat's names the other's handle (the same chat on
+        # every device), a group's a random number
+        other = self.db.execute("SELECT id FROM handle WHERE ROWID = ?", (handles[0],)).fetchone()
+        guid = (f"iMessage;+;chat{self.token}{self.count}" if style == 43 or other is None
+                else f"iMessage;-;{other[0]}")
         cursor = self.db.execute(
             "INSERT INTO chat (guid, style, chat_identifier, display_name) VALUES (?, ?, ?, ?)",
-            (f"iMessage;-;{ident}-{self.count}", style, ident, name))
+            (guid, style, ident, name))
         chat_id = int(cursor.lastrowid or 0)
         self.db.executemany("INSERT INTO chat_handle_join VALUES (?, ?)",
                             [(chat_id, h) for h in handles])
@@ -85,7 +93,7 @@ class MessagesDB:
         no text, the part listed as retracted); `files` (mime type, filename) attachments."""
         self.count += 1
         blob = encode(body if body is not None else text) if (body or text) else None
-        row = {"guid": f"GUID-{self.count}", "text": text, "handle_id": handle,
+        row = {"guid": f"GUID-{self.token}-{self.count}", "text": text, "handle_id": handle,
                "attributedBody": blob, "date": apple_date(when, seconds), "is_from_me": int(mine),
                "associated_message_type": reaction, "item_type": item,
                "cache_has_attachments": int(bool(files)), "is_audio_message": int(audio),

@@ -18,7 +18,7 @@ from doppel.data.conversations import (
 )
 from doppel.data.gaps import FALLBACK_GAP_S, GapHistogram
 from doppel.data.options import AUTO_GAP_MAX_S, AUTO_GAP_MIN_S, PrepareOptions, parse_duration
-from doppel.data.speakers import unique_names
+from doppel.data.speakers import labels
 from doppel.errors import DoppelError
 
 MIN, HOUR, DAY = 60.0, 3600.0, 86400.0
@@ -160,5 +160,20 @@ def test_val_is_the_latest_conversations_of_the_chat():
 
 def test_speaker_names_are_unique_and_earlier_speakers_keep_theirs():
     names = {"user1": "Alex", "user2": "Alex", "user3": "alex", "user4": "Sam"}
-    unique = unique_names(names, ["user1", "user4", "user2", "user3"])
+    unique, moved = labels(names, ["user1", "user4", "user2", "user3"])
     assert unique == {"user1": "Alex", "user4": "Sam", "user2": "Alex (2)", "user3": "alex (3)"}
+    assert moved == []
+
+
+def test_labels_of_a_replaced_dataset_stay_with_their_ids():
+    names = {"user1": "Alex", "user2": "Sam", "user3": "Sam", "user5": "Sam"}
+    previous = {"user1": "Alex", "user2": "Sam (2)", "user3": "Sam", "user4": "Sam (3)"}
+    unique, moved = labels(names, ["user1", "user2", "user3", "user5"], previous)
+    assert unique == {"user1": "Alex", "user2": "Sam (2)", "user3": "Sam", "user5": "Sam (3)"}
+    assert moved == ["label 'Sam (3)' now names user5 (in the dataset this one replaced: user4)"]
+    # the user keeps their plain name even when another id held it before
+    mine, _ = labels({"user9": "Sam", "user3": "Sam"}, ["user9", "user3"], previous)
+    assert mine == {"user9": "Sam", "user3": "Sam (2)"}
+    renamed, moved = labels({"user1": "Alex", "user2": "Samuel"}, ["user1", "user2"], previous)
+    assert renamed["user2"] == "Samuel" and moved == [
+        "speaker user2 is now labelled 'Samuel' (was 'Sam (2)' in the dataset this one replaced)"]

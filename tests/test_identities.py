@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from doppel.data.identities import Speakers, load_identities, resolve_identities
+from doppel.data.identities import Speakers, load_identities, owner_ids, resolve_identities
 from doppel.errors import DoppelError
 
 
@@ -51,6 +51,40 @@ def test_identities_file_merges_and_warns(tmp_path: Path) -> None:
     assert found.me == "user1" and found.names == {"user1": "Me", "user2": "Sam"}
     assert found.final["whatsapp:Sam L"] == "user2" and "whatsapp:Sam" not in found.final
     assert found.warnings == ["--identities: whatsapp 'Nobody' matched no speaker"]
+
+
+def chat_names() -> Speakers:
+    """Speakers of apps that know people only by name: each name is an id inside its chat
+    (sources/ids.py), so the same name in two chats is two ids."""
+    names = {"whatsapp:aaa/Alex": "Alex", "whatsapp:bbb/Alex": "Alex", "whatsapp:aaa/Sam": "Sam",
+             "whatsapp:bbb/Sam": "Sam", "messenger:inbox/x_1/Alex": "Alex",
+             "messenger:inbox/y_2/Alex": "Alex", "messenger:inbox/y_2/Kim": "Kim"}
+    counts = Counter({sid: 10 for sid in names} | {"whatsapp:aaa/Sam": 90})
+    sources = {sid: sid.split(":")[0] for sid in names}
+    first = {"whatsapp:aaa/Sam": 2000.0, "whatsapp:bbb/Sam": 1000.0}  # bbb's Sam wrote first
+    return Speakers(names, counts, sources, set(names), first)
+
+
+def test_me_by_name_is_that_name_in_every_chat_and_other_names_stay_apart() -> None:
+    found_speakers = chat_names()
+    owners = [(sid, "messenger") for sid in owner_ids("messenger:Alex", "Alex", "messenger",
+                                                      found_speakers)]
+    assert [sid for sid, _ in owners] == ["messenger:inbox/x_1/Alex", "messenger:inbox/y_2/Alex"]
+    found = resolve_identities(("Alex",), [], owners, found_speakers)
+    assert set(found.final) == {"messenger:inbox/x_1/Alex", "messenger:inbox/y_2/Alex",
+                                "whatsapp:aaa/Alex", "whatsapp:bbb/Alex"}
+    assert set(found.final.values()) == {found.me}
+    assert "whatsapp:aaa/Sam" not in found.final  # two Sams in two chats: two people
+
+
+def test_identities_merge_names_into_the_earliest_id(tmp_path: Path) -> None:
+    path = tmp_path / "people.yaml"
+    path.write_text("- {name: Sam, whatsapp: Sam}\n", encoding="utf-8")
+    found = resolve_identities(("Alex",), load_identities(path), [("messenger:Alex", "messenger")],
+                               chat_names())
+    # the id that wrote first, not the one with more messages: a newer export does not move it
+    assert found.final["whatsapp:aaa/Sam"] == found.final["whatsapp:bbb/Sam"] == \
+        "whatsapp:bbb/Sam"
 
 
 @pytest.mark.parametrize(("text", "words"), [

@@ -14,6 +14,7 @@ from builders import run_cli
 from doppel.data.dataset import load_dataset
 from doppel.errors import DoppelError
 from doppel.sources import imessage, open_export
+from doppel.sources.ids import key
 from doppel.sources.typedstream import Truncated, body_text, encode
 from imessage_db import MessagesDB
 from test_reader_bad_input import fails
@@ -202,8 +203,12 @@ def test_prepare_masks_phone_handles_and_merges_with_identities(tmp_path, monkey
     dataset = load_dataset(out)
     assert dataset.me_name == "Alex" and "Sam" in dataset.speakers.values()
     sam = imessage.handle_speaker(PHONE)[0]  # Sam's iMessage and WhatsApp turns are one speaker
-    assert sorted(dataset.manifest["speakers"][sam]["chats"]) == [
-        "imessage:chat1", "imessage:handle:1", "whatsapp:Sam"]
+    chats = {c["name"] if c["source"] == "whatsapp" else c["id"]: c["id"]
+             for c in dataset.manifest["chats"]}
+    # the one-to-one chat by its guid, the chat-less thread by Sam's handle, both on any device
+    assert sorted(dataset.manifest["speakers"][sam]["chats"]) == sorted([
+        f"imessage:chat-{key([f'iMessage;-;{PHONE}'])}", f"imessage:handle:{sam[9:]}",
+        chats["Sam"]])
     sources = dataset.manifest["counts"]["sources"]
     assert sources["imessage"]["messages_kept"] > 0 and sources["whatsapp"]["messages_kept"] > 0
     written = "".join(p.read_text(encoding="utf-8") for p in out.rglob("*")

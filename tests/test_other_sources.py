@@ -32,10 +32,12 @@ def rows(path: Path) -> tuple[object, list[tuple]]:
 def test_signal_fixture() -> None:
     reader, got = rows(SHARED / "signal" / "chat-miner__test_export.txt")
     assert reader.source == "signal"
-    assert got == [
-        ("2019-12-24 12:23:00", "signal:Jane Doe", "Jane Doe", "message", None, None,
+    chat = reader.chats[0].id  # named by its first lines, not its file name (sources/ids.py)
+    assert chat.startswith("signal:") and "chat-miner" not in chat
+    assert got == [  # a name is an id only inside its chat
+        ("2019-12-24 12:23:00", f"{chat}/Jane Doe", "Jane Doe", "message", None, None,
          "Hello John!"),
-        ("2020-01-17 21:49:00", "signal:John Doe", "John Doe", "message", None, None,
+        ("2020-01-17 21:49:00", f"{chat}/John Doe", "John Doe", "message", None, None,
          "Hello\nJane!")]
 
 

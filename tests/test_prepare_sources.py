@@ -83,7 +83,7 @@ def test_without_me_the_error_names_the_top_speakers(tmp_path, monkeypatch, caps
     out = tmp_path / "ds"
     code, _, err = run_cli(["prepare", str(WHATSAPP), "-o", str(out)], monkeypatch, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "--me" in err and "Anna Lee (whatsapp:Anna Lee, 4 messages)" in err
+    assert "--me" in err and "Anna Lee (4 messages)" in err  # a name: what --me takes
     assert not out.exists()
     code, _, err = run_cli(["prepare", str(WHATSAPP), "-o", str(out), "--me", "Nobody"],
                            monkeypatch, capsys)
@@ -109,9 +109,12 @@ def test_identities_merge_a_friend_across_apps(tmp_path, monkeypatch, capsys) ->
     assert dataset.me_id == "user300000000" and dataset.speakers == {
         "user300000000": "Alice", "user700000000": "Bob"}
     chats = dataset.manifest["speakers"]["user700000000"]["chats"]
-    assert sorted(chats) == ["user700000000", "whatsapp:Bobby"]
+    (whatsapp_chat,) = [c["id"] for c in dataset.manifest["chats"] if c["source"] == "whatsapp"]
+    assert sorted(chats) == ["user700000000", whatsapp_chat]
+    assert dataset.manifest["speakers"]["user700000000"]["aliases"] == [
+        "Bob", "Bobby", "user700000000", f"{whatsapp_chat}/Bobby"]
     whatsapp_turns = [(m.speaker_id, m.speaker, m.text) for c in dataset.conversations()
-                      if c.chat_id == "whatsapp:Bobby" for m in c.messages]
+                      if c.chat_id == whatsapp_chat for m in c.messages]
     assert whatsapp_turns == [("user700000000", "Bob", "hey, still on for tonight?"),
                               ("user300000000", "Alice", "yes!"),
                               ("user700000000", "Bob", "great")]

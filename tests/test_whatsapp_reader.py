@@ -205,7 +205,8 @@ def test_prepare_a_whatsapp_zip_and_its_date_order_flag(tmp_path, monkeypatch, c
                             "--date-order", "mdy", "--gap", "1d", "-q"], monkeypatch, capsys)
     assert code == 0, err
     dataset = load_dataset(out)
-    assert dataset.me_id == "whatsapp:Alex" and dataset.manifest["params"]["date_order"] == "mdy"
+    (chat,) = [c["id"] for c in dataset.manifest["chats"]]
+    assert dataset.me_id == f"{chat}/Alex" and dataset.manifest["params"]["date_order"] == "mdy"
     assert [c.chat_name for c in dataset.conversations()] == ["Kim", "Kim"]
 
 

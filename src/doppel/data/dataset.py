@@ -13,7 +13,9 @@ import orjson
 
 from doppel.errors import DoppelError
 
-SCHEMA_VERSION = 1
+# 2: chats and people known by ids from the sources (sources/ids.py), labels kept across
+# re-prepares; a version 1 dataset named chats and people by name and cannot be told apart
+SCHEMA_VERSION = 2
 CONVERSATIONS = "conversations.jsonl"
 MANIFEST = "manifest.json"
 
@@ -107,13 +109,19 @@ def load_dataset(path: Path) -> Dataset:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DoppelError(
             f"{manifest_path} is not valid JSON ({error}); run `doppel prepare` again") from None
-    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
-    if version != SCHEMA_VERSION:
-        raise DoppelError(
-            f"{path} has dataset schema version {version!r}, this doppel reads version "
-            f"{SCHEMA_VERSION}; run `doppel prepare` again with this version"
-        )
+    check_version(path, manifest)
     return Dataset(path=path, manifest=manifest)
+
+
+def check_version(path: Path, manifest: Any) -> None:
+    """One line for a dataset of another schema: version 1 knew people by name (no migration:
+    only the export can tell two "Sam"s apart), so it is prepared again."""
+    version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+    if version == SCHEMA_VERSION:
+        return
+    why = " (it knows chats and people by name, not by id)" if version == 1 else ""
+    raise DoppelError(f"{path} has dataset schema version {version!r}{why}, this doppel reads "
+                      f"version {SCHEMA_VERSION}; run `doppel prepare` again with this version")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

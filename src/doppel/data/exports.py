@@ -88,13 +88,19 @@ def chained(readers: list[Any]) -> Iterator[Any]:
 
 def list_speakers(readers: list[Any]) -> list[tuple[str, int, str]]:
     """(name, messages, source) of everyone who wrote something, most active first; nothing is
-    selected or dropped here but what is not someone's own words (service lines, forwards)."""
+    selected or dropped here but what is not someone's own words (service lines, forwards).
+    A name that is an id only inside its chat (sources/ids.py) is listed once for all chats:
+    it is what `--me NAME` takes."""
+    from doppel.sources.ids import is_in_chat
+
     counts: Counter[tuple[str, str]] = Counter()
     names: dict[tuple[str, str], str] = {}
     for message in chained(readers):
         if message.drop is None and message.speaker_id is not None and (
                 message.text.strip() or message.media):
-            key = (message.chat.source, message.speaker_id)
+            sid = message.speaker_id
+            named = message.speaker is not None and is_in_chat(sid, message.chat.id)
+            key = (message.chat.source, f"name:{message.speaker}" if named else sid)
             counts[key] += 1
             names.setdefault(key, message.speaker or message.speaker_id)
     return [(names[key], n, key[0]) for key, n in counts.most_common()]

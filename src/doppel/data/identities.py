@@ -13,13 +13,24 @@ file (`--identities FILE`) listing people and their name or id in each source:
       whatsapp: [Sam, "Sam L"]
 
 Every source with kept messages must have a "me": otherwise the error names its top speakers.
+
+Ids are made by the readers (sources/ids.py has the rule): a person's id comes from the source
+where it has one (a Telegram user id, an iMessage handle); where the export only has names
+(WhatsApp, Signal, LINE, KakaoTalk, Meta) a name is an id only inside its chat, so two "Sam"s
+are two people. This file is the one place ids become one person: `--me NAME` (every speaker
+of that name in an app whose ids are names: the user says it is them) and `--identities`
+(`whatsapp: Sam` merges every WhatsApp "Sam" into one person). A merged person keeps the id
+of its member with the earliest message (then the smallest id): it does not move when a newer
+export adds messages.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +63,23 @@ class Identities:
 
 @dataclass
 class Speakers:
-    """What the read found: id -> name, id -> kept messages, id -> source name."""
+    """What the read found: id -> name, id -> kept messages, id -> source name; the ids that are
+    a name inside one chat (sources/ids.py in_chat), and id -> earliest message time."""
 
     names: dict[str, str]
     counts: Counter[str]
     sources: dict[str, str]
+    in_chat: set[str] = field(default_factory=set)
+    first: dict[str, float] = field(default_factory=dict)
+
+    def stable(self, sids: list[str]) -> list[str]:
+        return earliest_first(sids, self.first)
+
+
+def earliest_first(sids: Iterable[str], first: dict[str, float]) -> list[str]:
+    """`sids` by their earliest message, then by id: an order a newer export does not change
+    (message counts do), for the id a merged person keeps and for labels' " (2)"."""
+    return sorted(sids, key=lambda sid: (first.get(sid, math.inf), sid))
 
 
 def load_identities(path: Path | str | None) -> list[Person]:
@@ -129,25 +152,29 @@ def _hashed_ids(wanted: str, names: dict[str, str]) -> list[str]:
 
 
 def candidates(speakers: Speakers, source: str | None = None) -> str:
-    """The top speakers (of one source), for an error that asks who someone is."""
-    counts = Counter({sid: n for sid, n in speakers.counts.items()
-                      if source is None or speakers.sources.get(sid) == source})
+    """The top speakers (of one source), for an error that asks who someone is: by id, or by
+    name where the name is the id (in each chat: what `--me NAME` takes)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for sid, n in speakers.counts.items():
+        if source is None or speakers.sources.get(sid) == source:
+            counts[(speakers.names[sid], "" if sid in speakers.in_chat else f"{sid}, ")] += n
     top = counts.most_common(MAX_CANDIDATES)
-    listed = [f"{speakers.names[sid]} ({sid}, {n} messages)" for sid, n in top]
+    listed = [f"{name} ({sid}{n} messages)" for (name, sid), n in top]
     more = len(counts) - len(listed)
     return "; ".join(listed) + (f"; and {more} more" if more > 0 else "")
 
 
 def _by_source(found: list[str], speakers: Speakers, what: str) -> list[str]:
-    """The matches, at most one per source (two in one source: ambiguous)."""
+    """The matches, earliest first: one per source, or several names that are ids only inside
+    their chats (the one name the user gave, in each chat); else ambiguous."""
     per: dict[str, list[str]] = defaultdict(list)
     for sid in found:
         per[speakers.sources.get(sid, "")].append(sid)
     for source, sids in per.items():
-        if len(sids) > 1:
+        if len(sids) > 1 and not all(sid in speakers.in_chat for sid in sids):
             raise DoppelError(f"{what} matches several speakers in {source or 'the export'}; "
                               f"use an id; candidates: {candidates(speakers, source or None)}")
-    return found
+    return speakers.stable(found)
 
 
 def _scoped(person: Person, speakers: Speakers, warnings: list[str]) -> list[str]:
@@ -161,6 +188,16 @@ def _scoped(person: Person, speakers: Speakers, warnings: list[str]) -> list[str
                 warnings.append(f"--identities: {source} {value!r} matched no speaker")
             members += found
     return members
+
+
+def owner_ids(owner: str, name: str, source: str, speakers: Speakers) -> list[str]:
+    """The speakers an export's owner is: their id, or (an export that knows people only by
+    name, like Meta's) every speaker of that source with the owner's name inside a chat."""
+    if owner in speakers.names:
+        return [owner]
+    named = [sid for sid in speakers.in_chat
+             if speakers.sources.get(sid) == source and speakers.names[sid] == name]
+    return speakers.stable(named) or [owner]
 
 
 def resolve_identities(wanted_me: tuple[str, ...], people: list[Person],
@@ -194,7 +231,7 @@ def resolve_identities(wanted_me: tuple[str, ...], people: list[Person],
     if me_person is not None:
         names[me] = me_person.name
     for person, members in groups:
-        head = max(members, key=lambda sid: speakers.counts[sid])
+        head = speakers.stable(members)[0]
         final.update({sid: head for sid in members if sid not in final})
         if person.name:
             names[head] = person.name

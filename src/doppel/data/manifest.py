@@ -26,9 +26,14 @@ class Person(Record):
 
 
 class Speaker(Record):
+    """A person: `name` is their label (display only), `aliases` the names and ids they were
+    read as (several when --me or --identities merged them), `first` their earliest message."""
+
     name: str
     messages: int
     chats: list[str]
+    aliases: list[str] = []
+    first: float | None = None
 
 
 class ExportEntry(Record):

@@ -3,14 +3,16 @@
 Reading (pass over the export): chat by chat, each kept message is cleaned and masked, and
 spooled: its JSON line part to a temporary file, its pause, speaker and length to a few arrays
 (see spool.py), its pause to a fixed-size histogram. After the read the gap is chosen, "me" is
-resolved, names made unique, all chats are cut into conversations at once (conversations.py),
-and each conversation is written with one read of its bytes. Memory holds ~20 bytes a message.
+resolved, labels made (stable: speakers.py), all chats are cut into conversations at once
+(conversations.py), and each conversation is written with one read of its bytes. Memory holds
+~20 bytes a message.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import sys
 import time
 from collections import Counter
@@ -34,14 +36,22 @@ from doppel.data.exports import (
     source_of,
 )
 from doppel.data.gaps import GapChoice, GapHistogram
-from doppel.data.identities import Identities, Speakers, load_identities, resolve_identities
+from doppel.data.identities import (
+    Identities,
+    Speakers,
+    earliest_first,
+    load_identities,
+    owner_ids,
+    resolve_identities,
+)
 from doppel.data.manifest import Manifest
 from doppel.data.masking import Masker
 from doppel.data.options import PrepareOptions
 from doppel.data.selection import no_chats_error, skip_reason, unmatched_includes
-from doppel.data.speakers import clean_name, unique_names
+from doppel.data.speakers import clean_name, labels, previous_labels
 from doppel.data.spool import BATCH, Columns, Spool
 from doppel.errors import DoppelError
+from doppel.sources.ids import is_in_chat
 from doppel.sources.records import Chat, Message
 from doppel.voice.transcribe import check_model, transcribe_exports
 
@@ -102,6 +112,7 @@ class _Collector:
         self.boundaries = 0
         self.codes: dict[str, int] = {}  # speaker id -> number in the spool
         self.sources: dict[str, str] = {}  # speaker id -> the source it was read from
+        self.in_chat: set[str] = set()  # speaker ids that are a name inside one chat (ids.py)
         self.spooled: list[tuple[str, str]] = []  # (id, name) each number has in the spool
         self._index: dict[str, int] = {}
         self._chat: ChatStats | None = None
@@ -111,6 +122,23 @@ class _Collector:
     def names(self) -> dict[str, str]:
         """Speaker id -> cleaned name, in the order speakers were first kept."""
         return dict(zip(self.spool.sids, self.spool.names, strict=True))
+
+    @property
+    def first(self) -> dict[str, float]:
+        """Speaker id -> time of their earliest kept message (a merged id: of its members')."""
+        out: dict[str, float] = {}
+        for sid, when in zip(self.spool.sids, self.spool.first.tolist(), strict=False):
+            out[sid] = min(when, out.get(sid, when))
+        return out
+
+    def aliases(self) -> dict[str, list[str]]:
+        """Final speaker id -> the names and ids it was read as (after merge: its members')."""
+        out: dict[str, dict[str, None]] = {}
+        for (_, raw_name), sid in zip(self.spooled, self.spool.sids, strict=True):
+            out.setdefault(sid, {})[raw_name] = None
+        for (raw_sid, _), sid in zip(self.spooled, self.spool.sids, strict=True):
+            out[sid][raw_sid] = None
+        return {sid: list(found) for sid, found in out.items()}
 
     @property
     def counts(self) -> Counter[str]:
@@ -149,6 +177,8 @@ class _Collector:
     def _new_speaker(self, message: Message) -> int:
         code = self.codes[message.speaker_id] = len(self.spool.sids)
         self.sources[message.speaker_id] = message.chat.source
+        if is_in_chat(message.speaker_id, message.chat.id):
+            self.in_chat.add(message.speaker_id)
         self.spool.sids.append(message.speaker_id)
         name = clean_name(message.speaker, message.speaker_id)
         if self.masker is not None and self.masker.trigger.search(name):
@@ -312,8 +342,11 @@ class _Assembler:
             self.speaker_chats.setdefault(sids[code], set()).add(self.chats[index].chat.id)
 
     def speakers_json(self) -> dict[str, dict[str, Any]]:
+        """Per final id: its label, messages, chats, what it was read as, its first message."""
+        aliases, first = self.collector.aliases(), self.collector.first
         return {sid: {"name": self.names[sid], "messages": n,
-                      "chats": sorted(self.speaker_chats[sid])}
+                      "chats": sorted(self.speaker_chats[sid]), "aliases": aliases[sid],
+                      "first": first[sid] if math.isfinite(first[sid]) else None}
                 for sid, n in self.speaker_messages.most_common()}
 
 
@@ -384,8 +417,11 @@ def _read(readers: list[Any], collector: _Collector, progress: bool) -> int:
 
 def _identities(options: PrepareOptions, readers: list[Any],
                 collector: _Collector) -> Identities:
-    owners = [(r.owner[0], source_of(r)) for r in readers if getattr(r, "owner", None)]
-    speakers = Speakers(collector.names, collector.counts, dict(collector.sources))
+    speakers = Speakers(collector.names, collector.counts, dict(collector.sources),
+                        set(collector.in_chat), collector.first)
+    owners = [(sid, source_of(r)) for r in readers if getattr(r, "owner", None)
+              for sid in owner_ids(r.owner[0], clean_name(r.owner[1], r.owner[0]), source_of(r),
+                                   speakers)]
     return resolve_identities(options.me, load_identities(options.identities), owners, speakers)
 
 
@@ -422,6 +458,7 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
     readers = export if isinstance(export, list) else [export]
     paths = [Path(export_path)] if isinstance(export_path, str | Path) else list(export_path)
     out_dir = Path(out_dir)
+    previous = previous_labels(out_dir)  # a dataset being replaced: its people keep their labels
     speech = check_model(options)  # a missing speech model fails before any reading
     with owner_only(), atomic_dir(out_dir, force=options.force) as folder:
         voice = None if speech is None else transcribe_exports(readers, options, speech, progress)
@@ -434,8 +471,9 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
         collector.merge(identities, columns)
         me = identities.me
         _check_me(me, readers, collector)
-        order = [me, *(sid for sid, _ in collector.counts.most_common() if sid != me)]
-        names = unique_names(collector.names, order)
+        order = [me, *earliest_first((sid for sid in collector.counts if sid != me),
+                                     collector.first)]
+        names, moved = labels(collector.names, order, previous)
         choice = (GapChoice(options.gap_seconds, f"fixed by --gap {options.gap}")
                   if options.gap_seconds else collector.gaps.choose())
         writer = DatasetWriter(folder)
@@ -451,7 +489,7 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
                               "reply; check --me, or pass --keep-single-speaker")
         files = [export_file(r, p) for r, p in zip(readers, paths, strict=True)]
         manifest = _manifest(readers, files, options, collector, assembler, me, choice, read,
-                             identities.warnings)
+                             [*identities.warnings, *moved])
         writer.finish(manifest.to_json())
         write_report(folder, manifest)
         _write_memory(folder, out_dir, options, progress)

@@ -67,6 +67,7 @@ class Spool:
         self.gaps = cut_gaps
         self.sids: list[str] = []  # speaker number -> id
         self.names: list[str] = []  # speaker number -> name as first seen (made unique later)
+        self.first = np.zeros(0)  # speaker number -> their earliest message's time (labels)
         self.rows: list[tuple[int, float, str]] = []
         self.hard: list[int] = []  # indexes into rows that follow a call or a history clear
         self.count = 0  # messages spooled
@@ -104,7 +105,11 @@ class Spool:
             pause[0] = np.nan
         parts = self._parts
         parts["pause"].append(pause)
-        parts["speaker"].append(np.fromiter(map(_FIRST, rows), dtype=np.int32, count=n))
+        codes = np.fromiter(map(_FIRST, rows), dtype=np.int32, count=n)
+        parts["speaker"].append(codes)
+        if len(self.first) < len(sids):
+            self.first = np.concatenate((self.first, np.full(len(sids) - len(self.first), np.inf)))
+        np.fmin.at(self.first, codes, when)
         lengths = np.fromiter(map(len, map(_THIRD, rows)), dtype=np.int64, count=n)
         parts["bits"].append(np.frexp(lengths)[1].astype(np.int8))  # == int.bit_length
         parts["size"].append(sizes)

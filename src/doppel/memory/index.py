@@ -207,7 +207,10 @@ def open_index(dataset_dir: Path, build_if_missing: bool = True, *,
     """The dataset's index; a dataset from before memory builds it on first use (saying so).
     A truncated or foreign file, or one made by another embedder than `embedder` (when
     given): one-line DoppelError."""
+    from doppel.data.dataset import load_dataset
+
     dataset_dir = Path(dataset_dir)
+    load_dataset(dataset_dir)  # a dataset of an older schema (people known by name): one line
     path = dataset_dir / MEMORY_FILE
     if not path.is_file():
         if not build_if_missing:

@@ -11,15 +11,18 @@ present, is the owner ("me"). Timestamps are unix seconds (milliseconds are reco
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from doppel.errors import DoppelError
+from doppel.sources.ids import HEAD_ENTRIES, key
 from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
@@ -146,10 +149,19 @@ class ChatLabExport:
     def _chat(self) -> Chat:
         meta = self.meta
         name = as_text(meta.get("name")).strip() or self.path.stem
-        key = as_text(meta.get("groupId")).strip() or name
+        # the group's id where the file has one, else its name and first lines (ids.py)
+        ident = as_text(meta.get("groupId")).strip() or key(
+            [as_text(meta.get("name")), *self._first_lines()])
         group = as_text(meta.get("type")).strip().lower() == "group"
-        return Chat(f"{self.source}:{key}", name, "private_group" if group else "personal_chat",
+        return Chat(f"{self.source}:{ident}", name, "private_group" if group else "personal_chat",
                     self.source)
+
+    def _first_lines(self) -> list[str]:
+        """The first messages (JSON) or lines after the header (JSONL), as the file has them."""
+        if self.jsonl:
+            return list(islice(self._lines(), 1, 1 + HEAD_ENTRIES))
+        items = as_list(self.root.get("messages"))[:HEAD_ENTRIES]
+        return [json.dumps(item, sort_keys=True, default=str) for item in items]
 
     def messages(self) -> Iterator[Message]:
         chat = self._chat()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from doppel.errors import DoppelError
+from doppel.sources.ids import key
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.typedstream import Truncated, body_text
@@ -129,8 +130,16 @@ class IMessageExport:
             self.handles = {rowid: handle_speaker(str(name)) for rowid, name in self.db.execute(
                 "SELECT ROWID, id FROM handle") if name is not None}
             self.total = self.db.execute("SELECT count(*) FROM message").fetchone()[0] or 1
+            self.key = self._key()
         except sqlite3.Error as bad:
             raise _problem(self.path, bad) from None
+
+    def _key(self) -> str:
+        """What names this database apart from its path (ids.py), for the rare chat without a
+        guid and handle without a row: its oldest messages' guids, which a newer copy keeps."""
+        column = "guid" if "guid" in self.columns else "date"
+        rows = self.db.execute(f"SELECT {column} FROM message ORDER BY ROWID LIMIT 4")
+        return key(row[0] for row in rows)
 
     def _connect(self) -> sqlite3.Connection:
         uri = self.path.resolve().as_uri()
@@ -214,7 +223,7 @@ class IMessageExport:
             if "chat" in self.tables:
                 have = self._columns("chat")
                 cols = [c if c in have else "NULL" for c in ("chat_identifier", "display_name",
-                                                             "style")]
+                                                             "style", "guid")]
                 info = {row[0]: row[1:] for row in self.db.execute(
                     f"SELECT ROWID, {', '.join(cols)} FROM chat")}
             members: dict[int, list[str]] = {}
@@ -237,16 +246,22 @@ class IMessageExport:
         return [self.handles[h][1] for (h,) in rows if h in self.handles]
 
     def _chat(self, chat_id: int, info: tuple[Any, ...] | None, members: list[str]) -> Chat:
-        identifier, title, style = info or (None, None, None)
+        identifier, title, style, guid = info or (None, None, None, None)
         group = style == _GROUP or (style != _ONE and len(members) > 1)
         name = str(title or "") or ", ".join(members) or str(identifier or "") or f"chat {chat_id}"
-        return Chat(f"{SOURCE}:chat{chat_id}", name,
+        # the guid names the chat on every device (ids.py); a ROWID only within this database
+        ident = f"chat-{key([guid])}" if guid else f"{self.key}:chat{chat_id}"
+        return Chat(f"{SOURCE}:{ident}", name,
                     "private_group" if group else "personal_chat", SOURCE)
 
     def _handle_chat(self, handle: Any) -> Chat:
         """A chat for messages no chat lists (or a database without chats): one per handle."""
-        name = self.handles.get(handle, (None, f"handle {handle}"))[1]
-        return Chat(f"{SOURCE}:handle:{handle}", name, "personal_chat", SOURCE)
+        if handle in self.handles:  # the chat with that handle, as its speaker id names it
+            sid, name = self.handles[handle]
+            return Chat(f"{SOURCE}:handle:{sid.removeprefix(SOURCE + ':')}", name,
+                        "personal_chat", SOURCE)
+        return Chat(f"{SOURCE}:{self.key}:handle{handle}", f"handle {handle}", "personal_chat",
+                    SOURCE)
 
     def _speaker(self, row: tuple[Any, ...]) -> tuple[str | None, str | None]:
         if row[4]:
@@ -256,8 +271,8 @@ class IMessageExport:
             return self.handles[handle]
         if handle in (None, 0):
             return None, None
-        handle = str(handle).strip()
-        return f"{SOURCE}:handle-{handle}", f"handle {handle}"
+        handle = str(handle).strip()  # a row the handle table lacks: only this database's
+        return f"{SOURCE}:{self.key}:handle-{handle}", f"handle {handle}"
 
     def _message(self, chat: Chat, row: tuple[Any, ...]) -> Message:
         (rowid, text, blob, _handle, _mine, date, reaction, item, edited, retracted, audio,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from doppel.sources.chatlines import ChatLines, Entry, Parse, local_seconds
+from doppel.sources.ids import in_chat
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 
@@ -130,7 +131,7 @@ class KakaoTalkExport(ChatLines):
         text = entry.body
         if entry.author is None:
             return Message(chat, count, last, None, None, text, drop="system")
-        sid, name = f"{SOURCE}:{entry.author}", entry.author
+        sid, name = in_chat(chat.id, entry.author), entry.author
         if text.strip() in _DELETED:
             return Message(chat, count, last, sid, name, "", drop="deleted")
         marker = next((mark for pattern, mark in _MEDIA if pattern.match(text.strip())), None)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from doppel.errors import DoppelError
 from doppel.sources.chatlines import ChatLines, Entry, Parse, local_seconds
+from doppel.sources.ids import in_chat
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 
@@ -110,7 +111,7 @@ class LineExport(ChatLines):
         if entry.author is None:
             return Message(chat, count, last, None, None, entry.body, drop="system")
         text = _unquote(entry.body)
-        sid, name = f"{SOURCE}:{entry.author}", entry.author
+        sid, name = in_chat(chat.id, entry.author), entry.author
         if text.startswith("☎"):
             return Message(chat, count, last, sid, name, "", kind="boundary", drop="service")
         marker = _MARKER.get(text.strip().casefold())

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from doppel.errors import DoppelError
+from doppel.sources.ids import HEAD_ENTRIES, in_chat, key
 from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe, probe
 from doppel.sources.records import Chat, Message, ReadSettings
@@ -122,20 +123,21 @@ class MetaExport:
             people = {repair(as_text(p.get("name") if isinstance(p, dict) else p))
                       for p in as_list(meta.get("participants"))} - {""}
             present.update(people)
-            chat = self._chat(folder, meta, len(people))
+            chat = self._chat(folder, meta, people, items)
             self.chats.append(chat)
             for count, msg in enumerate(items, 1):
                 yield self._message(chat, count, msg)
         shared = [name for name, n in present.items() if n == len(self.threads)]
-        if len(self.threads) > 1 and len(shared) == 1:
+        if len(self.threads) > 1 and len(shared) == 1:  # the name in every thread: the user's,
+            # whose speaker ids are that name in each thread (data/identities.py owner_ids)
             self.owner = (f"{self.source}:{shared[0]}", shared[0])
 
-    def _chat(self, folder: str, meta: dict[str, Any], people: int) -> Chat:
+    def _chat(self, folder: str, meta: dict[str, Any], people: set[str], items: list[Any]) -> Chat:
         title = repair(as_text(meta.get("title"))) or PurePosixPath(folder).name or self.path.stem
         kind = as_text(meta.get("thread_type"))
-        group = kind == "RegularGroup" or (not kind and people > 2)
-        key = as_text(meta.get("thread_path")) or folder or self.path.stem
-        return Chat(f"{self.source}:{key}", title, "private_group" if group else "personal_chat",
+        group = kind == "RegularGroup" or (not kind and len(people) > 2)
+        ident = _thread_id(meta, folder, title, people, items)
+        return Chat(f"{self.source}:{ident}", title, "private_group" if group else "personal_chat",
                     self.source)
 
     def _message(self, chat: Chat, count: int, msg: Any) -> Message:
@@ -146,7 +148,7 @@ class MetaExport:
         name = repair(as_text(msg.get("sender_name"))) or None
         text = repair(as_text(msg.get("content")))
         kind = as_text(msg.get("type"))
-        sid = f"{self.source}:{name}" if name else None
+        sid = in_chat(chat.id, name) if name else None  # a name: an id only in its thread
         if kind == "Call":
             return Message(chat, count, when, sid, name, "", kind="boundary", drop="service")
         drop = None
@@ -157,6 +159,17 @@ class MetaExport:
         elif name is None:
             drop = "deleted_account"
         return Message(chat, count, when, sid, name, text, drop=drop, media=_media(msg, text))
+
+
+def _thread_id(meta: dict[str, Any], folder: str, title: str, people: set[str],
+               items: list[Any]) -> str:
+    """The thread's folder (name_123, from its thread_path or where it lies, however the export
+    is passed) names it in every download; a lone message_1.json: its title, people and first
+    messages (ids.py)."""
+    path = PurePosixPath(as_text(meta.get("thread_path")) or folder).name
+    first = [(_stamp(item), item.get("sender_name"), item.get("content"))
+             for item in items[:HEAD_ENTRIES] if isinstance(item, dict)]
+    return path or key([title, *sorted(people), *first])
 
 
 def _stamp(msg: Any) -> float:

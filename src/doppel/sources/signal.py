@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from doppel.errors import DoppelError
+from doppel.sources.ids import HEAD_ENTRIES, in_chat, key
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.textlines import TextFile
@@ -58,24 +59,28 @@ class SignalExport:
         self.chats: list[Chat] = []
         self.unknown: dict[str, int] = {}
 
-    def _writers(self) -> set[str]:
+    def _writers(self) -> tuple[set[str], list[str]]:
+        """Who wrote, and the first message lines (what names the chat: ids.py)."""
         writers: set[str] = set()
+        head: list[str] = []
         for line in self.file.lines(self._progress(0)):
             found = HEADER.match(line)
             if found:
                 writers.add(line[found.end():].partition(": ")[0])
+                if len(head) < HEAD_ENTRIES:
+                    head.append(line)
         if not writers:
             raise DoppelError(f"{self.path} has no Signal message lines ([YYYY-MM-DD, HH:MM] "
                               "Name: text)")
-        return writers
+        return writers, head
 
     def _progress(self, done: int):
         return lambda n: setattr(self, "bytes_read", done + n)
 
     def messages(self) -> Iterator[Message]:
-        writers = self._writers()
+        writers, head = self._writers()
         name = self.path.stem
-        chat = Chat(f"{SOURCE}:{name}", name,
+        chat = Chat(f"{SOURCE}:{key(head)}", name,
                     "private_group" if len(writers) > 2 else "personal_chat", SOURCE)
         self.chats = [chat]
         head: tuple[float, str] | None = None
@@ -105,4 +110,4 @@ class SignalExport:
             return Message(chat, count, when, None, None, rest, drop="system")
         text = "\n".join((text, *more)) if more else text
         name = author.strip()
-        return Message(chat, count, when, f"{SOURCE}:{name}", name, text)
+        return Message(chat, count, when, in_chat(chat.id, name), name, text)

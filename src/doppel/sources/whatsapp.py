@@ -18,10 +18,12 @@ import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from doppel.errors import DoppelError
 from doppel.sources import wa_header
+from doppel.sources.ids import HEAD_ENTRIES, in_chat, key
 from doppel.sources.probe import MARKS, Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.textlines import TextFile
@@ -103,6 +105,7 @@ class _Scan:
         self.time_first: bool | None = None
         self.headers = 0
         self.group_events = 0
+        self.head: list[str] = []  # the first header lines: what names the chat (ids.py)
 
 
 class WhatsAppExport:
@@ -164,6 +167,8 @@ class WhatsAppExport:
                 finder = self._pick_finder(block, scan)
                 if finder is None:
                     continue
+                scan.head = [found.group(0) for found in islice(finder.finditer(block),
+                                                                HEAD_ENTRIES)]
             self._count(finder, block, scan)
         if not scan.headers:
             raise DoppelError(f"{file.label} has no WhatsApp message lines; pass the .txt or "
@@ -203,8 +208,8 @@ class WhatsAppExport:
         name = chat_name(file)
         writers = [a for a in scan.authors if not _NOT_A_NAME.search(a)]
         group = len(writers) > 2 or scan.group_events > 0
-        chat = Chat(f"{SOURCE}:{name}", name, "private_group" if group else "personal_chat",
-                    SOURCE)
+        chat = Chat(f"{SOURCE}:{key(scan.head)}", name,
+                    "private_group" if group else "personal_chat", SOURCE)
         self.chats.append(chat)
         lines = _Lines(chat, order, set(scan.authors), group, self.unknown, self._folder(file))
         regex = wa_header.TIME_FIRST if scan.time_first else wa_header.DATE_FIRST
@@ -320,7 +325,7 @@ class _Lines:
         if _PHONE.fullmatch(name):  # the id must not carry the number (prepare masks the name)
             digest = hashlib.sha256(name.encode()).hexdigest()[:12]
             return f"{SOURCE}:phone-{digest}", name
-        return f"{SOURCE}:{name}", name
+        return in_chat(self.chat.id, name), name
 
     def _system(self, author: str, body: str) -> bool:
         """A system line written with a "Name: " part (iOS, some locales)."""

@@ -12,11 +12,13 @@ import pytest
 
 from doppel.chatformat import ChatEncoder, group_turns
 from doppel.data.dataset import load_dataset
+from doppel.data.people import People
 from doppel.infer.chat import ChatSession
 from doppel.infer.echo import EchoBackend
 from doppel.infer.engine import Delta, SamplingParams
 from doppel.infer.recall import Recall
 from doppel.infer.server import create_app, run_in_thread
+from doppel.memory.units import chat_members
 from doppel.train.data import window_memories
 from memory_builders import SECRET
 
@@ -47,8 +49,10 @@ class Parrot(EchoBackend):
 
 
 def _parrot(index, scope: str = "partner") -> Parrot:
-    parrot = Parrot(["Alex", "Sam", "Jo"])
-    parrot.recall = Recall(index, scope)
+    """A parrot reading the index's dataset's memories, its people from the manifest."""
+    people = People.of_manifest(load_dataset(index.path.parent).manifest)
+    parrot = Parrot(sorted(people.labels.values()))
+    parrot.recall = Recall(index, people, scope)
     return parrot
 
 
@@ -64,9 +68,10 @@ def test_no_training_window_holds_a_memory_from_its_own_conversation_or_its_futu
     memories = window_memories(dataset, 1.0, 256)
     encoder = ChatEncoder(chat_tokenizer)
     recalled: dict[str, list] = {}
+    members = {chat: set(ids) for chat, (ids, _) in chat_members(dataset).items()}
     for conversation in dataset.conversations():
         began = conversation.messages[0].time
-        partners = {m.speaker for m in conversation.messages} - {"Alex"}
+        partners = members[conversation.chat_id] - {"user1"}  # the chat's, by id
         turns = group_turns((m.speaker, m.text) for m in conversation.messages)
         for example in encoder.encode(turns, {"Alex"}, 256,
                                       memories=memories.for_conversation(conversation)):
@@ -79,7 +84,7 @@ def test_no_training_window_holds_a_memory_from_its_own_conversation_or_its_futu
     # Sam's later question is answered from Sam's earlier secret; Jo's same question is not
     assert any(SECRET in text for m in recalled["user2-0009"] for _, text in m.lines)
     assert not any(SECRET in text for ms in recalled.values() for m in ms for _, text in m.lines
-                   if "Jo" in m.participants)
+                   if "user3" in m.participants)
     assert not any(SECRET in text for m in recalled.get("user3-0011", ()) for _, text in m.lines)
 
 
@@ -105,14 +110,15 @@ def test_a_secret_told_by_sam_reaches_sam_and_never_jo_in_chat(index):
     as_jo = ChatSession.start(_parrot(index), "Alex", "Jo")
     text, memories = _said(as_jo.say(QUESTION))
     assert SECRET not in text and memories  # Jo's own chats are remembered, Sam's are not
-    assert all("Jo" in m.participants for m in memories)
+    assert all("user3" in m.participants and "Jo" in m.who for m in memories)
     as_sam = ChatSession.start(_parrot(index), "Alex", "Sam")
     text, memories = _said(as_sam.say(QUESTION))
     assert SECRET in text  # the control: it is there to be found
     # a group with both: only chats both were in
     group = _parrot(index)
     text, memories = _said(group.stream([("Jo", "hi all"), ("Sam", QUESTION)], "Alex"))
-    assert SECRET not in text and all({"Sam", "Jo"} <= set(m.participants) for m in memories)
+    assert SECRET not in text and all({"user2", "user3"} <= set(m.participants)
+                                      for m in memories)
     # --memory-scope all: the owner's explicit choice reads every chat
     text, _ = _said(ChatSession.start(_parrot(index, "all"), "Alex", "Jo").say(QUESTION))
     assert SECRET in text

@@ -331,3 +331,55 @@ def test_a_local_transformers_folder_embeds_with_mean_pooling(tiny_model, tmp_pa
     assert meta["dimension"] == "64" and meta["embedder_source"] == str(tiny_model.resolve())
     with open_index(data) as memory:
         assert holds(memory.search("cinema rains", Scope.with_partner("usam")), "cinema")
+
+
+def test_two_people_called_sam_never_read_each_others_memories(tmp_path, monkeypatch, capsys):
+    """"Sam" and "Sam (2)" are two ids: each one's secret stays in their own scope, by Scope and
+    through `memory search --with`, whichever way the name is typed."""
+    data = _dataset(tmp_path / "ds", {
+        "sam": ("Sam", [[("Sam", "my locker code is walrus 5512"), ("Alex", "noted")]]),
+        "sam2": ("Sam (2)", [[("Sam (2)", "my locker code is walrus 8830"), ("Alex", "ok")]]),
+    })
+    build_index(data, progress=False)
+    people = People.of_manifest(load_dataset(data).manifest)
+    first, second = people.resolve("Sam"), people.resolve("sam (2)")
+    assert (first, second) == ("usam", "usam (2)")
+    with open_index(data) as memory:
+        for query in ("locker code walrus", "walrus 5512", "walrus 8830"):
+            assert not holds(memory.search(query, Scope.with_partner(first), k=10), "8830")
+            assert not holds(memory.search(query, Scope.with_partner(second), k=10), "5512")
+        assert holds(memory.search("locker code walrus", Scope.with_partner(first)), "5512")
+        assert holds(memory.search("locker code walrus", Scope.with_partner(second)), "8830")
+    for typed, mine, theirs in (("Sam", "5512", "8830"), ("Sam (2)", "8830", "5512"),
+                                ("usam (2)", "8830", "5512")):
+        code, out, err = run_cli(["memory", "search", str(data), "locker code walrus", "--with",
+                                  typed], monkeypatch, capsys)
+        assert code == 0, err
+        assert mine in out and theirs not in out, typed
+
+
+def test_a_groups_scope_is_every_member(secrets):
+    """Talking to Sam and Nora together reads only chats both were in: never Nora's secret told
+    alone, never Sam's own chat."""
+    build_index(secrets, progress=False)
+    with open_index(secrets) as memory:
+        both = Scope.of({"usam", "unora"})
+        for query in ("vault code zebra", "cinema rains weekend", "snacks crisps"):
+            hits = memory.search(query, both, k=10)
+            assert all(m.chat_id == "crew" for m in hits), query
+        assert holds(memory.search("snacks crisps", both), "crisps")
+        assert memory.readable(Scope.of(set())) == 0  # nobody to talk to, nothing to recall
+
+
+def test_an_index_from_before_person_ids_is_rebuilt_on_open(secrets, capsys):
+    build_index(secrets, progress=False)
+    path = secrets / MEMORY_FILE
+    with sqlite3.connect(path) as db:  # what version 1 held: names as participants
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        db.execute("UPDATE units SET participants = '[\"Sam\", \"Nora\", \"Alex\"]'")
+    with pytest.raises(DoppelError, match="memory index version '1'"):
+        open_index(secrets, build_if_missing=False)
+    with open_index(secrets) as memory:
+        assert "older doppel" in capsys.readouterr().err
+        assert memory.meta["schema_version"] == "2" and memory.meta["units_reused"] != "0"
+        assert not holds(memory.search("vault code", Scope.with_partner("usam")), "zebra")

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from doppel.bot.outgoing import Sender
 from doppel.bot.people import Roster
@@ -75,7 +75,8 @@ class Responder:
         if not window:  # forgotten (/reset) while it waited
             return
         history = [(speaker, text) for speaker, text, _ in window]
-        memories = await asyncio.to_thread(self._memories, chat_id, window)
+        members = self.store.members(chat_id)  # the store is read here, on its own thread
+        memories = await asyncio.to_thread(self._memories, chat_id, members, window)
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         messages: asyncio.Queue[str | None] = asyncio.Queue()
@@ -104,38 +105,40 @@ class Responder:
                  time.monotonic() - started)
         if sent and self.recall is not None:  # the store is read here, on its own thread
             rows = self.store.recent(chat_id, UNIT_MESSAGES)
-            await asyncio.to_thread(self._remember, chat_id, rows)
+            await asyncio.to_thread(self._remember, chat_id, self.store.members(chat_id), rows)
 
     # --- memory -----------------------------------------------------------------------------
-    def _memories(self, chat_id: int, window: Sequence[tuple[str, str, float]]) -> tuple | None:
+    def _memories(self, chat_id: int, members: Mapping[int, str],
+                  window: Sequence[tuple[str, str, float]]) -> tuple | None:
         """What the twin remembers before this reply: the dataset's chats and its own earlier
         exchanges in the scope of everyone it has seen in this chat (by Telegram user id, spoken
         lately or not), from before the history window (what is still in the window needs no
         memory). None: memory is off."""
         if self.recall is None:
             return None
-        partners = self.roster.keys(self.store.members(chat_id), chat_id)
+        partners = self.roster.keys(members, chat_id)
         history = [(speaker, text) for speaker, text, _ in window]
         return self.recall.find(history, self.persona, partners=partners, before=window[0][2])
 
-    def _remember(self, chat_id: int, rows: Sequence[tuple[int, str, str, float]]) -> None:
-        """Index the chat's last messages (`rows`: ChatStore.recent), so the exchange is found
-        once it scrolls out of the history window."""
+    def _remember(self, chat_id: int, members: Mapping[int, str],
+                  rows: Sequence[tuple[int, str, str, float]]) -> None:
+        """Index the chat's last messages (`rows`: ChatStore.recent) in the scope of everyone
+        in the chat (`members`: ChatStore.members), so the exchange is found once it scrolls out
+        of the history window, by them only."""
         from doppel.memory import NewUnit
 
         if not rows:
             return
-        members = {self.roster.key(user, chat_id): name
-                   for user, name in self.store.members(chat_id).items()}
-        members.pop(self.roster.persona_key, None)
-        others = [members[key] for key in sorted(members)]
-        members[self.roster.persona_key] = self.persona
-        keys = tuple(sorted(members))
+        named = {self.roster.key(user, chat_id): name for user, name in members.items()}
+        named.pop(self.roster.persona_key, None)
+        others = [named[key] for key in sorted(named)]
+        named[self.roster.persona_key] = self.persona
+        keys = tuple(sorted(named))
         unit = NewUnit(conversation_id=f"bot:{chat_id}:{rows[-1][0]}", chat_id=f"bot:{chat_id}",
                        chat_name=", ".join(others) or self.persona, participants=keys,
                        start=rows[0][3], end=rows[-1][3],
                        lines=tuple((speaker, text) for _, speaker, text, _ in rows),
-                       names=tuple(members[key] for key in keys))
+                       names=tuple(named[key] for key in keys))
         try:
             self.recall.add([unit])
         except Exception as error:  # a full disk must not stop the chat

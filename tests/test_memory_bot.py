@@ -138,7 +138,7 @@ def test_a_friend_name_that_places_nobody_stops_the_bot(telegram, memory_dataset
     parrot = Parrot(["Alex", "Sam", "Jo"])
 
     def load(load_options, memory, say):
-        parrot.recall, note = open_recall(memory, RunInfo(base_model="parrot"))
+        parrot.recall, _ = open_recall(memory, RunInfo(base_model="parrot"))
         return parrot
 
     monkeypatch.setattr(engines, "load_engine", load)

@@ -103,12 +103,13 @@ class BlindStore:
         return dict(self.db.execute(
             "SELECT person, name FROM judges WHERE person IS NOT NULL").fetchall())
 
-    def judge_of(self, person: str, name: str) -> str | None:
-        """The judge name a person answers as: by their id, else (a judge added before ids
-        were kept) by their name."""
-        row = self.db.execute("SELECT name FROM judges WHERE person = ? OR (person IS NULL AND "
-                              "name = ?) ORDER BY person IS NULL LIMIT 1",
-                              (person, name)).fetchone()
+    def judge_of(self, person: str | None, name: str) -> str | None:
+        """The judge name a person answers as: by their id; by their name only for a judge
+        added before ids were kept, or when `person` is None (the test's dataset is gone, and
+        the owner's --friend ID=NAME is all there is to go by)."""
+        row = self.db.execute("SELECT name FROM judges WHERE person = ? OR ((person IS NULL OR "
+                              "? IS NULL) AND name = ?) ORDER BY person IS NULL LIMIT 1",
+                              (person, person, name)).fetchone()
         return row[0] if row else None
 
     def add_judge(self, name: str, token: str, items: list[int], person: str | None = None

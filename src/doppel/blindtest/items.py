@@ -36,7 +36,12 @@ def judge_person(dataset: Dataset, name: str) -> str:
     name...: data/people.py's rule); nobody or several is an error that names candidates."""
     if name.strip().lower() == OWNER:
         return dataset.me_id
-    return People.of_manifest(dataset.manifest).resolve(name, "judge")
+    people = People.of_manifest(dataset.manifest)
+    found = people.matches(name)
+    if len(found) != 1:
+        raise DoppelError(f"{people.problem(name, 'judge', found)}; or {OWNER!r}, the exporting "
+                          "user")
+    return found[0]
 
 
 def held_out_points(dataset: Dataset, persona: str, judge: str, history_turns: int

@@ -53,11 +53,6 @@ class Roster:
         """Telegram user id -> the friend's label (what the twin calls them)."""
         return {user: friend.name for user, friend in self.friends.items()}
 
-    def person(self, user_id: int) -> str | None:
-        """A friend's dataset person id; None for anyone else."""
-        friend = self.friends.get(user_id)
-        return None if friend is None else friend.person
-
     def key(self, user_id: int, chat_id: int) -> str:
         """The scope a Telegram user's memories are kept and read under (an old group's unknown
         members: a key of that chat's own, which no other chat shares)."""

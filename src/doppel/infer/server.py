@@ -275,7 +275,7 @@ def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
     async def chat_completions(body: ChatRequest, request: Request):
         persona = persona_of(backend, body.model)
         history = history_of(body.messages, persona, backend.default_partner(persona))
-        warnings = unplaced_names(backend, body.messages, persona)
+        warnings = unplaced_names(backend, history, persona)
         params = params_of(body, defaults)
         scheduler: Scheduler = request.app.state.scheduler
         ticket = scheduler.admit()
@@ -302,16 +302,15 @@ def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
     return app
 
 
-def unplaced_names(backend: Backend, messages: list[ChatMessage], persona: str) -> list[str]:
-    """Why memory reads nothing for this request, when a message's `name` names nobody in the
-    dataset (or several people): one line each, for the response's `doppel.warnings`, never a
-    silently empty scope. Names resolve by data/people.py's rule ("Sam" is "Sam Carter")."""
+def unplaced_names(backend: Backend, history: list[tuple[str, str]], persona: str) -> list[str]:
+    """Why memory reads nothing for this request, when a speaker's name (a message's `name`, or
+    the default partner) names nobody in the dataset, or several people: one line each, for the
+    response's `doppel.warnings`, never a silently empty scope. Names resolve by
+    data/people.py's rule ("Sam" is "Sam Carter")."""
     recall = getattr(backend, "recall", None)
     if recall is None or recall.scope == "all":
         return []
-    names = [m.name for m in messages if m.name and m.name != persona
-             and m.role in ("user", "assistant")]
-    return recall.unplaced(names, "name")
+    return recall.unplaced([speaker for speaker, _ in history if speaker != persona], "name")
 
 
 async def _complete(deltas: AsyncIterator[Delta], meta: dict[str, Any],

@@ -16,6 +16,7 @@ from doppel.chatformat import group_turns
 from doppel.data.dataset import Dataset
 from doppel.data.people import People
 from doppel.errors import DoppelError
+from doppel.memory.scope import Scope
 
 OWNER = "me"  # the judge name that stands for the exporting user
 
@@ -48,11 +49,10 @@ def held_out_points(dataset: Dataset, persona: str, judge: str, history_turns: i
                     ) -> list[Point]:
     """The persona's held-out turns (after someone else's) in conversations `judge` (a person
     id) wrote in; every one when the judge is the exporting user."""
-    owner = judge == dataset.me_id
+    scope = Scope.everything() if judge == dataset.me_id else Scope.with_partner(judge)
     points = []
     for conversation in dataset.conversations("val"):
-        speakers = {m.speaker_id for m in conversation.messages}
-        if not owner and judge not in speakers:
+        if not scope.allows({m.speaker_id for m in conversation.messages}):
             continue
         turns = group_turns((m.speaker, m.text) for m in conversation.messages)
         for index, turn in enumerate(turns):

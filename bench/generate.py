@@ -222,6 +222,7 @@ def memory_rows(row, tokens: int, rounds: int = 1) -> None:
     both alike. Then retrieval's own latency (p50, p90) over held-out replies."""
     from doppel.data.dataset import load_dataset
     from doppel.data.options import PrepareOptions
+    from doppel.data.people import People
     from doppel.data.pipeline import prepare_dataset
     from doppel.infer.recall import Recall
     from doppel.memory import open_index
@@ -240,7 +241,8 @@ def memory_rows(row, tokens: int, rounds: int = 1) -> None:
         persona = me
         engine = Engine.load("smollm2-135m", max_length=512)
         engine.personas = []  # the base model plays the sample's names
-        recall = Recall(open_index(Path(tmp) / "dataset", build_if_missing=True))
+        recall = Recall(open_index(Path(tmp) / "dataset", build_if_missing=True),
+                        People.of_manifest(dataset.manifest))
 
         def block(point) -> int:  # tokens the memories add to this point's prompt
             return len(engine.prepare(point, persona, tokens, recall.find(point, persona))[0]) - (

@@ -110,7 +110,7 @@ def _child(step: str, folder: str) -> None:
         vocab = _vocabulary(random.Random(1))
         memory.search("warm up", Scope.everything())
         result["open_s"] = round(time.perf_counter() - started, 2)
-        for scope_name, scope in (("one friend", Scope.with_partner("Friend 7")),
+        for scope_name, scope in (("one friend", Scope.with_partner("user107")),
                                   ("everything", Scope.everything())):
             times, cpu_times = [], []
             for _ in range(100):
@@ -151,6 +151,7 @@ def embedders() -> None:
 
     from doppel.data.dataset import load_dataset
     from doppel.data.options import PrepareOptions
+    from doppel.data.people import People
     from doppel.data.pipeline import prepare_dataset
     from doppel.memory import Scope, open_index, ranking
     from doppel.memory.facts import fact_probes, holds
@@ -162,6 +163,7 @@ def embedders() -> None:
     prepare_dataset(export, root / "ds", PrepareOptions(groups=True), progress=False)
     dataset = load_dataset(root / "ds")
     probes = fact_probes(dataset, FACT_WORDS)
+    people = People.of_manifest(dataset.manifest)
     memory = open_index(root / "ds")
     for label, weights in (("lexical only", (1.0, 0.0)), ("vectors only", (0.0, 1.0)),
                            ("fused (default)", ranking.LIST_WEIGHTS)):
@@ -169,7 +171,7 @@ def embedders() -> None:
         hits = sum(holds(memory.search(p.query, Scope.with_partner(p.partner), before=p.before,
                                        exclude_conversations={p.conversation_id}, k=3), p.word)
                    for p in probes)
-        asked = sum(holds(memory.search(q, Scope.with_partner(who), k=5), word)
+        asked = sum(holds(memory.search(q, Scope.with_partner(people.resolve(who)), k=5), word)
                     for q, who, word in FACT_QUESTIONS)
         print(f"{label:16s} fact recall@3 {hits}/{len(probes)}, questions without the word "
               f"recall@5 {asked}/{len(FACT_QUESTIONS)}")

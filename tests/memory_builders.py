@@ -31,9 +31,12 @@ PLANTED = {
 }
 
 
-def write_memory_dataset(path: Path, conversations: int = 18, seed: int = 0) -> Path:
+def write_memory_dataset(path: Path, conversations: int = 18, seed: int = 0,
+                         labels: dict[str, str] | None = None) -> Path:
     """conversations.jsonl + manifest.json in the dataset contract's shape; one conversation a
-    day, the chats taking turns: small talk, or the planted lines where PLANTED says."""
+    day, the chats taking turns: small talk, or the planted lines where PLANTED says. `labels`
+    renames people by id ({"user2": "Sam Carter"}): ids, not names, decide who reads what."""
+    labels = labels or {}
     rng = random.Random(seed)
     path.mkdir(parents=True, exist_ok=True)
     rows, t = [], 1_700_000_000.0
@@ -47,7 +50,8 @@ def write_memory_dataset(path: Path, conversations: int = 18, seed: int = 0) -> 
         messages = []
         for speaker, text in said:
             t += 60
-            messages.append({"speaker_id": speaker[0], "speaker": speaker[1], "time": t,
+            messages.append({"speaker_id": speaker[0],
+                             "speaker": labels.get(speaker[0], speaker[1]), "time": t,
                              "text": text})
             counts[speaker[0]] = counts.get(speaker[0], 0) + 1
         t += 86_400
@@ -57,7 +61,7 @@ def write_memory_dataset(path: Path, conversations: int = 18, seed: int = 0) -> 
                      "messages": messages})
     (path / CONVERSATIONS).write_text("".join(json.dumps(r) + "\n" for r in rows),
                                       encoding="utf-8")
-    speakers = {pid: {"name": name, "messages": counts.get(pid, 0),
+    speakers = {pid: {"name": labels.get(pid, name), "messages": counts.get(pid, 0),
                       "chats": [c for c, (_, _, people) in CHATS.items()
                                 if (pid, name) in people]}
                 for pid, name in (ALEX, SAM, JO)}

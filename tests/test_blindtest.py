@@ -287,7 +287,7 @@ def test_bad_input(two_chats, prepared, tmp_path, monkeypatch, capsys):
     store = tmp_path / "new.sqlite"
     common = [run, "--data", dataset, "--store", store, "--no-serve", "--max-new-tokens", "4"]
     err = bad([*common, "--judge", "Kim"], monkeypatch, capsys)
-    assert "unknown judge 'Kim'" in err and "Alex, Jo, Sam" in err
+    assert "judge 'Kim' matches nobody in the data; known: Alex, Jo, Sam; or 'me'" in err
     err = bad([*common, "--judge", "Sam", "--items", "50"], monkeypatch, capsys)
     assert "Alex has 15 held-out turns in held-out chats Sam wrote in, fewer than --items 50" \
         in err and "pass --items 15 or fewer" in err

@@ -40,7 +40,7 @@ def _train(base: Path, data: Path, out: Path) -> Path:
     dataset = load_dataset(data)
     index = open_index(data)
     windows = build_windows(dataset, ChatEncoder(tokenizer), {"Alex"}, MAX_LENGTH, "train",
-                            WindowMemories(index, 1.0, "Alex", MAX_LENGTH))
+                            WindowMemories(index, 1.0, dataset, MAX_LENGTH))
     index.close()
     torch.manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -126,14 +126,41 @@ def test_memories_at_eval_time_come_only_from_before_the_context(trained):
     from doppel.eval.fact_turns import fact_turns
     from doppel.eval.memory import context_memories
     from doppel.memory import open_index
+    from doppel.memory.scope import ChatPartners
 
     _, data = trained
     dataset = load_dataset(data)
     index = open_index(data)
     turns = fact_turns(dataset, ["Alex"], 4, 100, 0)
     assert turns
+    partners = ChatPartners.of(dataset)
     for turn in turns:
-        found = context_memories(index, turn.context, turn.before, MAX_LENGTH)
+        found = context_memories(index, turn.context, turn.before, MAX_LENGTH, partners)
         assert found and all(m.end < turn.before for m in found)
         assert turn.context.conversation_id not in {m.conversation_id for m in found}
     index.close()
+
+
+def test_a_held_out_group_context_reads_only_what_every_member_shared(memory_dataset):
+    """A group context where only Sam spoke in the turns at hand is still a group with Jo in it:
+    eval's memories for it never hold what Sam told Alex alone."""
+    from doppel.data.dataset import load_dataset
+    from doppel.eval.contexts import Context
+    from doppel.eval.memory import context_memories
+    from doppel.memory import open_index
+    from doppel.memory.scope import ChatPartners
+    from memory_builders import SECRET
+
+    dataset = load_dataset(memory_dataset)
+    partners = ChatPartners.of(dataset)
+    question = (("Sam", "what was the vault code again? the zebra one"),)
+    late = 2_000_000_000.0
+    with open_index(memory_dataset) as index:
+        in_group = context_memories(index, Context("group1-0017", question, "Alex", ("hm",)),
+                                    late, 2048, partners)
+        alone = context_memories(index, Context("user2-0012", question, "Alex", ("hm",)),
+                                 late, 2048, partners)
+    assert partners.in_conversation("group1-0017", "Alex") == {"user2", "user3"}
+    assert not any(SECRET in text for m in in_group for _, text in m.lines)
+    assert all(m.chat_id == "group1" for m in in_group)
+    assert any(SECRET in text for m in alone for _, text in m.lines)  # the control

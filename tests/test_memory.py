@@ -12,10 +12,10 @@ import pytest
 
 from builders import run_cli
 from doppel.data.dataset import CONVERSATIONS, MANIFEST, SCHEMA_VERSION, load_dataset
+from doppel.data.people import People
 from doppel.errors import DoppelError
 from doppel.memory import MEMORY_FILE, NewUnit, Scope, build_index, open_index
 from doppel.memory.facts import fact_probes, holds
-from doppel.memory.scope import resolve_partner
 from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
 
 
@@ -58,18 +58,21 @@ def test_retrieval_finds_the_samples_planted_facts(sample):
 
 def test_paraphrased_questions_find_facts(sample):
     with open_index(sample) as memory:
-        found = [holds(memory.search(q, Scope.with_partner(who), k=5), word)
+        people = People.of_manifest(load_dataset(sample).manifest)
+        found = [holds(memory.search(q, Scope.with_partner(people.resolve(who)), k=5), word)
                  for q, who, word in FACT_QUESTIONS]
     assert sum(found) >= 3, found
 
 
 def test_memories_carry_their_context_and_respect_time_and_exclusions(sample):
+    sam = People.of_manifest(load_dataset(sample).manifest).resolve("Sam Carter")
     with open_index(sample) as memory:
-        hits = memory.search("Biscuit sock vet", Scope.with_partner("Sam Carter"), k=3)
+        hits = memory.search("Biscuit sock vet", Scope.with_partner(sam), k=3)
         assert hits and hits[0].chat_name in ("Sam", "Weekend Crew")
-        assert "Sam Carter" in hits[0].participants and len(hits[0].lines) >= 2
+        assert sam in hits[0].participants and "Sam Carter" in hits[0].who  # ids; labels shown
+        assert len(hits[0].lines) >= 2
         first = hits[0]
-        later = memory.search("Biscuit sock vet", Scope.with_partner("Sam Carter"),
+        later = memory.search("Biscuit sock vet", Scope.with_partner(sam),
                               before=first.end, exclude_conversations={first.conversation_id})
         assert all(m.end < first.end and m.conversation_id != first.conversation_id
                    for m in later)
@@ -141,43 +144,45 @@ def test_a_secret_told_to_one_friend_never_reaches_another(secrets):
     with open_index(secrets) as memory:
         for query in ("vault code", "zebra 7391", "what is the code nora told you", "zebra"):
             for k in (1, 3, 10):
-                hits = memory.search(query, Scope.with_partner("Sam"), k=k)
+                hits = memory.search(query, Scope.with_partner("usam"), k=k)
                 assert not holds(hits, "zebra"), query
             # the same question in Nora's scope, and for the owner, does find it
-            assert holds(memory.search(query, Scope.with_partner("Nora"), k=3), "zebra")
+            assert holds(memory.search(query, Scope.with_partner("unora"), k=3), "zebra")
             assert holds(memory.search(query, Scope.everything(), k=3), "zebra")
         # the group Sam shares with Nora is in Sam's scope
-        assert holds(memory.search("snacks crisps", Scope.with_partner("Sam"), k=3), "crisps")
+        assert holds(memory.search("snacks crisps", Scope.with_partner("usam"), k=3), "crisps")
 
 
 def test_the_bots_own_conversations_are_remembered_in_that_friends_scope_only(secrets):
     build_index(secrets, progress=False)
-    unit = NewUnit("bot:42:1", "42", "Sam", ("Sam", "Alex"), 1_800_000_000.0, 1_800_000_060.0,
-                   (("Sam", "where should we eat friday"), ("Alex", "the tapas place on Dock "
-                                                                   "Lane lol")))
+    unit = NewUnit("bot:42:1", "42", "Sam", ("ualex", "usam"), 1_800_000_000.0,
+                   1_800_000_060.0, (("Sam", "where should we eat friday"),
+                                     ("Alex", "the tapas place on Dock Lane lol")),
+                   ("Alex", "Sam"))
     with open_index(secrets) as memory:
         memory.add_units([unit])
-        assert holds(memory.search("tapas dock lane", Scope.with_partner("Sam")), "tapas")
-        assert not holds(memory.search("tapas dock lane", Scope.with_partner("Nora")), "tapas")
+        assert holds(memory.search("tapas dock lane", Scope.with_partner("usam")), "tapas")
+        assert not holds(memory.search("tapas dock lane", Scope.with_partner("unora")), "tapas")
     build_index(secrets, progress=False)  # a rebuild keeps them
     with open_index(secrets) as memory:
-        assert holds(memory.search("tapas dock lane", Scope.with_partner("Sam")), "tapas")
+        assert holds(memory.search("tapas dock lane", Scope.with_partner("usam")), "tapas")
 
 
 def test_units_added_after_loading_get_their_sign_bits(secrets, monkeypatch):
     from doppel.memory import search
 
     build_index(secrets, progress=False)
-    unit = NewUnit("bot:42:2", "42", "Sam", ("Sam", "Alex"), 1_800_000_000.0, 1_800_000_060.0,
-                   (("Sam", "the paella at Marisqueira Rui"), ("Alex", "marisqueira again lol")))
+    unit = NewUnit("bot:42:2", "42", "Sam", ("ualex", "usam"), 1_800_000_000.0,
+                   1_800_000_060.0, (("Sam", "the paella at Marisqueira Rui"),
+                                     ("Alex", "marisqueira again lol")), ("Alex", "Sam"))
     with open_index(secrets) as memory:
-        memory.search("anything", Scope.with_partner("Sam"))  # loads the arrays
+        memory.search("anything", Scope.with_partner("usam"))  # loads the arrays
         units = memory._searcher.units
         memory.add_units([unit])
         assert memory._searcher.bits.shape[1] == units + 1
         monkeypatch.setattr(search, "PREFILTER_FROM", 0)
         monkeypatch.setattr(search, "PREFILTER", 1)
-        assert holds(memory.search("paella marisqueira", Scope.with_partner("Sam")), "paella")
+        assert holds(memory.search("paella marisqueira", Scope.with_partner("usam")), "paella")
 
 
 def _meta(dataset: Path) -> dict[str, str]:
@@ -227,7 +232,7 @@ def test_a_local_model2vec_folder_embeds_and_another_embedder_is_refused(secrets
     meta = _meta(secrets)
     assert meta["embedder"] == "model2vec:m2v" and meta["dimension"] == "16"
     with open_index(secrets) as memory:  # the index names its embedder: it is loaded again
-        assert holds(memory.search("zebra", Scope.with_partner("Nora")), "zebra")
+        assert holds(memory.search("zebra", Scope.with_partner("unora")), "zebra")
     with pytest.raises(DoppelError, match=r"built with embedder model2vec:m2v \(16 dimensions"):
         open_index(secrets, embedder="use-m3-static")
     (folder / "model.safetensors").unlink()  # the folder it was built with is gone
@@ -266,15 +271,15 @@ def test_search_with_nobody_or_nothing_is_one_line(secrets, monkeypatch, capsys)
     build_index(secrets, progress=False)
     code, _, err = run_cli(["memory", "search", str(secrets), "zebra", "--with", "Bob"],
                            monkeypatch, capsys)
-    assert code == 2 and "--with Bob: nobody of that name" in err and "Nora" in err
+    assert code == 2 and "--with 'Bob' matches nobody" in err and "Nora" in err
     code, _, err = run_cli(["memory", "search", str(secrets), "  "], monkeypatch, capsys)
     assert code == 2 and "pass what to look for" in err
     code, _, err = run_cli(["memory", "search", str(secrets / "nope"), "x"], monkeypatch, capsys)
     assert code == 2 and "does not exist" in err
     with open_index(secrets) as memory:
-        assert memory.readable(Scope.with_partner("Sam")) > 0
-        assert memory.readable(Scope.with_partner("Sam"), before=0.0) == 0  # an empty scope
-        assert memory.search("zebra", Scope.with_partner("Nora"), before=0.0) == []
+        assert memory.readable(Scope.with_partner("usam")) > 0
+        assert memory.readable(Scope.with_partner("usam"), before=0.0) == 0  # an empty scope
+        assert memory.search("zebra", Scope.with_partner("unora"), before=0.0) == []
 
 
 def test_memory_build_rebuilds_atomically_from_the_cli(secrets, monkeypatch, capsys):
@@ -288,14 +293,6 @@ def test_memory_build_rebuilds_atomically_from_the_cli(secrets, monkeypatch, cap
     assert sorted(p.name for p in secrets.iterdir()) == [CONVERSATIONS, MANIFEST, MEMORY_FILE]
 
 
-def test_partner_names_resolve_by_first_name():
-    known = {"Sam Carter", "Sam Lee", "Nora Lind"}
-    assert resolve_partner("nora", known) == "Nora Lind"
-    assert resolve_partner("Sam Lee", known) == "Sam Lee"
-    with pytest.raises(DoppelError, match="several people match"):
-        resolve_partner("sam", known)
-
-
 def test_units_overlap_so_a_remark_and_its_answer_share_one():
     from doppel.data.dataset import Conversation, ConversationMessage
     from doppel.memory.units import conversation_units
@@ -304,11 +301,12 @@ def test_units_overlap_so_a_remark_and_its_answer_share_one():
     conversation = Conversation("c-1", "c", "Sam", "personal_chat", "train", [
         ConversationMessage(s[0].lower(), s, 100.0 + i, f"line {i}")
         for i, s in enumerate(speakers)])
-    units = list(conversation_units(conversation, ("Alex", "Sam")))
+    units = list(conversation_units(conversation, (("a", "s"), ("Alex", "Sam"))))
     texts = [[text for _, text in unit.lines] for unit in units]
     assert texts == [[f"line {i}" for i in range(0, 4)], [f"line {i}" for i in range(3, 7)],
                      [f"line {i}" for i in range(6, 10)]]  # a lone last turn joins the last
-    assert all(u.participants == ("Alex", "Sam") and u.start < u.end for u in units)
+    assert all(u.participants == ("a", "s") and u.names == ("Alex", "Sam") and u.start < u.end
+               for u in units)
     for i in range(9):  # every line and the next one are in some unit together
         assert any(f"line {i}" in t and f"line {i + 1}" in t for t in texts)
 
@@ -332,4 +330,56 @@ def test_a_local_transformers_folder_embeds_with_mean_pooling(tiny_model, tmp_pa
     assert meta["embedder"] == f"sentence-transformers:{tiny_model.name}"
     assert meta["dimension"] == "64" and meta["embedder_source"] == str(tiny_model.resolve())
     with open_index(data) as memory:
-        assert holds(memory.search("cinema rains", Scope.with_partner("Sam")), "cinema")
+        assert holds(memory.search("cinema rains", Scope.with_partner("usam")), "cinema")
+
+
+def test_two_people_called_sam_never_read_each_others_memories(tmp_path, monkeypatch, capsys):
+    """"Sam" and "Sam (2)" are two ids: each one's secret stays in their own scope, by Scope and
+    through `memory search --with`, whichever way the name is typed."""
+    data = _dataset(tmp_path / "ds", {
+        "sam": ("Sam", [[("Sam", "my locker code is walrus 5512"), ("Alex", "noted")]]),
+        "sam2": ("Sam (2)", [[("Sam (2)", "my locker code is walrus 8830"), ("Alex", "ok")]]),
+    })
+    build_index(data, progress=False)
+    people = People.of_manifest(load_dataset(data).manifest)
+    first, second = people.resolve("Sam"), people.resolve("sam (2)")
+    assert (first, second) == ("usam", "usam (2)")
+    with open_index(data) as memory:
+        for query in ("locker code walrus", "walrus 5512", "walrus 8830"):
+            assert not holds(memory.search(query, Scope.with_partner(first), k=10), "8830")
+            assert not holds(memory.search(query, Scope.with_partner(second), k=10), "5512")
+        assert holds(memory.search("locker code walrus", Scope.with_partner(first)), "5512")
+        assert holds(memory.search("locker code walrus", Scope.with_partner(second)), "8830")
+    for typed, mine, theirs in (("Sam", "5512", "8830"), ("Sam (2)", "8830", "5512"),
+                                ("usam (2)", "8830", "5512")):
+        code, out, err = run_cli(["memory", "search", str(data), "locker code walrus", "--with",
+                                  typed], monkeypatch, capsys)
+        assert code == 0, err
+        assert mine in out and theirs not in out, typed
+
+
+def test_a_groups_scope_is_every_member(secrets):
+    """Talking to Sam and Nora together reads only chats both were in: never Nora's secret told
+    alone, never Sam's own chat."""
+    build_index(secrets, progress=False)
+    with open_index(secrets) as memory:
+        both = Scope.of({"usam", "unora"})
+        for query in ("vault code zebra", "cinema rains weekend", "snacks crisps"):
+            hits = memory.search(query, both, k=10)
+            assert all(m.chat_id == "crew" for m in hits), query
+        assert holds(memory.search("snacks crisps", both), "crisps")
+        assert memory.readable(Scope.of(set())) == 0  # nobody to talk to, nothing to recall
+
+
+def test_an_index_from_before_person_ids_is_rebuilt_on_open(secrets, capsys):
+    build_index(secrets, progress=False)
+    path = secrets / MEMORY_FILE
+    with sqlite3.connect(path) as db:  # what version 1 held: names as participants
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        db.execute("UPDATE units SET participants = '[\"Sam\", \"Nora\", \"Alex\"]'")
+    with pytest.raises(DoppelError, match="memory index version '1'"):
+        open_index(secrets, build_if_missing=False)
+    with open_index(secrets) as memory:
+        assert "older doppel" in capsys.readouterr().err
+        assert memory.meta["schema_version"] == "2" and memory.meta["units_reused"] != "0"
+        assert not holds(memory.search("vault code", Scope.with_partner("usam")), "zebra")

@@ -1,8 +1,10 @@
 """Which held-out turns each judge is shown: only from conversations the judge wrote in.
 
 A friend judges the twin on chats they were part of (they know how the persona talks to them),
-and nobody is shown a chat they were not in; the owner (judge "me") may see any. The persona's
-turns in the dataset's held-out split are the candidates, shuffled with the seed.
+and nobody is shown a chat they were not in; the owner (judge "me") may see any. Judges are
+named by data/people.py's rule and chosen for by person id, so two friends called Sam never see
+each other's chats. The persona's turns in the dataset's held-out split are the candidates,
+shuffled with the seed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 
 from doppel.chatformat import group_turns
 from doppel.data.dataset import Dataset
+from doppel.data.people import People
 from doppel.errors import DoppelError
+from doppel.memory.scope import Scope
 
 OWNER = "me"  # the judge name that stands for the exporting user
 
@@ -28,30 +32,27 @@ class Point:
     reply: tuple[str, ...]
 
 
-def judge_name(dataset: Dataset, name: str) -> str:
-    """A judge as the dataset names them ("me" is the exporting user, a unique first name the
-    full name); an unknown one is an error that lists the names it knows."""
+def judge_person(dataset: Dataset, name: str) -> str:
+    """A judge's person id ("me" is the exporting user; else an id, the name, a unique first
+    name...: data/people.py's rule); nobody or several is an error that names candidates."""
     if name.strip().lower() == OWNER:
-        return dataset.me_name
-    known = sorted(set(dataset.speakers.values()))
-    if name in known:
-        return name
-    first = [k for k in known if (k.split() or [""])[0].casefold() == name.strip().casefold()]
-    if len(first) != 1:  # "Sam" is "Sam Carter" when only one Sam is in the data
-        raise DoppelError(f"unknown judge {name!r}: not a speaker in {dataset.path}; judges are "
-                          f"{OWNER!r} or one of: {', '.join(known)}")
-    return first[0]
+        return dataset.me_id
+    people = People.of_manifest(dataset.manifest)
+    found = people.matches(name)
+    if len(found) != 1:
+        raise DoppelError(f"{people.problem(name, 'judge', found)}; or {OWNER!r}, the exporting "
+                          "user")
+    return found[0]
 
 
 def held_out_points(dataset: Dataset, persona: str, judge: str, history_turns: int
                     ) -> list[Point]:
-    """The persona's held-out turns (after someone else's) in conversations `judge` wrote in;
-    every one when the judge is the exporting user."""
-    owner = judge == dataset.me_name
+    """The persona's held-out turns (after someone else's) in conversations `judge` (a person
+    id) wrote in; every one when the judge is the exporting user."""
+    scope = Scope.everything() if judge == dataset.me_id else Scope.with_partner(judge)
     points = []
     for conversation in dataset.conversations("val"):
-        speakers = {m.speaker for m in conversation.messages}
-        if not owner and judge not in speakers:
+        if not scope.allows({m.speaker_id for m in conversation.messages}):
             continue
         turns = group_turns((m.speaker, m.text) for m in conversation.messages)
         for index, turn in enumerate(turns):
@@ -65,15 +66,17 @@ def held_out_points(dataset: Dataset, persona: str, judge: str, history_turns: i
 
 def choose(dataset: Dataset, persona: str, judge: str, count: int, history_turns: int,
            seed: int) -> list[Point]:
-    """`count` of the judge's points, a seeded choice; too few is an error that says how many."""
+    """`count` of the judge's (a person id) points, a seeded choice; too few is an error that
+    says how many."""
     points = held_out_points(dataset, persona, judge, history_turns)
+    name = dataset.speakers.get(judge, judge)
     if len(points) < count:
-        where = "the held-out chats" if judge == dataset.me_name else f"held-out chats {judge} " \
+        where = "the held-out chats" if judge == dataset.me_id else f"held-out chats {name} " \
             "wrote in"
-        raise DoppelError(f"judge {judge}: {persona} has {len(points)} held-out turns in {where}, "
+        raise DoppelError(f"judge {name}: {persona} has {len(points)} held-out turns in {where}, "
                           f"fewer than --items {count}; pass --items {len(points)} or fewer"
                           if points else
-                          f"judge {judge}: {persona} has no held-out turns in {where}; choose "
+                          f"judge {name}: {persona} has no held-out turns in {where}; choose "
                           "another judge (or prepare the dataset with a larger --val-fraction)")
     rng = random.Random(f"{seed}:{judge}")
     return rng.sample(points, count)

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from doppel.blindtest.items import Point, choose, judge_name
+from doppel.blindtest.items import Point, choose, judge_person
 from doppel.blindtest.options import BlindtestOptions
 from doppel.blindtest.store import BlindStore
 from doppel.data.dataset import Dataset, load_dataset
+from doppel.data.people import People
 from doppel.errors import DoppelError
 from doppel.runs import read_run_info
 
@@ -33,6 +34,10 @@ def identity(options: BlindtestOptions, dataset: Dataset) -> dict[str, Any]:
                           f"{dataset.path} (fingerprints differ); pass the dataset folder the "
                           "run was trained on")
     persona = options.persona or (info.me or {}).get("name")
+    if persona:  # by data/people.py's rule: "sam" is "Sam Carter"
+        people = People.of_manifest(dataset.manifest)
+        found = people.lookup(persona)
+        persona = people.label(found) if found is not None else persona
     if not persona or persona not in dataset.speakers.values():
         raise DoppelError(f"{persona!r} is not a speaker in {dataset.path}; choose --as from: "
                           f"{', '.join(sorted(set(dataset.speakers.values())))}")
@@ -64,24 +69,35 @@ def prepare(options: BlindtestOptions, store: BlindStore, load: Loader,
     wanted = identity(options, dataset)
     check_same_test(store, wanted)
     seed = options.sampling.seed or 0
-    names = list(dict.fromkeys(judge_name(dataset, name) for name in options.judge))
-    known = store.judges()
-    new = {name: choose(dataset, wanted["persona"], name, options.items, options.history_turns,
-                        seed) for name in names if name not in known}
+    people = list(dict.fromkeys(judge_person(dataset, name) for name in options.judge))
+    names = {person: store.judge_of(person, _label(dataset, person)) for person in people}
+    new = {person: choose(dataset, wanted["persona"], person, options.items,
+                          options.history_turns, seed)
+           for person, name in names.items() if name is None}
+    taken = set(store.judges())
+    for person in new:  # a label another person's judge already has: the id tells them apart
+        label = _label(dataset, person)
+        names[person] = label if label not in taken else f"{label} [{person}]"
+        taken.add(names[person])
     if not new:
-        return names
+        return list(names.values())
     if "test_id" not in store.meta():
         store.set_meta({**wanted, "test_id": uuid.uuid4().hex, "created": time.time(),
                         "sources": [REAL, TWIN, *options.against]})
     points = {(p.conversation, p.turn): p for chosen in new.values() for p in chosen
               if store.item_id(p.conversation, p.turn) is None}
     if points:
-        say(f"generating {len(points)} replies per model for {', '.join(new)}")
+        say(f"generating {len(points)} replies per model for "
+            f"{', '.join(names[person] for person in new)}")
         _store_items(store, list(points.values()), options, load, seed)
-    for name, chosen in new.items():
-        store.add_judge(name, secrets.token_urlsafe(18),
-                        [store.item_id(p.conversation, p.turn) for p in chosen])
-    return names
+    for person, chosen in new.items():
+        store.add_judge(names[person], secrets.token_urlsafe(18),
+                        [store.item_id(p.conversation, p.turn) for p in chosen], person)
+    return list(names.values())
+
+
+def _label(dataset: Dataset, person: str) -> str:
+    return dataset.me_name if person == dataset.me_id else dataset.speakers.get(person, person)
 
 
 def _store_items(store: BlindStore, points: list[Point], options: BlindtestOptions,

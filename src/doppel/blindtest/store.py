@@ -17,11 +17,12 @@ from typing import Any
 
 from doppel.errors import DoppelError
 
-SCHEMA_VERSION = 1
+# 2: a judge's person id beside their name (version 1 is migrated: its judges keep their names)
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS judges (
-    name TEXT PRIMARY KEY, token TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+    name TEXT PRIMARY KEY, token TEXT NOT NULL UNIQUE, created REAL NOT NULL, person TEXT);
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, conversation TEXT NOT NULL, turn INTEGER NOT NULL,
     history TEXT NOT NULL, candidates TEXT NOT NULL, sources TEXT NOT NULL,
@@ -96,10 +97,26 @@ class BlindStore:
         rows = self.db.execute("SELECT name, token FROM judges ORDER BY created, rowid")
         return dict(rows.fetchall())
 
-    def add_judge(self, name: str, token: str, items: list[int]) -> None:
+    def judge_people(self) -> dict[str, str]:
+        """person id -> judge name, for judges added with one (a store from before ids has
+        none: those judges are found by name)."""
+        return dict(self.db.execute(
+            "SELECT person, name FROM judges WHERE person IS NOT NULL").fetchall())
+
+    def judge_of(self, person: str | None, name: str) -> str | None:
+        """The judge name a person answers as: by their id; by their name only for a judge
+        added before ids were kept, or when `person` is None (the test's dataset is gone, and
+        the owner's --friend ID=NAME is all there is to go by)."""
+        row = self.db.execute("SELECT name FROM judges WHERE person = ? OR ((person IS NULL OR "
+                              "? IS NULL) AND name = ?) ORDER BY person IS NULL LIMIT 1",
+                              (person, person, name)).fetchone()
+        return row[0] if row else None
+
+    def add_judge(self, name: str, token: str, items: list[int], person: str | None = None
+                  ) -> None:
         with self.db:
-            self.db.execute("INSERT INTO judges (name, token, created) VALUES (?, ?, ?)",
-                            (name, token, time.time()))
+            self.db.execute("INSERT INTO judges (name, token, created, person) VALUES (?, ?, ?, ?)",
+                            (name, token, time.time(), person))
             self.db.executemany("INSERT INTO judge_items (judge, item, position) VALUES (?, ?, ?)",
                                 [(name, item, n) for n, item in enumerate(items)])
 
@@ -168,6 +185,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, check_same_thread=False)
         db.executescript(SCHEMA)  # fails here, not later, on a file that is not SQLite
         version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is not None and json.loads(version[0]) == 1:
+            _migrate_v1(db)
+            version = (json.dumps(SCHEMA_VERSION),)
         if version is None:
             with db:
                 db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -179,3 +199,14 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise DoppelError(f"cannot open the blind test file {path}: {error}; choose another "
                           "with --store") from None
     return db
+
+
+def _migrate_v1(db: sqlite3.Connection) -> None:
+    """Version 1 knew judges by name only: they get an empty person id (found by name, as
+    before) and the file says version 2."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(judges)")]
+    with db:
+        if "person" not in columns:
+            db.execute("ALTER TABLE judges ADD COLUMN person TEXT")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                   (json.dumps(SCHEMA_VERSION),))

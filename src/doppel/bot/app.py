@@ -17,6 +17,7 @@ from doppel.bot.handlers import COMMANDS, Twin
 from doppel.bot.logs import bot_logging
 from doppel.bot.options import BotSettings
 from doppel.bot.outgoing import Sender
+from doppel.bot.people import Roster, people_of
 from doppel.bot.replies import ReplyQueue, Responder
 from doppel.bot.store import ChatStore
 from doppel.errors import DoppelError
@@ -46,10 +47,11 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
         stack.push_async_callback(application.shutdown)
         engine = await asyncio.to_thread(load_engine)
         persona = choose_persona(engine, settings)
+        roster = Roster.resolve(settings.friends, people_of(engine), persona)
         store = ChatStore(settings.state, settings.max_history)
         stack.callback(store.close)
         queue = ReplyQueue()
-        twin = Twin(settings, persona, store, queue)
+        twin = Twin(settings, persona, store, queue, roster=roster)
         stack.callback(twin.quiz.close)
         application.add_handlers(twin.handlers())
         application.add_error_handler(_log_error)
@@ -61,8 +63,7 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
         stack.push_async_callback(application.updater.stop)
         sender = Sender(application.bot, settings.retry_wait_s)
         responder = Responder(engine, persona, store, sender, settings.params,
-                              settings.delay_per_char, settings.verbose,
-                              friends=settings.friends.values())
+                              settings.delay_per_char, settings.verbose, roster=roster)
         task = asyncio.create_task(responder.serve(queue))
         stack.push_async_callback(_cancel, task)
         me = application.bot.bot
@@ -75,15 +76,15 @@ async def run_bot(token: str, settings: BotSettings, load_engine: Callable[[], A
 
 
 def choose_persona(engine, settings: BotSettings) -> str:
-    """Whom the twin plays: --as, else the run's exporting user; a run plays only its speakers."""
+    """Whom the twin plays: --as (by data/people.py's rule: "sam" is "Sam Carter"), else the
+    run's exporting user; a run plays only its speakers."""
     name = (settings.persona or engine.default_persona).strip()
+    people = people_of(engine)
+    person = people.lookup(name) if people is not None else None
+    name = people.label(person) if person is not None else name
     known = list(getattr(engine, "personas", []))
     if not name or not engine.can_play(name):
         raise DoppelError(f"this model cannot play {name!r}; choose --as from: {', '.join(known)}")
-    strangers = sorted({n for n in settings.friends.values() if known and n not in known})
-    if strangers:
-        log.warning("--friend names not in the run's data (the twin will not know them): %s",
-                    ", ".join(strangers))
     return name
 
 

@@ -18,6 +18,7 @@ from telegram.ext import (
 
 from doppel.bot.incoming import addressed, display, message_text, speaker_name, without_mention
 from doppel.bot.options import BotSettings
+from doppel.bot.people import Roster
 from doppel.bot.quiz import PREFIX, Quiz
 from doppel.bot.replies import ReplyQueue
 from doppel.bot.store import ChatStore
@@ -40,9 +41,12 @@ class Twin:
     """The handlers' shared state: settings, persona, histories and the reply queue."""
 
     def __init__(self, settings: BotSettings, persona: str, store: ChatStore,
-                 queue: ReplyQueue, quiz: Quiz | None = None) -> None:
+                 queue: ReplyQueue, quiz: Quiz | None = None, roster: Roster | None = None
+                 ) -> None:
         self.settings = settings
-        self.quiz = quiz or Quiz(settings.quiz, settings.friends)
+        # who is who by Telegram user id (bot/people.py); without one, --friend names as given
+        self.roster = roster or Roster.resolve(settings.friends, None, persona)
+        self.quiz = quiz or Quiz(settings.quiz, self.roster)
         self.persona = persona
         self.store = store
         self.queue = queue
@@ -66,6 +70,8 @@ class Twin:
         private = chat.type == ChatType.PRIVATE
         if not private and self.settings.groups == "off":
             return False
+        if not private:  # whoever is in a group hears the twin: they count in its scope
+            self.store.seen(chat.id, user.id, self.speaker(update))
         allow = self.settings.allow
         if user.id in allow or (not private and chat.id in allow):
             return True
@@ -79,11 +85,13 @@ class Twin:
         return False
 
     def speaker(self, update: Update) -> str:
-        return speaker_name(update.effective_user, self.settings.friends, self.persona)
+        return speaker_name(update.effective_user, self.roster.names(), self.persona)
 
     # --- messages ---------------------------------------------------------------------------
     async def on_message(self, update: Update, context: Context) -> None:
         message = update.message
+        if message is not None:
+            self.joined(message)
         if message is None or not await self.admitted(update):
             return
         text = message_text(message)
@@ -96,11 +104,20 @@ class Twin:
             answer = self.settings.groups == "always" or addressed(message, me)
             text = without_mention(text, me)
         speaker = self.speaker(update)
-        self.store.add(chat.id, speaker, text)
+        self.store.add(chat.id, speaker, text, update.effective_user.id)
         if self.settings.verbose:
             log.info("chat %s: %s: %s", chat.id, speaker, text)
         if answer:
             self.queue.request(chat.id)
+
+    def joined(self, message) -> None:
+        """People added to a group are in it from now on, spoken or not."""
+        if message.chat.type == ChatType.PRIVATE or self.settings.groups == "off":
+            return
+        for user in message.new_chat_members or ():
+            if not user.is_bot:
+                self.store.seen(message.chat.id, user.id,
+                                speaker_name(user, self.roster.names(), self.persona))
 
     # --- commands ---------------------------------------------------------------------------
     async def on_start(self, update: Update, context: Context) -> None:

@@ -31,8 +31,9 @@ class BotOptions(Options):
         "lets everyone in it talk). Without it the twin answers nobody and logs who tried.",
         metavar="ID,...")
     friend: tuple[str, ...] = option(
-        (), "This Telegram user is NAME of the training data (repeat for more); others are known "
-        "by their first name.", metavar="ID=NAME")
+        (), "This Telegram user is NAME of the training data (a name, a first name only one "
+        "person has, or an id; repeat for more) and reads their memories; others are called by "
+        "their first name and remembered by their Telegram id.", metavar="ID=NAME")
     groups: Literal["mention", "always", "off"] = option(
         "mention", "In groups, answer when mentioned or replied to (mention), every message "
         "(always), or never (off).")

@@ -14,6 +14,8 @@ from pathlib import Path
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from doppel.blindtest.store import BlindStore, Item
+from doppel.bot.people import Friend, Roster
+from doppel.data.people import People
 from doppel.errors import DoppelError
 
 log = logging.getLogger("doppel.bot")
@@ -36,10 +38,11 @@ def item_text(item: Item, persona: str, number: int, total: int) -> str:
 class Quiz:
     """The blind test store, opened when first asked (it may be prepared while the bot runs)."""
 
-    def __init__(self, path: Path, friends: dict[int, str]) -> None:
+    def __init__(self, path: Path, roster: Roster) -> None:
         self.path = Path(path)
-        self.friends = friends
+        self.roster = roster  # the --friend map by Telegram user id (bot/people.py)
         self._store: BlindStore | None = None
+        self._people: People | bool | None = None  # the test's dataset's (False: gone)
 
     def store(self) -> BlindStore | None:
         if self._store is None and self.path.is_file():
@@ -49,21 +52,40 @@ class Quiz:
                 log.warning("/quiz: %s", error)
         return self._store
 
+    def friend(self, update: Update) -> Friend | None:
+        return self.roster.friends.get(update.effective_user.id)
+
     def judge(self, update: Update) -> str | None:
-        return self.friends.get(update.effective_user.id)
+        """The judge a friend answers as in the store: found by person id in the test's dataset
+        (by name for a judge added before ids were kept); None for anyone else or no test."""
+        friend, store = self.friend(update), self.store()
+        if friend is None or store is None:
+            return None
+        return store.judge_of(self._person(store, friend), friend.name)
+
+    def _person(self, store: BlindStore, friend: Friend) -> str | None:
+        """The friend's person id in the dataset the test was prepared from (the --friend name
+        resolved there by data/people.py's rule); None when that dataset is gone."""
+        if self._people is None:
+            self._people = _test_people(store)
+        if self._people is False:
+            return None
+        if friend.person in self._people.labels:
+            return friend.person
+        return self._people.lookup(friend.name)
 
     async def ask(self, update: Update) -> None:
         """Send the judge's next unanswered item, or say why there is none."""
         await self._next(update, update.effective_message.reply_text)
 
     async def _next(self, update: Update, send) -> None:
-        judge, store = self.judge(update), self.store()
-        if judge is None:
+        friend, judge, store = self.friend(update), self.judge(update), self.store()
+        if friend is None:
             await send("The quiz is for friends the owner named; ask them to add --friend "
                        f"{update.effective_user.id}=YOUR_NAME.")
             return
-        if store is None or judge not in store.judges():
-            await send(f"There is no blind test for you ({judge}) yet.")
+        if store is None or judge is None:
+            await send(f"There is no blind test for you ({friend.name}) yet.")
             return
         items = store.items(judge)
         answered = {answer.item for answer in store.answers(judge)}
@@ -103,3 +125,14 @@ class Quiz:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def _test_people(store: BlindStore) -> People | bool:
+    """The people of the dataset a blind test was prepared from; False when it is gone."""
+    from doppel.data.dataset import load_dataset
+
+    path = store.meta().get("dataset")
+    try:
+        return People.of_manifest(load_dataset(Path(path)).manifest) if path else False
+    except DoppelError:
+        return False

@@ -14,9 +14,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from doppel.bot.outgoing import Sender
+from doppel.bot.people import Roster
 from doppel.bot.store import ChatStore
 from doppel.infer.engine import SamplingParams
 
@@ -47,7 +48,7 @@ class Responder:
 
     def __init__(self, engine, persona: str, store: ChatStore, sender: Sender,
                  params: SamplingParams, delay_per_char: float, verbose: bool = False,
-                 friends: Collection[str] = ()) -> None:
+                 roster: Roster | None = None) -> None:
         self.engine = engine  # doppel.infer.engine.Engine, or anything with its stream()
         self.persona = persona
         self.store = store
@@ -55,10 +56,10 @@ class Responder:
         self.params = params
         self.delay_per_char = delay_per_char
         self.verbose = verbose
-        # memory: the engine's recall (None: off); only --friend names reach the dataset's
-        # memories, so a stranger who shares a friend's first name never reads that friend's
+        # memory: the engine's recall (None: off), in scopes keyed by Telegram user id: only a
+        # --friend's id reaches the dataset's memories (bot/people.py), never a name
         self.recall = getattr(engine, "recall", None)
-        self.friends = frozenset(friends)
+        self.roster = roster or Roster({}, persona, persona)
 
     async def serve(self, queue: ReplyQueue) -> None:
         """Answer queued chats until cancelled; one failed reply never stops the others."""
@@ -74,7 +75,8 @@ class Responder:
         if not window:  # forgotten (/reset) while it waited
             return
         history = [(speaker, text) for speaker, text, _ in window]
-        memories = await asyncio.to_thread(self._memories, window)
+        members = self.store.members(chat_id)  # the store is read here, on its own thread
+        memories = await asyncio.to_thread(self._memories, chat_id, members, window)
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         messages: asyncio.Queue[str | None] = asyncio.Queue()
@@ -103,38 +105,40 @@ class Responder:
                  time.monotonic() - started)
         if sent and self.recall is not None:  # the store is read here, on its own thread
             rows = self.store.recent(chat_id, UNIT_MESSAGES)
-            await asyncio.to_thread(self._remember, chat_id, rows)
+            await asyncio.to_thread(self._remember, chat_id, self.store.members(chat_id), rows)
 
     # --- memory -----------------------------------------------------------------------------
-    def scope_name(self, speaker: str) -> str:
-        """The name a speaker's memories are kept under: a --friend's dataset name, the persona,
-        or (anyone else, known by first name only) a name no dataset speaker has."""
-        if speaker == self.persona or speaker in self.friends:
-            return speaker
-        return f"{speaker} (telegram)"
-
-    def _memories(self, window: Sequence[tuple[str, str, float]]) -> tuple | None:
+    def _memories(self, chat_id: int, members: Mapping[int, str],
+                  window: Sequence[tuple[str, str, float]]) -> tuple | None:
         """What the twin remembers before this reply: the dataset's chats and its own earlier
-        exchanges in these partners' scope, from before the history window (what is still in the
-        window needs no memory). None: memory is off."""
+        exchanges in the scope of everyone it has seen in this chat (by Telegram user id, spoken
+        lately or not), from before the history window (what is still in the window needs no
+        memory). None: memory is off."""
         if self.recall is None:
             return None
-        keyed = [(self.scope_name(speaker), text) for speaker, text, _ in window]
-        return self.recall.find(keyed, self.persona, before=window[0][2])
+        partners = self.roster.keys(members, chat_id)
+        history = [(speaker, text) for speaker, text, _ in window]
+        return self.recall.find(history, self.persona, partners=partners, before=window[0][2])
 
-    def _remember(self, chat_id: int, rows: Sequence[tuple[int, str, str, float]]) -> None:
-        """Index the chat's last messages (`rows`: ChatStore.recent), so the exchange is found
-        once it scrolls out of the history window."""
+    def _remember(self, chat_id: int, members: Mapping[int, str],
+                  rows: Sequence[tuple[int, str, str, float]]) -> None:
+        """Index the chat's last messages (`rows`: ChatStore.recent) in the scope of everyone
+        in the chat (`members`: ChatStore.members), so the exchange is found once it scrolls out
+        of the history window, by them only."""
         from doppel.memory import NewUnit
 
         if not rows:
             return
-        names = sorted({self.scope_name(speaker) for _, speaker, _, _ in rows} | {self.persona})
-        others = [name for name in names if name != self.persona]
+        named = {self.roster.key(user, chat_id): name for user, name in members.items()}
+        named.pop(self.roster.persona_key, None)
+        others = [named[key] for key in sorted(named)]
+        named[self.roster.persona_key] = self.persona
+        keys = tuple(sorted(named))
         unit = NewUnit(conversation_id=f"bot:{chat_id}:{rows[-1][0]}", chat_id=f"bot:{chat_id}",
-                       chat_name=", ".join(others) or self.persona, participants=tuple(names),
+                       chat_name=", ".join(others) or self.persona, participants=keys,
                        start=rows[0][3], end=rows[-1][3],
-                       lines=tuple((speaker, text) for _, speaker, text, _ in rows))
+                       lines=tuple((speaker, text) for _, speaker, text, _ in rows),
+                       names=tuple(named[key] for key in keys))
         try:
             self.recall.add([unit])
         except Exception as error:  # a full disk must not stop the chat

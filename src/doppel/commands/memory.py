@@ -38,14 +38,14 @@ def print_hits(dataset: Path, query: str, index: EmbedderOptions,
     from rich.table import Table
 
     from doppel.data.dataset import load_dataset
+    from doppel.data.people import People
     from doppel.memory import Scope, open_index
-    from doppel.memory.scope import resolve_partner
 
-    load_dataset(dataset)  # a missing or foreign folder: its own clear line
+    people = People.of_manifest(load_dataset(dataset).manifest)  # a foreign folder: one line
+    scope = Scope.everything()
+    if search.partner is not None:  # by the one rule: an id, the label, a unique first name...
+        scope = Scope.of({people.resolve(search.partner, "--with")})
     with open_index(dataset, embedder=index.embedder) as memory:
-        scope = Scope.everything()
-        if search.partner is not None:
-            scope = Scope.with_partner(resolve_partner(search.partner, memory.speakers()))
         if not memory.readable(scope):
             raise DoppelError(f"no conversations with {search.partner} in {dataset}'s memory")
         hits = memory.search(query, scope, k=search.k)
@@ -59,6 +59,6 @@ def print_hits(dataset: Path, query: str, index: EmbedderOptions,
     for hit in hits:
         day = datetime.fromtimestamp(hit.start, UTC).strftime("%Y-%m-%d")
         lines = "\n".join(f"{speaker}: {text}" for speaker, text in hit.lines)
-        table.add_row(day, escape(hit.chat_name), escape(", ".join(hit.participants)),
+        table.add_row(day, escape(hit.chat_name), escape(", ".join(hit.who)),
                       escape(lines))
     console.print(table)

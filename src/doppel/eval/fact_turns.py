@@ -54,7 +54,7 @@ def fact_turns(dataset: Dataset, speakers: Sequence[str], history_turns: int, li
                seed: int) -> list[FactTurn]:
     """Up to `limit` held-out turns of `speakers` (after someone else's turn) naming a rare word
     an earlier in-scope conversation holds; one word per turn (its first such), seeded order."""
-    from doppel.memory.units import chat_members
+    from doppel.memory.scope import ChatPartners
 
     if limit <= 0:
         return []
@@ -62,7 +62,7 @@ def fact_turns(dataset: Dataset, speakers: Sequence[str], history_turns: int, li
     held_out = {w.casefold() for c in dataset.conversations("val") for m in c.messages
                 if m.speaker in wanted for w in _WORD.findall(m.text)}
     places = _word_places(dataset, {w for w in held_out if _fact_word(w)})
-    members = {chat: set(names) for chat, names in chat_members(dataset).items()}
+    scopes = ChatPartners.of(dataset)
     found: list[FactTurn] = []
     for conversation in dataset.conversations("val"):
         began = min(m.time for m in conversation.messages)
@@ -73,11 +73,12 @@ def fact_turns(dataset: Dataset, speakers: Sequence[str], history_turns: int, li
                 continue
             before = turns[max(0, index - history_turns):index]
             history = tuple((t.speaker, text) for t in before for text in t.messages)
-            others = {speaker for speaker, _ in history if speaker != turn.speaker}
+            others = scopes.in_chat(conversation.chat_id, scopes.ids.get(turn.speaker, ""))
             text = MESSAGE_SEP.join(turn.messages)
             for match in _WORD.finditer(text):
                 word = match.group().casefold()
-                if any(end < began and cid != conversation.id and others <= members.get(chat, set())
+                if any(end < began and cid != conversation.id and others
+                       and others <= set(scopes.members.get(chat, ()))
                        for end, chat, cid in places.get(word, ())):
                     context = Context(conversation.id, history, turn.speaker, turn.messages)
                     found.append(FactTurn(context, began, word, match.start(), match.end()))

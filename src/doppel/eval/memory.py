@@ -2,7 +2,8 @@
 
 Memory at eval time holds only what came before each held-out context: every search is made with
 `before` = the start of the held-out conversation and that conversation excluded, in the scope of
-the people the speaker is talking to (infer/recall.py's rule, shared with training), so the turn
+everyone in the chat but the speaker, by person id (infer/recall.py's rule over
+memory.scope.ChatPartners, shared with training: a group's silent members count), so the turn
 being scored is never among its own memories. With memory on, perplexity runs on the very
 conversations the plain perplexity drew, and the ranking test on the very candidates: the
 changes are paired, context for context.
@@ -17,6 +18,7 @@ from pathlib import Path
 from doppel.chatformat import MEMORY_SHARE, ChatEncoder, ChatTurn
 from doppel.eval import perplexity, ranking
 from doppel.eval.contexts import Context
+from doppel.memory.scope import ChatPartners
 
 K = 3  # memories per prompt, as the twin reads them (infer/recall.py's K)
 
@@ -31,20 +33,17 @@ def open_memory(dataset_dir: Path, memory: str | None):
     return open_index(dataset_dir, build_if_missing=True)
 
 
-def partners(history: Sequence[tuple[str, str]], respondent: str) -> frozenset[str]:
-    """Whom the respondent is talking to: everyone else in the history (Recall.partners)."""
-    return frozenset(speaker for speaker, _ in history if speaker != respondent)
-
-
-def context_memories(index, context: Context, before: float, max_length: int) -> tuple:
+def context_memories(index, context: Context, before: float, max_length: int,
+                     partners: ChatPartners) -> tuple:
     """What the respondent may read before replying in a held-out context: searched with the
-    last turns, from chats every partner was in, ended before the conversation began, never
-    the conversation itself."""
+    last turns, from chats every other member of its chat was in, ended before the
+    conversation began, never the conversation itself."""
     from doppel.infer.recall import scoped_search
     from doppel.memory import query_from_history
 
     return scoped_search(index, query_from_history(context.history),
-                         partners(context.history, context.respondent), k=K, before=before,
+                         partners.in_conversation(context.conversation_id, context.respondent),
+                         k=K, before=before,
                          exclude=(context.conversation_id,),
                          token_budget=max_length // MEMORY_SHARE)
 

@@ -41,12 +41,23 @@ class ChatSession:
         session = cls(engine, params or SamplingParams())
         session.play(persona or engine.default_persona)
         if me:
-            session.write_as(me)
+            session.write_as(me, "--me")
         return session
 
+    def _label(self, typed: str) -> str | None:
+        """The label of the one person `typed` names: among memory's people when memory is on,
+        else among the run's speakers; None for nobody or several."""
+        from doppel.data.people import People
+
+        recall = getattr(self.engine, "recall", None)
+        people = recall.people if recall is not None else People.of_names(self.engine.personas)
+        person = people.lookup(typed)
+        return None if person is None else people.label(person)
+
     def play(self, name: str) -> None:
-        """Make the model play `name` (a speaker of the run; any name for a base model)."""
-        name = name.strip()
+        """Make the model play `name` (a speaker of the run, named by data/people.py's rule:
+        "sam" is "Sam Carter"; any name for a base model)."""
+        name = self._label(name.strip()) or name.strip()
         if not name or not self.engine.can_play(name):
             known = ", ".join(self.engine.personas)
             raise DoppelError(f"this model cannot play {name!r}; choose one of: {known}")
@@ -56,11 +67,18 @@ class ChatSession:
         elif not self.me_chosen or self.me == name:
             self.me, self.me_chosen = self.engine.default_partner(name), False
 
-    def write_as(self, name: str) -> None:
-        """Type as `name` from now on."""
+    def write_as(self, name: str, what: str = "/me") -> None:
+        """Type as `name` from now on: the person it names by data/people.py's rule ("sam" is
+        "Sam Carter"). With memory on, a name that names nobody or several people is an error
+        (memory would silently read nothing); without, a new name is simply used."""
         name = name.strip()
         if not name:
             raise DoppelError("/me needs a name, for example `/me Sam`")
+        recall = getattr(self.engine, "recall", None)
+        if recall is not None and recall.scope != "all":
+            name = recall.people.label(recall.people.resolve(name, what))
+        else:
+            name = self._label(name) or name
         if name == self.persona:
             raise DoppelError(f"the model already plays {name}; pick someone else with /me or /as")
         self.me, self.me_chosen = name, True

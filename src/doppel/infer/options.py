@@ -61,7 +61,8 @@ class ChatOptions(Options):
     persona: str | None = option(None, "Whom the model plays (default: the exporting user).",
                                  flags=("--as",))
     me: str | None = option(None, "Whom you write as (default: the persona's most frequent "
-                            "partner).")
+                            "partner): a name, a first name only one person has, or an id; "
+                            "with memory on, one that names nobody or several is an error.")
     script: Path | None = option(None, "Send each line of this file as a message (lines "
                                  "starting with / are commands), print the transcript and exit.")
     sampling: SamplingParams = SamplingParams()

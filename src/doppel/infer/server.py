@@ -4,8 +4,9 @@
 several messages comes back as one assistant message, the messages joined by a blank line
 (REPLY_SEP), and as a list in the `doppel` extension field, next to the memories the reply read
 (`doppel.memories`: date, chat, who was there, the lines; in a stream, on the last chunk's
-delta). OpenAI clients ignore the field. Incoming contents are split on the
-same blank line, so a reply sent back as history keeps its message boundaries.
+delta; `doppel.warnings` beside them when a message's `name` names nobody in the dataset, or
+several people, so memory read nothing). OpenAI clients ignore the field. Incoming contents
+are split on the same blank line, so a reply sent back as history keeps its message boundaries.
 
 Concurrent requests share the model through continuous batching (Engine.start, infer/batcher.py):
 up to max_batch generate together, queue_size more wait (503 beyond that), each with a deadline
@@ -317,17 +318,18 @@ def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
     async def chat_completions(body: ChatRequest, request: Request):
         persona = persona_of(backend, body.model)
         history = history_of(body.messages, persona, backend.default_partner(persona))
+        warnings = unplaced_names(backend, history, persona)
         params = params_of(body, defaults)
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": MODEL_PREFIX + persona}
         usage = bool((body.stream_options or {}).get("include_usage"))
         turn = request.app.state.scheduler.admit(history, persona, params)
         if body.stream:
-            return TurnStream(turn, _sse(turn.deltas(), meta, persona, usage),
+            return TurnStream(turn, _sse(turn.deltas(), meta, persona, usage, warnings),
                               media_type="text/event-stream",
                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         with turn:
-            return await _complete(turn.deltas(), meta, persona)
+            return await _complete(turn.deltas(), meta, persona, warnings)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -338,8 +340,19 @@ def create_app(backend: Backend, options: ApiOptions | None = None) -> FastAPI:
     return app
 
 
+def unplaced_names(backend: Backend, history: list[tuple[str, str]], persona: str) -> list[str]:
+    """Why memory reads nothing for this request, when a speaker's name (a message's `name`, or
+    the default partner) names nobody in the dataset, or several people: one line each, for the
+    response's `doppel.warnings`, never a silently empty scope. Names resolve by
+    data/people.py's rule ("Sam" is "Sam Carter")."""
+    recall = getattr(backend, "recall", None)
+    if recall is None or recall.scope == "all":
+        return []
+    return recall.unplaced([speaker for speaker, _ in history if speaker != persona], "name")
+
+
 async def _complete(deltas: AsyncIterator[Delta], meta: dict[str, Any],
-                    persona: str) -> JSONResponse:
+                    persona: str, warnings: Sequence[str] = ()) -> JSONResponse:
     messages: list[str] = []
     last = Delta("", 0, done=True, finish_reason="length")
     async for delta in deltas:
@@ -349,7 +362,8 @@ async def _complete(deltas: AsyncIterator[Delta], meta: dict[str, Any],
         last = delta
     messages = [m for m in messages if m]
     message = {"role": "assistant", "name": persona, "content": REPLY_SEP.join(messages),
-               "doppel": {"messages": messages, "memories": memories_json(last.memories)}}
+               "doppel": {"messages": messages, "memories": memories_json(last.memories),
+                          **_warned(warnings)}}
     body = {**meta, "object": "chat.completion",
             "choices": [{"index": 0, "message": message, "finish_reason": last.finish_reason}],
             "usage": _usage(last)}
@@ -361,8 +375,13 @@ def _usage(last: Delta) -> dict[str, int]:
             "total_tokens": last.prompt_tokens + last.completion_tokens}
 
 
+def _warned(warnings: Sequence[str]) -> dict[str, list[str]]:
+    """The `warnings` field, present only when there is something to say."""
+    return {"warnings": list(warnings)} if warnings else {}
+
+
 async def _sse(deltas: AsyncIterator[Delta], meta: dict[str, Any], persona: str,
-               include_usage: bool) -> AsyncIterator[str]:
+               include_usage: bool, warnings: Sequence[str] = ()) -> AsyncIterator[str]:
     """OpenAI's chunk stream; each chunk says which message its text belongs to."""
 
     def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
@@ -379,8 +398,8 @@ async def _sse(deltas: AsyncIterator[Delta], meta: dict[str, Any], persona: str,
                 current = delta.message_index
                 yield chunk({"content": gap + delta.text, "doppel": {"message_index": current}})
             if delta.done:
-                yield chunk({"doppel": {"memories": memories_json(delta.memories)}},
-                            delta.finish_reason)
+                yield chunk({"doppel": {"memories": memories_json(delta.memories),
+                                        **_warned(warnings)}}, delta.finish_reason)
                 if include_usage:
                     yield chunk(None, usage=_usage(delta))
     except ApiError as error:  # the status line is long gone: report in the stream, as OpenAI does

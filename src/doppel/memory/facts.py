@@ -21,7 +21,7 @@ class Probe:
     query: str
     conversation_id: str
     chat_name: str
-    partner: str  # whose scope the probe is asked in
+    partner: str  # whose scope the probe is asked in (a person id)
     before: float  # the probe's conversation start: memory holds only what came before
 
 
@@ -29,8 +29,8 @@ def fact_probes(dataset: Dataset, words: tuple[str, ...]) -> list[Probe]:
     """One probe per later message holding one of `words` (case-insensitive, whole word) whose
     chat already held the word in an earlier conversation; asked in the scope of a partner
     of that chat who is not "me"."""
-    me = dataset.me_name
-    members = chat_members(dataset)
+    me = dataset.me_id
+    members = {chat: ids for chat, (ids, _) in chat_members(dataset).items()}
     # a word start, not a whole word: "Звенигородом" and "Звенигороде" are one place
     patterns = {w: re.compile(rf"(?<!\w){re.escape(w)}", re.I) for w in words}
     first_seen: dict[tuple[str, str], float] = {}
@@ -45,8 +45,8 @@ def fact_probes(dataset: Dataset, words: tuple[str, ...]) -> list[Probe]:
                 key = (conversation.chat_id, word)
                 seen = first_seen.setdefault(key, start)
                 if seen < start and word not in asked:
-                    partner = next(n for n in members.get(conversation.chat_id, (message.speaker,))
-                                   if n != me)
+                    partner = next(n for n in members.get(conversation.chat_id,
+                                                          (message.speaker_id,)) if n != me)
                     probes.append(Probe(word, message.text, conversation.id,
                                         conversation.chat_name, partner, start))
                     asked.add(word)

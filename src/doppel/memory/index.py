@@ -30,15 +30,18 @@ from doppel.memory.search import Searcher
 from doppel.memory.units import batched, dataset_units, unit_key, unit_text
 
 MEMORY_FILE = "memory.sqlite"  # inside the dataset folder, owner-only
-SCHEMA_VERSION = 1
+# 2: participants are person ids (names beside them, for display); 1 held names, which collide
+SCHEMA_VERSION = 2
 BATCH = 2048  # units embedded and written at a time
+READS_VECTORS = ("1", str(SCHEMA_VERSION))  # versions whose vectors a rebuild reuses
 BOT_PREFIX = "bot:"  # conversation ids of units the bot added: kept across rebuilds
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE units (id INTEGER PRIMARY KEY, key TEXT NOT NULL, conversation_id TEXT NOT NULL,
   chat_id TEXT NOT NULL, chat_name TEXT NOT NULL, participants TEXT NOT NULL,
-  start REAL NOT NULL, end REAL NOT NULL, lines TEXT NOT NULL, vector BLOB NOT NULL);
+  names TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, lines TEXT NOT NULL,
+  vector BLOB NOT NULL);
 CREATE VIRTUAL TABLE fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE vocab USING fts5vocab(fts, row);
 """
@@ -62,7 +65,7 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
         try:
             _create(db, model, embedder, dataset.fingerprint)
             counts = _fill(db, dataset_units(dataset), model, old, progress)
-            if old is not None:
+            if old is not None and _same_schema(old):  # an older one's bot units hold names
                 counts["units"] += _carry_bot_units(db, old)
             db.executemany("INSERT INTO meta VALUES (?, ?)",
                            [("units" if key == "units" else f"units_{key}", str(value))
@@ -134,10 +137,11 @@ def _insert(db: sqlite3.Connection, batch: list[NewUnit], keys: list[str],
     ids = []
     for unit, key, vector in zip(batch, keys, vectors, strict=True):
         cursor = db.execute(
-            "INSERT INTO units (key, conversation_id, chat_id, chat_name, participants, start, "
-            "end, lines, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO units (key, conversation_id, chat_id, chat_name, participants, names, "
+            "start, end, lines, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, unit.conversation_id, unit.chat_id, unit.chat_name,
-             orjson.dumps(list(unit.participants)).decode(), unit.start, unit.end,
+             orjson.dumps(list(unit.participants)).decode(),
+             orjson.dumps(list(unit.names)).decode(), unit.start, unit.end,
              orjson.dumps([list(line) for line in unit.lines]).decode(), vector))
         ids.append(cursor.lastrowid)
     db.executemany("INSERT INTO fts (rowid, body) VALUES (?, ?)",
@@ -155,29 +159,37 @@ def _old_keys(old: sqlite3.Connection | None) -> dict[str, int]:
 def _carry_bot_units(db: sqlite3.Connection, old: sqlite3.Connection) -> int:
     """The bot's own conversations are not in the dataset: copy them over as they are."""
     rows = old.execute(
-        "SELECT key, conversation_id, chat_id, chat_name, participants, start, end, lines, "
-        f"vector FROM units WHERE conversation_id LIKE '{BOT_PREFIX}%' ORDER BY id").fetchall()
+        "SELECT key, conversation_id, chat_id, chat_name, participants, names, start, end, "
+        f"lines, vector FROM units WHERE conversation_id LIKE '{BOT_PREFIX}%' ORDER BY id"
+    ).fetchall()
     for row in rows:
-        unit = _row_unit(row[1:8])
-        _insert(db, [unit], [row[0]], [row[8]])
+        unit = _row_unit(row[1:9])
+        _insert(db, [unit], [row[0]], [row[9]])
     return len(rows)
 
 
 def _row_unit(row: tuple) -> NewUnit:
-    conversation_id, chat_id, chat_name, participants, start, end, lines = row
+    conversation_id, chat_id, chat_name, participants, names, start, end, lines = row
     return NewUnit(conversation_id, chat_id, chat_name, tuple(orjson.loads(participants)),
-                   start, end, tuple((s, t) for s, t in orjson.loads(lines)))
+                   start, end, tuple((s, t) for s, t in orjson.loads(lines)),
+                   tuple(orjson.loads(names)))
+
+
+def _same_schema(db: sqlite3.Connection) -> bool:
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return row is not None and row[0] == str(SCHEMA_VERSION)
 
 
 def _reusable(path: Path, model: Embedder) -> sqlite3.Connection | None:
-    """An older index made by the same embedder, opened read-only; None for anything else."""
+    """An older index made by the same embedder, opened read-only (a unit's vector depends on
+    its chat and lines only, so version 1's vectors serve too); None for anything else."""
     if not path.is_file():
         return None
     try:
         db = _connect(path, readonly=True)
         meta = dict(db.execute("SELECT key, value FROM meta"))
-        if (meta.get("schema_version"), meta.get("embedder"), meta.get("dimension")) == (
-                str(SCHEMA_VERSION), model.name, str(model.dimension)):
+        if meta.get("schema_version") in READS_VECTORS and (
+                meta.get("embedder"), meta.get("dimension")) == (model.name, str(model.dimension)):
             return db
         db.close()
     except sqlite3.DatabaseError:
@@ -204,7 +216,8 @@ def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
 
 def open_index(dataset_dir: Path, build_if_missing: bool = True, *,
                embedder: str | Path | None = None) -> MemoryIndex:
-    """The dataset's index; a dataset from before memory builds it on first use (saying so).
+    """The dataset's index; a dataset from before memory builds it on first use, and one from an
+    older doppel (its scope held names, not person ids) is rebuilt (saying so either way).
     A truncated or foreign file, or one made by another embedder than `embedder` (when
     given): one-line DoppelError."""
     from doppel.data.dataset import load_dataset
@@ -219,7 +232,35 @@ def open_index(dataset_dir: Path, build_if_missing: bool = True, *,
         print(f"{dataset_dir} has no memory index yet (prepared before memory): building it",
               file=sys.stderr)
         build_index(dataset_dir, embedder)
+    elif build_if_missing and _version(path) not in (None, str(SCHEMA_VERSION)):
+        print(f"{path} is from an older doppel (its scope names people by name, not id): "
+              "rebuilding it; the bot's remembered exchanges in it are not carried over",
+              file=sys.stderr)
+        build_index(dataset_dir, embedder or _old_embedder(path))
     return MemoryIndex(path, embedder)
+
+
+def _version(path: Path) -> str | None:
+    """An index file's schema version; None when it cannot be read (MemoryIndex says why)."""
+    try:
+        db = _connect(path, readonly=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None
+    return row[0] if row else None
+
+
+def _old_embedder(path: Path) -> str | None:
+    """The embedder an older index was built with, to rebuild it alike."""
+    db = _connect(path, readonly=True)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'embedder_source'").fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
 
 
 class MemoryIndex:
@@ -268,10 +309,10 @@ class MemoryIndex:
                 f"{self.path.parent}{'' if spec is None else f' --embedder {spec}'}`")
         return model
 
-    def speakers(self) -> set[str]:
-        """Every participant name the index knows (to check `--with NAME`)."""
+    def people(self) -> set[str]:
+        """Every participant id the index knows (the bot's keys among them)."""
         with self._lock:
-            return self._searcher.speakers()
+            return self._searcher.people()
 
     def readable(self, scope: Scope, before: float | None = None) -> int:
         """How many units `scope` may read (0: an empty scope)."""

@@ -22,7 +22,8 @@ class MemorySearchOptions(Options):
 
     partner: str | None = option(
         None, "Only conversations this person was part of (their chat with you and the groups "
-        "they were in): what the twin may recall when talking to them. Default: everything.",
+        "they were in): what the twin may recall when talking to them. A person id, their name, "
+        "or a first name only they have. Default: everything.",
         flags=("--with",), metavar="NAME")
     k: int = option(5, "How many hits to print.", flags=("--top", "-k"), ge=1, le=100)
 

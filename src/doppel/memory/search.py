@@ -78,8 +78,8 @@ class Searcher:
              for i in range(0, max(self.units, 1), 16384)], axis=1)
 
     def _chat_code(self, chat: str, participants: str) -> int:
-        """A chat's number; a chat's members are the union over its units (the bot's units
-        name the friend and the persona)."""
+        """A chat's number; a chat's members (person ids) are the union over its units (the
+        bot's units name everyone it has seen in its chat, and the persona)."""
         code = self.chat_codes.get(chat)
         names = frozenset(orjson.loads(participants))
         if code is None:
@@ -110,7 +110,7 @@ class Searcher:
         self.bits = np.concatenate([self.bits, _pack(rows.astype(np.float32) > self.center)],
                                    axis=1)
 
-    def speakers(self) -> set[str]:
+    def people(self) -> set[str]:
         if not self._loaded:
             self._load()
         return set().union(*self.chat_members) if self.chat_members else set()
@@ -226,15 +226,15 @@ class Searcher:
             return []
         marks = ",".join("?" * len(order))
         rows = {row[0]: row for row in self.db.execute(
-            "SELECT id, conversation_id, chat_id, chat_name, participants, start, end, lines "
-            f"FROM units WHERE id IN ({marks})", order)}
+            "SELECT id, conversation_id, chat_id, chat_name, participants, start, end, lines, "
+            f"names FROM units WHERE id IN ({marks})", order)}
         out = []
         for unit_id in order:
-            _, conversation, chat, name, participants, start, end, lines = rows[unit_id]
+            _, conversation, chat, name, participants, start, end, lines, names = rows[unit_id]
             out.append(Memory(unit_id, conversation, chat, name,
                               tuple(orjson.loads(participants)), start, end,
                               tuple((s, t) for s, t in orjson.loads(lines)),
-                              round(scores[unit_id], 6)))
+                              round(scores[unit_id], 6), tuple(orjson.loads(names))))
         return out
 
 

@@ -18,29 +18,37 @@ from doppel.memory.records import NewUnit
 TURNS = 4  # turns (bursts by one speaker) a unit holds
 MAX_LINES = 12  # messages a unit holds at most
 MAX_LINE_CHARS = 400  # a longer message is cut: memories are reminders, not transcripts
+Members = tuple[tuple[str, ...], tuple[str, ...]]  # person ids, sorted, and their labels
 
 
-def chat_members(dataset: Dataset) -> dict[str, tuple[str, ...]]:
-    """Chat id -> names of everyone with kept messages in that chat (who was there): from the
-    manifest's speakers, or, where a manifest lacks their chat lists, from one pass over the
-    conversations."""
-    members: dict[str, set[str]] = {}
-    speakers = dataset.manifest.get("speakers", {}).values()
-    if speakers and all(isinstance(s.get("chats"), list) for s in speakers):
-        for speaker in speakers:
+def chat_members(dataset: Dataset) -> dict[str, Members]:
+    """Chat id -> (person ids, labels) of everyone with kept messages in that chat (who was
+    there): from the manifest's speakers, or, where a manifest lacks their chat lists, from one
+    pass over the conversations."""
+    members: dict[str, dict[str, str]] = {}
+    speakers = dataset.manifest.get("speakers", {})
+    if speakers and all(isinstance(s.get("chats"), list) for s in speakers.values()):
+        for person, speaker in speakers.items():
             for chat in speaker["chats"]:
-                members.setdefault(str(chat), set()).add(speaker["name"])
+                members.setdefault(str(chat), {})[str(person)] = speaker["name"]
     else:
         for conversation in dataset.conversations():
-            members.setdefault(conversation.chat_id, set()).update(
-                m.speaker for m in conversation.messages)
-    return {chat: tuple(sorted(names)) for chat, names in members.items()}
+            members.setdefault(conversation.chat_id, {}).update(
+                (m.speaker_id, m.speaker) for m in conversation.messages)
+    return {chat: _members(people) for chat, people in members.items()}
 
 
-def conversation_units(conversation: Conversation, participants: tuple[str, ...]
+def _members(people: dict[str, str]) -> Members:
+    ids = tuple(sorted(people))
+    return ids, tuple(people[person] for person in ids)
+
+
+def conversation_units(conversation: Conversation, members: Members | None = None
                        ) -> Iterator[NewUnit]:
     """The conversation cut into runs of TURNS turns (at most MAX_LINES messages) that overlap
     by one turn, so a remark and the answer to it always share a unit."""
+    if not members:
+        members = _members({m.speaker_id: m.speaker for m in conversation.messages})
     turns: list[list[tuple[str, str, float]]] = []
     for message in conversation.messages:
         if not message.text.strip():
@@ -56,25 +64,24 @@ def conversation_units(conversation: Conversation, participants: tuple[str, ...]
         if len(turns) - end == 1:  # a lone last turn joins this unit rather than make its own
             end += 1
         lines = [line for turn in turns[start:end] for line in turn][-MAX_LINES:]
-        yield _unit(conversation, participants, [(s, t) for s, t, _ in lines],
+        yield _unit(conversation, members, [(s, t) for s, t, _ in lines],
                     [time for _, _, time in lines])
         if end == len(turns):
             break
         start = end - 1
 
 
-def _unit(conversation: Conversation, participants: tuple[str, ...],
-          lines: list[tuple[str, str]], times: list[float]) -> NewUnit:
-    speakers = {speaker for speaker, _ in lines}
-    return NewUnit(conversation.id, conversation.chat_id, conversation.chat_name,
-                   participants or tuple(sorted(speakers)), times[0], times[-1], tuple(lines))
+def _unit(conversation: Conversation, members: Members, lines: list[tuple[str, str]],
+          times: list[float]) -> NewUnit:
+    return NewUnit(conversation.id, conversation.chat_id, conversation.chat_name, members[0],
+                   times[0], times[-1], tuple(lines), members[1])
 
 
 def dataset_units(dataset: Dataset) -> Iterator[NewUnit]:
     """Every unit of every conversation (train and val), streamed in file order."""
     members = chat_members(dataset)
     for conversation in dataset.conversations():
-        yield from conversation_units(conversation, members.get(conversation.chat_id, ()))
+        yield from conversation_units(conversation, members.get(conversation.chat_id))
 
 
 def unit_text(unit: NewUnit | Any) -> str:

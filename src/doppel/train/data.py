@@ -52,12 +52,18 @@ class Windows:
 class WindowMemories:
     """Which training windows open with memories, and which: a seeded `share` of them, each
     from strictly earlier conversations (ended before this one began, never this one) in the
-    conversation's scope (chats every partner of the user's in it was part of). A window's
-    memories are searched with what its partners say in its first turns: what a reply at
-    inference has to search with (the friend's words), never the user's replies it trains."""
+    conversation's scope (chats every member of its chat but the user was part of, by person
+    id: memory.scope.ChatPartners). A window's memories are searched with what its partners say
+    in its first turns: what a reply at inference has to search with (the friend's words),
+    never the user's replies it trains."""
 
-    def __init__(self, index, share: float, me: str, max_length: int, seed: int = 0) -> None:
-        self.index, self.share, self.me, self.seed = index, share, me, seed
+    def __init__(self, index, share: float, dataset: Dataset, max_length: int,
+                 seed: int = 0) -> None:
+        from doppel.memory.scope import ChatPartners
+
+        self.index, self.share, self.seed = index, share, seed
+        self.me, self.me_id = dataset.me_name, dataset.me_id
+        self.partners = ChatPartners.of(dataset)
         self.token_budget = max_length // MEMORY_SHARE
 
     def for_conversation(
@@ -65,7 +71,7 @@ class WindowMemories:
     ) -> Callable[[int, Sequence[ChatTurn]], tuple]:
         from doppel.infer.recall import scoped_search
 
-        partners = frozenset(m.speaker for m in conversation.messages) - {self.me}
+        partners = self.partners.in_chat(conversation.chat_id, self.me_id)
         began = min((m.time for m in conversation.messages), default=0.0)
 
         def pick(start: int, turns: Sequence[ChatTurn]) -> tuple:
@@ -103,8 +109,8 @@ def window_memories(dataset: Dataset, share: float, max_length: int,
         return None
     from doppel.memory import open_index
 
-    return WindowMemories(open_index(dataset.path, build_if_missing=True), share,
-                          dataset.me_name, max_length, seed)
+    return WindowMemories(open_index(dataset.path, build_if_missing=True), share, dataset,
+                          max_length, seed)
 
 
 class WindowDataset:

@@ -81,12 +81,15 @@ class MemoryProbe:
 def _facts(p, index, engine) -> tuple[list, list[float], list[str]]:
     from doppel.eval import fact_turns, memory
     from doppel.memory.facts import holds
+    from doppel.memory.scope import ChatPartners
 
     turns = fact_turns.fact_turns(p.job.dataset, p.job.ppl_speakers, p.options.history_turns,
                                   p.options.fact_turns, p.options.sampling.seed)
+    partners = ChatPartners.of(p.job.dataset)
     prompts, bodies, hits = [], [], []
     for turn in turns:
-        found = memory.context_memories(index, turn.context, turn.before, engine.max_length)
+        found = memory.context_memories(index, turn.context, turn.before, engine.max_length,
+                                        partners)
         hits.append(float(holds(list(found), turn.word)))
         body, span = fact_turns.span_ids(engine.tokenizer, MESSAGE_SEP.join(turn.context.reply),
                                          turn.start, turn.end)
@@ -104,6 +107,7 @@ def probe(p) -> MemoryProbe | None:
     """With the run loaded (not its base): memory-on perplexity on the same conversations, the
     ranking test on the same candidates with memories, and the fact test."""
     from doppel.eval import memory
+    from doppel.memory.scope import ChatPartners
     from doppel.train.data import WindowMemories
 
     if p.base or p.job.dataset is None:
@@ -115,8 +119,9 @@ def probe(p) -> MemoryProbe | None:
         return MemoryProbe(f"not measured ({why})")
     engine, seed = p.engine, p.options.sampling.seed
     starts = {c.id: min(m.time for m in c.messages) for c in dataset.conversations("val")}
-    found = [memory.context_memories(index, c, starts[c.conversation_id], engine.max_length)
-             for c in p.job.contexts]
+    partners = ChatPartners.of(dataset)
+    found = [memory.context_memories(index, c, starts[c.conversation_id], engine.max_length,
+                                     partners) for c in p.job.contexts]
     reserve = max(p.options.sampling.max_new_tokens, ranking.CANDIDATE_TOKENS)
     ranks = memory.rank_with(engine, p.job.contexts, p.job.rank_items, found, reserve)
     conversations = list(dataset.conversations("val"))
@@ -125,7 +130,7 @@ def probe(p) -> MemoryProbe | None:
     encoder = ChatEncoder(engine.tokenizer)
     off = perplexity.plan_windows(encoder, turns, p.job.ppl_speakers, p.job.max_length,
                                   p.options.ppl_max_tokens, seed)
-    pickers = WindowMemories(index, 1.0, dataset.me_name, p.job.max_length, seed)
+    pickers = WindowMemories(index, 1.0, dataset, p.job.max_length, seed)
     plan = memory.memory_plan(encoder, conversations, turns, off, pickers, p.job.max_length)
     scored = perplexity.score(engine.model, plan, perplexity.pad_id(engine.tokenizer),
                               p.options.ppl_batch_tokens)

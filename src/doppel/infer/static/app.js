@@ -42,6 +42,18 @@ function bubble(speaker, text, mine) {
   return body;
 }
 
+// Why memory read nothing (a name that places nobody in the data, or several people): said
+// under the reply, never a silently empty scope.
+function showWarnings(warnings) {
+  for (const warning of warnings) {
+    const line = document.createElement("div");
+    line.className = "memories";
+    line.textContent = `memory: ${warning}`;
+    $("log").appendChild(line);
+  }
+  scroll();
+}
+
 // Under the reply: the memories it read (date, chat, who said what), folded, so the user sees
 // why the twin said what it said.
 function showMemories(memories) {
@@ -156,6 +168,7 @@ async function stream(speaker, signal) {
         if (delta && delta.doppel && delta.doppel.memories && delta.doppel.memories.length) {
           showMemories(delta.doppel.memories);
         }
+        if (delta && delta.doppel && delta.doppel.warnings) showWarnings(delta.doppel.warnings);
         if (!delta || !delta.content) continue;
         const at = delta.doppel ? delta.doppel.message_index : 0;
         let text = delta.content;

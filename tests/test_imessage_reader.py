@@ -4,6 +4,8 @@ the bad inputs (locked, encrypted, not Messages, damaged, a cut blob) and a full
 
 from __future__ import annotations
 
+import json
+
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,21 +165,35 @@ def test_locked_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         holder.close()
 
 
-def test_truncated_blob_is_one_line_and_nothing_written(tmp_path: Path, monkeypatch,
-                                                        capsys) -> None:
+def test_a_blob_with_a_wrong_length_costs_at_most_its_message(tmp_path: Path, monkeypatch,
+                                                              capsys) -> None:
+    """Other apps write attributedBody blobs whose length says more than they hold: the text is
+    read up to the next object's marker; a blob with nothing there drops only its message."""
     path = build(tmp_path / "chat.db")
+    whole = encode("see you at 7")
+    at = whole.index(b"\x84\x01\x2b") + 3
+    longer = whole[:at] + b"\x81\xff\x7f" + whole[at + 1:]  # says 32,767 bytes
     db = sqlite3.connect(path)
-    db.execute("UPDATE message SET attributedBody = ? WHERE text = 'chapter 3 by friday'",
-               (encode("chapter 3 by friday and more")[:-40],))
-    db.execute("UPDATE message SET text = NULL WHERE text = 'chapter 3 by friday'")
+    for old, blob in (("chapter 3 by friday", encode("chapter 3 by friday and more")[:-40]),
+                      ("no chat lists me", longer), ("hey, free tonight?", whole[:at + 1])):
+        db.execute("UPDATE message SET attributedBody = ?, text = NULL WHERE text = ?",
+                   (blob, old))
     db.commit()
     db.close()
-    with pytest.raises(DoppelError, match="attributedBody is cut short"):
-        list(open_export(path).messages())
+    reader = open_export(path)
+    got = {m.id: m for m in reader.messages()}
+    texts = [m.text for m in got.values()]
+    assert "chapter 3 by friday" in texts and "see you at 7" in texts  # salvaged, both
+    assert [m.drop for m in got.values() if m.text == "" and m.drop == "unreadable"] == [
+        "unreadable"]
+    assert reader.unknown == {"attributedBody with a wrong length": 2,
+                              "attributedBody unreadable": 1}
     out = tmp_path / "ds"
-    code, _, err = run_cli(["prepare", str(path), "-o", str(out)], monkeypatch, capsys)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "cut short" in err
-    assert not out.exists() and not list(tmp_path.glob("ds*"))
+    code, _, err = run_cli(["prepare", str(path), "-o", str(out), "--groups",
+                            "--keep-single-speaker", "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["dropped"]["unreadable"] == 1
 
 
 def test_prepare_masks_phone_handles_and_merges_with_identities(tmp_path, monkeypatch,

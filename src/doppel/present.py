@@ -87,6 +87,9 @@ def prepare_summary(summary, mask: bool, console: Console | None = None) -> None
     from rich.table import Table
 
     from doppel.data.gaps import format_duration
+    from rich.markup import escape
+
+    from doppel.data.report import skipped_line
 
     console = console or Console()
     manifest = summary.manifest
@@ -118,6 +121,10 @@ def prepare_summary(summary, mask: bool, console: Console | None = None) -> None
     console.print(table)
     for warning in manifest.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+    skipped = skipped_line(counts.skipped)
+    if skipped:
+        console.print(f"[yellow]skipped:[/] {escape(skipped)}; the report lists them.",
+                      highlight=False)
     console.print(f"Wrote {summary.out_dir}/ in {summary.seconds:.1f}s: conversations.jsonl, "
                   f"manifest.json, report.html (open it to check the data).")
 

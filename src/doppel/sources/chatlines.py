@@ -13,6 +13,7 @@ from pathlib import Path
 
 from doppel.errors import DoppelError
 from doppel.sources.records import Chat, Message
+from doppel.sources.tally import Tally
 from doppel.sources.textlines import TextFile
 
 MAX_LINES = 10_000  # continuation lines kept per message
@@ -50,18 +51,34 @@ def local_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 
         return None
 
 
-def entries(file: TextFile, parse: Parse, on_read: Callable[[int], None]) -> Iterator[Entry]:
-    """Every entry of the file with its continuation lines."""
+def entries(file: TextFile, parse: Parse, on_read: Callable[[int], None],
+            tally: Tally | None = None) -> Iterator[Entry]:
+    """Every entry of the file with its continuation lines; `tally` counts where each line went
+    (a blank line outside any message is layout, other text there is skipped)."""
+    tally = tally or Tally()
     entry: Entry | None = None
     for line in file.lines(on_read):
+        tally.read += 1
         found = parse(line)
         if found is None:
             if entry is not None and len(entry.more) < MAX_LINES:
                 entry.more.append(line)
+                tally.continued += 1
+            elif entry is not None:
+                tally.skip("line beyond a message's size")
+            elif line.strip():
+                tally.skip("line outside any message")
+            else:
+                tally.layout += 1
             continue
         if entry is not None:
             yield entry
-        entry = found if isinstance(found, Entry) else None
+        if isinstance(found, Entry):
+            entry = found
+            tally.started += 1
+        else:
+            entry = None
+            tally.layout += 1
     if entry is not None:
         yield entry
 
@@ -82,14 +99,16 @@ class ChatLines:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: dict[str, int] = {}
+        self.tally = Tally()
         self.title = self.path.stem
 
     def parser(self) -> Parse:
         raise NotImplementedError
 
-    def entries(self, on_read: Callable[[int], None]) -> Iterator[Entry]:
+    def entries(self, on_read: Callable[[int], None],
+                tally: Tally | None = None) -> Iterator[Entry]:
         """One pass over the file's entries (a CSV reader overrides this)."""
-        return entries(self.file, self.parser(), on_read)
+        return entries(self.file, self.parser(), on_read, tally)
 
     def message(self, chat: Chat, count: int, entry: Entry, last: float) -> Message:
         raise NotImplementedError
@@ -107,9 +126,10 @@ class ChatLines:
                               "the chat again as text")
         chat = Chat(f"{self.source}:{self.title}", self.title,
                     "private_group" if len(writers) > 2 else "personal_chat", self.source)
-        self.chats = [chat]
+        self.chats, self.tally = [chat], Tally()
         last = 0.0
-        for count, entry in enumerate(self.entries(self._progress(self.size_bytes // 2)), 1):
+        for count, entry in enumerate(self.entries(self._progress(self.size_bytes // 2),
+                                                   self.tally), 1):
             last = entry.time if entry.time is not None else last
             yield self.message(chat, count, entry, last)
         self.bytes_read = self.size_bytes

@@ -14,6 +14,7 @@ from pathlib import Path
 from doppel.errors import DoppelError
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.textlines import TextFile
 from doppel.sources.whatsapp import MAX_LINES
 
@@ -57,6 +58,7 @@ class SignalExport:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: dict[str, int] = {}
+        self.tally = Tally()
 
     def _writers(self) -> set[str]:
         writers: set[str] = set()
@@ -77,16 +79,26 @@ class SignalExport:
         name = self.path.stem
         chat = Chat(f"{SOURCE}:{name}", name,
                     "private_group" if len(writers) > 2 else "personal_chat", SOURCE)
-        self.chats = [chat]
+        self.chats, self.tally = [chat], Tally()
+        tally = self.tally
         head: tuple[float, str] | None = None
         body: list[str] = []
         count, last = 0, 0.0
         for line in self.file.lines(self._progress(self.size_bytes // 2)):
+            tally.read += 1
             found = HEADER.match(line)
             if found is None:
                 if head is not None and len(body) < MAX_LINES:
                     body.append(line)
+                    tally.continued += 1
+                elif head is not None:
+                    tally.skip("line beyond a message's size")
+                elif line.strip():
+                    tally.skip("line outside any message")
+                else:
+                    tally.layout += 1
                 continue
+            tally.started += 1
             if head is not None:
                 count += 1
                 yield self._message(chat, count, head, body)

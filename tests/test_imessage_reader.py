@@ -5,7 +5,6 @@ the bad inputs (locked, encrypted, not Messages, damaged, a cut blob) and a full
 from __future__ import annotations
 
 import json
-
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 
 from builders import run_cli
 from doppel.data.dataset import load_dataset
-from doppel.errors import DoppelError
 from doppel.sources import imessage, open_export
 from doppel.sources.typedstream import Truncated, body_text, encode
 from imessage_db import MessagesDB

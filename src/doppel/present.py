@@ -84,11 +84,10 @@ def _print_reply(console: Console, session, line: str) -> None:
 
 def prepare_summary(summary, mask: bool, console: Console | None = None) -> None:
     """The short table at the end of a prepare run (the demo shows it too)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from doppel.data.gaps import format_duration
-    from rich.markup import escape
-
     from doppel.data.report import skipped_line
 
     console = console or Console()

@@ -27,6 +27,7 @@ from typing import Any
 from doppel.errors import DoppelError
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.typedstream import Truncated, body_text, salvage
 
 __all__ = ["IMessageExport", "claims", "open_reader"]
@@ -131,6 +132,7 @@ class IMessageExport:
         self.owner: tuple[str, str] | None = ME
         self.chats: list[Chat] = []
         self.unknown: Counter[str] = Counter()
+        self.tally = Tally()  # every row is a message: nothing to count but for uniformity
         self.db = self._connect()
         try:
             self.tables = {row[0] for row in self.db.execute(

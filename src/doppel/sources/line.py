@@ -34,7 +34,7 @@ DAY_FIRST = {"th"}  # D/M/Y dates when the year comes last; English is M/D/Y
 MAX_DATE_LINE = 64  # characters; a longer line is never a date line (nor matched as one)
 # possessive and bounded: a date line is tried on every line, and a long one must cost O(n)
 _DATE = re.compile(r"^(?:[^\d\t]{0,24}?[,\s.]\s*+)?(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})"
-                   r"\s*+(?:[（(][^)）\t]{1,12}[)）])?\s*+$")
+                   r"\s*+(?:[（(][^)）\t]{1,12}[)）]|[A-Za-z]{3,9})?\s*+$")
 # 12-hour markers before the time, or after it (`10:15 PM`, `08:01pm` glued to the minutes)
 _HALF = r"午前|午後|上午|下午|(?i:am|pm)"
 _TIME = re.compile(rf"^(?:({_HALF})\s?)?(\d{{1,2}})[:：](\d{{2}})(?:\s?({_HALF}))?\t")

@@ -257,3 +257,96 @@ def test_the_benchmark_database_reads_whole(tmp_path: Path, monkeypatch) -> None
     assert all(m.text or m.media or m.drop for m in got)
     times = [m.time for m in got if m.chat is reader.chats[0]]
     assert times == sorted(times)
+
+
+def _wal_database(folder: Path, shm: bool) -> Path:
+    """A database whose three newest messages are only in its -wal (not checkpointed), copied
+    with its -wal (and -shm when `shm`) while the writer still holds it."""
+    import shutil
+
+    writer = folder / "writer"
+    writer.mkdir()
+    db = MessagesDB(writer / "chat.db")
+    db.db.execute("PRAGMA journal_mode=WAL")
+    sam = db.handle(PHONE)
+    one = db.chat([sam])
+    for n in range(5):
+        db.message(one, T0 + n, text=f"old {n}", handle=sam)
+    db.db.commit()
+    db.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.db.execute("PRAGMA wal_autocheckpoint=0")
+    for n in range(3):
+        db.message(one, T0 + 100 + n, text=f"new {n}", handle=sam)
+    db.db.commit()
+    copy = folder / "readonly"
+    copy.mkdir()
+    for suffix in ("", "-wal", "-shm")[:3 if shm else 2]:
+        shutil.copyfile(writer / f"chat.db{suffix}", copy / f"chat.db{suffix}")
+    db.close()
+    for file in copy.iterdir():
+        file.chmod(0o444)
+    copy.chmod(0o555)
+    return copy / "chat.db"
+
+
+def _read_texts(path: Path) -> tuple[list[str], int, list[str]]:
+    """(texts, the private copy's mode or 0, temporary copies left after the reader)."""
+    import gc
+    import tempfile
+
+    reader = open_export(path)
+    texts = [m.text for m in reader.messages()]
+    copy = getattr(reader, "_copy", None)
+    mode = Path(copy.name).stat().st_mode & 0o777 if copy else 0
+    del reader, copy
+    gc.collect()
+    left = [p.name for p in Path(tempfile.gettempdir()).glob("doppel-imessage-*")]
+    return texts, mode, left
+
+
+@pytest.mark.parametrize("shm", [False, True])
+def test_a_read_only_folder_still_reads_the_wal(shm: bool) -> None:
+    """SQLite cannot read a -wal in a folder where it cannot make the -shm file; the reader
+    reads a private copy (owner-only, removed after) instead of the old immutable=1 fallback
+    that skipped the newest messages. With the -shm there, SQLite reads the folder itself."""
+    import os
+    import pickle
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="wal-test-"))  # tmp_path's parents are root-only
+    try:
+        folder.chmod(0o755)
+        path = _wal_database(folder, shm)
+        frozen = sqlite3.connect(path.as_uri() + "?mode=ro&immutable=1", uri=True)
+        assert frozen.execute("SELECT count(*) FROM message").fetchone()[0] == 5  # the old way
+        frozen.close()
+        if os.geteuid() != 0:
+            texts, mode, left = _read_texts(path)
+        else:  # root writes anywhere: read as nobody, for whom the folder is read-only
+            read_end, write_end = os.pipe()
+            child = os.fork()
+            if child == 0:  # pragma: no cover - the child process
+                os.close(read_end)
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    result: object = _read_texts(path)
+                except BaseException as error:  # report anything to the parent
+                    result = repr(error)
+                with os.fdopen(write_end, "wb") as out:
+                    pickle.dump(result, out)
+                os._exit(0)
+            os.close(write_end)
+            with os.fdopen(read_end, "rb") as got:
+                result = pickle.load(got)
+            os.waitpid(child, 0)
+            assert isinstance(result, tuple), result
+            texts, mode, left = result
+        assert texts == [*(f"old {n}" for n in range(5)), *(f"new {n}" for n in range(3))]
+        assert mode == (0 if shm else 0o700) and not left
+    finally:
+        for file in folder.rglob("*"):
+            file.parent.chmod(0o755)
+        import shutil
+
+        shutil.rmtree(folder)

@@ -2,8 +2,8 @@
 
 The suite runs a few examples per source through prepare (DOPPEL_FUZZ_EXAMPLES, default 8) and
 at least 50 through each reader alone (the reader is where inputs break; prepare's own steps
-see only records), so it stays fast; `make fuzz` runs many more of both. Inputs that once broke the invariant live in fixtures/fuzz/ and are
-replayed on every run.
+see only records), so it stays fast; `make fuzz` runs many more of both. Inputs that once broke
+the invariant live in fixtures/fuzz/ and are replayed on every run.
 """
 
 from __future__ import annotations

@@ -194,7 +194,11 @@ class ChatLabExport:
             if number == 1:
                 tally.layout += 1  # the header
                 continue
-            item = self._parse(line, number)
+            try:  # one damaged line costs that line only
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                tally.skip("line that is not valid JSON")
+                continue
             kind = item.get("_type") if isinstance(item, dict) else None
             if kind == "member":
                 tally.layout += 1

@@ -293,6 +293,11 @@ def test_line_group_export_without_a_header(tmp_path: Path) -> None:
                            ("2025-12-10 20:03", "Kim", "me too", None),
                            ("2025-12-11 09:15", "Sam", "see you\nat the gate", None)]
     assert reader.tally.accounted == reader.tally.read == 8 and not reader.tally.skipped
+    tabbed = tmp_path / "Tabbed.txt"
+    tabbed.write_text("2025.12.10 Wednesday\n08:01pm\tSam\twho?\n08:02pm\tAlex\tme\n",
+                      encoding="utf-8")
+    assert _rows(tabbed) == [("2025-12-10 20:01", "Sam", "who?", None),
+                             ("2025-12-10 20:02", "Alex", "me", None)]
 
 
 def test_kakaotalk_csv_stray_quote_and_a_huge_field(tmp_path: Path) -> None:

@@ -61,18 +61,22 @@ def _first_line(head: str) -> str:
     return next((line.strip() for line in head.splitlines()[:3] if line.strip()), "")
 
 
-def _bare(head: str) -> bool:
-    """A headerless group export: a bare date line, then a spaced or tabbed message line."""
-    lines = [line.strip() for line in head.splitlines()[:6] if line.strip()]
-    return len(lines) >= 2 and bool(_BARE_DAY.match(lines[0])) and bool(
-        _TIME.match(lines[1] + "\t") or _SPACED.match(lines[1]))
+def _bare(head: str) -> str | None:
+    """A headerless group export (a bare date line, then a message line): "tab" or "space",
+    how its message lines are split; None for any other file."""
+    lines = [line.rstrip("\r") for line in head.splitlines()[:6] if line.strip()]
+    if len(lines) < 2 or not _BARE_DAY.match(lines[0].strip()):
+        return None
+    if _TIME.match(lines[1]):
+        return "tab"
+    return "space" if _SPACED.match(lines[1]) else None
 
 
 def claims(seen: Probe) -> bool:
     if seen.kind != "file":
         return False
     head = seen.head.lstrip("\ufeff")
-    return _first_line(head).startswith("[LINE]") or _bare(head)
+    return _first_line(head).startswith("[LINE]") or _bare(head) is not None
 
 
 def open_reader(path: Path, settings: ReadSettings) -> LineExport:
@@ -91,7 +95,7 @@ class LineExport(ChatLines):
             head = handle.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
         first = _first_line(head)
         self.bare = _bare(head)
-        if self.bare:  # no header: the file's name is the chat's; its dates are year first
+        if self.bare is not None:  # no header: the file's name is the chat's; its dates are year first
             self.language, self.title = "en", self.path.stem
             return
         for language, pattern in HEADERS.items():
@@ -106,9 +110,10 @@ class LineExport(ChatLines):
 
     def parser(self) -> Parse:
         day: list[tuple[int, int, int] | None] = [None]
-        header = [0 if not self.bare else 2]  # the header's non-blank lines seen (two at most)
+        header = [0 if self.bare is None else 2]  # the header's non-blank lines seen (two at most)
         day_first = self.language in DAY_FIRST
-        clock_of = _SPACED.match if self.bare else _TIME.match
+        spaced = self.bare == "space"
+        clock_of = _SPACED.match if spaced else _TIME.match
 
         def parse(line: str) -> Entry | bool | None:
             clock = clock_of(line)
@@ -129,7 +134,7 @@ class LineExport(ChatLines):
             hour = int(hour) % 12 + 12 * (half in _PM) if half else int(hour)
             when = local_seconds(*day[0], hour, int(minute))
             rest = line[clock.end():]
-            if self.bare:
+            if spaced:
                 return Entry(when, clock.group(5), rest)
             author, tab, text = rest.partition("\t")
             return Entry(when, author.strip(), text) if tab and author.strip() else \

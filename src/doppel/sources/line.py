@@ -95,7 +95,7 @@ class LineExport(ChatLines):
             head = handle.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
         first = _first_line(head)
         self.bare = _bare(head)
-        if self.bare is not None:  # no header: the file's name is the chat's; its dates are year first
+        if self.bare is not None:  # no header: the file's name names the chat; dates year first
             self.language, self.title = "en", self.path.stem
             return
         for language, pattern in HEADERS.items():

@@ -4,8 +4,8 @@ itself for any app): one chat per file, its members, and messages with a numeric
 JSON is `{"chatlab": {version}, "meta": {name, platform, type, groupId, ownerId}, "members",
 "messages"}`, read whole (ChatLab advises it below a million messages); JSONL is a header line
 with `chatlab` and `meta`, then one `member` or `message` object a line (`#` lines are comments),
-streamed. Each type maps to text, a media marker or a counted reason it is not speech. The source
-is the platform for WeChat and QQ ("wechat", "qq"), else "chatlab"; `meta.ownerId`, when
+streamed (a line that is not valid JSON is skipped and counted). Each type maps to text, a
+media marker or a counted reason it is not speech. The source is the platform for WeChat and QQ ("wechat", "qq"), else "chatlab"; `meta.ownerId`, when
 present, is the owner ("me"). Timestamps are unix seconds (milliseconds are recognised).
 """
 

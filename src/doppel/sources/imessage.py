@@ -9,6 +9,9 @@ in `message_summary_info`), an unsent one is left out, as are tapbacks, renames 
 Dates are nanoseconds (macOS 10.13 on) or seconds since 2001-01-01 UTC. The owner has no name in
 the database: their messages (`is_from_me`) are "Me"; everyone else is their handle (phone
 number or email), kept out of speaker ids by a hash, since ids are not masked and names are.
+A blob whose length field says more than it holds is read to its end marker (typedstream.salvage)
+or, with nothing there, is an `unreadable` message: one odd row never refuses the database. A
+database in a read-only folder is read from a private copy with its -wal and -shm.
 """
 
 from __future__ import annotations

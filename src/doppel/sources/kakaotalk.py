@@ -6,7 +6,9 @@ PC: `[Name] [오전 10:15] text` (`[10:15 AM]` in English) under day lines `----
 English `Mar 12, 2024 at 10:15 AM`); the same date and time followed by `: text` or nothing is a
 system or date line. Lines that match none continue the message before, except the system lines
 the PC file writes bare (joins, leaves, invitations). Media arrive as words (`사진`, `이모티콘`,
-`Photo`); a deleted message is `삭제된 메시지입니다.`. Times are local, read as UTC.
+`Photo`); a deleted message is `삭제된 메시지입니다.`. Times are local, read as UTC. A CSV row
+starts at a line that starts with its date; a row csv cannot read (a field past its 128 KiB
+limit) is skipped and counted.
 """
 
 from __future__ import annotations

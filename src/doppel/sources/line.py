@@ -5,9 +5,12 @@ After the header and "Saved on" lines, a date line (`2024/03/12(Tue)`, `Tue, 3/1
 `2024/03/12（週二）`, `อ. 12/03/2567`) sets the day; then `HH:MM<TAB>Name<TAB>text` starts a message
 (`午前/午後`, `上午/下午`, `AM/PM` for 12-hour clocks) and `HH:MM<TAB>text` is a system line
 (joins, unsent messages). A multi-line message is wrapped in double quotes. Media are localised
-placeholders such as `[Photo]` / `[写真]`; a call is `☎ ...`. The header's language decides how
-a date like 3/12/2024 is read; a header in a language doppel does not know is an error, not a
-guess. Times are local, read as UTC.
+placeholders such as `[Photo]` / `[写真]`; a call is `☎ ...`. A 12-hour suffix may be glued to the
+minutes (`08:01pm`). Group exports of some LINE versions have no header: a `2025.12.10 Wednesday`
+date line first, then `08:01pm Name text` (spaces: the name is the first word) or tabbed lines;
+the file's name names the chat. The header's language decides how a date like 3/12/2024 is
+read; a header in a language doppel does not know is an error, not a guess. Times are local,
+read as UTC.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ JSON is `{"chatlab": {version}, "meta": {name, platform, type, groupId, ownerId}
 with `chatlab` and `meta`, then one `member` or `message` object a line (`#` lines are comments),
 streamed (a line that is not valid JSON is skipped and counted). Each type maps to text, a
 media marker or a counted reason it is not speech. The source is the platform for WeChat and
-QQ ("wechat", "qq"), else "chatlab"; `meta.ownerId`, when present, is the owner ("me"). Timestamps are unix seconds (milliseconds are recognised).
+QQ ("wechat", "qq"), else "chatlab"; `meta.ownerId`, when present, is the owner ("me").
+Timestamps are unix seconds (milliseconds are recognised).
 """
 
 from __future__ import annotations

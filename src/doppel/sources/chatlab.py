@@ -179,9 +179,9 @@ class ChatLabExport:
                     self.source)
 
     def messages(self) -> Iterator[Message]:
+        self.tally = tally = Tally()
         chat = self._chat()
-        self.chats, self.tally = [chat], Tally()
-        tally = self.tally
+        self.chats = [chat]
         if not self.jsonl:
             items = as_list(self.root.get("messages"))
             tally.read = tally.started = len(items)

@@ -117,6 +117,7 @@ class ChatLines:
         return lambda n: setattr(self, "bytes_read", done + n)
 
     def messages(self) -> Iterator[Message]:
+        self.tally = Tally()  # this pass's; the first pass below only finds the writers
         writers: set[str] = set()
         for entry in self.entries(self._progress(0)):
             if entry.author is not None and len(writers) < 10_000:
@@ -126,7 +127,7 @@ class ChatLines:
                               "the chat again as text")
         chat = Chat(f"{self.source}:{self.title}", self.title,
                     "private_group" if len(writers) > 2 else "personal_chat", self.source)
-        self.chats, self.tally = [chat], Tally()
+        self.chats = [chat]
         last = 0.0
         for count, entry in enumerate(self.entries(self._progress(self.size_bytes // 2),
                                                    self.tally), 1):

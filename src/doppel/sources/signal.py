@@ -75,12 +75,12 @@ class SignalExport:
         return lambda n: setattr(self, "bytes_read", done + n)
 
     def messages(self) -> Iterator[Message]:
+        self.tally = tally = Tally()
         writers = self._writers()
         name = self.path.stem
         chat = Chat(f"{SOURCE}:{name}", name,
                     "private_group" if len(writers) > 2 else "personal_chat", SOURCE)
-        self.chats, self.tally = [chat], Tally()
-        tally = self.tally
+        self.chats = [chat]
         head: tuple[float, str] | None = None
         body: list[str] = []
         count, last = 0, 0.0

@@ -276,3 +276,23 @@ def check_case(export: Path, out: Path, me: str | None) -> None:
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert not out.exists()
+
+
+def check_read(export: Path) -> int:
+    """The readers' own invariant, without the rest of prepare: every message read, or one
+    DoppelError line, in bounded time; and a reader that counts its lines or records accounts
+    for each (sources/tally.py). Returns the messages read (-1: refused)."""
+    from doppel.errors import DoppelError
+    from doppel.sources import open_export
+
+    try:
+        with time_limit(CASE_SECONDS, CASE_WALL_SECONDS):
+            reader = open_export(export)
+            count = sum(1 for _ in reader.messages())
+    except DoppelError as error:
+        assert "\n" not in str(error), str(error)
+        return -1
+    tally = getattr(reader, "tally", None)
+    if tally is not None and tally.read:
+        assert tally.accounted == tally.read, tally
+    return count

@@ -75,7 +75,12 @@ def test_unknown_version_and_broken_files(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text("\n".join([*lines[:5], '{"_type": "message", "sender": ', *lines[5:]]),
                       encoding="utf-8")
-    fails(broken, "line 5 is not valid JSON")
+    reader = open_export(broken)  # one damaged line costs that line, counted
+    assert len(list(reader.messages())) == 6
+    assert reader.tally.skipped == {"line that is not valid JSON": 1}
+    header = tmp_path / "header.jsonl"
+    header.write_text(lines[1][:40] + "\n" + "\n".join(lines[2:]), encoding="utf-8")
+    fails(header, "line 1 is not valid JSON")
     cut = tmp_path / "cut.json"
     cut.write_bytes(GROUP.read_bytes()[:3000])
     fails(cut, "not valid JSON")

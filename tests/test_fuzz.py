@@ -1,8 +1,9 @@
 """Property-based fuzzing of every reader through `doppel prepare` (harness: fuzzing.py).
 
-The suite runs a few examples per source (DOPPEL_FUZZ_EXAMPLES, default 8) so it stays fast;
-`make fuzz` runs many more. Inputs that once broke the invariant live in fixtures/fuzz/ and are
-replayed on every run.
+The suite runs a few examples per source through prepare (DOPPEL_FUZZ_EXAMPLES, default 8) and
+at least 50 through each reader alone (the reader is where inputs break; prepare's own steps
+see only records), so it stays fast; `make fuzz` runs many more of both. Inputs that once broke
+the invariant live in fixtures/fuzz/ and are replayed on every run.
 """
 
 from __future__ import annotations
@@ -15,9 +16,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import REGRESSIONS, Seed, check_case, mutated, seeds, small_sample, write_case
+from fuzzing import (
+    REGRESSIONS,
+    Seed,
+    check_case,
+    check_read,
+    mutated,
+    seeds,
+    small_sample,
+    write_case,
+)
 
 EXAMPLES = int(os.environ.get("DOPPEL_FUZZ_EXAMPLES", "8"))
+READER_EXAMPLES = max(50, EXAMPLES)  # mutated inputs per reader, read without prepare
 SOURCES = ["telegram", "whatsapp", "signal", "discord", "meta", "imessage", "chatlab", "line",
            "kakaotalk"]
 
@@ -44,6 +55,27 @@ def test_every_reader_survives_mutated_exports(source: str, all_seeds) -> None:
             check_case(export, Path(folder) / "dataset", seed.me)
 
     case()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_reader_reads_or_refuses_mutated_exports(source: str, all_seeds) -> None:
+    pool = all_seeds[source]
+    if not pool:
+        pytest.skip(f"no seed files for {source} (shared fixtures absent)")
+    outcomes = []
+
+    @settings(max_examples=READER_EXAMPLES, deadline=None, database=None,
+              derandomize="DOPPEL_FUZZ_EXAMPLES" not in os.environ,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=st.data())
+    def case(data: st.DataObject) -> None:
+        seed = data.draw(st.sampled_from(pool), label="seed")
+        content, zipped, cut = data.draw(mutated(seed), label="mutation")
+        with tempfile.TemporaryDirectory() as folder:
+            outcomes.append(check_read(write_case(Path(folder), seed, content, zipped, cut)))
+
+    case()
+    assert len(outcomes) >= READER_EXAMPLES  # every drawn input was read or refused
 
 
 REGRESSION_FILES = sorted(p for p in REGRESSIONS.rglob("*") if p.is_file()

@@ -4,6 +4,7 @@ the bad inputs (locked, encrypted, not Messages, damaged, a cut blob) and a full
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 
 from builders import run_cli
 from doppel.data.dataset import load_dataset
-from doppel.errors import DoppelError
 from doppel.sources import imessage, open_export
 from doppel.sources.ids import key
 from doppel.sources.typedstream import Truncated, body_text, encode
@@ -164,21 +164,35 @@ def test_locked_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         holder.close()
 
 
-def test_truncated_blob_is_one_line_and_nothing_written(tmp_path: Path, monkeypatch,
-                                                        capsys) -> None:
+def test_a_blob_with_a_wrong_length_costs_at_most_its_message(tmp_path: Path, monkeypatch,
+                                                              capsys) -> None:
+    """Other apps write attributedBody blobs whose length says more than they hold: the text is
+    read up to the next object's marker; a blob with nothing there drops only its message."""
     path = build(tmp_path / "chat.db")
+    whole = encode("see you at 7")
+    at = whole.index(b"\x84\x01\x2b") + 3
+    longer = whole[:at] + b"\x81\xff\x7f" + whole[at + 1:]  # says 32,767 bytes
     db = sqlite3.connect(path)
-    db.execute("UPDATE message SET attributedBody = ? WHERE text = 'chapter 3 by friday'",
-               (encode("chapter 3 by friday and more")[:-40],))
-    db.execute("UPDATE message SET text = NULL WHERE text = 'chapter 3 by friday'")
+    for old, blob in (("chapter 3 by friday", encode("chapter 3 by friday and more")[:-40]),
+                      ("no chat lists me", longer), ("hey, free tonight?", whole[:at + 1])):
+        db.execute("UPDATE message SET attributedBody = ?, text = NULL WHERE text = ?",
+                   (blob, old))
     db.commit()
     db.close()
-    with pytest.raises(DoppelError, match="attributedBody is cut short"):
-        list(open_export(path).messages())
+    reader = open_export(path)
+    got = {m.id: m for m in reader.messages()}
+    texts = [m.text for m in got.values()]
+    assert "chapter 3 by friday" in texts and "see you at 7" in texts  # salvaged, both
+    assert [m.drop for m in got.values() if m.text == "" and m.drop == "unreadable"] == [
+        "unreadable"]
+    assert reader.unknown == {"attributedBody with a wrong length": 2,
+                              "attributedBody unreadable": 1}
     out = tmp_path / "ds"
-    code, _, err = run_cli(["prepare", str(path), "-o", str(out)], monkeypatch, capsys)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "cut short" in err
-    assert not out.exists() and not list(tmp_path.glob("ds*"))
+    code, _, err = run_cli(["prepare", str(path), "-o", str(out), "--groups",
+                            "--keep-single-speaker", "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["dropped"]["unreadable"] == 1
 
 
 def test_prepare_masks_phone_handles_and_merges_with_identities(tmp_path, monkeypatch,
@@ -248,3 +262,96 @@ def test_the_benchmark_database_reads_whole(tmp_path: Path, monkeypatch) -> None
     assert all(m.text or m.media or m.drop for m in got)
     times = [m.time for m in got if m.chat is reader.chats[0]]
     assert times == sorted(times)
+
+
+def _wal_database(folder: Path, shm: bool) -> Path:
+    """A database whose three newest messages are only in its -wal (not checkpointed), copied
+    with its -wal (and -shm when `shm`) while the writer still holds it."""
+    import shutil
+
+    writer = folder / "writer"
+    writer.mkdir()
+    db = MessagesDB(writer / "chat.db")
+    db.db.execute("PRAGMA journal_mode=WAL")
+    sam = db.handle(PHONE)
+    one = db.chat([sam])
+    for n in range(5):
+        db.message(one, T0 + n, text=f"old {n}", handle=sam)
+    db.db.commit()
+    db.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.db.execute("PRAGMA wal_autocheckpoint=0")
+    for n in range(3):
+        db.message(one, T0 + 100 + n, text=f"new {n}", handle=sam)
+    db.db.commit()
+    copy = folder / "readonly"
+    copy.mkdir()
+    for suffix in ("", "-wal", "-shm")[:3 if shm else 2]:
+        shutil.copyfile(writer / f"chat.db{suffix}", copy / f"chat.db{suffix}")
+    db.close()
+    for file in copy.iterdir():
+        file.chmod(0o444)
+    copy.chmod(0o555)
+    return copy / "chat.db"
+
+
+def _read_texts(path: Path) -> tuple[list[str], int, list[str]]:
+    """(texts, the private copy's mode or 0, temporary copies left after the reader)."""
+    import gc
+    import tempfile
+
+    reader = open_export(path)
+    texts = [m.text for m in reader.messages()]
+    copy = getattr(reader, "_copy", None)
+    mode = Path(copy.name).stat().st_mode & 0o777 if copy else 0
+    del reader, copy
+    gc.collect()
+    left = [p.name for p in Path(tempfile.gettempdir()).glob("doppel-imessage-*")]
+    return texts, mode, left
+
+
+@pytest.mark.parametrize("shm", [False, True])
+def test_a_read_only_folder_still_reads_the_wal(shm: bool) -> None:
+    """SQLite cannot read a -wal in a folder where it cannot make the -shm file; the reader
+    reads a private copy (owner-only, removed after) instead of the old immutable=1 fallback
+    that skipped the newest messages. With the -shm there, SQLite reads the folder itself."""
+    import os
+    import pickle
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="wal-test-"))  # tmp_path's parents are root-only
+    try:
+        folder.chmod(0o755)
+        path = _wal_database(folder, shm)
+        frozen = sqlite3.connect(path.as_uri() + "?mode=ro&immutable=1", uri=True)
+        assert frozen.execute("SELECT count(*) FROM message").fetchone()[0] == 5  # the old way
+        frozen.close()
+        if os.geteuid() != 0:
+            texts, mode, left = _read_texts(path)
+        else:  # root writes anywhere: read as nobody, for whom the folder is read-only
+            read_end, write_end = os.pipe()
+            child = os.fork()
+            if child == 0:  # pragma: no cover - the child process
+                os.close(read_end)
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    result: object = _read_texts(path)
+                except BaseException as error:  # report anything to the parent
+                    result = repr(error)
+                with os.fdopen(write_end, "wb") as out:
+                    pickle.dump(result, out)
+                os._exit(0)
+            os.close(write_end)
+            with os.fdopen(read_end, "rb") as got:
+                result = pickle.load(got)
+            os.waitpid(child, 0)
+            assert isinstance(result, tuple), result
+            texts, mode, left = result
+        assert texts == [*(f"old {n}" for n in range(5)), *(f"new {n}" for n in range(3))]
+        assert mode == (0 if shm else 0o700) and not left
+    finally:
+        for file in folder.rglob("*"):
+            file.parent.chmod(0o755)
+        import shutil
+
+        shutil.rmtree(folder)

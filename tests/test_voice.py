@@ -362,3 +362,94 @@ def test_whatsapp_zip_and_imessage_caf_become_words_in_one_prepare(tmp_path) -> 
     voice = _voice(tmp_path / "ds")
     assert (voice["voice_messages"], voice["transcribed_messages"]) == (2, 2)
     assert voice["transcribed_now"] == 2
+
+
+def _silence_flac(target: Path, seconds: int) -> Path:
+    """FLAC of digital silence: a few kilobytes a minute, however long it plays."""
+    import av
+    import numpy as np
+
+    with av.open(str(target), "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=16000)
+        stream.layout = "mono"
+        block = np.zeros((1, 16000), dtype=np.int16)
+        for second in range(seconds):
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 16000, second * 16000
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return target
+
+
+@needs_voice
+def test_decoding_stops_at_the_audio_limit(tmp_path, monkeypatch) -> None:
+    """The 64 MiB limit is on the compressed file; a small file of silence can play for hours,
+    so decoding stops past MAX_AUDIO_SECONDS ("too_long") instead of filling memory."""
+    from doppel.voice import transcribe
+
+    silence = _silence_flac(tmp_path / "silence.flac", 90).read_bytes()
+    assert len(silence) < 64 << 10  # 90 s in a few KiB
+    audio, why = transcribe._decode(silence)
+    assert why == "" and len(audio) == 90 * 16000
+    monkeypatch.setattr(transcribe, "MAX_AUDIO_SECONDS", 60)
+    assert transcribe._decode(silence) == (None, "too_long")
+    assert transcribe._decode(b"not audio at all") == (None, "undecodable")
+
+
+@needs_voice
+@needs_clip
+def test_bounded_decoding_hears_what_faster_whisper_decodes() -> None:
+    import numpy as np
+    from faster_whisper.audio import decode_audio
+
+    from doppel.voice import transcribe
+
+    audio, why = transcribe._decode(CLIP.read_bytes())
+    theirs = decode_audio(str(CLIP), sampling_rate=16000)
+    assert why == "" and audio.dtype == np.float32 and np.array_equal(audio, theirs)
+
+
+def test_a_damaged_zip_member_or_an_unlistable_zip_reads_as_no_audio(tmp_path) -> None:
+    """A member with a bad CRC keeps its note's marker; a zip whose listing is damaged has no
+    audio to read (its reader says what is wrong): never a traceback."""
+    path = tmp_path / "chat.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("_chat.txt", "x")
+        archive.writestr("PTT-1.opus", b"voice note bytes" * 100)
+        archive.writestr("PTT-2.opus", b"another note" * 100)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"voice note bytes")
+    data[at] ^= 0xFF  # the stored bytes no longer match the member's CRC
+    path.write_bytes(bytes(data))
+    media = MediaFiles(path)
+    assert media.read("PTT-1.opus") is None and media.read("PTT-2.opus") == b"another note" * 100
+    media.close()
+    central = data.index(b"PK\x01\x02")
+    data[central:central + 4] = b"XX\x01\x02"  # the end record is intact: is_zipfile says yes
+    path.write_bytes(bytes(data))
+    assert zipfile.is_zipfile(path)
+    media = MediaFiles(path)
+    assert media.read("PTT-2.opus") is None
+    media.close()
+
+
+def test_transcript_cache_is_owner_only_from_the_start_and_fixes_older_files(tmp_path) -> None:
+    import os
+    import stat
+
+    from doppel.voice.cache import TranscriptCache
+
+    previous = os.umask(0o022)
+    try:
+        fresh = TranscriptCache("model", tmp_path / "new" / "transcripts.sqlite")
+        fresh.put("ab", "words", 1.0)
+        fresh.close()
+        older = tmp_path / "old.sqlite"
+        older.touch(mode=0o644)
+        TranscriptCache("model", older).close()
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / "new" / "transcripts.sqlite", older):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -249,4 +249,5 @@ def test_a_file_cut_inside_a_message_is_still_whatsapp(tmp_path: Path) -> None:
                     encoding="utf-8")
     reader = open_export(path)
     assert [m.text for m in reader.messages()] == ["ahoj", "ahoj Petře", "dobré ráno"]
-    assert reader.unknown["line before the first message"] == 2
+    assert reader.tally.skipped == {"line outside any message": 1}  # the blank line: layout
+    assert reader.tally.layout == 1

@@ -84,9 +84,11 @@ def _print_reply(console: Console, session, line: str) -> None:
 
 def prepare_summary(summary, mask: bool, console: Console | None = None) -> None:
     """The short table at the end of a prepare run (the demo shows it too)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from doppel.data.gaps import format_duration
+    from doppel.data.report import skipped_line
 
     console = console or Console()
     manifest = summary.manifest
@@ -118,6 +120,10 @@ def prepare_summary(summary, mask: bool, console: Console | None = None) -> None
     console.print(table)
     for warning in manifest.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+    skipped = skipped_line(counts.skipped)
+    if skipped:
+        console.print(f"[yellow]skipped:[/] {escape(skipped)}; the report lists them.",
+                      highlight=False)
     console.print(f"Wrote {summary.out_dir}/ in {summary.seconds:.1f}s: conversations.jsonl, "
                   f"manifest.json, report.html (open it to check the data).")
 

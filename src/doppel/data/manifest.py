@@ -78,6 +78,8 @@ class Counts(Record):
     masked: dict[str, int]
     sources: dict[str, SourceCounts] = {}
     voice: dict[str, Any] | None = None  # with --transcribe: voice.transcribe.VoiceStats
+    # source -> reason -> lines or records a reader could not read (sources/tally.py)
+    skipped: dict[str, dict[str, int]] = {}
 
 
 class ChatRow(Record):

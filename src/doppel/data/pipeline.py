@@ -53,6 +53,7 @@ from doppel.data.spool import BATCH, Columns, Spool
 from doppel.errors import DoppelError
 from doppel.sources.ids import is_in_chat
 from doppel.sources.records import Chat, Message
+from doppel.sources.tally import skipped_of
 from doppel.voice.transcribe import check_model, transcribe_exports
 
 _TOKEN_HINT, _SEPARATOR_HINT = DEFUSE_HINTS
@@ -553,6 +554,16 @@ def _sources(collector: _Collector) -> dict[str, dict[str, int]]:
     return out
 
 
+def skipped_by_source(readers: list[Any]) -> dict[str, dict[str, int]]:
+    """What the readers could not read: source -> reason -> lines or records."""
+    out: dict[str, Counter[str]] = {}
+    for reader in readers:
+        skipped = skipped_of(reader)
+        if skipped:
+            out.setdefault(source_of(reader), Counter()).update(skipped)
+    return {source: dict(counts.most_common()) for source, counts in out.items()}
+
+
 def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
               collector: _Collector, assembler: _Assembler, me: str, choice: GapChoice,
               read: int, found: list[str]) -> Manifest:
@@ -571,6 +582,7 @@ def _manifest(readers: list[Any], files: list[Path], options: PrepareOptions,
         "params": {**options.model_dump(mode="json"), "gap_seconds": choice.seconds,
                    "gap_reason": choice.reason},
         "counts": {**_counts(collector, assembler, read), "sources": _sources(collector),
+                   "skipped": skipped_by_source(readers),
                    **({"voice": collector.voice.stats.to_json()} if collector.voice else {})},
         "chats": [c.to_json() for c in collector.chats],
         "stats": {"gap_histogram": collector.gaps.counts,

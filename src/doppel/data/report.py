@@ -150,6 +150,18 @@ def write_plots(folder: Path, manifest: Manifest) -> bool:
     return True
 
 
+def skipped_line(skipped: dict[str, dict[str, int]]) -> str | None:
+    """One line naming what the readers could not read, per source and reason; None if
+    nothing (prepare prints it, the report's overview shows it)."""
+    if not skipped:
+        return None
+    parts = [f"{source}: " + ", ".join(f"{n:,} {reason}" for reason, n in reasons.items())
+             for source, reasons in skipped.items()]
+    total = sum(sum(reasons.values()) for reasons in skipped.values())
+    return (f"{total:,} lines or records of the exports could not be read and were skipped "
+            f"({'; '.join(parts)})")
+
+
 def _sections(m: Manifest) -> list[Section]:
     counts, params = m.counts, m.params
     overview = Section("Overview", [
@@ -165,6 +177,8 @@ def _sections(m: Manifest) -> list[Section]:
         "Masked: " + (", ".join(f"{n} {kind}" for kind, n in counts.masked.items())
                       or ("nothing found" if params.mask else "off (--no-mask)")) + ".",
         *[f"Warning: {w}." for w in m.warnings],
+        *([f"{line}: see \"Skipped while reading\"."] if (line := skipped_line(
+            counts.skipped)) else []),
     ])
     gap = Section("Session gap", [
         f"A pause longer than **{format_duration(params.chosen_gap_s)}** starts a new "
@@ -192,13 +206,21 @@ def _sections(m: Manifest) -> list[Section]:
         "Conversations with a single speaker were kept (--keep-single-speaker)."],
         table=[["reason", "messages"], *[[k, str(v)] for k, v in counts.dropped.items()]],
         image="plots/drops.png")
+    skipped = Section("Skipped while reading", [
+        "Lines or records of an export that no message holds (every other line is in a "
+        "message, joined to one, or only the export's layout: headers, date lines)."
+        if counts.skipped else "Nothing: every line and record of the exports was read."],
+        table=[["source", "reason", "lines or records"], *[
+            [source, reason, f"{n:,}"] for source, reasons in counts.skipped.items()
+            for reason, n in reasons.items()]] if counts.skipped else [])
     shapes = [Section("Message length", image="plots/lengths.png"),
               Section("Conversation size", image="plots/conversation_sizes.png")]
     shown = params.model_dump(mode="json", exclude_unset=True, by_alias=True)
     params_table = Section("Parameters", table=[["parameter", "value"],
                                                 *[[k, str(v)] for k, v in shown.items()]])
     voice = [_voice(counts.voice)] if counts.voice is not None else []
-    return [overview, sources, *voice, gap, chats, speakers, drops, *shapes, params_table]
+    return [overview, sources, *voice, gap, chats, speakers, drops, skipped, *shapes,
+            params_table]
 
 
 def _voice(v: dict[str, Any]) -> Section:

@@ -49,6 +49,9 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+MAX_CACHED_WORD = 48  # characters; real words are shorter, the rest is pasted data
+
+
 @dataclass
 class StaticEmbedder:
     """A text's vector = the weighted mean of its tokens' rows in a fixed table.
@@ -63,10 +66,17 @@ class StaticEmbedder:
     weights: np.ndarray
 
     def __post_init__(self) -> None:
-        self._word_ids = lru_cache(maxsize=200_000)(self._ids)
+        self._cached_ids = lru_cache(maxsize=200_000)(self._ids)
 
     def _ids(self, word: str) -> tuple[int, ...]:
         return tuple(self.tokenize(word))
+
+    def _word_ids(self, word: str) -> tuple[int, ...]:
+        """A word's token ids; only words up to MAX_CACHED_WORD characters are cached, so the
+        cache is bounded in bytes too (a long API or bot text is one huge "word" at times)."""
+        if len(word) > MAX_CACHED_WORD:
+            return self._ids(word)
+        return self._cached_ids(word)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         ids: list[int] = []

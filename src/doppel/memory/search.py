@@ -3,7 +3,7 @@ candidates, fused and ranked (ranking.py). Vectors are read into memory once, on
 
 from __future__ import annotations
 
-import re
+import contextlib
 import sqlite3
 from collections.abc import Collection, Sequence
 
@@ -29,7 +29,18 @@ STEM_FROM = 7  # words this long are searched as a prefix (all but their last tw
 PREFILTER_FROM = 20_000
 PREFILTER = 8192
 STAT_SAMPLE = 2048
-_TERM = re.compile(r"\w+")
+TOKENIZE = "unicode61 remove_diacritics 2"  # the index's FTS5 tokenizer (index.py's schema)
+
+
+def fold_words(text: str) -> list[str]:
+    """The words of `text` in order, as the index stores them: lower-cased and folded by the
+    same tokenizer ("Müller" -> "muller", "café" -> "cafe"; "й" stays, as the index keeps it),
+    so a query's words are found in the index's vocabulary as typed."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        db.execute(f"CREATE VIRTUAL TABLE q USING fts5(body, tokenize='{TOKENIZE}')")
+        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(q, instance)")
+        db.execute("INSERT INTO q VALUES (?)", (text,))
+        return [term for (term,) in db.execute("SELECT term FROM v ORDER BY offset")]
 
 
 class Searcher:
@@ -149,7 +160,7 @@ class Searcher:
         (a long earlier turn must not crowd out the newest); a long word becomes a prefix query
         without its last two letters, a crude stemmer for any language ("Звенигороде" finds
         "Звенигородом", "pelicans" "pelican")."""
-        words = list(dict.fromkeys(w for w in _TERM.findall(query.lower()) if len(w) > 1))
+        words = list(dict.fromkeys(w for w in fold_words(query) if len(w) > 1))
         limit = max(50, min(COMMON_SHARE * self.units, MAX_DOCS))
         counted = []
         for word in words[-4 * MAX_TERMS:]:  # the newest: what the friend just said

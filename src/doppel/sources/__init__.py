@@ -28,15 +28,17 @@ from doppel.sources import (
 )
 from doppel.sources.probe import Probe, probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.telegram import TelegramExport, normalize_peer_id
 
-__all__ = ["SOURCES", "Chat", "ExportReader", "Message", "ReadSettings", "TelegramExport",
+__all__ = ["SOURCES", "Chat", "ExportReader", "Message", "ReadSettings", "Tally", "TelegramExport",
            "normalize_peer_id", "open_export", "register", "supported"]
 
 
 class ExportReader(Protocol):
     """What every source offers: its source name, a layout name, progress counters, the owner
-    when the export says who made it, the chats seen so far, and the message stream."""
+    when the export says who made it, the chats seen so far, the message stream, and the tally
+    of the last pass (what it could not read, by reason: sources/tally.py)."""
 
     source: str
     path: Path
@@ -45,6 +47,7 @@ class ExportReader(Protocol):
     bytes_read: int
     owner: tuple[str, str] | None
     chats: list[Chat]
+    tally: Tally
 
     def messages(self) -> Iterator[Message]: ...
 

@@ -4,9 +4,10 @@ itself for any app): one chat per file, its members, and messages with a numeric
 JSON is `{"chatlab": {version}, "meta": {name, platform, type, groupId, ownerId}, "members",
 "messages"}`, read whole (ChatLab advises it below a million messages); JSONL is a header line
 with `chatlab` and `meta`, then one `member` or `message` object a line (`#` lines are comments),
-streamed. Each type maps to text, a media marker or a counted reason it is not speech. The source
-is the platform for WeChat and QQ ("wechat", "qq"), else "chatlab"; `meta.ownerId`, when
-present, is the owner ("me"). Timestamps are unix seconds (milliseconds are recognised).
+streamed (a line that is not valid JSON is skipped and counted). Each type maps to text, a
+media marker or a counted reason it is not speech. The source is the platform for WeChat and
+QQ ("wechat", "qq"), else "chatlab"; `meta.ownerId`, when present, is the owner ("me").
+Timestamps are unix seconds (milliseconds are recognised).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from doppel.sources.ids import HEAD_ENTRIES, key
 from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.textlines import TextFile
 
 __all__ = ["ChatLabExport", "claims", "open_reader"]
@@ -48,11 +50,7 @@ def claims(seen: Probe) -> bool:
     if seen.kind != "file":
         return False
     head = seen.head
-    if _JSON_HEAD.match(head):
-        return True
-    first = next((line for line in head.splitlines()[:20]
-                  if line.strip() and not line.lstrip().startswith("#")), "")
-    return bool(_JSONL_HEAD.search(first)) and '"chatlab"' in first
+    return bool(_JSON_HEAD.match(head)) or _is_jsonl(head)
 
 
 def open_reader(path: Path, settings: ReadSettings) -> ChatLabExport:
@@ -60,12 +58,34 @@ def open_reader(path: Path, settings: ReadSettings) -> ChatLabExport:
 
 
 def _time(value: Any) -> float | None:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    """Unix seconds (or milliseconds) from a number or a string of ASCII digits; None for
+    anything else ("²" is a digit to str.isdigit, and 4,000 digits overflow a float)."""
+    if isinstance(value, str):
+        digits = value.strip()
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 15):
+            return None
+        value = int(digits)
     if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+        return None
+    if abs(value) >= 1e15:
         return None
     seconds = value / 1000 if abs(value) > 1e11 else float(value)
     return seconds if abs(seconds) < 1e11 else None
+
+
+def _is_jsonl(head: str) -> bool:
+    """JSONL: the first line that is not a `#` comment is the header object (which also
+    matches _JSON_HEAD when no comment comes before it)."""
+    first = next((line for line in head.splitlines()[:20]
+                  if line.strip() and not line.lstrip().startswith("#")), "")
+    return bool(_JSONL_HEAD.search(first)) and '"chatlab"' in first
+
+
+def _kind_name(kind: Any) -> str:
+    """A message type that is not a number, for the unknown counts (never the repr of a deeply
+    nested value: that recurses)."""
+    return repr(kind)[:20] if isinstance(kind, str | float) or kind is None else \
+        type(kind).__name__
 
 
 class ChatLabExport:
@@ -80,7 +100,9 @@ class ChatLabExport:
         self.chats: list[Chat] = []
         self.unknown: Counter[str] = Counter()
         self.names: dict[str, str] = {}
-        self.jsonl = not _JSON_HEAD.match(self._head())
+        self.tally = Tally()
+        head = self._head()
+        self.jsonl = _is_jsonl(head) or not _JSON_HEAD.match(head)
         self.root: dict[str, Any] = self._header()
         meta = self.root.get("meta") if isinstance(self.root.get("meta"), dict) else {}
         self.meta: dict[str, Any] = meta
@@ -118,13 +140,18 @@ class ChatLabExport:
                               "setting or update doppel")
         return root
 
-    def _lines(self) -> Iterator[str]:
+    def _lines(self, tally: Tally | None = None) -> Iterator[str]:
+        """The JSON lines; comments and blank lines are counted as layout."""
         def progress(n: int) -> None:
             self.bytes_read = n
 
+        tally = tally or Tally()
         for line in TextFile(self.path).lines(progress):
+            tally.read += 1
             if line.strip() and not line.lstrip().startswith("#"):
                 yield line
+            else:
+                tally.layout += 1
 
     def _parse(self, line: str, number: int) -> Any:
         try:
@@ -164,28 +191,37 @@ class ChatLabExport:
         return [json.dumps(item, sort_keys=True, default=str) for item in items]
 
     def messages(self) -> Iterator[Message]:
+        self.tally = tally = Tally()
         chat = self._chat()
         self.chats = [chat]
         if not self.jsonl:
             items = as_list(self.root.get("messages"))
+            tally.read = tally.started = len(items)
             for count, item in enumerate(items, 1):
                 yield self._message(chat, count, item)
                 self.bytes_read = self.size_bytes * count // max(len(items), 1)
             self.bytes_read = self.size_bytes
             return
         count = 0
-        for number, line in enumerate(self._lines(), 1):
+        for number, line in enumerate(self._lines(tally), 1):
             if number == 1:
-                continue  # the header
-            item = self._parse(line, number)
+                tally.layout += 1  # the header
+                continue
+            try:  # one damaged line costs that line only
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                tally.skip("line that is not valid JSON")
+                continue
             kind = item.get("_type") if isinstance(item, dict) else None
             if kind == "member":
+                tally.layout += 1
                 self._member(item)
             elif kind == "message":
+                tally.started += 1
                 count += 1
                 yield self._message(chat, count, item)
             else:
-                self.unknown["line that is not a member or message"] += 1
+                tally.skip("line that is not a member or message")
         self.bytes_read = self.size_bytes
 
     def _message(self, chat: Chat, count: int, item: Any) -> Message:
@@ -199,7 +235,7 @@ class ChatLabExport:
         sid = self._sid(sender) if sender else None
         text = as_text(item.get("content"))
         kind = item.get("type")
-        kind = kind if isinstance(kind, int) and not isinstance(kind, bool) else repr(kind)[:20]
+        kind = kind if isinstance(kind, int) and not isinstance(kind, bool) else _kind_name(kind)
         if when is None:
             self.unknown["message without a timestamp"] += 1
             return Message(chat, count, 0.0, sid, name, "", drop="unknown")

@@ -14,6 +14,7 @@ from pathlib import Path
 from doppel.errors import DoppelError
 from doppel.sources.ids import HEAD_ENTRIES, key
 from doppel.sources.records import Chat, Message
+from doppel.sources.tally import Tally
 from doppel.sources.textlines import TextFile
 
 MAX_LINES = 10_000  # continuation lines kept per message
@@ -51,18 +52,34 @@ def local_seconds(year: int, month: int, day: int, hour: int = 0, minute: int = 
         return None
 
 
-def entries(file: TextFile, parse: Parse, on_read: Callable[[int], None]) -> Iterator[Entry]:
-    """Every entry of the file with its continuation lines."""
+def entries(file: TextFile, parse: Parse, on_read: Callable[[int], None],
+            tally: Tally | None = None) -> Iterator[Entry]:
+    """Every entry of the file with its continuation lines; `tally` counts where each line went
+    (a blank line outside any message is layout, other text there is skipped)."""
+    tally = tally or Tally()
     entry: Entry | None = None
     for line in file.lines(on_read):
+        tally.read += 1
         found = parse(line)
         if found is None:
             if entry is not None and len(entry.more) < MAX_LINES:
                 entry.more.append(line)
+                tally.continued += 1
+            elif entry is not None:
+                tally.skip("line beyond a message's size")
+            elif line.strip():
+                tally.skip("line outside any message")
+            else:
+                tally.layout += 1
             continue
         if entry is not None:
             yield entry
-        entry = found if isinstance(found, Entry) else None
+        if isinstance(found, Entry):
+            entry = found
+            tally.started += 1
+        else:
+            entry = None
+            tally.layout += 1
     if entry is not None:
         yield entry
 
@@ -83,14 +100,16 @@ class ChatLines:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: dict[str, int] = {}
+        self.tally = Tally()
         self.title = self.path.stem
 
     def parser(self) -> Parse:
         raise NotImplementedError
 
-    def entries(self, on_read: Callable[[int], None]) -> Iterator[Entry]:
+    def entries(self, on_read: Callable[[int], None],
+                tally: Tally | None = None) -> Iterator[Entry]:
         """One pass over the file's entries (a CSV reader overrides this)."""
-        return entries(self.file, self.parser(), on_read)
+        return entries(self.file, self.parser(), on_read, tally)
 
     def message(self, chat: Chat, count: int, entry: Entry, last: float) -> Message:
         raise NotImplementedError
@@ -99,6 +118,7 @@ class ChatLines:
         return lambda n: setattr(self, "bytes_read", done + n)
 
     def messages(self) -> Iterator[Message]:
+        self.tally = Tally()  # this pass's; the first pass below only finds the writers
         writers: set[str] = set()
         head: list[tuple[float | None, str | None, str]] = []  # what names the chat (ids.py)
         for entry in self.entries(self._progress(0)):
@@ -113,7 +133,8 @@ class ChatLines:
                     "private_group" if len(writers) > 2 else "personal_chat", self.source)
         self.chats = [chat]
         last = 0.0
-        for count, entry in enumerate(self.entries(self._progress(self.size_bytes // 2)), 1):
+        for count, entry in enumerate(self.entries(self._progress(self.size_bytes // 2),
+                                                   self.tally), 1):
             last = entry.time if entry.time is not None else last
             yield self.message(chat, count, entry, last)
         self.bytes_read = self.size_bytes

@@ -22,6 +22,7 @@ from doppel.errors import DoppelError
 from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.wa_body import file_marker
 
 __all__ = ["DiscordExport", "claims", "open_reader"]
@@ -115,9 +116,10 @@ class DiscordExport:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: Counter[str] = Counter()
+        self.tally = Tally()
 
     def messages(self) -> Iterator[Message]:
-        self.chats, done = [], 0
+        self.chats, self.tally, done = [], Tally(), 0
         for file in self.files:
             root = load_json(file.read_bytes(), str(file), "a DiscordChatExporter export")
             if not isinstance(root, dict):
@@ -128,10 +130,14 @@ class DiscordExport:
             seen: set[str] = set()
             last = 0.0
             for count, msg in enumerate(root["messages"], 1):
+                self.tally.read += 1
                 message = self._message(chat, count, msg, last, seen)
-                if message is not None:
-                    last = message.time
-                    yield message
+                if message is None:
+                    self.tally.skip("message id seen twice")
+                    continue
+                self.tally.started += 1
+                last = message.time
+                yield message
             done += file.stat().st_size
             self.bytes_read = done
 

@@ -9,6 +9,9 @@ in `message_summary_info`), an unsent one is left out, as are tapbacks, renames 
 Dates are nanoseconds (macOS 10.13 on) or seconds since 2001-01-01 UTC. The owner has no name in
 the database: their messages (`is_from_me`) are "Me"; everyone else is their handle (phone
 number or email), kept out of speaker ids by a hash, since ids are not masked and names are.
+A blob whose length field says more than it holds is read to its end marker (typedstream.salvage)
+or, with nothing there, is an `unreadable` message: one odd row never refuses the database. A
+database in a read-only folder is read from a private copy with its -wal and -shm.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import plistlib
 import re
+import shutil
 import sqlite3
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +31,8 @@ from doppel.errors import DoppelError
 from doppel.sources.ids import key
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
-from doppel.sources.typedstream import Truncated, body_text
+from doppel.sources.tally import Tally
+from doppel.sources.typedstream import Truncated, body_text, salvage
 
 __all__ = ["IMessageExport", "claims", "open_reader"]
 
@@ -86,6 +92,18 @@ def handle_speaker(handle: str) -> tuple[str, str]:
     return f"{SOURCE}:{handle}", handle
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    """A read-only connection that has read the schema (so a bad file fails here)."""
+    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_SECONDS)
+    db.text_factory = _text  # one badly encoded row must not stop the read
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
 def _problem(path: Path, bad: Exception) -> DoppelError:
     """The one line for what SQLite said about the file."""
     said = str(bad).lower()
@@ -118,6 +136,7 @@ class IMessageExport:
         self.owner: tuple[str, str] | None = ME
         self.chats: list[Chat] = []
         self.unknown: Counter[str] = Counter()
+        self.tally = Tally()  # every row is a message: nothing to count but for uniformity
         self.db = self._connect()
         try:
             self.tables = {row[0] for row in self.db.execute(
@@ -142,19 +161,31 @@ class IMessageExport:
         return key(row[0] for row in rows)
 
     def _connect(self) -> sqlite3.Connection:
-        uri = self.path.resolve().as_uri()
-        for mode in ("?mode=ro", "?mode=ro&immutable=1"):  # immutable: a read-only folder
-            try:
-                db = sqlite3.connect(uri + mode, uri=True, timeout=BUSY_SECONDS)
-                db.text_factory = _text  # one badly encoded row must not stop the read
-                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                return db
-            except sqlite3.OperationalError as bad:
-                if "unable to open" not in str(bad) or mode.endswith("immutable=1"):
-                    raise _problem(self.path, bad) from None
-            except sqlite3.Error as bad:
+        try:
+            return _open(self.path)
+        except sqlite3.OperationalError as bad:
+            if "unable to open" not in str(bad):
                 raise _problem(self.path, bad) from None
-        raise AssertionError("unreachable")
+        except sqlite3.Error as bad:
+            raise _problem(self.path, bad) from None
+        # a read-only folder: SQLite cannot make the -shm file that reading the -wal needs, and
+        # the newest messages may be only in the -wal; so read a private copy of the files
+        try:
+            copy = self._private_copy()
+            return _open(copy)
+        except (OSError, sqlite3.Error) as bad:
+            raise _problem(self.path, bad) from None
+
+    def _private_copy(self) -> Path:
+        """The database with its -wal and -shm, copied into an owner-only temporary folder that
+        is removed with this reader (tempfile makes the folder 0700)."""
+        self._copy = tempfile.TemporaryDirectory(prefix="doppel-imessage-")
+        target = Path(self._copy.name) / "chat.db"
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if suffix == "" or source.is_file():
+                shutil.copyfile(source, f"{target}{suffix}")
+        return target
 
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
@@ -287,6 +318,8 @@ class IMessageExport:
         if retracted:
             return Message(chat, number, when, sid, name, "", drop="unsent")
         body = self._body(number, text, blob)
+        if body is None:
+            return Message(chat, number, when, sid, name, "", drop="unreadable")
         if edited:
             history = _edits(summary)
             if history is not None and not history and not body.strip():
@@ -298,16 +331,20 @@ class IMessageExport:
         media, path = _attachments(files, bool(audio))
         return Message(chat, number, when, sid, name, body, media=media, media_path=path)
 
-    def _body(self, rowid: int, text: Any, blob: Any) -> str:
+    def _body(self, rowid: int, text: Any, blob: Any) -> str | None:
+        """The message's text; None when its attributedBody cannot be read at all."""
         if isinstance(text, str):
             return text
         if not isinstance(blob, bytes):
             return ""
         try:
             decoded = body_text(blob)
-        except Truncated as bad:
-            raise DoppelError(f"{self.path}: message {rowid}'s attributedBody is cut short "
-                              f"({bad}); the database is damaged: copy it again") from None
+        except Truncated:  # one odd blob costs at most its message, never the database
+            decoded = salvage(blob)
+            self.unknown["attributedBody with a wrong length" if decoded is not None else
+                         "attributedBody unreadable"] += 1
+            if decoded is None:
+                return None
         if decoded is None:
             self.unknown["attributedBody without a string"] += 1
             return ""

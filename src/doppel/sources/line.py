@@ -5,9 +5,12 @@ After the header and "Saved on" lines, a date line (`2024/03/12(Tue)`, `Tue, 3/1
 `2024/03/12（週二）`, `อ. 12/03/2567`) sets the day; then `HH:MM<TAB>Name<TAB>text` starts a message
 (`午前/午後`, `上午/下午`, `AM/PM` for 12-hour clocks) and `HH:MM<TAB>text` is a system line
 (joins, unsent messages). A multi-line message is wrapped in double quotes. Media are localised
-placeholders such as `[Photo]` / `[写真]`; a call is `☎ ...`. The header's language decides how
-a date like 3/12/2024 is read; a header in a language doppel does not know is an error, not a
-guess. Times are local, read as UTC.
+placeholders such as `[Photo]` / `[写真]`; a call is `☎ ...`. A 12-hour suffix may be glued to the
+minutes (`08:01pm`). Group exports of some LINE versions have no header: a `2025.12.10 Wednesday`
+date line first, then `08:01pm Name text` (spaces: the name is the first word) or tabbed lines;
+the file's name names the chat. The header's language decides how a date like 3/12/2024 is
+read; a header in a language doppel does not know is an error, not a guess. Times are local,
+read as UTC.
 """
 
 from __future__ import annotations
@@ -32,11 +35,18 @@ HEADERS = {
     "th": re.compile(r"^\[LINE\]\s*ประวัติการแชท(?:กับ)?\s*(.+?)\s*$"),
 }
 DAY_FIRST = {"th"}  # D/M/Y dates when the year comes last; English is M/D/Y
-_DATE = re.compile(r"^(?:[^\d\t]{0,24}?[,\s.]\s*)?(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})\s*"
-                   r"(?:[（(][^)）\t]{1,12}[)）])?\s*$")
-_TIME = re.compile(r"^(?:(午前|午後|上午|下午|AM|PM)\s?)?(\d{1,2})[:：](\d{2})(?:\s?(AM|PM))?\t")
+MAX_DATE_LINE = 64  # characters; a longer line is never a date line (nor matched as one)
+# possessive and bounded: a date line is tried on every line, and a long one must cost O(n)
+_DATE = re.compile(r"^(?:[^\d\t]{0,24}?[,\s.]\s*+)?(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})"
+                   r"\s*+(?:[（(][^)）\t]{1,12}[)）]|[A-Za-z]{3,9})?\s*+$")
+# 12-hour markers before the time, or after it (`10:15 PM`, `08:01pm` glued to the minutes)
+_HALF = r"午前|午後|上午|下午|(?i:am|pm)"
+_TIME = re.compile(rf"^(?:({_HALF})\s?)?(\d{{1,2}})[:：](\d{{2}})(?:\s?({_HALF}))?\t")
+# group exports of some LINE versions: no header, a `2025.12.10 Wednesday` date line first, and
+# messages with spaces, not tabs: `08:01pm Name text` (the name is the first word)
+_BARE_DAY = re.compile(r"^\d{4}\.\d{2}\.\d{2} (?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day$")
+_SPACED = re.compile(rf"^(?:({_HALF}) ?)?(\d{{1,2}}):(\d{{2}})(?: ?({_HALF}))? (\S++) ?")
 _PM = {"午後", "下午", "PM"}
-_AM = {"午前", "上午", "AM"}
 MEDIA = {
     "[photo]": ("[Photo]", "[Photos]", "[Album]", "[写真]", "[アルバム]", "[照片]", "[相片]",
                 "[รูป]", "[รูปภาพ]"),
@@ -55,8 +65,22 @@ def _first_line(head: str) -> str:
     return next((line.strip() for line in head.splitlines()[:3] if line.strip()), "")
 
 
+def _bare(head: str) -> str | None:
+    """A headerless group export (a bare date line, then a message line): "tab" or "space",
+    how its message lines are split; None for any other file."""
+    lines = [line.rstrip("\r") for line in head.splitlines()[:6] if line.strip()]
+    if len(lines) < 2 or not _BARE_DAY.match(lines[0].strip()):
+        return None
+    if _TIME.match(lines[1]):
+        return "tab"
+    return "space" if _SPACED.match(lines[1]) else None
+
+
 def claims(seen: Probe) -> bool:
-    return seen.kind == "file" and _first_line(seen.head.lstrip("\ufeff")).startswith("[LINE]")
+    if seen.kind != "file":
+        return False
+    head = seen.head.lstrip("\ufeff")
+    return _first_line(head).startswith("[LINE]") or _bare(head) is not None
 
 
 def open_reader(path: Path, settings: ReadSettings) -> LineExport:
@@ -74,6 +98,10 @@ class LineExport(ChatLines):
         with open(self.path, "rb") as handle:
             head = handle.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
         first = _first_line(head)
+        self.bare = _bare(head)
+        if self.bare is not None:  # no header: the file's name names the chat; dates year first
+            self.language, self.title = "en", self.path.stem
+            return
         for language, pattern in HEADERS.items():
             found = pattern.match(first)
             if found:
@@ -86,22 +114,32 @@ class LineExport(ChatLines):
 
     def parser(self) -> Parse:
         day: list[tuple[int, int, int] | None] = [None]
+        header = [0 if self.bare is None else 2]  # the header's non-blank lines seen (two at most)
         day_first = self.language in DAY_FIRST
+        spaced = self.bare == "space"
+        clock_of = _SPACED.match if spaced else _TIME.match
 
         def parse(line: str) -> Entry | bool | None:
-            clock = _TIME.match(line)
+            clock = clock_of(line)
             if clock is None:
-                date = _DATE.match(line) if "\t" not in line else None
-                if date is None:
-                    return None if day[0] is not None else False  # before the first day: header
-                day[0] = _ymd(date.groups(), day_first) or day[0]
-                return False
+                date = (_DATE.match(line) if "\t" not in line and len(line) <= MAX_DATE_LINE
+                        else None)
+                if date is not None:
+                    day[0] = _ymd(date.groups(), day_first) or day[0]
+                    return False
+                if day[0] is None and header[0] < 2 and line.strip():
+                    header[0] += 1  # the "[LINE] ..." and "Saved on ..." lines
+                    return False
+                return None  # a continuation (before the first date: counted as skipped)
             if day[0] is None:
                 return None
-            half, hour, minute, after = clock.groups()
-            hour = int(hour) % 12 + 12 * ((half or after) in _PM) if (half or after) else int(hour)
+            half, hour, minute, after = clock.groups()[:4]
+            half = (half or after or "").upper()
+            hour = int(hour) % 12 + 12 * (half in _PM) if half else int(hour)
             when = local_seconds(*day[0], hour, int(minute))
             rest = line[clock.end():]
+            if spaced:
+                return Entry(when, clock.group(5), rest)
             author, tab, text = rest.partition("\t")
             return Entry(when, author.strip(), text) if tab and author.strip() else \
                 Entry(when, None, rest)

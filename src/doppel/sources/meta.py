@@ -22,6 +22,7 @@ from doppel.sources.ids import HEAD_ENTRIES, in_chat, key
 from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe, probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 
 __all__ = ["MetaExport", "claims", "open_reader", "repair"]
 
@@ -84,6 +85,7 @@ class MetaExport:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: Counter[str] = Counter()
+        self.tally = Tally()
 
     def _read(self, name: str) -> bytes:
         try:
@@ -116,7 +118,7 @@ class MetaExport:
         return meta, messages
 
     def messages(self) -> Iterator[Message]:
-        self.chats, self.bytes_read = [], 0
+        self.chats, self.bytes_read, self.tally = [], 0, Tally()
         present: Counter[str] = Counter()
         for folder in self.threads:
             meta, items = self._thread(folder)
@@ -125,6 +127,8 @@ class MetaExport:
             present.update(people)
             chat = self._chat(folder, meta, people, items)
             self.chats.append(chat)
+            self.tally.read += len(items)
+            self.tally.started += len(items)
             for count, msg in enumerate(items, 1):
                 yield self._message(chat, count, msg)
         shared = [name for name, n in present.items() if n == len(self.threads)]

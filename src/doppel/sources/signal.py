@@ -15,6 +15,7 @@ from doppel.errors import DoppelError
 from doppel.sources.ids import HEAD_ENTRIES, in_chat, key
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.textlines import TextFile
 from doppel.sources.whatsapp import MAX_LINES
 
@@ -58,6 +59,7 @@ class SignalExport:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: dict[str, int] = {}
+        self.tally = Tally()
 
     def _writers(self) -> tuple[set[str], list[str]]:
         """Who wrote, and the first message lines (what names the chat: ids.py)."""
@@ -78,6 +80,7 @@ class SignalExport:
         return lambda n: setattr(self, "bytes_read", done + n)
 
     def messages(self) -> Iterator[Message]:
+        self.tally = tally = Tally()
         writers, head = self._writers()
         name = self.path.stem
         chat = Chat(f"{SOURCE}:{key(head)}", name,
@@ -87,11 +90,20 @@ class SignalExport:
         body: list[str] = []
         count, last = 0, 0.0
         for line in self.file.lines(self._progress(self.size_bytes // 2)):
+            tally.read += 1
             found = HEADER.match(line)
             if found is None:
                 if head is not None and len(body) < MAX_LINES:
                     body.append(line)
+                    tally.continued += 1
+                elif head is not None:
+                    tally.skip("line beyond a message's size")
+                elif line.strip():
+                    tally.skip("line outside any message")
+                else:
+                    tally.layout += 1
                 continue
+            tally.started += 1
             if head is not None:
                 count += 1
                 yield self._message(chat, count, head, body)

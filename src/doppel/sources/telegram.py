@@ -8,7 +8,7 @@ the export (see jsonstream.py for how, and bench/prepare.py for the speed).
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
@@ -18,6 +18,7 @@ from doppel.errors import DoppelError
 from doppel.sources.jsonstream import BOM, JsonStream, not_utf8
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.tgmessage import MessageMaker, make_chat, normalize_peer_id
 
 __all__ = ["TelegramExport", "claims", "normalize_peer_id", "open_reader"]
@@ -57,6 +58,7 @@ class TelegramExport:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: Counter[str] = Counter()
+        self.tally = Tally()  # skipped only: a chat listed twice (the hot path counts nothing)
         self._sniff()
         self.layout = self._find_layout()
 
@@ -130,7 +132,7 @@ class TelegramExport:
     # -- streaming --------------------------------------------------------------------------------
     def messages(self) -> Iterator[Message]:
         """Every message of every chat, in file order (a chat listed twice is read once)."""
-        self.chats, self.unknown, self.bytes_read = [], Counter(), 0
+        self.chats, self.unknown, self.bytes_read, self.tally = [], Counter(), 0, Tally()
         seen: set[str] = set()
         root: dict[str, Any] = {}  # a single-chat export's root is the chat
         with open(self.path, "rb") as raw:
@@ -180,7 +182,9 @@ class TelegramExport:
         first = next(items, None)
         chat = make_chat(meta, first if isinstance(first, dict) else None, self.unknown)
         if chat.id in seen:  # a chat listed twice (chats and left_chats): read once
-            deque(items, maxlen=0)
+            again = (first is not None) + sum(1 for _ in items)
+            if again:
+                self.tally.skip("message of a chat listed twice", again)
             return iter(())
         seen.add(chat.id)
         self.chats.append(chat)

@@ -12,6 +12,7 @@ MAGIC = b"\x04\x0bstreamtyped"
 _CLASSES = (b"NSString", b"NSMutableString")  # the class the string is archived as
 _MARK = b"\x84\x01\x2b"
 _SEARCH = 48  # bytes after the class name where the string's mark must be
+_END = b"\x86\x84"  # what follows the string: the archive's next object
 
 
 class Truncated(ValueError):
@@ -21,6 +22,30 @@ class Truncated(ValueError):
 def body_text(blob: bytes) -> str | None:
     """The string an attributedBody holds; None when the blob holds no string we know (not a
     typedstream, or no NSString in it). Raises Truncated when the string runs past the end."""
+    at = _string_field(blob)
+    if at is None:
+        return None
+    start, size = _length(blob, at)
+    if start + size > len(blob):
+        raise Truncated(f"the string says {size} bytes, the blob holds {len(blob) - start}")
+    return blob[start:start + size].decode("utf-8", errors="replace")
+
+
+def salvage(blob: bytes) -> str | None:
+    """The string of a blob whose length field is wrong (other apps write such blobs): the
+    bytes from the string's start to the next object's marker, as other iMessage tools read
+    them; None when nothing is there."""
+    at = _string_field(blob)
+    if at is None or at >= len(blob):
+        return None
+    start = at + 1 + {0x81: 2, 0x82: 4}.get(blob[at], 0)
+    end = blob.find(_END, start)
+    text = blob[start:end if end >= 0 else len(blob)].decode("utf-8", errors="replace")
+    return text.strip("\x00") or None
+
+
+def _string_field(blob: bytes) -> int | None:
+    """Where the string's length field starts, or None when the blob holds no string."""
     if not blob.startswith(MAGIC):
         return None
     for name in _CLASSES:
@@ -30,12 +55,7 @@ def body_text(blob: bytes) -> str | None:
     else:
         return None
     mark = blob.find(_MARK, at + len(name), at + len(name) + _SEARCH)
-    if mark < 0:
-        return None
-    start, size = _length(blob, mark + len(_MARK))
-    if start + size > len(blob):
-        raise Truncated(f"the string says {size} bytes, the blob holds {len(blob) - start}")
-    return blob[start:start + size].decode("utf-8", errors="replace")
+    return None if mark < 0 else mark + len(_MARK)
 
 
 def _length(blob: bytes, at: int) -> tuple[int, int]:

@@ -36,7 +36,7 @@ _ATTACHED = re.compile(r"(?:[^<>]*\s)?<(?:attached|anhang|angehängt|adjunto|adj
 _FILE_ATTACHED = re.compile(r"(?P<file>\S.*?) \((?:file attached|datei angehängt|archivo adjunto|"
                             r"fichier joint|файл добавлен|arquivo anexado|file allegato|"
                             r"bestand bijgevoegd)\)", re.IGNORECASE)
-_EDITED = re.compile(r"\s*<[^<>]{0,40}(?:edited|editó|editad|bearbeitet|modifié|изменено|"
+_EDITED = re.compile(r"<[^<>]{0,40}(?:edited|editó|editad|bearbeitet|modifié|изменено|"
                      r"modificato|bewerkt|diedit)[^<>]{0,20}>$", re.IGNORECASE)
 _DELETED = frozenset({
     "this message was deleted", "you deleted this message", "se eliminó este mensaje",
@@ -127,10 +127,11 @@ def _media(body: str) -> tuple[str, str] | None:
 
 def read_body(body: str) -> tuple[str | None, str | None, str]:
     """(drop reason or None, media marker or None, text) of one message's body."""
-    if body.endswith(">"):
-        edited = _EDITED.search(body)
+    if body.endswith(">"):  # the mark is at most 64 characters: search only the end (a search
+        # from every position of a long line, with a leading \s*, is quadratic)
+        edited = _EDITED.search(body, max(0, len(body) - 64))
         if edited:
-            body = body[:edited.start()]
+            body = body[:edited.start()].rstrip()
     if len(body) < 48:
         key = body.rstrip(". ").lower()
         if key in _DELETED:

@@ -19,7 +19,9 @@ from doppel.errors import DoppelError
 ORDERS = ("dmy", "mdy", "ymd")
 _S = "[ \u00a0\u202f]"
 _LETTER = r"[^\W\d_]"
-_MARK = rf"{_LETTER}+\.?(?:{_S}?{_LETTER}+\.?)?"  # AM, PM, a. m., p.m., م, nachm.
+# AM, PM, a. m., p.m., م, nachm.; possessive: two letter runs side by side would otherwise try
+# every split of a long run of letters (quadratic on a 1 MB line)
+_MARK = rf"{_LETTER}++\.?(?:{_S}?{_LETTER}++\.?)?"
 _DATE = (rf"(?P<a>[A-Za-z]?\d{{1,4}})[./-]{_S}?(?P<b>\d{{1,2}})[./-]{_S}?"
          rf"(?P<c>[A-Za-z]?\d{{1,4}})\.?(?:{_S}?BE)?")
 _TIME = (rf"(?:(?P<pre>{_LETTER}{{1,4}}){_S}?)?(?P<h>\d{{1,2}})[:.](?P<mi>\d{{2}})"

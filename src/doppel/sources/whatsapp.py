@@ -26,6 +26,7 @@ from doppel.sources import wa_header
 from doppel.sources.ids import HEAD_ENTRIES, in_chat, key
 from doppel.sources.probe import MARKS, Probe
 from doppel.sources.records import Chat, Message, ReadSettings
+from doppel.sources.tally import Tally
 from doppel.sources.textlines import TextFile
 from doppel.sources.wa_body import (
     ACTION,
@@ -124,6 +125,7 @@ class WhatsAppExport:
         self.owner: tuple[str, str] | None = None
         self.chats: list[Chat] = []
         self.unknown: Counter[str] = Counter()
+        self.tally = Tally()
 
     def _find_files(self) -> list[TextFile]:
         from doppel.sources.probe import probe
@@ -140,7 +142,7 @@ class WhatsAppExport:
         return [TextFile(self.path, name) for name in members]
 
     def messages(self) -> Iterator[Message]:
-        self.chats, self.unknown, done = [], Counter(), 0
+        self.chats, self.unknown, self.tally, done = [], Counter(), Tally(), 0
         for file in self.files:
             size = file.size
             scan = self._scan(file, done)
@@ -211,7 +213,8 @@ class WhatsAppExport:
         chat = Chat(f"{SOURCE}:{key(scan.head)}", name,
                     "private_group" if group else "personal_chat", SOURCE)
         self.chats.append(chat)
-        lines = _Lines(chat, order, set(scan.authors), group, self.unknown, self._folder(file))
+        lines = _Lines(chat, order, set(scan.authors), group, self.unknown, self.tally,
+                       self._folder(file))
         regex = wa_header.TIME_FIRST if scan.time_first else wa_header.DATE_FIRST
         for line in file.lines(lambda n: setattr(self, "bytes_read", done + n)):
             found = regex.match(line)
@@ -231,8 +234,9 @@ class _Lines:
     """Builds one chat's messages from header lines and the continuation lines after them."""
 
     def __init__(self, chat: Chat, order: str, authors: set[str], group: bool,
-                 unknown: Counter[str], folder: str = "") -> None:
+                 unknown: Counter[str], tally: Tally, folder: str = "") -> None:
         self.chat = chat
+        self.tally = tally
         self.folder = folder
         self.order = order
         self.authors = authors
@@ -249,14 +253,22 @@ class _Lines:
         self.extra: list[str] = []
 
     def more(self, line: str) -> None:
+        tally = self.tally
+        tally.read += 1
         if self.rest is None:
-            self.unknown["line before the first message"] += 1
+            if line.strip():
+                tally.skip("line outside any message")
+            else:
+                tally.layout += 1
         elif len(self.extra) < MAX_LINES:
             self.extra.append(line)
+            tally.continued += 1
         else:
-            self.unknown["line beyond a message's size"] += 1
+            tally.skip("line beyond a message's size")
 
     def start(self, found: re.Match[str], line: str) -> None:
+        self.tally.read += 1
+        self.tally.started += 1
         a, b, c, pre, h, mi, s, post = found.group(*wa_header.FIELDS)
         day = self.days.get((a, b, c), -1)
         if day == -1:

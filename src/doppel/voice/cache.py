@@ -26,10 +26,11 @@ class TranscriptCache:
         self.model = model_key
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists()
+            # created owner-only (never readable for a moment), and an older cache made with the
+            # default umask fixed; SQLite gives its journal files the database's mode
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(self.path, 0o600)
             self.db = sqlite3.connect(self.path)
-            if new:
-                os.chmod(self.path, 0o600)
             self.db.execute("CREATE TABLE IF NOT EXISTS transcripts (model TEXT, sha256 TEXT, "
                             "text TEXT, seconds REAL, PRIMARY KEY (model, sha256))")
         except (OSError, sqlite3.Error) as error:

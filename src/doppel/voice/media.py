@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
+import zlib
 from pathlib import Path
 
 MAX_BYTES = 64 << 20  # a voice note is kilobytes a minute; a bigger "audio" file is not one
+# what a damaged zip raises: a bad CRC, a broken deflate stream, a cut file, an encrypted member
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+               RuntimeError, ValueError)
 
 
 class MediaFiles:
@@ -21,9 +25,13 @@ class MediaFiles:
         path = Path(export_path)
         self.zip: zipfile.ZipFile | None = None
         self.root = path if path.is_dir() else path.parent
+        self._members: dict[str, zipfile.ZipInfo] = {}
         if path.is_file() and zipfile.is_zipfile(path):
-            self.zip = zipfile.ZipFile(path)
-            self._members = {info.filename: info for info in self.zip.infolist()}
+            try:  # a zip that cannot be listed has no audio to read (its reader says why)
+                self.zip = zipfile.ZipFile(path)
+                self._members = {info.filename: info for info in self.zip.infolist()}
+            except _ZIP_ERRORS:
+                self._members = {}
 
     def read(self, media_path: str) -> bytes | None:
         relative = _inside(media_path)
@@ -33,7 +41,10 @@ class MediaFiles:
             info = self._members.get(relative)
             if info is None or info.is_dir() or info.file_size > MAX_BYTES:
                 return None
-            return self.zip.read(info)
+            try:
+                return self.zip.read(info)
+            except _ZIP_ERRORS:  # a bad CRC or a damaged member: that note keeps its marker
+                return None
         file = self.root / relative
         try:
             if not file.is_file() or file.stat().st_size > MAX_BYTES:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import logging
 import time
 from collections import Counter
@@ -28,6 +29,10 @@ from doppel.voice.model import SpeechModel, find_model, load
 
 VOICE = "[voice"  # the marker every reader gives a voice message ("[voice 0:07]", "[voice]")
 SAMPLE_RATE = 16_000  # what Whisper hears
+# decoded audio kept at most (2 bytes a sample while decoding, 4 as float32: 110 MiB): the file
+# limit (media.MAX_BYTES) is on the compressed bytes, and an Opus or FLAC file of silence can
+# decode to hours; a voice note is minutes
+MAX_AUDIO_SECONDS = 30 * 60
 
 
 def is_voice(message: Message) -> bool:
@@ -148,9 +153,9 @@ def _hear(jobs: list[_Job], model: SpeechModel, cache: TranscriptCache,
     stats, whisper = transcripts.stats, None
     with _progress_bar(progress, len(jobs)) as advance:
         for job in jobs:
-            audio = _decode(job.media.read(job.media_path) or b"")
+            audio, why = _decode(job.media.read(job.media_path) or b"")
             if audio is None:
-                stats.failed["undecodable"] += len(job.keys)
+                stats.failed[why] += len(job.keys)
                 advance(0.0)
                 continue
             whisper = whisper or load(model)
@@ -170,15 +175,48 @@ def _hear(jobs: list[_Job], model: SpeechModel, cache: TranscriptCache,
             advance(seconds)
 
 
-def _decode(data: bytes) -> Any:
-    """16 kHz mono samples (PyAV, with the FFmpeg its wheel bundles), or None: not audio."""
-    from faster_whisper.audio import decode_audio
+def _decode(data: bytes) -> tuple[Any, str]:
+    """(16 kHz mono float32 samples, "") or (None, why not: "undecodable", "too_long").
 
+    faster_whisper.audio.decode_audio's steps (PyAV, with the FFmpeg its wheel bundles; bad
+    frames skipped, timestamps ignored, resampled to s16 mono), stopping once the audio passes
+    MAX_AUDIO_SECONDS instead of decoding all of it into memory first."""
+    import av
+    import numpy as np
+
+    limit, parts, total = MAX_AUDIO_SECONDS * SAMPLE_RATE, [], 0
     try:
-        audio = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
+        resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono",
+                                                      rate=SAMPLE_RATE)
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            for frame in itertools.chain(_frames(container.decode(audio=0)), [None]):
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1)
+                    total += len(samples)
+                    if total > limit:
+                        return None, "too_long"
+                    parts.append(samples)
     except Exception:  # PyAV raises many kinds (FFmpegError, ValueError...): "does not decode"
-        return None
-    return audio if len(audio) else None
+        return None, "undecodable"
+    if not total:
+        return None, "undecodable"
+    return np.concatenate(parts).astype(np.float32) / 32768.0, ""
+
+
+def _frames(frames: Iterator[Any]) -> Iterator[Any]:
+    """The decodable frames, timestamps dropped (the resampler checks them; a voice note's
+    may jump)."""
+    import av
+
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            continue
+        frame.pts = None
+        yield frame
 
 
 def _listen(whisper: Any, audio: Any) -> str | None:

@@ -12,7 +12,6 @@ Timestamps are unix seconds (milliseconds are recognised).
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ MEDIA = {1: "[photo]", 2: "[voice]", 3: "[video]", 4: "[file]", 5: "[sticker]", 
 NOT_SPEECH = {20: "service", 21: "service", 22: "service", 26: "forward", 80: "system",
               81: "unsent", 99: "other"}
 TEXT_TYPES = (0, 25)  # text, a reply
+ID_FIELDS = ("sender", "timestamp", "type", "content")  # what names a first message (ids.py)
 CALL = 23
 
 
@@ -188,7 +188,10 @@ class ChatLabExport:
         if self.jsonl:
             return list(islice(self._lines(), 1, 1 + HEAD_ENTRIES))
         items = as_list(self.root.get("messages"))[:HEAD_ENTRIES]
-        return [json.dumps(item, sort_keys=True, default=str) for item in items]
+        # the fields that say who wrote what when, each as flat text: a nested value names
+        # nothing and must not recurse (a 10,000-deep `type` is one bad message, not a crash)
+        return ["\0".join(as_text(item.get(field)) if isinstance(item, dict) else as_text(item)
+                           for field in ID_FIELDS) for item in items]
 
     def messages(self) -> Iterator[Message]:
         self.tally = tally = Tally()

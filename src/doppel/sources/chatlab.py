@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from doppel.errors import DoppelError
-from doppel.sources.ids import HEAD_ENTRIES, key
+from doppel.sources.ids import HEAD_MAX, Head, key
 from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
@@ -157,11 +157,20 @@ class ChatLabExport:
                     self.source)
 
     def _first_lines(self) -> list[str]:
-        """The first messages (JSON) or lines after the header (JSONL), as the file has them."""
+        """The first messages (JSON) or lines after the header (JSONL), as the file has them,
+        on to the second sender (ids.Head)."""
+        head = Head()
         if self.jsonl:
-            return list(islice(self._lines(), 1, 1 + HEAD_ENTRIES))
-        items = as_list(self.root.get("messages"))[:HEAD_ENTRIES]
-        return [json.dumps(item, sort_keys=True, default=str) for item in items]
+            for number, line in enumerate(islice(self._lines(), 1, None), 2):
+                if not head.wants():
+                    break
+                head.add(line, _sender(self._parse(line, number)))
+        else:
+            for item in as_list(self.root.get("messages"))[:HEAD_MAX]:
+                if not head.wants():
+                    break
+                head.add(json.dumps(item, sort_keys=True, default=str), _sender(item))
+        return head.entries
 
     def messages(self) -> Iterator[Message]:
         chat = self._chat()
@@ -214,3 +223,10 @@ class ChatLabExport:
             return Message(chat, count, when, sid, name, "", drop=NOT_SPEECH[kind])
         self.unknown[f"message type {kind}"] += 1
         return Message(chat, count, when, sid, name, "", drop="unknown")
+
+
+def _sender(item: Any) -> str | None:
+    """Who wrote a ChatLab message item (None: not a message)."""
+    if not isinstance(item, dict) or item.get("_type", "message") != "message":
+        return None
+    return as_text(item.get("sender")).strip() or None

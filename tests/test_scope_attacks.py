@@ -6,12 +6,14 @@ leak shows as the other person's secret in a chat, a memory, a reply or a judge'
 - a name that is also another person's id, or typed in another Unicode form, never silently
   names the wrong person;
 - a friend labelled "Me" is not the owner to the blind test;
-- a keyless server refuses odd Host headers and names it cannot read, and stays free.
+- a keyless server refuses odd Host headers and names it cannot read, and stays free, one bad
+  request at a time or many at once; a memory search with an undecodable byte runs.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import unicodedata
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from doppel.data.people import People
 from doppel.errors import DoppelError
 from doppel.infer.echo import EchoBackend
 from doppel.infer.hosts import host_name, is_loopback
+from doppel.infer.options import ApiOptions
 from doppel.infer.recall import Recall
 from doppel.infer.server import create_app, run_in_thread
 from doppel.sources.ids import HEAD_ENTRIES
@@ -232,3 +235,75 @@ def test_names_a_tokenizer_cannot_read_are_refused_and_free_their_places():
         assert ok.status_code == 200 and "here?" in ok.text and backend.started == 1
     finally:
         server.should_exit = True
+
+
+def test_many_concurrent_bad_requests_neither_jam_nor_leak():
+    """48 at once against 2 places: lone surrogates, foreign Host names, bodies that are not
+    JSON or not typed as JSON, and slow streams whose clients hang up; then every place is free,
+    the model ran only for the good ones, and a normal request is answered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = EchoBackend(delay_s=0.01)
+    server, url = run_in_thread(create_app(backend, ApiOptions(queue_size=1, batch_size=1)))
+    chat = f"{url}/v1/chat/completions"
+    typed = {"Content-Type": "application/json"}
+    good = {"model": "doppel/Alex", "stream": True,
+            "messages": [{"role": "user", "content": " ".join(["word"] * 40)}]}
+
+    def attack(n: int) -> int:
+        kind = n % 6
+        if kind == 0:
+            return httpx.post(chat, headers=typed, content=b'{"model": "doppel/Alex", "stream": '
+                              b'true, "messages": [{"role": "user", "content": "\\ud800"}]}'
+                              ).status_code
+        if kind == 1:
+            return httpx.post(chat, json=good, headers={"Host": "127.0.0.1.evil.example"}
+                              ).status_code
+        if kind == 2:
+            return httpx.post(chat, headers=typed, content=b'{"model": "doppel/Alex", '
+                              b'"messages": [{"role": "user"').status_code
+        if kind == 3:
+            return httpx.post(chat, content=json.dumps(good).encode(),
+                              headers={"Content-Type": "text/plain"}).status_code
+        if kind == 4:
+            return httpx.get(f"{url}/v1/models", headers={"Host": "[::1]evil.example"}
+                             ).status_code
+        with httpx.stream("POST", chat, json=good) as left:  # hangs up after one chunk
+            if left.status_code == 200:
+                next(left.iter_lines())
+            return left.status_code
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(attack, range(48)))
+        for n, code in enumerate(codes):
+            expected = {0: {400}, 1: {400}, 2: {400}, 3: {415}, 4: {400}, 5: {200, 503}}[n % 6]
+            assert code in expected, (n, code)
+        for _ in range(100):
+            queue = httpx.get(f"{url}/health").json()["queue"]
+            if queue["running"] == queue["waiting"] == 0:
+                break
+            time.sleep(0.05)
+        assert queue == {"running": 0, "waiting": 0, "capacity": 2}
+        assert backend.started == codes[5::6].count(200)
+        ok = httpx.post(chat, json={"model": "doppel/Alex",
+                                    "messages": [{"role": "user", "content": "still here?"}]})
+        assert ok.status_code == 200 and "still here?" in ok.json()["choices"][0]["message"][
+            "content"]
+    finally:
+        server.should_exit = True
+
+
+def test_memory_search_with_an_undecodable_byte_in_the_query(memory_dataset, monkeypatch,
+                                                             capsys):
+    """A shell passes an undecodable byte as a lone surrogate: the search runs (it was a
+    traceback in the embedder), Jo's scope never shows Sam's secret, Sam's does."""
+    from builders import run_cli
+
+    query = "the vault \udcff code zebra"
+    code, out, err = run_cli(["memory", "search", memory_dataset, query, "--with", "Jo"],
+                             monkeypatch, capsys)
+    assert code == 0 and "Traceback" not in err and SECRET not in out
+    code, out, err = run_cli(["memory", "search", memory_dataset, query, "--with", "sam"],
+                             monkeypatch, capsys)
+    assert code == 0 and SECRET in out

@@ -307,3 +307,49 @@ def test_memory_search_with_an_undecodable_byte_in_the_query(memory_dataset, mon
     code, out, err = run_cli(["memory", "search", memory_dataset, query, "--with", "sam"],
                              monkeypatch, capsys)
     assert code == 0 and SECRET in out
+
+
+# --- the bot in a group with members it never saw ---------------------------------------------
+def test_the_bot_reads_no_friends_memories_in_a_group_with_a_silent_member(
+        memory_dataset, tmp_path, monkeypatch, capsys):
+    """Jo was in the group before the twin joined and never spoke: the twin cannot see Jo, but
+    Telegram counts three members (Sam, Jo, the twin), so Sam's secret stays out. The control:
+    in a group of Sam and the twin alone, Sam's memories are read."""
+    import shutil
+
+    from doppel import engines
+    from doppel.infer.recall import open_recall
+    from doppel.runs import RunInfo
+    from fake_telegram import FakeTelegram
+    from test_bot import bot as run_bot
+
+    sam = 111
+    trio = {"id": -100910, "type": "supergroup", "title": "Sam, Jo and the twin"}
+    pair = {"id": -100911, "type": "supergroup", "title": "Sam and the twin"}
+    mention = {"entities": [{"type": "mention", "offset": 0, "length": 9}]}
+    dataset = shutil.copytree(memory_dataset, tmp_path / "dataset")
+    parrot = Parrot(["Alex", "Sam", "Jo"])
+
+    def load(load_options, memory, say):
+        parrot.recall, note = open_recall(memory, RunInfo(base_model="parrot"))
+        say(note)
+        return parrot
+
+    monkeypatch.setattr(engines, "load_engine", load)
+    with FakeTelegram() as telegram:
+        telegram.member_counts.update({trio["id"]: 3, pair["id"]: 2})
+        token = tmp_path / "token"
+        token.write_text(telegram.token, encoding="utf-8")
+
+        def drive():
+            telegram.say(sam, f"@twin_bot {Q}", first_name="Sam", chat=trio, **mention)
+            assert SECRET not in telegram.wait_sent(trio["id"], 1)[0]
+            telegram.say(sam, f"@twin_bot {Q}", first_name="Sam", chat=pair, **mention)
+            assert SECRET in telegram.wait_sent(pair["id"], 1)[0]  # the control
+
+        code, err = run_bot(telegram, [
+            "RUN", "--token-file", token, "--allow", f"{sam},{trio['id']},{pair['id']}",
+            "--friend", f"{sam}=Sam", "--data", dataset, "--state", tmp_path / "bot.sqlite"],
+            drive, monkeypatch, capsys)
+        assert code == 0, err
+        assert SECRET not in " ".join(telegram.sent(trio["id"]))

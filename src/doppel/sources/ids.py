@@ -6,7 +6,7 @@ The rule (docs/architecture.md "Who is who"):
   number. Telegram: its peer id (`user123`, `chat456`); iMessage: a hash of `chat.guid`;
   Discord: the channel id; Meta: the thread's folder (`name_123`); ChatLab: `groupId`; a text
   export (WhatsApp, Signal, LINE, KakaoTalk) and a ChatLab file without ids: a hash of its first
-  entries (`key`).
+  entries, on to the second writer (`Head`, `key`).
 - A person id comes from the source where it has one: Telegram's user id, the iMessage handle
   (a phone or email hashed), Discord's user id, ChatLab's platform id, a WhatsApp phone number
   (hashed). Where the export only has names (WhatsApp, Signal, LINE, KakaoTalk, Meta), the name

@@ -29,6 +29,7 @@ class FakeTelegram:
         self.calls: list[tuple[str, dict]] = []
         self.updates: list[dict] = []
         self.failures: dict[str, list[tuple[int, dict]]] = {}
+        self.member_counts: dict[int, int] = {}  # chat id -> getChatMemberCount (else 404)
         self.next_update_id = 1
         self.next_message_id = 5000
         self.condition = threading.Condition()
@@ -156,6 +157,8 @@ class FakeTelegram:
             return BOT_USER
         if method in ("deleteWebhook", "setMyCommands", "sendChatAction", "answerCallbackQuery"):
             return True
+        if method == "getChatMemberCount":
+            return self.member_counts.get(int(params["chat_id"]))
         if method == "sendMessage":
             chat_id = int(params["chat_id"])
             with self.condition:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from doppel.chatformat import group_turns
 from doppel.data.dataset import Dataset
-from doppel.data.people import People
+from doppel.data.people import People, fold
 from doppel.errors import DoppelError
 from doppel.memory.scope import Scope
 
@@ -35,10 +35,16 @@ class Point:
 def judge_person(dataset: Dataset, name: str) -> str:
     """A judge's person id ("me" is the exporting user; else an id, the name, a unique first
     name...: data/people.py's rule); nobody or several is an error that names candidates."""
-    if name.strip().lower() == OWNER:
-        return dataset.me_id
     people = People.of_manifest(dataset.manifest)
     found = people.matches(name)
+    if fold(name) == OWNER:  # the owner, who sees every chat: never a friend labelled "Me"
+        others = [person for person in found if person != dataset.me_id]
+        if others:
+            listed = ", ".join(f"{people.label(person)} [{person}]" for person in others)
+            raise DoppelError(f"judge {name!r} names both the exporting user ({OWNER!r}, who "
+                              f"sees every chat) and {listed}; give that friend's id, or your "
+                              "own name for yourself")
+        return dataset.me_id
     if len(found) != 1:
         raise DoppelError(f"{people.problem(name, 'judge', found)}; or {OWNER!r}, the exporting "
                           "user")

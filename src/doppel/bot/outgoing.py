@@ -58,6 +58,15 @@ class Sender:
         for piece in split_text(text):
             await self._retry(lambda piece=piece: self.bot.send_message(chat_id, piece))
 
+    async def member_count(self, chat_id: int) -> int | None:
+        """How many members a group has, the twin and any other bot included; None when
+        Telegram does not say (the caller then assumes members it has not seen)."""
+        try:
+            return int(await self.bot.get_chat_member_count(chat_id))
+        except TelegramError as error:
+            log.info("chat %s: member count unknown: %s", chat_id, error)
+            return None
+
     @contextlib.asynccontextmanager
     async def typing(self, chat_id: int) -> AsyncIterator[None]:
         """Show "typing..." in the chat for as long as the block runs."""

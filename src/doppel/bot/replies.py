@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from doppel.bot.outgoing import Sender
 from doppel.bot.people import Roster
-from doppel.bot.store import ChatStore
+from doppel.bot.store import UNKNOWN_MEMBER, ChatStore
 from doppel.infer.engine import SamplingParams
 
 log = logging.getLogger("doppel.bot")
@@ -75,7 +75,7 @@ class Responder:
         if not window:  # forgotten (/reset) while it waited
             return
         history = [(speaker, text) for speaker, text, _ in window]
-        members = self.store.members(chat_id)  # the store is read here, on its own thread
+        members = await self._members(chat_id)
         memories = await asyncio.to_thread(self._memories, chat_id, members, window)
         started = time.monotonic()
         loop = asyncio.get_running_loop()
@@ -105,9 +105,22 @@ class Responder:
                  time.monotonic() - started)
         if sent and self.recall is not None:  # the store is read here, on its own thread
             rows = self.store.recent(chat_id, UNIT_MESSAGES)
-            await asyncio.to_thread(self._remember, chat_id, self.store.members(chat_id), rows)
+            await asyncio.to_thread(self._remember, chat_id, await self._members(chat_id), rows)
 
     # --- memory -----------------------------------------------------------------------------
+    async def _members(self, chat_id: int) -> dict[int, str]:
+        """Everyone the bot has seen in the chat (the store is read here, on its own thread);
+        with memory on, a group Telegram counts more people in (the twin included) than that
+        also holds UNKNOWN_MEMBER: someone there before the twin who never spoke, whose scope
+        nobody knows, so the dataset's memories stay out of that group."""
+        members = self.store.members(chat_id)
+        if self.recall is None or chat_id > 0 or UNKNOWN_MEMBER in members:
+            return members
+        count = await self.sender.member_count(chat_id)
+        if count is None or count > len(members) + 1:
+            return {**members, UNKNOWN_MEMBER: "unseen member"}
+        return members
+
     def _memories(self, chat_id: int, members: Mapping[int, str],
                   window: Sequence[tuple[str, str, float]]) -> tuple | None:
         """What the twin remembers before this reply: the dataset's chats and its own earlier

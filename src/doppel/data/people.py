@@ -5,12 +5,14 @@ what people read. Whatever names a person (`chat --me/--as`, the API's message `
 --friend ID=NAME`, `blindtest --judge`, `memory search --with`) goes through `People.resolve`,
 tier by tier, the first tier with any match deciding:
 
-1. a person id ("user2", "imessage:...");
-2. the exact label ("Sam Carter", "Sam (2)");
-3. the label ignoring case ("sam carter");
-4. an alias: a raw name or id the person was merged from (`--identities`), exact, then ignoring
-   case;
-5. a first name ("sam" for "Sam Carter"), when one person has it.
+1. a person id ("user2", "imessage:...") or the exact label ("Sam Carter", "Sam (2)"), together:
+   a label that is another person's id ("user2" for a friend whose name is that) names two
+   people, never silently the one whose id it is;
+2. the label ignoring case, Unicode form and runs of spaces ("sam  carter", "Zoe" + a combining
+   diaeresis for "Zoë");
+3. an alias: a raw name or id the person was merged from (`--identities`), exact, then ignoring
+   case and form;
+4. a first name ("sam" for "Sam Carter"), when one person has it.
 
 Nobody, or several people in the deciding tier, is one DoppelError line naming candidates: a name
 never silently means nobody (an empty memory scope) or the wrong one of two.
@@ -18,6 +20,7 @@ never silently means nobody (an empty memory scope) or the wrong one of two.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,14 +64,12 @@ class People:
         text = typed.strip()
         if not text:
             return []
-        if text in self.labels:
-            return [text]
-        folded = text.casefold()
+        folded = fold(text)
         tiers = (
-            lambda pid: self.labels[pid] == text,
-            lambda pid: self.labels[pid].casefold() == folded,
+            lambda pid: pid == text or self.labels[pid] == text,
+            lambda pid: fold(self.labels[pid]) == folded,
             lambda pid: text in self.aliases.get(pid, ()),
-            lambda pid: any(a.casefold() == folded for a in self.aliases.get(pid, ())),
+            lambda pid: any(fold(a) == folded for a in self.aliases.get(pid, ())),
             lambda pid: _first_name(self.labels[pid]) == folded,
         )
         for tier in tiers:
@@ -102,11 +103,19 @@ class People:
                 f"{self._list(sorted(self.labels, key=self.labels.__getitem__))}")
 
     def _list(self, ids: list[str]) -> str:
-        shown = [self.labels[pid] if list(self.labels.values()).count(self.labels[pid]) == 1
+        labels = list(self.labels.values())
+        shown = [self.labels[pid] if labels.count(self.labels[pid]) == 1 and (
+                 self.labels[pid] == pid or self.labels[pid] not in self.labels)
                  else f"{self.labels[pid]} [{pid}]" for pid in ids[:SHOWN]]
         more = f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else ""
         return (", ".join(shown) or "nobody") + more
 
 
+def fold(name: str) -> str:
+    """A name as typed, compared: case, Unicode form (NFKC: a combining accent, a full-width
+    letter, a no-break space) and runs of whitespace ignored."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
 def _first_name(label: str) -> str:
-    return (label.split() or [""])[0].casefold()
+    return (fold(label).split() or [""])[0]

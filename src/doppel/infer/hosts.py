@@ -14,7 +14,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-_HOST_CHARS = re.compile(r"[A-Za-z0-9.:\[\]-]+")  # a name or IP literal and a port, nothing else
+# a name, an IPv4 address or a bracketed IPv6 one, then a port: nothing else ("[::1]x" is not)
+_HOST_CHARS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?")
 
 
 def is_loopback(name: str) -> bool:

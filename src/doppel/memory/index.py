@@ -327,6 +327,9 @@ class MemoryIndex:
         before: only units whose `end` < before (no future); exclude_conversations: never
         these conversations; token_budget: stop adding memories once their text would pass
         it (roughly 4 characters a token)."""
+        from doppel.data.dataset import repair_surrogates
+
+        query = repair_surrogates(query)  # half a UTF-16 pair (a shell's undecodable byte)
         with self._lock:
             return self._searcher.search(query, scope, before, exclude_conversations, k,
                                          token_budget)

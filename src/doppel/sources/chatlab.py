@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from doppel.errors import DoppelError
-from doppel.sources.ids import HEAD_ENTRIES, key
+from doppel.sources.ids import HEAD_MAX, Head, key
 from doppel.sources.jsonfile import as_list, as_text, load_json
 from doppel.sources.probe import Probe
 from doppel.sources.records import Chat, Message, ReadSettings
@@ -184,14 +184,24 @@ class ChatLabExport:
                     self.source)
 
     def _first_lines(self) -> list[str]:
-        """The first messages (JSON) or lines after the header (JSONL), as the file has them."""
+        """The first messages (JSON) or lines after the header (JSONL), as the file has them,
+        on to the second sender (ids.Head)."""
+        head = Head()
         if self.jsonl:
-            return list(islice(self._lines(), 1, 1 + HEAD_ENTRIES))
-        items = as_list(self.root.get("messages"))[:HEAD_ENTRIES]
-        # the fields that say who wrote what when, each as flat text: a nested value names
-        # nothing and must not recurse (a 10,000-deep `type` is one bad message, not a crash)
-        return ["\0".join(as_text(item.get(field)) if isinstance(item, dict) else as_text(item)
-                           for field in ID_FIELDS) for item in items]
+            for line in islice(self._lines(), 1, None):
+                if not head.wants():
+                    break
+                try:  # a damaged line names nobody here; messages() counts it as skipped
+                    item = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    item = None
+                head.add(line, _sender(item))
+        else:
+            for item in as_list(self.root.get("messages"))[:HEAD_MAX]:
+                if not head.wants():
+                    break
+                head.add(_flat(item), _sender(item))
+        return head.entries
 
     def messages(self) -> Iterator[Message]:
         self.tally = tally = Tally()
@@ -253,3 +263,18 @@ class ChatLabExport:
             return Message(chat, count, when, sid, name, "", drop=NOT_SPEECH[kind])
         self.unknown[f"message type {kind}"] += 1
         return Message(chat, count, when, sid, name, "", drop="unknown")
+
+
+def _flat(item: Any) -> str:
+    """The fields that say who wrote what when, each as flat text: a nested value names nothing
+    and must not recurse (a 10,000-deep `type` is one bad message, not a crash)."""
+    if not isinstance(item, dict):
+        return as_text(item)
+    return "\0".join(as_text(item.get(field)) for field in ID_FIELDS)
+
+
+def _sender(item: Any) -> str | None:
+    """Who wrote a ChatLab message item (None: not a message)."""
+    if not isinstance(item, dict) or item.get("_type", "message") != "message":
+        return None
+    return as_text(item.get("sender")).strip() or None

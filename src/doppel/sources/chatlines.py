@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from doppel.errors import DoppelError
-from doppel.sources.ids import HEAD_ENTRIES, key
+from doppel.sources.ids import Head, key
 from doppel.sources.records import Chat, Message
 from doppel.sources.tally import Tally
 from doppel.sources.textlines import TextFile
@@ -120,16 +120,15 @@ class ChatLines:
     def messages(self) -> Iterator[Message]:
         self.tally = Tally()  # this pass's; the first pass below only finds the writers
         writers: set[str] = set()
-        head: list[tuple[float | None, str | None, str]] = []  # what names the chat (ids.py)
+        head = Head()  # what names the chat (ids.py)
         for entry in self.entries(self._progress(0)):
-            if len(head) < HEAD_ENTRIES:
-                head.append((entry.time, entry.author, entry.body))
+            head.add((entry.time, entry.author, entry.body), entry.author)
             if entry.author is not None and len(writers) < 10_000:
                 writers.add(entry.author)
         if not writers:
             raise DoppelError(f"{self.path} has no message lines that {self.what} has; export "
                               "the chat again as text")
-        chat = Chat(f"{self.source}:{key(head)}", self.title,
+        chat = Chat(f"{self.source}:{key(head.entries)}", self.title,
                     "private_group" if len(writers) > 2 else "personal_chat", self.source)
         self.chats = [chat]
         last = 0.0

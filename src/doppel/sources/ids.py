@@ -6,7 +6,7 @@ The rule (docs/architecture.md "Who is who"):
   number. Telegram: its peer id (`user123`, `chat456`); iMessage: a hash of `chat.guid`;
   Discord: the channel id; Meta: the thread's folder (`name_123`); ChatLab: `groupId`; a text
   export (WhatsApp, Signal, LINE, KakaoTalk) and a ChatLab file without ids: a hash of its first
-  entries (`key`).
+  entries, on to the second writer (`Head`, `key`).
 - A person id comes from the source where it has one: Telegram's user id, the iMessage handle
   (a phone or email hashed), Discord's user id, ChatLab's platform id, a WhatsApp phone number
   (hashed). Where the export only has names (WhatsApp, Signal, LINE, KakaoTalk, Meta), the name
@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 KEY_CHARS = 12  # hex digits of a key: 48 bits, no collision among one user's chats
 # the first entries of a text export that name it: a newer export of the chat keeps them (a
 # chat shorter than this that grows gets a new id; more would make that likelier)
 HEAD_ENTRIES = 8
+# ...read on until this many people have written: the user's first messages alone (one broadcast
+# sent to many chats, the same minutes and words in each) would name every such chat alike
+HEAD_WRITERS = 2
+HEAD_MAX = 256  # entries a head holds at most (a chat where nobody answers for long)
 SCOPE = "/"  # between a chat id and a name that is an id only inside that chat
 
 
@@ -44,3 +49,25 @@ def in_chat(chat_id: str, name: str) -> str:
 def is_in_chat(speaker_id: str, chat_id: str) -> bool:
     """Whether `speaker_id` is a name that is an id only inside `chat_id` (see in_chat)."""
     return speaker_id.startswith(chat_id + SCOPE)
+
+
+class Head:
+    """What names a text export (hashed by `key`): its first HEAD_ENTRIES entries, and on until
+    HEAD_WRITERS people have written in it. A newer export of the chat starts alike and so keeps
+    the name; two chats the user began with one broadcast differ at the first reply."""
+
+    def __init__(self) -> None:
+        self.entries: list[Any] = []
+        self.writers: set[str] = set()
+
+    def wants(self) -> bool:
+        """Whether the next entry belongs to the head."""
+        return len(self.entries) < HEAD_MAX and (
+            len(self.entries) < HEAD_ENTRIES or len(self.writers) < HEAD_WRITERS)
+
+    def add(self, entry: Any, writer: str | None) -> None:
+        """Take `entry` (written by `writer`; None: a system line) while the head wants it."""
+        if self.wants():
+            self.entries.append(entry)
+            if writer:
+                self.writers.add(writer)

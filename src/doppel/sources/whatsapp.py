@@ -18,12 +18,11 @@ import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 
 from doppel.errors import DoppelError
 from doppel.sources import wa_header
-from doppel.sources.ids import HEAD_ENTRIES, in_chat, key
+from doppel.sources.ids import Head, in_chat, key
 from doppel.sources.probe import MARKS, Probe
 from doppel.sources.records import Chat, Message, ReadSettings
 from doppel.sources.tally import Tally
@@ -169,8 +168,7 @@ class WhatsAppExport:
                 finder = self._pick_finder(block, scan)
                 if finder is None:
                     continue
-                scan.head = [found.group(0) for found in islice(finder.finditer(block),
-                                                                HEAD_ENTRIES)]
+                scan.head = _head(finder, block)
             self._count(finder, block, scan)
         if not scan.headers:
             raise DoppelError(f"{file.label} has no WhatsApp message lines; pass the .txt or "
@@ -351,3 +349,15 @@ class _Lines:
         if body[:1] in SYSTEM_INITIALS and ALWAYS_SYSTEM.match(body):
             return True
         return body.startswith(author) and ACTION.search(body, len(author), 200) is not None
+
+
+def _head(finder: re.Pattern[str], block: str) -> list[str]:
+    """The header lines that name the chat (ids.Head: the first ones, on to the second writer)."""
+    head = Head()
+    for found in finder.finditer(block):
+        if not head.wants():
+            break
+        rest = found.group("rest")
+        at = rest.find(": ")
+        head.add(found.group(0), rest[:at] if at > 0 else None)
+    return head.entries

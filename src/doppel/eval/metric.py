@@ -47,6 +47,15 @@ class Scale:
         return found is None or found.within_noise
 
     @property
+    def worse_than_floor(self) -> bool:
+        """Whether the run sits on the wrong side of its floor: further from the person than what
+        no likeness gives (a style distance above other speakers' real messages), however much
+        of the gap from the base model it closed."""
+        if self.floor is None or self.run is None:
+            return False
+        return self.run > self.floor if self.lower_is_better else self.run < self.floor
+
+    @property
     def gap_closed(self) -> float | None:
         """The share of the base model's distance to the ceiling the run covered (1 = reached
         it, 0 = no better than base, below 0 = worse); None without a ceiling or a gap."""

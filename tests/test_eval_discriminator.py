@@ -101,6 +101,8 @@ def test_too_few_pairs_give_no_verdict():
     replies = [("lol",), ("ok",)] * 4
     assert judge(replies[:MIN_PAIRS - 1], replies[:MIN_PAIRS - 1], ["a"] * (MIN_PAIRS - 1),
                  0) is None
+    empty = [("",)] * MIN_PAIRS  # replies without text (a photo): nothing to tell apart
+    assert judge(empty, empty, [f"c{i}" for i in range(MIN_PAIRS)], 0) is None
     with pytest.raises(ValueError):
         judge(replies, replies[:-1], ["a"] * len(replies), 0)
 

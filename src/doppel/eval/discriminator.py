@@ -125,7 +125,7 @@ def _judge_half(model, real: list[str], twin: list[str]):
 def judge(real: Sequence[Sequence[str]], twin: Sequence[Sequence[str]], groups: Sequence[str],
           seed: int) -> Judged | None:
     """Cross-fitted verdicts on (real, twin) reply pairs, grouped (by conversation) into halves;
-    None with fewer than MIN_PAIRS pairs."""
+    None with fewer than MIN_PAIRS pairs, or a half whose replies are all empty."""
     if len(real) != len(twin) or len(real) != len(groups):
         raise ValueError("one real reply, one twin reply and one group per pair")
     if len(real) < MIN_PAIRS:
@@ -136,6 +136,8 @@ def judge(real: Sequence[Sequence[str]], twin: Sequence[Sequence[str]], groups: 
     picks: list[float] = [0.5] * len(real)
     contributions: list[dict[str, tuple[float, float]]] = [{} for _ in real]
     for train, scored in ((split[0], split[1]), (split[1], split[0])):
+        if not any(real_texts[i] or twin_texts[i] for i in train):
+            return None  # nothing to learn from: every reply of the half is empty
         model = _fit([real_texts[i] for i in train], [twin_texts[i] for i in train], seed)
         found, why = _judge_half(model, [real_texts[i] for i in scored],
                                  [twin_texts[i] for i in scored])

@@ -37,9 +37,11 @@ def compute(m) -> Discrimination:
     groups = [c.conversation_id for c in contexts]
     tuned = judge(real, m.tuned.replies, groups, m.seed)
     base = judge(real, m.base.replies, groups, m.seed)
-    if tuned is None or base is None:
+    if len(contexts) < MIN_PAIRS:
         return Discrimination(note=f"{len(contexts)} held-out contexts; the discriminator needs "
                                    f"at least {MIN_PAIRS} (raise --max-contexts)")
+    if tuned is None or base is None:
+        return Discrimination(note="the replies of half the contexts hold no text to tell apart")
     by: dict[str, list[int]] = {}
     for index, context in enumerate(contexts):
         by.setdefault(context.respondent, []).append(index)

@@ -27,6 +27,7 @@ from doppel.eval.results import (
     Giveaway,
     Perplexity,
     PerplexityRow,
+    RankingRow,
     RunResult,
     StyleRow,
     Transcripts,
@@ -118,14 +119,15 @@ def test_a_giveaway_reads_as_words():
         "characters per message (more in the twin's replies)"
 
 
-def _results(style: StyleRow, found: Discrimination) -> EvalResults:
+def _results(style: StyleRow, found: Discrimination, ranking=None) -> EvalResults:
     run = RunResult(
         name="lora", path="/runs/lora", method="lora", base_model="m", baseline="m",
         base_shared=False, trained_speakers=["Alex", "Sam"], finished=True,
         speakers=["Alex", "Sam"], dataset_matches=True, contexts=40, training={}, timings={},
         metrics={"perplexity": Perplexity({"Alex": PerplexityRow(10, 20.0, 40.0)},
                                           PerplexityRow(10, 20.0, 40.0)),
-                 "style": {"Alex": style}, "attribution": {}, "ranking": {}, "means": {},
+                 "style": {"Alex": style}, "attribution": {}, "ranking": ranking or {},
+                 "means": {},
                  "samples": [], "transcripts": Transcripts([], []), "canaries": None,
                  "discriminator": found})
     return EvalResults(DatasetInfo("/data", "abc", "Alex", "en", 3), EvalOptions(quick=True),
@@ -152,7 +154,7 @@ def test_the_report_shows_the_blind_test_and_a_run_still_worse_than_its_floor(tm
     first = report.split("\n\n")[1]
     assert ("style distance closes 86% of the gap between the base model and yourself, but the "
             "twin is still further from you than other speakers' real messages are (0.12 "
-            "against their 0.08)") in first
+            "against 0.08)") in first
     assert "an automatic blind test spots the twin 0.95 -> 0.70 (better)" in first
     # between floor (the base model) and 50%: 0.95 -> 0.70 closes 56% of the way to a coin flip
     assert ("automatic blind test (real reply picked) closes 56% of the gap between the base "
@@ -172,12 +174,16 @@ def test_the_report_shows_the_blind_test_and_a_run_still_worse_than_its_floor(tm
     assert "| automatic blind test, Alex: real reply picked (fine-tuned / base; 0.50 = " \
            "indistinguishable) | 0.70 [0.55, 0.85] / 0.95 [0.85, 1.00] |" in summary
     assert read_results(tmp_path).runs[0].metrics["discriminator"] == found
-    # a run past both: a floor it has not reached is said even with no gap to close
+    # a run past both: a floor it has not reached is said even with no gap to close; a ranking
+    # below chance says so in its own words
     style.base_distance = 0.03
-    write_report(tmp_path / "again", _results(style, found))
+    below = RankingRow(20, 10, 0.10, 0.29, fine_tuned_hits=0.05, base_hits=0.10,
+                       intervals=Intervals((0.0, 0.15), (0.0, 0.25), (-0.2, 0.1)))
+    write_report(tmp_path / "again", _results(style, found, {"Alex": below}))
     first = (tmp_path / "again" / "report.md").read_text(encoding="utf-8").split("\n\n")[1]
     assert ("style distance: the twin is still further from you than other speakers' real "
-            "messages are (0.12 against their 0.08)") in first
+            "messages are (0.12 against 0.08)") in first
+    assert "the twin still ranks your real replies below chance (0.05 against 0.10)" in first
 
 
 def test_a_run_within_its_floor_is_not_called_worse_and_too_few_pairs_are_said(tmp_path):

@@ -39,6 +39,9 @@ class Scale:
     floor_label: str = "floor"
     ceiling_label: str = "ceiling"
     within_noise: bool = False  # the run's change from base: its 95% interval holds 0
+    # what the plain paragraph says of a run on the wrong side of its floor ("" : "the twin is
+    # still further from you than FLOOR_LABEL are")
+    floor_phrase: str = ""
 
     @staticmethod
     def noisy(row) -> bool:

@@ -57,11 +57,12 @@ def _unmeasured(run: RunResult, me: str) -> str:
 
 def floor_words(scale: Scale) -> str:
     """'the twin is still further from you than other speakers' real messages are (0.12 against
-    their 0.08)', for a run on the wrong side of its floor; '' otherwise."""
+    0.08)', for a run on the wrong side of its floor; '' otherwise."""
     if not scale.worse_than_floor:
         return ""
-    return (f"the twin is still further from you than {scale.floor_label} are "
-            f"({md.number(scale.run)} against their {md.number(scale.floor)})")
+    phrase = scale.floor_phrase or (f"the twin is still further from you than "
+                                    f"{scale.floor_label} are")
+    return f"{phrase} ({md.number(scale.run)} against {md.number(scale.floor)})"
 
 
 def gap_said(metric: Metric, run: RunResult, me: str, report) -> list[Said]:

@@ -39,7 +39,8 @@ TIE = 1e-9
 
 
 def _habits(texts: Sequence[str]) -> list[list[float]]:
-    """Each reply's habits (counts as log(1 + count), missing as 0); messages are its lines."""
+    """Each reply's habits (counts as log(1 + count), missing as 0); its messages are its lines
+    (reply_text joins them so: a message holding a line break counts as two)."""
     rows = []
     for text in texts:
         found = reply_features(text.split("\n"))

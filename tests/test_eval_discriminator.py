@@ -174,6 +174,12 @@ def test_the_report_shows_the_blind_test_and_a_run_still_worse_than_its_floor(tm
     assert "| automatic blind test, Alex: real reply picked (fine-tuned / base; 0.50 = " \
            "indistinguishable) | 0.70 [0.55, 0.85] / 0.95 [0.85, 1.00] |" in summary
     assert read_results(tmp_path).runs[0].metrics["discriminator"] == found
+    # one speaker: their row is all of them, shown once
+    alone = Discrimination({"Alex": alex}, alex, "conversations")
+    write_report(tmp_path / "alone", _results(style, alone))
+    report = (tmp_path / "alone" / "report.md").read_text(encoding="utf-8")
+    assert "(all speakers)" not in report and "all speakers: real reply picked" not in report
+    assert report.count("- lora, Alex: characters per message") == 1
     # a run past both: a floor it has not reached is said even with no gap to close; a ranking
     # below chance says so in its own words
     style.base_distance = 0.03

@@ -58,6 +58,8 @@ def _rows(run: RunResult) -> dict[str, DiscriminatorRow]:
     found = _found(run)
     if found is None or found.overall is None:
         return {}
+    if len(found.speakers) < 2:  # the one speaker's row is all of them
+        return dict(found.speakers)
     return {**found.speakers, ALL: found.overall}
 
 
@@ -116,10 +118,12 @@ def summary(run: RunResult, me: str, r: Report) -> dict[str, tuple[str, object]]
     if not rows:
         return {}
     mine, everyone = rows.get(me), rows.get(ALL)
-    return {f"automatic blind test, {me}: real reply picked (fine-tuned / base; 0.50 = "
-            "indistinguishable)": (pair(mine), mine),
-            "automatic blind test, all speakers: real reply picked (fine-tuned / base)": (
-                pair(everyone), everyone)}
+    found = {f"automatic blind test, {me}: real reply picked (fine-tuned / base; 0.50 = "
+             "indistinguishable)": (pair(mine), mine)}
+    if everyone is not None:
+        found["automatic blind test, all speakers: real reply picked (fine-tuned / base)"] = (
+            pair(everyone), everyone)
+    return found
 
 
 def scales(run: RunResult, r: Report) -> dict[str, Scale]:

@@ -106,11 +106,13 @@ def _fit(real: list[str], twin: list[str], seed: int):
 
 def _judge_half(model, real: list[str], twin: list[str]):
     """(picks, contributions) for pairs judged by a model trained on the other half."""
+    from scipy import sparse
+
     union, regression = model[0], model[-1]
     names = union.get_feature_names_out()
     weights = regression.coef_[0]
     x_real, x_twin = union.transform(real), union.transform(twin)
-    diff = (x_real - x_twin).tocsr()
+    diff = sparse.csr_matrix(x_real - x_twin)  # sparse beside the n-grams, dense alone
     scores = diff @ weights
     picks = [0.5 if abs(s) < TIE else float(s > 0) for s in scores]
     contributions = []

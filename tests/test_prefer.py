@@ -62,6 +62,8 @@ def test_the_stage_moves_a_run_towards_the_real_replies(setup, monkeypatch, caps
                                  str(out), "--prefer-pairs", "16"], monkeypatch, capsys)
     assert code == 0, err
     assert f"next: doppel eval {out} {run}" in stdout
+    assert "DPO on 16 pairs (0 from votes), 2 epochs, 8 steps" in stdout
+    assert "step 8/8: loss " in stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "step" in r]
     assert steps[0]["reward_margin"] == pytest.approx(0.0, abs=1e-4)  # the reference itself

@@ -33,6 +33,7 @@ from doppel.errors import DoppelError
 
 PREFER_INFO = "prefer.json"
 MIN_PAIRS = 8  # fewer of the user's train-split turns than this: no stage
+PRINT_EVERY = 8  # optimizer steps between progress lines
 
 
 @dataclass
@@ -229,8 +230,17 @@ def prefer(dataset_dir: Path, run: Path, out: Path, settings: PreferSettings | N
         raise DoppelError(f"only {len(encoded)} pairs whose replies differ; the preference stage "
                           f"needs at least {MIN_PAIRS}")
     rows: list[dict] = []
-    say(f"DPO on {len(encoded)} pairs ({len(voted)} from votes), {settings.epochs} epochs")
-    last = optimise(loaded.model, encoded, settings, rows.append)
+    steps = settings.epochs * -(-len(encoded) // settings.grad_accum)
+    say(f"DPO on {len(encoded)} pairs ({len(voted)} from votes), {settings.epochs} epochs, "
+        f"{steps} steps")
+
+    def log(row: dict) -> None:
+        rows.append(row)
+        if row["step"] % PRINT_EVERY == 0 or row["step"] == steps:
+            say(f"step {row['step']}/{steps}: loss {row['loss']:.3f}, reward margin "
+                f"{row['reward_margin']:.3f}")
+
+    last = optimise(loaded.model, encoded, settings, log)
     summary = {"method": "dpo", "pairs": len(encoded), "self_play_pairs": len(contexts),
                "vote_pairs": len(voted), "votes_fooled": fooled, "final": last,
                "wall_s": round(time.perf_counter() - started, 1),

@@ -104,7 +104,7 @@ cut, so a long reply cut short can give itself away by its length).
 def plot(r: Report, folder) -> str | None:
     names = list(dict.fromkeys(s for run in r.runs for s in _rows(run)))
     return bar_plot(r, folder, "discriminator",
-                    "Automatic blind test: pairs where the real reply is picked (lower is better)",
+                    "Automatic blind test: real reply picked (lower is better)",
                     "share", _rows, marks=[CHANCE] * len(names),
                     mark_label="indistinguishable (0.50)")
 

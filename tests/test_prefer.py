@@ -111,6 +111,11 @@ def test_bad_input_is_one_line_and_writes_nothing(setup, monkeypatch, capsys, tm
             f"is the blind test of run {tmp_path / 'other'}")
     refused(["--prefer", "--from", str(run), "--votes", str(tmp_path / "none.sqlite")],
             "no votes file at")
+    # this run's test, made on another dataset
+    with BlindStore(votes) as store:
+        store.set_meta({"run": str(run.resolve()), "dataset_fingerprint": "another"})
+    refused(["--prefer", "--from", str(run), "--votes", str(votes)],
+            "was made on another dataset")
     # a run trained on another dataset
     other = write_dataset(tmp_path / "other-data", conversations=30, seed=1)
     code, _, err = run_cli(["train", str(other), "--prefer", "--from", str(run), "-o", str(out)],

@@ -89,9 +89,10 @@ def self_play_contexts(dataset: Dataset, settings: PreferSettings):
     return found
 
 
-def vote_pairs(votes: Path, run: Path) -> tuple[list[Pair], int]:
+def vote_pairs(votes: Path, run: Path, fingerprint: str | None = None
+               ) -> tuple[list[Pair], int]:
     """(pairs from the answers that spotted the twin, answers the twin fooled), refusing a votes
-    file from another run."""
+    file from another run or another dataset (its fingerprint)."""
     from doppel.blindtest.prepare import REAL, TWIN
     from doppel.blindtest.store import BlindStore
 
@@ -102,6 +103,9 @@ def vote_pairs(votes: Path, run: Path) -> tuple[list[Pair], int]:
         if meta.get("run") != os.path.abspath(run):
             raise DoppelError(f"votes file {votes} is the blind test of run {meta.get('run')}, "
                               f"not of {os.path.abspath(run)}; pass that run's votes")
+        if meta.get("dataset_fingerprint") not in (None, fingerprint):
+            raise DoppelError(f"votes file {votes} was made on another dataset (fingerprints "
+                              "differ); pass the votes of this run on this dataset")
         items = {item.id: item for item in store.items()}
         pairs: dict[int, Pair] = {}
         fooled = 0
@@ -213,7 +217,8 @@ def prefer(dataset_dir: Path, run: Path, out: Path, settings: PreferSettings | N
     if Path(out).resolve() == Path(run).resolve():
         raise DoppelError("the preference stage writes a new run folder: pass another -o")
     contexts = self_play_contexts(dataset, settings)
-    voted, fooled = vote_pairs(Path(votes), Path(run)) if votes else ([], 0)
+    voted, fooled = (vote_pairs(Path(votes), Path(run), dataset.fingerprint) if votes
+                     else ([], 0))
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     loaded = load_policy(Path(run), info)

@@ -20,6 +20,9 @@ def command(target: TrainCommand, overrides: OptionFlags[TrainConfig] = None) ->
     from doppel.train.config import load_config
 
     dataset_dir, output, dry_run = target.dataset_dir, target.output, target.dry_run
+    if target.prefer or target.from_run or target.votes:
+        _prefer(target)
+        return
     if not dry_run:
         distributed.start()  # under torchrun: from here on, an error on any rank ends them all
     config = distributed.on_every_rank(lambda: load_config(target.recipe, overrides))
@@ -37,6 +40,24 @@ def command(target: TrainCommand, overrides: OptionFlags[TrainConfig] = None) ->
             f"run folder: {run_dir}\nnext: doppel chat {run_dir}   |   "
             f"doppel eval {run_dir} --data {dataset_dir} -o EVAL_DIR"
         )
+
+
+def _prefer(target: TrainCommand) -> None:
+    """--prefer --from RUN [--votes FILE]: the preference stage (train/prefer.py)."""
+    from doppel.errors import DoppelError
+    from doppel.train.prefer import PreferSettings, prefer
+
+    if not target.prefer:
+        raise DoppelError("--from and --votes go with --prefer (the preference stage)")
+    if target.from_run is None:
+        raise DoppelError("--prefer needs --from RUN_DIR: the LoRA run it starts from")
+    if target.resume or target.dry_run:
+        raise DoppelError("--prefer runs in one go: no --resume or --dry-run")
+    run_dir = prefer(target.dataset_dir, target.from_run, target.output,
+                     PreferSettings(pairs=target.prefer_pairs), votes=target.votes,
+                     force=target.force, say=typer.echo)
+    typer.echo(f"run folder: {run_dir}\nnext: doppel eval {run_dir} {target.from_run} --data "
+               f"{target.dataset_dir} -o EVAL_DIR")
 
 
 def _relaunch(nproc: int) -> None:

@@ -61,18 +61,24 @@ class Attributor:
         return sum(g == speaker for g in self.predict(replies)) / len(replies)
 
 
-def _features(kind: str):
-    """The vectorizer: char n-grams alone, or word n-grams and char n-grams side by side."""
+def ngram_vectorizers() -> list[tuple[str, Any]]:
+    """("words", word unigrams and bigrams), ("chars", char n-grams within words): the n-grams
+    attribution reads, and the discriminator (eval/discriminator.py) beside its habits."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
 
-    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), lowercase=False,
-                            sublinear_tf=True, max_features=200_000)
-    if kind == "char":
-        return chars
     words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=WORD_PATTERN,
                             sublinear_tf=True, max_features=200_000)
-    return FeatureUnion([("words", words), ("chars", chars)])
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), lowercase=False,
+                            sublinear_tf=True, max_features=200_000)
+    return [("words", words), ("chars", chars)]
+
+
+def _features(kind: str):
+    """The vectorizer: char n-grams alone, or word n-grams and char n-grams side by side."""
+    from sklearn.pipeline import FeatureUnion
+
+    found = ngram_vectorizers()
+    return found[1][1] if kind == "char" else FeatureUnion(found)
 
 
 def train_attributor(

@@ -52,15 +52,17 @@ def top_friends(dataset: Dataset, candidates: list[str], count: int) -> list[str
 
 
 def build_contexts(
-    dataset: Dataset, speakers: list[str], max_contexts: int, history_turns: int, seed: int
+    dataset: Dataset, speakers: list[str], max_contexts: int, history_turns: int, seed: int,
+    split: str = "val",
 ) -> list[Context]:
-    """Up to max_contexts held-out points where one of `speakers` replies after someone else.
+    """Up to max_contexts held-out points where one of `speakers` replies after someone else
+    (points of the train split for `split="train"`: the preference stage's pairs).
 
     Each speaker's candidates are shuffled with the seed, then taken round-robin, so every
     speaker gets an equal share unless it runs out of held-out turns.
     """
     candidates: dict[str, list[Context]] = {s: [] for s in speakers}
-    for conversation_id, turns in conversation_turns(dataset, "val"):
+    for conversation_id, turns in conversation_turns(dataset, split):
         for index in range(1, len(turns)):
             turn = turns[index]
             if turn.speaker not in candidates:

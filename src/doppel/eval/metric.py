@@ -39,12 +39,24 @@ class Scale:
     floor_label: str = "floor"
     ceiling_label: str = "ceiling"
     within_noise: bool = False  # the run's change from base: its 95% interval holds 0
+    # what the plain paragraph says of a run on the wrong side of its floor ("" : "the twin is
+    # still further from you than FLOOR_LABEL are")
+    floor_phrase: str = ""
 
     @staticmethod
     def noisy(row) -> bool:
         """Whether a row's change from base is within noise (no interval counts as noise)."""
         found = getattr(row, "intervals", None)
         return found is None or found.within_noise
+
+    @property
+    def worse_than_floor(self) -> bool:
+        """Whether the run sits on the wrong side of its floor: further from the person than what
+        no likeness gives (a style distance above other speakers' real messages), however much
+        of the gap from the base model it closed."""
+        if self.floor is None or self.run is None:
+            return False
+        return self.run > self.floor if self.lower_is_better else self.run < self.floor
 
     @property
     def gap_closed(self) -> float | None:

@@ -3,7 +3,9 @@
 Each registered metric says its part (Metric.plain: "replies sound more like you", "fit the
 conversation"), from the same rows as the tables, and a change is only called a change when its
 paired 95% interval leaves out 0. Metrics with a floor and a ceiling add how much of the gap
-between the base model and the user's own messages the run closed.
+between the base model and the user's own messages the run closed, and, where the run is still
+worse than its floor (further from the user than other friends' real messages), say so: a gap
+closed from far away can still leave the twin less like the user than anyone else.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from doppel.eval import markdown as md
-from doppel.eval.metric import Metric, Said
+from doppel.eval.metric import Metric, Said, Scale
 from doppel.eval.results import RunResult
 
 VOICE = "replies sound more like you"
@@ -53,17 +55,30 @@ def _unmeasured(run: RunResult, me: str) -> str:
     return "not measured"
 
 
+def floor_words(scale: Scale) -> str:
+    """'the twin is still further from you than other speakers' real messages are (0.12 against
+    0.08)', for a run on the wrong side of its floor; '' otherwise."""
+    if not scale.worse_than_floor:
+        return ""
+    phrase = scale.floor_phrase or (f"the twin is still further from you than "
+                                    f"{scale.floor_label} are")
+    return f"{phrase} ({md.number(scale.run)} against {md.number(scale.floor)})"
+
+
 def gap_said(metric: Metric, run: RunResult, me: str, report) -> list[Said]:
-    """'style distance closes 60% of the gap between the base model and yourself'."""
+    """'style distance closes 60% of the gap between the base model and yourself', and, for a
+    run still worse than its floor, that the gap closed does not make it like you yet."""
     if metric.scales is None:
         return []
     scale = metric.scales(run, report).get(me)
-    closed = scale.gap_closed if scale else None
-    if closed is None:
+    if scale is None:
         return []
+    title, closed, floor = metric.scale_title or metric.name, scale.gap_closed, floor_words(scale)
+    if closed is None:
+        return [Said(GAP, f"{title}: {floor}")] if floor else []
     noise = " (within noise)" if scale.within_noise else ""
-    return [Said(GAP, f"{metric.scale_title or metric.name} closes {closed:.0%} of the gap "
-                      f"between the base model and yourself{noise}")]
+    text = f"{title} closes {closed:.0%} of the gap between the base model and yourself{noise}"
+    return [Said(GAP, text + (f", but {floor}" if floor else ""))]
 
 
 def run_sentence(run: RunResult, me: str, metrics: Sequence[Metric], report) -> str:

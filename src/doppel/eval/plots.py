@@ -52,7 +52,8 @@ def _short(value: float | None) -> str:
 
 def scale_bars(path: Path, title: str, rows: Sequence[tuple[str, Scale]]) -> Path:
     """One horizontal bar per row from its floor to its ceiling, the base model and the run
-    marked on it (a missing floor or ceiling leaves that end at the nearest marked value)."""
+    marked on it (a missing floor or ceiling leaves that end at the nearest marked value); a run
+    on the wrong side of its floor is drawn red, joined to the floor and labelled so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,8 +78,15 @@ def scale_bars(path: Path, title: str, rows: Sequence[tuple[str, Scale]]) -> Pat
                                 (scale.ceiling, "tab:green", f"ceiling ({scale.ceiling_label})")):
             if x is not None:
                 ax.vlines(x, y - 0.3, y + 0.3, colors=color, linewidth=3, label=once(label))
+        if scale.worse_than_floor:  # the run outside the bar: a red stretch back to the floor
+            ax.hlines(y, scale.floor, scale.run, colors="tab:red", linewidth=2, linestyles="dotted")
+            ax.annotate("worse than the floor", (scale.run, y), xytext=(0, -10), va="top",
+                        textcoords="offset points", ha="center", fontsize="x-small",
+                        color="tab:red")
+        run = ("tab:red", "run (worse than its floor)") if scale.worse_than_floor \
+            else ("tab:orange", "run")
         for x, marker, color, label in ((scale.base, "o", "tab:blue", "base model"),
-                                        (scale.run, "D", "tab:orange", "run")):
+                                        (scale.run, "D", *run)):
             if x is not None:
                 ax.plot([x], [y], marker, color=color, markersize=9, label=once(label))
     ax.set_yticks(range(len(rows)), [label for label, _ in rows])

@@ -70,6 +70,41 @@ class AttributionRow:
 
 
 @dataclass
+class Giveaway:
+    """A feature that helped the discriminator pick the real reply (eval/discriminator.py): its
+    name ("words__lol", "chars__ lo", "habits__chars"), whose replies hold more of it ("twin" or
+    "real"), and its mean contribution per pair towards the right verdict."""
+
+    feature: str
+    more_in: str
+    weight: float
+
+
+@dataclass
+class DiscriminatorRow:
+    """The automatic blind test for one speaker (or all of them): the share of (real, generated)
+    pairs where the cross-fitted discriminator picked the real reply (0.5: indistinguishable)."""
+
+    contexts: int  # pairs judged
+    fine_tuned: float | None
+    base: float | None
+    intervals: Intervals | None = None  # 95% bootstrap over the pairs, paired
+    giveaways: list[Giveaway] = field(default_factory=list)  # what gave the run's replies away
+    base_giveaways: list[Giveaway] = field(default_factory=list)
+
+
+@dataclass
+class Discrimination:
+    """eval/metrics/discriminator.py's value for one run: per speaker, all speakers together,
+    and how the pairs were split into the two halves ("conversations" or "contexts")."""
+
+    speakers: dict[str, DiscriminatorRow] = field(default_factory=dict)
+    overall: DiscriminatorRow | None = None
+    halves: str | None = None
+    note: str | None = None  # why there is no verdict (too few pairs)
+
+
+@dataclass
 class MeanRow:
     """A mean across the evaluated speakers (the summary table), with its paired intervals."""
 
@@ -231,6 +266,7 @@ class RunResult:
     samples = MetricView[list[Sample]]()
     transcripts = MetricView[Transcripts]()
     canaries = MetricView[CanaryResult | None]()
+    discriminator = MetricView[Discrimination]()
 
     # --- headline views (commands, the demo's table) ---------------------------------------
     @property

@@ -22,7 +22,8 @@ def _found(report: Report, metric: Metric) -> list[tuple[str, str, Scale]]:
 
 def _gap(scale: Scale) -> str:
     closed = scale.gap_closed
-    return "n/a" if closed is None else f"{closed:.0%}"
+    found = "n/a" if closed is None else f"{closed:.0%}"
+    return found + ("; worse than the floor" if scale.worse_than_floor else "")
 
 
 def scales_section(report: Report, metrics: Sequence[Metric]) -> str:
@@ -45,7 +46,9 @@ def scales_section(report: Report, metrics: Sequence[Metric]) -> str:
             "score sits between a floor (what no likeness gives) and a ceiling (the best there "
             "is, where one exists). \"Gap closed\" is the share of the distance from the base "
             "model to the ceiling that the run covered (100%: as close as the person is to "
-            "themselves; 0%: no better than the base model).\n\n" + "\n".join(parts) + "\n")
+            "themselves; 0%: no better than the base model); a run still on the wrong side of "
+            "its floor is marked \"worse than the floor\" here and on the bar, whatever share "
+            "of the gap it closed.\n\n" + "\n".join(parts) + "\n")
 
 
 def write_scales(report: Report, metrics: Sequence[Metric], folder: Path) -> dict[str, str]:

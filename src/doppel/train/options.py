@@ -20,3 +20,12 @@ class TrainCommand(Options):
     force: bool = force_option("an existing run folder")
     dry_run: bool = option(False, "Print the resolved config, token and step counts and a memory "
                            "estimate, without loading weights.")
+    prefer: bool = option(False, "A preference stage on the LoRA run given with --from: DPO "
+                          "from the run's own replies (rejected) to your real ones (chosen) at "
+                          "your train-split turns, into a new run folder (-o).")
+    from_run: Path | None = option(None, "The run folder --prefer starts from.",
+                                   flags=("--from",), metavar="RUN_DIR")
+    votes: Path | None = option(None, "With --prefer: the run's blind test answers "
+                                "(RUN.blindtest.sqlite); replies friends spotted as the twin's "
+                                "join the rejected ones.", metavar="FILE")
+    prefer_pairs: int = option(64, "With --prefer: self-play pairs at most.", ge=1)

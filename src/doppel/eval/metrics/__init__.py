@@ -14,6 +14,7 @@ from doppel.eval.metrics import (
     attribution,
     blindtest,
     canaries,
+    discriminator,
     means,
     memory,
     perplexity,
@@ -46,6 +47,7 @@ def unregister(name: str) -> None:
 register(perplexity.METRIC)
 register(style.METRIC)
 register(attribution.METRIC)
+register(discriminator.METRIC)
 register(ranking.METRIC)
 register(transcripts.METRIC)
 register(samples.METRIC)

@@ -83,6 +83,7 @@ def summary(run: RunResult, me: str, r: Report) -> dict[str, tuple[str, object]]
 def scales(run: RunResult, r: Report) -> dict[str, Scale]:
     return {speaker: Scale(row.chance_hits, row.base_hits, row.fine_tuned_hits, None,
                            floor_label="chance", ceiling_label="none known",
+                           floor_phrase="the twin still ranks your real replies below chance",
                            within_noise=Scale.noisy(row))
             for speaker, row in run.ranking.items() if not row.note}
 

@@ -1,0 +1,161 @@
+"""`doppel train DATA --prefer --from RUN -o RUN2`: DPO from the run's own replies to the user's
+real ones moves a tiny run towards the real replies on those pairs, writes a run folder every
+command loads, takes friends' votes from the run's own blind test only, and refuses bad input in
+one line with nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from builders import run_cli, write_dataset, write_tiny_model
+from conftest import write_adapter_run
+from doppel.blindtest.store import BlindStore
+from doppel.runs import ADAPTER_DIR, RUN_INFO, load_run
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prefer")
+    data = write_dataset(root / "data", conversations=30)
+    base = write_tiny_model(root / "base")
+    run = write_adapter_run(root / "run", base, data, max_length=128)
+    return root, data, base, run
+
+
+def _one_line(code: int, err: str, words: str) -> None:
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().count("\n") == 0, err
+    assert words in err
+
+
+def _self_play(run, dataset, settings):
+    """The stage's self-play pairs as ids, rebuilt the way it builds them (same seed)."""
+    from doppel.data.dataset import load_dataset
+    from doppel.infer.engine import Engine
+    from doppel.infer.sampling import SamplingParams
+    from doppel.runs import read_run_info
+    from doppel.train.prefer import Pair, encode, load_policy, self_play_contexts
+
+    contexts = self_play_contexts(load_dataset(dataset), settings)
+    start = load_policy(run, read_run_info(run))
+    engine = Engine(start, max_length=128)
+    start.model.eval()
+    replies = engine.reply_many([c.history for c in contexts], [c.respondent for c in contexts],
+                                SamplingParams(seed=settings.seed,
+                                               max_new_tokens=settings.max_new_tokens))
+    pairs = [Pair(c.history, c.respondent, c.reply, tuple(r), "self-play")
+             for c, r in zip(contexts, replies, strict=True)]
+    return encode(engine, pairs, 128)
+
+
+@pytest.mark.slow
+def test_the_stage_moves_a_run_towards_the_real_replies(setup, monkeypatch, capsys):
+    from doppel.runs import read_run_info
+    from doppel.train.prefer import PreferSettings, _reference, load_policy
+
+    root, data, _, run = setup
+    out = root / "run2"
+    code, stdout, err = run_cli(["train", str(data), "--prefer", "--from", str(run), "-o",
+                                 str(out), "--prefer-pairs", "16"], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"next: doppel eval {out} {run}" in stdout
+    assert "DPO on 16 pairs (0 from votes), 2 epochs, 8 steps" in stdout
+    assert "step 8/8: loss " in stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if "step" in r]
+    assert steps[0]["reward_margin"] == pytest.approx(0.0, abs=1e-4)  # the reference itself
+    summary = rows[-1]["summary"]
+    assert summary["method"] == "dpo" and summary["self_play_pairs"] == 16
+    info = json.loads((out / "prefer.json").read_text())
+    assert info["from"] == str(run.resolve()) and info["settings"]["pairs"] == 16
+    # the same pairs, scored by the starting run and by the new one: the real reply gained on
+    # the run's own reply (what DPO is for), on most pairs
+    encoded = _self_play(run, data, PreferSettings(pairs=16))
+    before = _reference(load_policy(run, read_run_info(run)).model, encoded)
+    after = _reference(load_policy(out, read_run_info(out)).model, encoded)
+    gains = [(a[0] - a[1]) - (b[0] - b[1]) for a, b in zip(after, before, strict=True)]
+    assert sum(gains) / len(gains) > 0 and sum(g > 0 for g in gains) > len(gains) / 2
+    # a run folder every command loads: the new adapter on the same base
+    loaded = load_run(out, merge=True)
+    assert loaded.info.trained_speakers == read_run_info(run).trained_speakers
+    capsys.readouterr()  # the loads' progress bars
+    code, _, err = run_cli(["train", str(data), "--prefer", "--from", str(run), "-o", str(out)],
+                           monkeypatch, capsys)
+    _one_line(code, err, "already exists")
+
+
+def test_bad_input_is_one_line_and_writes_nothing(setup, monkeypatch, capsys, tmp_path):
+    _, data, base, run = setup
+    out = tmp_path / "out"
+
+    def refused(args: list[str], words: str) -> None:
+        code, _, err = run_cli(["train", str(data), *args, "-o", str(out)], monkeypatch, capsys)
+        _one_line(code, err, words)
+        assert not out.exists()
+
+    refused(["--prefer"], "--prefer needs --from RUN_DIR")
+    refused(["--from", str(run)], "--from and --votes go with --prefer")
+    # a run without an adapter (a full fine-tune's folder)
+    full = shutil.copytree(run, tmp_path / "full")
+    shutil.rmtree(full / ADAPTER_DIR)
+    (full / "model").mkdir()
+    refused(["--prefer", "--from", str(full)], "has no LoRA adapter")
+    # a votes file from another run's blind test
+    votes = tmp_path / "other.blindtest.sqlite"
+    with BlindStore(votes) as store:
+        store.set_meta({"run": str(tmp_path / "other"), "persona": "Alex"})
+    refused(["--prefer", "--from", str(run), "--votes", str(votes)],
+            f"is the blind test of run {tmp_path / 'other'}")
+    refused(["--prefer", "--from", str(run), "--votes", str(tmp_path / "none.sqlite")],
+            "no votes file at")
+    # this run's test, made on another dataset
+    with BlindStore(votes) as store:
+        store.set_meta({"run": str(run.resolve()), "dataset_fingerprint": "another"})
+    refused(["--prefer", "--from", str(run), "--votes", str(votes)],
+            "was made on another dataset")
+    # a run trained on another dataset
+    other = write_dataset(tmp_path / "other-data", conversations=30, seed=1)
+    code, _, err = run_cli(["train", str(other), "--prefer", "--from", str(run), "-o", str(out)],
+                           monkeypatch, capsys)
+    _one_line(code, err, "was trained on other data")
+    # a dataset with too few of the user's turns for pairs
+    small = write_dataset(tmp_path / "small", conversations=1)
+    small_run = write_adapter_run(tmp_path / "small-run", base, small, max_length=128)
+    capsys.readouterr()  # its load's progress bars
+    code, _, err = run_cli(["train", str(small), "--prefer", "--from", str(small_run), "-o",
+                            str(out)], monkeypatch, capsys)
+    _one_line(code, err, "the preference stage needs at least 8 pairs")
+    assert not out.exists()
+    # a run that does not play the user
+    info = json.loads((run / RUN_INFO).read_text())
+    sam = shutil.copytree(run, tmp_path / "sam")
+    (sam / RUN_INFO).write_text(json.dumps({**info, "trained_speakers": ["Sam"]}))
+    refused(["--prefer", "--from", str(sam)], "was not trained to play you (Alex)")
+
+
+def test_votes_that_spotted_the_twin_become_pairs_and_fooled_ones_do_not(setup, tmp_path):
+    from doppel.blindtest.store import default_store_path
+    from doppel.train.prefer import vote_pairs
+
+    _, _, _, run = setup
+    path = default_store_path(run)
+    path.unlink(missing_ok=True)
+    with BlindStore(path) as store:
+        store.set_meta({"run": str(run.resolve()), "persona": "Alex"})
+        spotted = store.add_item("c1", 3, [("Sam", "Hey.")], [["Hello! How can I help?"],
+                                                              ["heyy"]], ["twin", "real"])
+        fooled = store.add_item("c2", 5, [("Sam", "What's up?")], [["lol yeah"], ["omw"]],
+                                ["real", "twin"])
+        store.answer("Sam", spotted, 1, [None, None], "web")  # picked the real one
+        store.answer("Jo", spotted, 1, [None, None], "web")  # the same item: one pair
+        store.answer("Sam", fooled, 1, [None, None], "web")  # picked the twin's
+    try:
+        pairs, fooled_count = vote_pairs(path, run)
+    finally:
+        path.unlink()
+    assert fooled_count == 1 and len(pairs) == 1
+    assert (pairs[0].history, pairs[0].respondent, pairs[0].chosen, pairs[0].rejected) == (
+        (("Sam", "Hey."),), "Alex", ("heyy",), ("Hello! How can I help?",))

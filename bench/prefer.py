@@ -22,35 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from benchdocs import write_block
+from benchdocs import run_doppel, write_block
 
 HEADING = "## Preference stage: SFT against SFT + DPO (bench/prefer.py)"
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _doppel(args: list[str]) -> float:
-    """Run `doppel ARGS` from this checkout; returns wall seconds."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "doppel", *args], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def _timed(name: str, args: list[str], walls: dict[str, tuple[float, float]]) -> None:
     load = os.getloadavg()[0]
     print(f"{name} (load {load:.1f})", flush=True)
-    walls[name] = (_doppel(args), load)
+    walls[name] = (run_doppel(args), load)
 
 
 def _export(folder: Path, kind: str, messages: int) -> Path:
     if kind == "sample":
-        _doppel(["sample-export", str(folder / "export"), "--force"])
+        run_doppel(["sample-export", str(folder / "export"), "--force"])
         return folder / "export" / "result.json"
     from synth_script import write_export
 

@@ -38,23 +38,29 @@ def all_seeds(tmp_path_factory) -> dict[str, list[Seed]]:
     return seeds(small_sample(tmp_path_factory.mktemp("seed")))
 
 
-@pytest.mark.parametrize("source", SOURCES)
-def test_every_reader_survives_mutated_exports(source: str, all_seeds) -> None:
-    pool = all_seeds[source]
-    if not pool:
-        pytest.skip(f"no seed files for {source} (shared fixtures absent)")
+def fuzz(pool, examples: int, derandomize: bool, check) -> None:
+    """Draw `examples` mutated exports from the seed pool; `check(export, folder, seed)` each,
+    written to a temporary folder."""
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES <= 8,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=derandomize,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=st.data())
     def case(data: st.DataObject) -> None:
         seed = data.draw(st.sampled_from(pool), label="seed")
         content, zipped, cut = data.draw(mutated(seed), label="mutation")
         with tempfile.TemporaryDirectory() as folder:
-            export = write_case(Path(folder), seed, content, zipped, cut)
-            check_case(export, Path(folder) / "dataset", seed.me)
+            check(write_case(Path(folder), seed, content, zipped, cut), Path(folder), seed)
 
     case()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_reader_survives_mutated_exports(source: str, all_seeds) -> None:
+    pool = all_seeds[source]
+    if not pool:
+        pytest.skip(f"no seed files for {source} (shared fixtures absent)")
+    fuzz(pool, EXAMPLES, EXAMPLES <= 8,
+         lambda export, folder, seed: check_case(export, folder / "dataset", seed.me))
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -63,18 +69,8 @@ def test_every_reader_reads_or_refuses_mutated_exports(source: str, all_seeds) -
     if not pool:
         pytest.skip(f"no seed files for {source} (shared fixtures absent)")
     outcomes = []
-
-    @settings(max_examples=READER_EXAMPLES, deadline=None, database=None,
-              derandomize="DOPPEL_FUZZ_EXAMPLES" not in os.environ,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(data=st.data())
-    def case(data: st.DataObject) -> None:
-        seed = data.draw(st.sampled_from(pool), label="seed")
-        content, zipped, cut = data.draw(mutated(seed), label="mutation")
-        with tempfile.TemporaryDirectory() as folder:
-            outcomes.append(check_read(write_case(Path(folder), seed, content, zipped, cut)))
-
-    case()
+    fuzz(pool, READER_EXAMPLES, "DOPPEL_FUZZ_EXAMPLES" not in os.environ,
+         lambda export, folder, seed: outcomes.append(check_read(export)))
     assert len(outcomes) >= READER_EXAMPLES  # every drawn input was read or refused
 
 

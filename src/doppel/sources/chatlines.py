@@ -62,15 +62,7 @@ def entries(file: TextFile, parse: Parse, on_read: Callable[[int], None],
         tally.read += 1
         found = parse(line)
         if found is None:
-            if entry is not None and len(entry.more) < MAX_LINES:
-                entry.more.append(line)
-                tally.continued += 1
-            elif entry is not None:
-                tally.skip("line beyond a message's size")
-            elif line.strip():
-                tally.skip("line outside any message")
-            else:
-                tally.layout += 1
+            tally.follow(line, None if entry is None else entry.more, MAX_LINES)
             continue
         if entry is not None:
             yield entry

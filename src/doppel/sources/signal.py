@@ -93,15 +93,7 @@ class SignalExport:
             tally.read += 1
             found = HEADER.match(line)
             if found is None:
-                if head is not None and len(body) < MAX_LINES:
-                    body.append(line)
-                    tally.continued += 1
-                elif head is not None:
-                    tally.skip("line beyond a message's size")
-                elif line.strip():
-                    tally.skip("line outside any message")
-                else:
-                    tally.layout += 1
+                tally.follow(line, None if head is None else body, MAX_LINES)
                 continue
             tally.started += 1
             if head is not None:

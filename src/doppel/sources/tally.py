@@ -28,6 +28,19 @@ class Tally:
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] += count
 
+    def follow(self, line: str, more: list[str] | None, limit: int) -> None:
+        """A line that starts no message: joined to the open one (`more`, its lines so far) while
+        it has room, else skipped with the reason; a blank line outside any message is layout."""
+        if more is not None and len(more) < limit:
+            more.append(line)
+            self.continued += 1
+        elif more is not None:
+            self.skip("line beyond a message's size")
+        elif line.strip():
+            self.skip("line outside any message")
+        else:
+            self.layout += 1
+
     @property
     def accounted(self) -> int:
         return self.started + self.continued + self.layout + sum(self.skipped.values())

@@ -148,6 +148,8 @@ def test_forget_by_words_chat_and_date_survives_rebuild_and_prepare(user):
                         for m in c.messages)  # what training, eval and memory read
         assert not any(word in said for word in FORGOTTEN_WORDS)
         assert "Biscuit" in said and "Lighthouse" in said
+        index = Path("out/dataset/memory.sqlite").read_bytes()  # gone from the file, not hidden
+        assert not any(word.encode() in index for word in FORGOTTEN_WORDS)
 
     nothing_came_back()
     assert doppel("memory", "build", "out/dataset", "-q")[0] == 0
@@ -215,3 +217,30 @@ def test_bad_input_is_one_line_and_writes_nothing(user):
     record.write_text("{not json\n", encoding="utf-8")
     code, _, err = doppel("memory", "search", "out/dataset", "vault")
     assert code == 2 and "not a readable forget record" in err
+
+
+def test_the_bots_own_stretches_are_forgotten_too(memory_dataset, tmp_path, monkeypatch, capsys):
+    """What the bot indexed from its own chats (no conversation holds it) is forgotten by key and
+    not carried into a rebuilt index; the bot's other stretches are."""
+    from doppel.memory import NewUnit, Scope, open_index
+
+    dataset = shutil.copytree(memory_dataset, tmp_path / "dataset")
+    told = [("Sam", "my new locker combination is 9876 walrus"), ("Alex", "noted")]
+    other = [("Sam", "the bakery on Elm street has great croissants"), ("Alex", "yum")]
+    with open_index(dataset, build_if_missing=False) as memory:
+        memory.add_units([NewUnit(f"bot:42:{n}", "42", "Sam", ("user1", "user2"),
+                                  1_800_000_000.0 + 3600 * n, 1_800_000_060.0 + 3600 * n,
+                                  tuple(lines))
+                          for n, lines in enumerate((told, other))])
+    code, out, err = run_cli(["memory", "forget", dataset, "locker walrus", "--yes", "-q"],
+                             monkeypatch, capsys)
+    assert code == 0 and "forgot 1 stretches" in out, out + err
+    for build in (False, True):
+        if build:
+            assert run_cli(["memory", "build", dataset, "-q"], monkeypatch, capsys)[0] == 0
+        assert b"walrus" not in (dataset / "memory.sqlite").read_bytes()  # not merely hidden
+        with open_index(dataset, build_if_missing=False) as memory:
+            said = str([m.lines for m in memory.search("locker combination walrus 9876",
+                                                       Scope.everything(), k=10)])
+            assert "9876" not in said and "walrus" not in said
+            assert "croissants" in str(memory.search("bakery croissants", Scope.everything()))

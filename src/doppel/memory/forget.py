@@ -16,7 +16,7 @@ import orjson
 from doppel.data.forgotten import Stretch, append_forgotten, records_of
 from doppel.data.people import People
 from doppel.errors import DoppelError
-from doppel.memory.index import MEMORY_FILE, build_index
+from doppel.memory.index import MEMORY_FILE, build_index, open_index
 from doppel.memory.search import fold_words
 from doppel.memory.units import unit_text
 
@@ -76,9 +76,10 @@ def choose(dataset: Path, query: str | None, chat: str | None,
 
 
 def forget(dataset: Path, stretches: list[Stretch], how: str, progress: bool) -> Path:
-    """Record the stretches, then rebuild the index without them (its own embedder again)."""
-    with _index(dataset) as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'embedder_source'").fetchone()
+    """Record the stretches, then rebuild the index without them with its own embedder (which
+    must load, and the index be of this version, before anything is written)."""
+    with open_index(dataset, build_if_missing=False) as memory:
+        embedder = memory.meta.get("embedder_source")
     path = append_forgotten(dataset, records_of(stretches, how))
-    build_index(dataset, row[0] if row else None, progress)
+    build_index(dataset, embedder, progress)
     return path

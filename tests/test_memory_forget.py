@@ -48,9 +48,14 @@ def _chat(name: str, kind: str, chat_id: int, talks: dict[int, tuple[tuple[str, 
     return {"name": name, "type": kind, "id": chat_id, "messages": messages}
 
 
-def write_export(path: Path) -> Path:
-    """Alex's Telegram export: a chat with Sam, and two groups both called "Book club"."""
-    sam = {d: (SAM, {1: BIKE, 3: VAULT, 12: BISCUIT}.get(d)) for d in range(14)}
+NEWER = "Biscuit learned to sit yesterday"  # only in the newer export, day 20
+
+
+def write_export(path: Path, newer: bool = False) -> Path:
+    """Alex's Telegram export: a chat with Sam, and two groups both called "Book club"; a newer
+    export also has Sam's chat from two days earlier (conversation numbers shift) and later."""
+    days = range(-2, 21) if newer else range(14)
+    sam = {d: (SAM, {1: BIKE, 3: VAULT, 12: BISCUIT, 20: NEWER}.get(d)) for d in days}
     kim_club = {d: (KIM, SAFFRON if d == 4 else None) for d in (2, 4, 6)}
     jo_club = {d: (JO, LIGHTHOUSE if d == 5 else None) for d in (3, 5, 7)}
     export = {"personal_information": {"user_id": 7, "first_name": "Alex"},
@@ -157,6 +162,11 @@ def test_forget_by_words_chat_and_date_survives_rebuild_and_prepare(user):
     code, _, err = doppel(*PREPARE, "--force")
     assert code == 0, err
     nothing_came_back()
+    write_export(Path("export/result.json"), newer=True)
+    code, _, err = doppel(*PREPARE, "--force")
+    assert code == 0, err
+    nothing_came_back()
+    assert "learned" in _found(doppel, "Biscuit learned to sit")  # what is new stays
 
     # what was forgotten: by date and chat, never the text, in the listing and in the record
     code, out, err = doppel("memory", "forget", "out/dataset", "--list")

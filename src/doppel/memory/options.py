@@ -41,8 +41,9 @@ class MemoryForgetOptions(Options):
         metavar="DATE")
     yes: bool = option(False, "forget: do it (without it, forget only shows what would go).",
                        flags=("--yes",))
-    show_list: bool = option(False, "forget: show what was forgotten (dates and chats, never the "
-                        "text).", flags=("--list",))
+    show_list: bool = option(
+        False, "forget: show what was forgotten (dates and chats, never the text).",
+        flags=("--list",))
 
     @field_validator("before")
     @classmethod

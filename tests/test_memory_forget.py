@@ -214,6 +214,8 @@ def test_bad_input_is_one_line_and_writes_nothing(user):
         assert not record.exists()
     code, _, err = doppel("memory", "search", "out/dataset", "vault", "--yes")
     assert code == 2 and "`doppel memory forget`'s" in err
+    code, out, _ = doppel("memory", "forget", "out/dataset", "--list")
+    assert code == 0 and "nothing forgotten in out/dataset" in out
     # a dataset without an index: one line that says how to build one
     shutil.copytree("out/dataset", "out/bare")
     Path("out/bare/memory.sqlite").unlink()

@@ -31,13 +31,14 @@ if TYPE_CHECKING:
     from doppel.data.dataset import Dataset
 
 WORD = re.compile(r"\w+")
-_MARKER = re.compile(r"\[[^\[\]\n]{1,40}\]")  # "[photo]", "[voice 0:07]", "[phone]": not said
+# not said: markers ("[photo]", "[voice 0:07]", "[phone]") and links
+_UNSAID = re.compile(r"\[[^\[\]\n]{1,40}\]|(?:https?://|www\.)\S+")
 _NUMBER = re.compile(r"\d{2,}[^\W\d_]{0,2}")  # "18", "2024", "18th", "5к": a date, an amount
 MIN_CHARS = 4  # shorter words are too often small talk ("lol"); a name counts from 3
 NAME_CHARS = 3
 MIN_CONVERSATIONS = 2  # a fact recurs: this many of its chat's conversations hold it
 SALIENCE = 3.0  # a name's or a number's share of its chat over its share elsewhere, at least
-WORD_SALIENCE = 8.0  # the same for any other word: only what one chat talks about
+WORD_SALIENCE = 6.0  # the same for any other word: only what one chat talks about
 # a fact comes up now and then: a word in more of its chat's conversations than this is how
 # someone talks ("quite", "things"), not what they talk about (a name may come up more often)
 WORD_SHARE = 0.1
@@ -104,8 +105,8 @@ def _casing(text: str) -> Iterator[tuple[str, str]]:
     """Each word said (markers and clock times left out) and what its case tells: "capital" or
     "lower" mid-sentence, or "" (nothing: a sentence start, text written in one case, a shouted
     word, a number)."""
-    if "[" in text:
-        text = _MARKER.sub(" ", text)
+    if "[" in text or "http" in text or "www." in text:
+        text = _UNSAID.sub(" ", text)
     cased = any(ch.isupper() for ch in text) and any(ch.islower() for ch in text)
     for match in WORD.finditer(text):
         word = match.group()
@@ -159,7 +160,7 @@ class WordCounts:
         """Count one conversation's (speaker id, text) pairs; returns the stems it holds (of
         `among`, when given)."""
         seen: set[str] = set()
-        scripts = set()
+        scripts = {"number"}  # any conversation could name a number: they compare with all
         for speaker, text in said:
             for word, case in _casing(text):
                 scripts.add(script(word))

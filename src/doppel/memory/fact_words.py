@@ -3,17 +3,21 @@
 A fact is a name (of a person, a pet, a place), a number or date, or a word that belongs to one
 chat far more than to the others, and it recurs: at least MIN_CONVERSATIONS conversations of
 that chat hold it. "Belongs" is salience across scopes: the share of its chat's conversations
-that hold the word over its share of the other chats' conversations (add-one smoothed). A name
-or a number belongs to its chat when it is never said elsewhere or its salience is at least
-SALIENCE; any other word needs WORD_SALIENCE, a chat's own topic. A merely uncommon word
-("asks", "bowl") is spread over chats and is not picked; a word salad is no one's and picks
-nothing (and with one chat only, nothing is salient: only names and numbers count).
+that hold the word over its share of the other chats' conversations (add-one smoothed), among
+the chats that write in its script (a friend you write Russian with owns no common Russian word).
+A name belongs to its chat when it is never said elsewhere or its salience is at least SALIENCE,
+and comes up in at most NAME_SHARE_MAX of its chat's conversations. A number or any other word
+needs WORD_SALIENCE (a chat's own topic), two people saying it, and at most WORD_SHARE of its
+chat's conversations (a word in more is how someone talks, not what they talk about). A merely
+uncommon word ("asks", "bowl") is spread over chats and is not picked; a word salad is no one's
+and picks nothing; with one chat only, nothing is salient and only its names count. The people's
+own names ("Hi Alex") greet rather than tell, and are left out.
 
 Words are compared by their Snowball stem, so "Звенигородом" and "Звенигороде" are one place
-and "pelicans" is "pelican". A name is a word its writers capitalise: in text that uses both
-cases (someone who writes all in lowercase, or shouts, tells nothing), capitalised in at least
-NAME_SHARE of its uses mid-sentence, or, never used mid-sentence, never written lowercase.
-Deterministic, no model: counts over the dataset's own conversations.
+and "pelicans" is "pelican". A name is a word its writers capitalise mid-sentence: in text that
+uses both cases (someone who writes all in lowercase, or shouts, tells nothing), capitalised in
+at least NAME_SHARE of its mid-sentence uses. Markers ("[photo]"), links and clock times are not
+words said. Deterministic, no model: counts over the dataset's own conversations.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ _NUMBER = re.compile(r"\d{2,}[^\W\d_]{0,2}")  # "18", "2024", "18th", "5к": a d
 MIN_CHARS = 4  # shorter words are too often small talk ("lol"); a name counts from 3
 NAME_CHARS = 3
 MIN_CONVERSATIONS = 2  # a fact recurs: this many of its chat's conversations hold it
-SALIENCE = 3.0  # a name's or a number's share of its chat over its share elsewhere, at least
-WORD_SALIENCE = 6.0  # the same for any other word: only what one chat talks about
+SALIENCE = 3.0  # a name's share of its chat over its share elsewhere, at least
+WORD_SALIENCE = 6.0  # the same for a number or another word: only what one chat talks about
 # a fact comes up now and then: a word in more of its chat's conversations than this is how
 # someone talks ("quite", "things"), not what they talk about (a name may come up more often)
 WORD_SHARE = 0.1
@@ -205,12 +209,12 @@ class WordCounts:
             return None
         elsewhere = sum(found.chats.values()) - held
         share = held / self.chats[chat, name]
-        if share > (WORD_SHARE if kind == "word" else NAME_SHARE_MAX):
+        if share > (NAME_SHARE_MAX if kind == "name" else WORD_SHARE):
             return None
         salience = share / ((elsewhere + 1) / (totals[name] - self.chats[chat, name] + 1))
-        if kind == "word" and salience < WORD_SALIENCE:
+        if kind == "name" and elsewhere and salience < SALIENCE:
             return None
-        if kind != "word" and elsewhere and salience < SALIENCE:
+        if kind != "name" and salience < WORD_SALIENCE:
             return None
         return FactWord(word, key, kind, chat, held, elsewhere, round(salience, 2))
 

@@ -105,25 +105,29 @@ def _clock(text: str, start: int, end: int) -> bool:
         text[start - 1:start] == ":" and start > 1 and text[start - 2].isdigit())
 
 
-def _casing(text: str) -> Iterator[tuple[str, str]]:
-    """Each word said (markers and clock times left out) and what its case tells: "capital" or
-    "lower" mid-sentence, or "" (nothing: a sentence start, text written in one case, a shouted
-    word, a number)."""
+def said_words(text: str) -> tuple[str, bool, Iterator[re.Match]]:
+    """The text with what was not said blanked (markers, links), whether it uses both cases, and
+    its words (clock times left out)."""
     if "[" in text or "http" in text or "www." in text:
         text = _UNSAID.sub(" ", text)
     cased = any(ch.isupper() for ch in text) and any(ch.islower() for ch in text)
-    for match in WORD.finditer(text):
-        word = match.group()
-        if word[0].isdigit() and _clock(text, match.start(), match.end()):
-            continue
-        if not cased or word.isupper() or not word[0].isalpha():
-            yield word, ""
-            continue
-        before = text[:match.start()].rstrip()
-        if before and (before[-1].isalnum() or before[-1] in _MID):
-            yield word, "capital" if word[0].isupper() else "lower"
-        else:
-            yield word, "" if word[0].isupper() else "lower"
+    words = (m for m in WORD.finditer(text)
+             if not (m.group()[0].isdigit() and _clock(text, m.start(), m.end())))
+    return text, cased, words
+
+
+def _case(text: str, match: re.Match, cased: bool) -> str:
+    """What a word's case tells: "capital" or "lower" mid-sentence, or "" (nothing: a sentence
+    start, text written in one case, a shouted word, a number)."""
+    word = match.group()
+    if not cased or word.isupper() or not word[0].isalpha():
+        return ""
+    at = match.start() - 1
+    while at >= 0 and text[at].isspace():  # the character before the word (no copy)
+        at -= 1
+    if at >= 0 and (text[at].isalnum() or text[at] in _MID):
+        return "capital" if word[0].isupper() else "lower"
+    return "" if word[0].isupper() else "lower"
 
 
 @dataclass
@@ -165,8 +169,10 @@ class WordCounts:
         `among`, when given)."""
         seen: set[str] = set()
         scripts = {"number"}  # any conversation could name a number: they compare with all
-        for speaker, text in said:
-            for word, case in _casing(text):
+        for speaker, said_text in said:
+            text, cased, words = said_words(said_text)
+            for match in words:
+                word = match.group()
                 scripts.add(script(word))
                 key = stem(word)
                 if among is not None and key not in among:
@@ -176,6 +182,7 @@ class WordCounts:
                     found = self.words[key] = _Word()
                 found.forms[word.casefold()] += 1
                 found.speakers.add(speaker)
+                case = _case(text, match, cased)
                 if case:
                     setattr(found, case, getattr(found, case) + 1)
                 if key not in seen:

@@ -23,6 +23,7 @@ words said. Deterministic, no model: counts over the dataset's own conversations
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -78,7 +79,10 @@ def script(word: str) -> str:
         return "number"
     if any("\u0400" <= ch <= "\u04ff" for ch in word):
         return "cyrillic"
-    return "latin" if word.isascii() else "other"
+    if word.isascii() or all(unicodedata.name(ch, "").startswith("LATIN")
+                             for ch in word if ch.isalpha()):
+        return "latin"  # "zürich" and "café" too
+    return "other"
 
 
 @lru_cache(maxsize=1 << 18)

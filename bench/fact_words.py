@@ -1,13 +1,16 @@
 """The words the fact test picks, on the sample, its 7x export and a TV-script-shaped export.
 
-Usage: python bench/fact_words.py [--dir DIR] [--script-messages 31000]
+Usage: python bench/fact_words.py [--dir DIR] [--script-messages 31000] [--recall]
 
 Prints, per export, the words memory/fact_words.py's rule picks (by kind: names, numbers, other
 words that belong to one chat), and the words of the fact test's turns (eval's `fact_turns` with
 the demo's settings: the user's held-out turns naming a fact word an earlier chat in scope
 held), so a reader can judge what share are facts (docs/benchmarks.md, "Fact test"). The TV
 script's words are a fixed salad shared by every chat: a good rule picks nothing there.
-Reruns reuse the prepared datasets under --dir.
+--recall prints only the fact test's retrieval recall@3 on each export (its turns' memories, as
+eval searches them with the cpu-demo recipe's 512-token windows; no model needed), which also runs
+on an older checkout's src (PYTHONPATH) for a before/after on the same datasets. Reruns reuse the
+prepared datasets under --dir.
 """
 
 from __future__ import annotations
@@ -69,14 +72,36 @@ def report(name: str, path: Path) -> None:
     print(f"fact test: {len(turns)} turns of {dataset.me_name}, words: {', '.join(words) or '-'}")
 
 
+def recall(name: str, path: Path, max_length: int = 512) -> None:
+    """recall@3 of the fact test's turns on one export: the share whose memories hold the word."""
+    from doppel.data.dataset import load_dataset
+    from doppel.eval.fact_turns import fact_turns
+    from doppel.eval.memory import context_memories
+    from doppel.memory import open_index
+    from doppel.memory.facts import holds
+    from doppel.memory.scope import ChatPartners
+
+    dataset = load_dataset(path)
+    turns = fact_turns(dataset, [dataset.me_name], TURN_SETTINGS["history_turns"],
+                       TURN_SETTINGS["limit"], TURN_SETTINGS["seed"])
+    partners = ChatPartners.of(dataset)
+    with open_index(path) as index:
+        hits = [holds(list(context_memories(index, t.context, t.before, max_length, partners)),
+                      t.word) for t in turns]
+    share = f"{sum(hits) / len(hits):.2f}" if hits else "n/a"
+    print(f"{name}: recall@3 {share} ({sum(hits)} of {len(turns)} fact turns)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench-facts"))
     parser.add_argument("--script-messages", type=int, default=31_000)
+    parser.add_argument("--recall", action="store_true",
+                        help="only the fact test's retrieval recall@3 on each export")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     for name, path in datasets(args.dir, args.script_messages).items():
-        report(name, path)
+        (recall if args.recall else report)(name, path)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ that chat hold it. "Belongs" is salience across scopes: the share of its chat's 
 that hold the word over its share of the other chats' conversations (add-one smoothed), among
 the chats that write in its script (a friend you write Russian with owns no common Russian word).
 A name belongs to its chat when it is never said elsewhere or its salience is at least SALIENCE,
-and comes up in at most NAME_SHARE_MAX of its chat's conversations. A number or any other word
-needs WORD_SALIENCE (a chat's own topic), two people saying it, and at most WORD_SHARE of its
+and comes up in at most NAME_CHAT_SHARE of its chat's conversations. A number or any other word
+needs WORD_SALIENCE (a chat's own topic), two people saying it, and at most WORD_CHAT_SHARE of its
 chat's conversations (a word in more is how someone talks, not what they talk about). A merely
 uncommon word ("asks", "bowl") is spread over chats and is not picked; a word salad is no one's
 and picks nothing; with one chat only, nothing is salient and only its names count. The people's
@@ -16,7 +16,7 @@ own names ("Hi Alex") greet rather than tell, and are left out.
 Words are compared by their Snowball stem, so "Звенигородом" and "Звенигороде" are one place
 and "pelicans" is "pelican". A name is a word its writers capitalise mid-sentence: in text that
 uses both cases (someone who writes all in lowercase, or shouts, tells nothing), capitalised in
-at least NAME_SHARE of its mid-sentence uses. Markers ("[photo]"), links and clock times are not
+at least CAPITAL_SHARE of its mid-sentence uses. Markers ("[photo]"), links and clock times are not
 words said. Deterministic, no model: counts over the dataset's own conversations.
 """
 
@@ -46,9 +46,9 @@ SALIENCE = 3.0  # a name's share of its chat over its share elsewhere, at least
 WORD_SALIENCE = 6.0  # the same for a number or another word: only what one chat talks about
 # a fact comes up now and then: a word in more of its chat's conversations than this is how
 # someone talks ("quite", "things"), not what they talk about (a name may come up more often)
-WORD_SHARE = 0.1
-NAME_SHARE_MAX = 0.25
-NAME_SHARE = 2 / 3  # of its mid-sentence uses in cased text, this share capitalised: a name
+WORD_CHAT_SHARE = 0.1
+NAME_CHAT_SHARE = 0.25
+CAPITAL_SHARE = 2 / 3  # of its mid-sentence uses in cased text, this share capitalised: a name
 KINDS = ("name", "number", "word")
 _MID = frozenset(",;:-–—(\"'«»")  # after these (or a word) a capital is no sentence start
 
@@ -146,7 +146,7 @@ class _Word:
         """Its kind of fact by its shape, or None where it is too short to be one."""
         if script(word) == "number":
             return "number"
-        if self.capital and self.capital >= NAME_SHARE * (self.capital + self.lower):
+        if self.capital and self.capital >= CAPITAL_SHARE * (self.capital + self.lower):
             return "name" if len(word) >= NAME_CHARS else None
         return "word" if len(word) >= MIN_CHARS else None
 
@@ -220,7 +220,7 @@ class WordCounts:
             return None
         elsewhere = sum(found.chats.values()) - held
         share = held / self.chats[chat, name]
-        if share > (NAME_SHARE_MAX if kind == "name" else WORD_SHARE):
+        if share > (NAME_CHAT_SHARE if kind == "name" else WORD_CHAT_SHARE):
             return None
         salience = share / ((elsewhere + 1) / (totals[name] - self.chats[chat, name] + 1))
         if kind == "name" and elsewhere and salience < SALIENCE:

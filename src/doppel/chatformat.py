@@ -102,12 +102,17 @@ def group_turns(messages: Iterable[tuple[str, str]]) -> list[ChatTurn]:
 
 @dataclass(frozen=True)
 class SeparatorRules:
-    """What follows from a separator such as "\\n>>> " (mark ">", run of 3)."""
+    """What follows from a separator such as "\\n>>> " (mark ">", run of 3).
 
-    pattern: re.Pattern[str]  # the separator or a near miss ("\\n>>>>> ", "\\n>>>"): a boundary
+    A block's content follows its header's newline, so a run of the mark at the very start of
+    the content reads as a separator too: a small model that opens its reply with ">>> " (as
+    every later message of a burst opens) starts a message there, it does not write ">>>"."""
+
+    pattern: re.Pattern[str]  # the separator, a near miss ("\\n>>>>> ", "\\n>>>") or the run
+    # at the content's start (">>> "): a boundary
     partial: re.Pattern[str]  # a tail that could still grow into a separator
     hint: str  # the shortest text a boundary contains (a fast "nothing to do" check)
-    defused: str  # what a boundary in a message's own text becomes
+    defused: str  # what a boundary in a message's own text becomes (after its newline, if any)
 
 
 @lru_cache(maxsize=4)
@@ -117,8 +122,8 @@ def separator_rules(separator: str) -> SeparatorRules:
     if not body.startswith("\n") or run < 2 or body[1:] != mark * run:
         raise ValueError(f"a separator is a newline, a run of one mark and a space: {separator!r}")
     escaped = re.escape(mark)
-    return SeparatorRules(re.compile(rf"\n{escaped}{{{run},}} ?"), re.compile(rf"\n{escaped}*\Z"),
-                          "\n" + mark * run, f"\n{mark} ")
+    return SeparatorRules(re.compile(rf"(?:\A|\n){escaped}{{{run},}} ?"),
+                          re.compile(rf"(?:\A|\n){escaped}*\Z"), mark * run, f"{mark} ")
 
 
 def _rules() -> SeparatorRules:
@@ -126,7 +131,9 @@ def _rules() -> SeparatorRules:
 
 
 def split_messages(content: str) -> list[str]:
-    """Turn a generated block's content back into separate messages."""
+    """Turn a generated block's content back into separate messages. A tail that could only
+    have grown into a separator ("lol\\n>>" as the block ended) is a message never begun."""
+    content = content[:len(content) - partial_separator(content)]
     return [part.strip() for part in _rules().pattern.split(content) if part.strip()]
 
 
@@ -153,7 +160,8 @@ def defuse(text: str) -> str:
     rules = _rules()
     if _TOKEN_HINT not in text and rules.hint not in text:  # nearly every message: nothing to do
         return text
-    return rules.pattern.sub(rules.defused, strip_chat_tokens(text))
+    return rules.pattern.sub(lambda found: found[0][:found[0].startswith("\n")] + rules.defused,
+                             strip_chat_tokens(text))
 
 
 # what a text holds when defuse has anything to do: callers on a hot path (prepare, per message)

@@ -99,6 +99,50 @@ def test_the_stage_moves_a_run_towards_the_real_replies(setup, monkeypatch, caps
     _one_line(code, err, "already exists")
 
 
+def _spotted(run, dataset) -> float:
+    """The automatic blind test on the run's replies at the user's held-out turns: the share of
+    pairs where the discriminator picks the real reply (0.5: indistinguishable)."""
+    from doppel.data.dataset import load_dataset
+    from doppel.eval.contexts import build_contexts
+    from doppel.eval.discriminator import judge
+    from doppel.infer.engine import Engine
+    from doppel.infer.sampling import SamplingParams
+
+    data = load_dataset(dataset)
+    held = build_contexts(data, [data.me_name], 64, 8, seed=0)
+    engine = Engine(load_run(run), max_length=256)
+    replies = engine.reply_many([c.history for c in held], [c.respondent for c in held],
+                                SamplingParams(seed=0, max_new_tokens=16))
+    judged = judge([c.reply for c in held], [tuple(r) for r in replies],
+                   [c.conversation_id for c in held], seed=0)
+    return sum(judged.picks) / len(judged.picks)
+
+
+@pytest.mark.slow
+def test_a_preference_stage_makes_a_bad_twin_harder_to_spot(tiny_model, tmp_path, monkeypatch,
+                                                             capsys):
+    """Issue 30's done-when: a tiny run whose replies are noise (a random model; its adapter
+    reaches the output layer, so a few steps can move its next-token odds) is spotted by the
+    discriminator at every held-out turn; the stage (DPO with the RPO term, from a recipe's
+    prefer: block) moves it towards Alex's short lowercase replies, and the discriminator picks
+    the real reply far less often."""
+    data = write_dataset(tmp_path / "data", conversations=80)
+    run = write_adapter_run(tmp_path / "run", tiny_model, data, max_length=128,
+                            targets=["q_proj", "v_proj", "lm_head"])
+    before = _spotted(run, data)
+    recipe = tmp_path / "prefer.yaml"
+    recipe.write_text("max_length: 256\nprefer:\n  pairs: 32\n  learning_rate: 3.0e-2\n"
+                      "  epochs: 8\n  nll_weight: 1.0\n  max_new_tokens: 16\n")
+    capsys.readouterr()
+    code, stdout, err = run_cli(["train", str(data), "--prefer", "--from", str(run), "-o",
+                                 str(tmp_path / "run2"), "--recipe", str(recipe)],
+                                monkeypatch, capsys)
+    assert code == 0, err
+    assert "DPO on 32 pairs (0 from votes), 8 epochs, 64 steps" in stdout
+    after = _spotted(tmp_path / "run2", data)
+    assert before >= 0.95 and after <= before - 0.2, (before, after)
+
+
 def test_bad_input_is_one_line_and_writes_nothing(setup, monkeypatch, capsys, tmp_path):
     _, data, base, run = setup
     out = tmp_path / "out"

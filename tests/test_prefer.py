@@ -161,6 +161,9 @@ def test_bad_input_is_one_line_and_writes_nothing(setup, monkeypatch, capsys, tm
     refused(["--prefer", "--from", str(run), "--model", "x"], "--model does not apply")
     refused(["--prefer", "--from", str(run), "--prefer-beta", "0"], "--prefer-beta 0.0")
     refused(["--prefer", "--from", str(run), "--epochs", "1.5"], "--epochs 1.5")
+    refused(["--prefer", "--from", str(run), "--prefer-nll-weight", "-1"],
+            "--prefer-nll-weight -1.0")
+    refused(["--prefer", "--from", str(run), "--prefer-rounds", "0"], "--prefer-rounds 0")
     # a run without an adapter (a full fine-tune's folder)
     full = shutil.copytree(run, tmp_path / "full")
     shutil.rmtree(full / ADAPTER_DIR)

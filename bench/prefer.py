@@ -1,12 +1,14 @@
 """SFT alone against SFT + the preference stage (`doppel train --prefer`), same data and seed.
 
 Usage: python bench/prefer.py [--export sample|script] [--messages 31000] [--steps N]
-                              [--pairs 64] [--contexts 200] [--dir DIR] [--write-docs]
+                              [--pairs 64] [--stage "FLAGS"] [--contexts 200]
+                              [--eval-flags "FLAGS"] [--dir DIR] [--write-docs]
 
 The export is the bundled sample (`doppel sample-export`) or bench/synth_script.py's TV-script
 export of --messages messages (issue 30's "7x export"); it is prepared and trained with the
 cpu-demo recipe (--steps, default the recipe's), then `doppel train --prefer --from RUN` runs on
-top with --pairs self-play pairs, and one `doppel eval RUN-prefer RUN --max-contexts N` measures
+top with --pairs self-play pairs and --stage's other flags (e.g. "--prefer-nll-weight 1";
+a run folder per set of flags), and one `doppel eval RUN-prefer RUN --max-contexts N` measures
 both against the same base on the same held-out contexts. Every step is its own process, as a
 user types it, and is kept in --dir (a rerun reuses what is there).
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 from pathlib import Path
 
 from benchdocs import run_doppel, write_block
@@ -55,11 +59,11 @@ def _with(value, interval, digits: int = 2) -> str:
     return f"{_cell(value, digits)} [{_cell(interval[0], digits)}, {_cell(interval[1], digits)}]"
 
 
-def _rows(results: dict) -> dict[str, list[str]]:
+def _rows(results: dict, preferred: str) -> dict[str, list[str]]:
     """metric -> [base, SFT, SFT + DPO] cells for the user."""
     me = results["dataset"]["me"]
     runs = {Path(r["path"]).name: r for r in results["runs"]}
-    sft, dpo = runs["run"], runs["run-prefer"]
+    sft, dpo = runs["run"], runs[preferred]
 
     def both(get) -> list[str]:
         return [get(sft, "base"), get(sft, "fine_tuned"), get(dpo, "fine_tuned")]
@@ -102,6 +106,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=31_000, help="for --export script")
     parser.add_argument("--steps", type=int, default=None, help="SFT steps (default: cpu-demo's)")
     parser.add_argument("--pairs", type=int, default=64, help="--prefer-pairs")
+    parser.add_argument("--stage", default="", help="more flags for the preference stage")
+    parser.add_argument("--eval-flags", default="", help="more flags for the eval")
     parser.add_argument("--contexts", type=int, default=200, help="eval --max-contexts")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/doppel-bench-prefer"))
     parser.add_argument("--write-docs", action="store_true")
@@ -109,7 +115,9 @@ def main() -> None:
 
     folder = args.dir / args.export
     folder.mkdir(parents=True, exist_ok=True)
-    data, run, preferred = folder / "data", folder / "run", folder / "run-prefer"
+    tag = re.sub(r"[^a-z0-9.]+", "-", args.stage.lower()).strip("-")
+    data, run = folder / "data", folder / "run"
+    preferred = folder / ("run-prefer" + (f"-{tag}" if tag else ""))
     walls: dict[str, tuple[float, float]] = {}
     if not (data / "manifest.json").exists():
         _timed("prepare", ["prepare", str(_export(folder, args.export, args.messages)), "-o",
@@ -121,22 +129,27 @@ def main() -> None:
     if not (preferred / "run.json").exists():
         _timed("preference stage", ["train", str(data), "--prefer", "--from", str(run), "-o",
                                     str(preferred), "--prefer-pairs", str(args.pairs),
-                                    "--force"], walls)
+                                    *shlex.split(args.stage), "--force"], walls)
+    evaluated = folder / f"eval-{preferred.name}"
     _timed("eval (both runs)", ["eval", str(preferred), str(run), "--data", str(data), "-o",
-                                str(folder / "eval"), "--max-contexts", str(args.contexts),
-                                "--force"], walls)
-    results = json.loads((folder / "eval" / "results.json").read_text())
+                                str(evaluated), "--max-contexts", str(args.contexts),
+                                *shlex.split(args.eval_flags), "--force"], walls)
+    results = json.loads((evaluated / "results.json").read_text())
     lines = ["| for the user | base | SFT | SFT + DPO |", "|---|---:|---:|---:|"]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in
-              _rows(results).items()]
+              _rows(results, preferred.name).items()]
     times = "; ".join(f"{name} {wall:.0f} s (load {load:.1f})"
                       for name, (wall, load) in walls.items())
     block = (f"Export: {args.export}"
              + (f" ({args.messages:,} messages)" if args.export == "script" else "")
              + f"; cpu-demo SFT{f' ({args.steps} steps)' if args.steps else ''}, then "
-             f"--prefer-pairs {args.pairs}; eval --max-contexts {args.contexts}. Command: "
-             f"`python bench/prefer.py --export {args.export} --pairs {args.pairs} --contexts "
-             f"{args.contexts}`.\n\n" + "\n".join(lines) + f"\n\nWall time: {times or 'reused'}.")
+             f"--prefer-pairs {args.pairs} {args.stage}; eval --max-contexts {args.contexts}. "
+             f"Command: `python bench/prefer.py --export {args.export} --pairs {args.pairs}"
+             + (f" --stage \"{args.stage}\"" if args.stage else "")
+             + f" --contexts {args.contexts}"
+             + (f" --eval-flags \"{args.eval_flags}\"" if args.eval_flags else "")
+             + "`.\n\n" + "\n".join(lines)
+             + f"\n\nWall time: {times or 'reused'}.")
     print(block)
     if args.write_docs:
         write_block(HEADING, "prefer.py", block)

@@ -78,8 +78,11 @@ def write_dataset(path: Path, conversations: int = 40, seed: int = 0) -> Path:
     return path
 
 
-def write_tiny_model(path: Path, layers: int = 2, hidden: int = 64) -> Path:
-    """A randomly initialised Llama with the embedded tokenizer: fast, and local."""
+def write_tiny_model(path: Path, layers: int = 2, hidden: int = 64,
+                     initializer_range: float = 0.02) -> Path:
+    """A randomly initialised Llama with the embedded tokenizer: fast, and local.
+    initializer_range: the weights' spread (0.02, transformers' default, gives near-uniform
+    next-token odds; a few tenths lets a small adapter make one token far likelier)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -98,6 +101,7 @@ def write_tiny_model(path: Path, layers: int = 2, hidden: int = 64) -> Path:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(path)

@@ -45,8 +45,11 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
-def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length: int = 256) -> Path:
-    """A run folder with an untrained but non-zero LoRA adapter, so adapter and base differ."""
+def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length: int = 256,
+                      targets: str | list[str] = "all-linear") -> Path:
+    """A run folder with an untrained but non-zero LoRA adapter, so adapter and base differ.
+    targets: the adapted modules (["lm_head", ...] lets a tiny model's adapter move its
+    next-token odds directly)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -55,7 +58,7 @@ def write_adapter_run(path: Path, base_dir: Path, dataset_dir: Path, max_length:
 
     tokenizer = load_tokenizer(base_dir)
     torch.manual_seed(0)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False)
     model = get_peft_model(load_model(base_dir, tokenizer), config)
     path.mkdir(parents=True)
     model.save_pretrained(path / ADAPTER_DIR)

@@ -170,4 +170,7 @@ def test_defuse_leaves_ordinary_text_alone_and_strips_chat_tokens():
     plain = "no separator here, > just > arrows\n>> two"
     assert defuse(plain) is plain
     assert defuse(f"a{IM_START}b{IM_END}\n>>> c\n>>>>>d") == "ab\n> c\n> d"
+    # a message that opens with the separator's run would read as a boundary after its header
+    assert defuse(">>> print(1)\n>>>x") == "> print(1)\n> x"
+    assert split_messages(defuse(">>> print(1)")) == ["> print(1)"]
     assert clean_name(f" Sam\n{IM_END} K ") == "Sam K" and clean_name(IM_START) == "?"

@@ -30,6 +30,8 @@ def collect(deltas) -> list[str]:
     "no separator at all, just \n newlines\n> and > arrows >>>",
     "\n>>> starts with a separator\n>>> ends with one\n>>> ",
     "near misses\n>>>>> of the separator\n>>>no space\n>>>> \n>> but two is text",
+    ">>> opens as a later message would\n>>> and ends on a separator cut short\n>",
+    "glued to a word>>> a separator, :> and a >>> b are text, so is this>",
 ])
 def test_stream_splits_messages_even_when_the_separator_is_cut_across_chunks(text):
     rng = random.Random(0)
@@ -41,6 +43,20 @@ def test_stream_splits_messages_even_when_the_separator_is_cut_across_chunks(tex
         deltas += stream.feed(text, final=True)
         assert collect(deltas) == split_messages(text)
         assert all(separator_rules(MESSAGE_SEP).pattern.search(d.text) is None for d in deltas)
+
+
+def test_a_reply_that_opens_on_the_separator_or_ends_on_half_of_one_leaks_no_marks(
+        scripted_engine):
+    """The automatic blind test's ">" giveaway (docs/benchmarks.md): the reply's content follows
+    the header's newline, so a small model may open it with the separator every later message of
+    a burst opens with, or hand the floor over right after starting a new message."""
+    for text in (">>> lol yeah\n>>> omw", ">>>>lol yeah\n>>> omw\n>>", "lol yeah\n>>> omw\n>",
+                 "lol yeah>>> omw"):
+        engine = scripted_engine(text)
+        assert engine.reply([("Sam", "hey")], "Alex", SamplingParams(temperature=0)) == [
+            "lol yeah", "omw"], text
+    # arrows that are not a separator stay the user's text
+    assert split_messages(">> quoting\n-> b >>> c :>") == [">> quoting\n-> b >>> c :>"]
 
 
 def test_stream_stops_when_the_persona_hands_the_floor_over(scripted_engine):

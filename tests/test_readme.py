@@ -130,7 +130,9 @@ SEEDS: dict[str, Callable[[Path, str], Path]] = {"out/mine": _small_dataset}
 # command -> flags that cut it to a few steps (appended unless the line sets them)
 SHRINK = {
     "train": {"--max-steps": "2", "--max-length": "128", "--micro-batch-size": "2",
-              "--save-steps": "1000", "--prefer-pairs": "12"},
+              "--save-steps": "1000"},
+    # the preference stage takes no run-shaping flags (it refuses them)
+    "train --prefer": {"--max-steps": "2", "--max-length": "128", "--prefer-pairs": "12"},
     "eval": {"--quick": None, "--max-contexts": "2", "--max-new-tokens": "4",
              "--top-speakers": "1", "--no-transcripts": None, "--ppl-max-tokens": "300",
              "--fact-turns": "4"},
@@ -218,6 +220,7 @@ class ReadmeWorld:
             if seed in words and not (self.root / seed).exists():
                 build(self.root, seed)
         name = command.doppel_args[0]
+        name += " --prefer" if name == "train" and "--prefer" in words else ""
         if "--dry-run" not in words:
             for flag, value in SHRINK.get(name, {}).items():
                 if flag not in words:

@@ -87,6 +87,37 @@ def test_lora_on_two_processes_through_torchrun(tmp_path, dataset, tiny_model):
     assert load_run(out).info.method == "lora"
 
 
+@pytest.mark.slow
+def test_the_preference_stage_on_two_processes_splits_the_pairs(tmp_path, dataset, tiny_model):
+    """`torchrun ... train DATA --prefer --from RUN`: each rank writes and trains on its share of
+    the self-play pairs, the adapter's gradients are added up before every step, and rank 0
+    alone writes one run folder and prints once. Two self-play rounds share --max-steps."""
+    from safetensors.torch import load_file
+
+    from conftest import write_adapter_run
+    from doppel.runs import load_run
+
+    run_dir = write_adapter_run(tmp_path / "run", tiny_model, dataset, max_length=128)
+    out = tmp_path / "run2"
+    done = run([*TORCHRUN, "--nproc_per_node", "2", "-m", "doppel", "train", dataset,
+                "--prefer", "--from", run_dir, "-o", out, "--prefer-pairs", "16",
+                "--prefer-rounds", "2", "--epochs", "1", "--max-steps", "3",
+                "--learning-rate", "1e-3"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    for line in ("self-play round 1: 16 replies", "DPO on 16 pairs (0 from votes), 1 epochs, "
+                 "2 steps on 2 processes", "self-play round 2: 16 replies",
+                 "1 epochs, 1 steps on 2 processes"):  # the last step --max-steps leaves
+        assert done.stdout.count(line) == 1, done.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["round"]) for r in rows[:-1]] == [(1, 1), (2, 1), (3, 2)]
+    summary = rows[-1]["summary"]
+    assert (summary["processes"], summary["pairs"], summary["steps"]) == (2, 16, 3)
+    before, after = (load_file(folder / "adapter" / "adapter_model.safetensors")
+                     for folder in (run_dir, out))
+    assert any(not before[key].equal(after[key]) for key in before)
+    assert load_run(out).info.method == "lora"
+
+
 def _losses(run_dir: Path) -> dict[int, float]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {r["step"]: r["loss"] for r in rows if "loss" in r}

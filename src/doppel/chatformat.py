@@ -102,12 +102,20 @@ def group_turns(messages: Iterable[tuple[str, str]]) -> list[ChatTurn]:
 
 @dataclass(frozen=True)
 class SeparatorRules:
-    """What follows from a separator such as "\\n>>> " (mark ">", run of 3)."""
+    """What follows from a separator such as "\\n>>> " (mark ">", run of 3).
 
-    pattern: re.Pattern[str]  # the separator or a near miss ("\\n>>>>> ", "\\n>>>"): a boundary
-    partial: re.Pattern[str]  # a tail that could still grow into a separator
+    The separator is two tokens ("\\n", ">>>"; the space joins the next word), and a small
+    model writes the second without the first: at the very start of its reply (after the
+    header's newline, where every later message of a burst starts) or glued to a word
+    ("okbh>>> yeah"). Both are boundaries; a run after a space ("a >>> b", another token) is
+    text, and so is a shorter run ("\\n>> quote", ":>")."""
+
+    pattern: re.Pattern[str]  # the separator or a near miss ("\\n>>>>> ", "\\n>>>", ">>> " at
+    # the start, "word>>> "): a boundary
+    partial: re.Pattern[str]  # a tail that could still grow into a separator (while streaming)
+    unfinished: re.Pattern[str]  # a finished block's tail that only a separator begins
     hint: str  # the shortest text a boundary contains (a fast "nothing to do" check)
-    defused: str  # what a boundary in a message's own text becomes
+    defused: str  # what a boundary in a message's own text becomes (after its newline, if any)
 
 
 @lru_cache(maxsize=4)
@@ -116,9 +124,10 @@ def separator_rules(separator: str) -> SeparatorRules:
     mark, run = body[1:2], len(body) - 1
     if not body.startswith("\n") or run < 2 or body[1:] != mark * run:
         raise ValueError(f"a separator is a newline, a run of one mark and a space: {separator!r}")
-    escaped = re.escape(mark)
-    return SeparatorRules(re.compile(rf"\n{escaped}{{{run},}} ?"), re.compile(rf"\n{escaped}*\Z"),
-                          "\n" + mark * run, f"\n{mark} ")
+    escaped, word = re.escape(mark), rf"(?<=[^\s{re.escape(mark)}])"  # after a word's character
+    return SeparatorRules(re.compile(rf"(?:\A|\n|{word}){escaped}{{{run},}} ?"),
+                          re.compile(rf"(?:(?:\A|\n){escaped}*|{word}{escaped}{{1,{run - 1}}})\Z"),
+                          re.compile(rf"(?:\A|\n){escaped}*\Z"), mark * run, f"{mark} ")
 
 
 def _rules() -> SeparatorRules:
@@ -126,8 +135,12 @@ def _rules() -> SeparatorRules:
 
 
 def split_messages(content: str) -> list[str]:
-    """Turn a generated block's content back into separate messages."""
-    return [part.strip() for part in _rules().pattern.split(content) if part.strip()]
+    """Turn a generated block's content back into separate messages. A tail that could only
+    have grown into a separator ("lol\\n>>" as the block ended) is a message never begun."""
+    rules = _rules()
+    unfinished = rules.unfinished.search(content)
+    content = content[:unfinished.start()] if unfinished else content
+    return [part.strip() for part in rules.pattern.split(content) if part.strip()]
 
 
 def partial_separator(text: str) -> int:
@@ -153,7 +166,8 @@ def defuse(text: str) -> str:
     rules = _rules()
     if _TOKEN_HINT not in text and rules.hint not in text:  # nearly every message: nothing to do
         return text
-    return rules.pattern.sub(rules.defused, strip_chat_tokens(text))
+    return rules.pattern.sub(lambda found: found[0][:found[0].startswith("\n")] + rules.defused,
+                             strip_chat_tokens(text))
 
 
 # what a text holds when defuse has anything to do: callers on a hot path (prepare, per message)

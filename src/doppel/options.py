@@ -180,10 +180,12 @@ def flag_of(model: type[BaseModel], path: tuple[str | int, ...]) -> str:
     return ".".join(names)
 
 
-def describe(model: type[BaseModel], error: ValidationError, source: str | None = None) -> str:
-    """A validation error as one line: the flag (or, for a recipe file, the key) and the problem."""
+def describe(model: type[BaseModel], error: ValidationError, source: str | None = None,
+             within: tuple[str, ...] = ()) -> str:
+    """A validation error as one line: the flag (or, for a recipe file, the key) and the problem.
+    `within`: where in `model` the option set that refused sits (a recipe's block)."""
     first = error.errors()[0]
-    loc = tuple(first.get("loc", ()))
+    loc = (*within, *first.get("loc", ()))
     message = first["msg"].removeprefix("Value error, ")
     if not loc:  # a model validator: a combination of options
         return message + (f" (in {source})" if source else "")
@@ -206,16 +208,32 @@ def build(model: type[BaseModel], values: Mapping[str, Any], source: str | None 
     except ValidationError as error:
         raise DoppelError(describe(model, error, _source_of(error, source, flags))) from None
     except OptionError as error:  # an Options model (or one nested in it) refused a value
-        if source:
-            where = _source_of(error.error, source, flags)
-            raise DoppelError(describe(error.model, error.error, where)) from None
+        within = _path_of(model, error.model)
+        if source or within:
+            where = _source_of(error.error, source, flags, within)
+            raise DoppelError(describe(model if within else error.model, error.error, where,
+                                       within)) from None
         raise
 
 
-def _source_of(error: ValidationError, source: str | None, flags: Collection[str]) -> str | None:
-    """The file to name for this error, or None when the bad value came from a flag."""
-    loc = error.errors()[0].get("loc", ())
-    return None if loc and loc[0] in flags else source
+def _path_of(model: type[BaseModel], nested: type[BaseModel]) -> tuple[str, ...]:
+    """Where the option set `nested` sits in `model` (() for the model itself or not found)."""
+    for name, info in model.model_fields.items():
+        if info.annotation is nested:
+            return (name,)
+    return ()
+
+
+def _source_of(error: ValidationError, source: str | None, flags: Collection[str],
+               within: tuple[str, ...] = ()) -> str | None:
+    """The file to name for this error, or None when the bad value came from a flag (`flags`:
+    the given flags' keys, or their nested values where a block's flag was given)."""
+    given: Any = flags
+    for part in (*within, *error.errors()[0].get("loc", ())):
+        if not isinstance(given, Collection) or part not in given:
+            return source
+        given = given[part] if isinstance(given, Mapping) else None
+    return None
 
 
 def nest(model: type[BaseModel], flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,8 @@ def command(target: TrainCommand, overrides: OptionFlags[TrainConfig] = None) ->
     from doppel.train.config import load_config
 
     dataset_dir, output, dry_run = target.dataset_dir, target.output, target.dry_run
-    if target.prefer or target.from_run or target.votes:
-        _prefer(target)
+    if target.prefer or target.from_run or target.votes or "prefer" in overrides:
+        _prefer(target, overrides)
         return
     if not dry_run:
         distributed.start()  # under torchrun: from here on, an error on any rank ends them all
@@ -42,22 +42,54 @@ def command(target: TrainCommand, overrides: OptionFlags[TrainConfig] = None) ->
         )
 
 
-def _prefer(target: TrainCommand) -> None:
+# the flags a preference stage reads (its own block's keys, by the same names, or as they are);
+# any other training flag shapes a likelihood run, not this stage, and is refused
+STAGE_FLAGS = ("learning_rate", "epochs", "grad_accum")  # set the prefer: block's keys
+SHARED_FLAGS = ("max_steps", "max_length", "seed", "nproc")  # read as they are
+
+
+def _prefer(target: TrainCommand, overrides: dict) -> None:
     """--prefer --from RUN [--votes FILE]: the preference stage (train/prefer.py)."""
     from doppel.errors import DoppelError
-    from doppel.train.prefer import PreferSettings, prefer
+    from doppel.options import flag_of
+    from doppel.train import distributed
+    from doppel.train.config import load_config
+    from doppel.train.prefer import prefer
 
     if not target.prefer:
-        raise DoppelError("--from and --votes go with --prefer (the preference stage)")
+        given = [*(["--from"] if target.from_run else []), *(["--votes"] if target.votes else []),
+                 *(flag_of(TrainConfig, ("prefer", key)) for key in overrides.get("prefer", {}))]
+        raise DoppelError(f"{given[0]} goes with --prefer (the preference stage)")
     if target.from_run is None:
         raise DoppelError("--prefer needs --from RUN_DIR: the LoRA run it starts from")
     if target.resume or target.dry_run:
         raise DoppelError("--prefer runs in one go: no --resume or --dry-run")
-    run_dir = prefer(target.dataset_dir, target.from_run, target.output,
-                     PreferSettings(pairs=target.prefer_pairs), votes=target.votes,
-                     force=target.force, say=typer.echo)
-    typer.echo(f"run folder: {run_dir}\nnext: doppel eval {run_dir} {target.from_run} --data "
-               f"{target.dataset_dir} -o EVAL_DIR")
+    other = [key for key in overrides if key not in (*STAGE_FLAGS, *SHARED_FLAGS, "prefer")]
+    if other:
+        raise DoppelError(
+            f"{flag_of(TrainConfig, (other[0],))} does not apply to --prefer (the stage trains "
+            "the run's adapter as it is); it reads the recipe's prefer: block, the --prefer-* "
+            "flags, --learning-rate, --epochs, --grad-accum, --max-steps, --max-length, --seed "
+            "and --nproc")
+    stage = {**overrides.get("prefer", {}),
+             **{key: overrides[key] for key in STAGE_FLAGS if key in overrides}}
+    given = {**{key: overrides[key] for key in SHARED_FLAGS if key in overrides},
+             **({"prefer": stage} if stage else {})}
+    run_recipe = Path(target.from_run) / "recipe.yaml"
+    recipe = target.recipe or (str(run_recipe) if run_recipe.is_file() else None)
+    distributed.start()
+    config = distributed.on_every_rank(lambda: load_config(recipe, given))
+    if config.nproc > 1 and not distributed.launched():
+        _relaunch(config.nproc)
+    run_dir = prefer(target.dataset_dir, target.from_run, target.output, config,
+                     votes=target.votes, force=target.force, say=_on_rank_zero(typer.echo))
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(f"run folder: {run_dir}\nnext: doppel eval {run_dir} {target.from_run} "
+                   f"--data {target.dataset_dir} -o EVAL_DIR")
+
+
+def _on_rank_zero(say):
+    return say if int(os.environ.get("RANK", "0")) == 0 else (lambda *_: None)
 
 
 def _relaunch(nproc: int) -> None:

@@ -20,6 +20,30 @@ from doppel.options import Options, build, option, precision_option
 DEFAULT_RECIPE = "cpu-demo"
 
 
+class PreferConfig(Options):
+    """The preference stage's settings (`doppel train --prefer`, train/prefer.py): a recipe's
+    `prefer:` block, under its `--prefer-*` flags; with --prefer, --learning-rate, --epochs and
+    --grad-accum set this block's keys of the same name (the stage's, not the run's)."""
+
+    pairs: int = option(64, "With --prefer: self-play pairs at most (your train-split turns "
+                        "after someone else).", flags=("--prefer-pairs",), ge=1)
+    beta: float = option(0.1, "With --prefer: DPO's beta, how far the margin may pull the run "
+                         "from where it starts.", flags=("--prefer-beta",), gt=0)
+    nll_weight: float = option(0.0, "With --prefer: weight of the real reply's mean NLL added "
+                               "to the DPO loss (RPO; 0: plain DPO).",
+                               flags=("--prefer-nll-weight",), ge=0)
+    rounds: int = option(1, "With --prefer: self-play rounds (each writes new replies with the "
+                         "adapter the last round left and starts from it).",
+                         flags=("--prefer-rounds",), ge=1)
+    learning_rate: float = option(5e-5, "the stage's learning rate (constant, AdamW)",
+                                  flag=False, gt=0)
+    epochs: int = option(2, "passes over the pairs per round", flag=False, ge=1)
+    grad_accum: int = option(4, "pairs per optimizer step (per process)", flag=False, ge=1)
+    max_new_tokens: int = option(64, "tokens at most in a self-play reply", flag=False, ge=1)
+    history_turns: int = option(12, "turns of context before each pair's reply", flag=False,
+                                ge=1)
+
+
 class TrainConfig(Options):
     """Everything that decides how a run is made. Each field is a recipe key; the ones marked
     flag=False are set in recipes only (they were never flags)."""
@@ -56,6 +80,7 @@ class TrainConfig(Options):
         0.0, "share of training windows that open with memories (from strictly earlier "
         "conversations in their scope, doppel.memory) so the model learns to use them", ge=0,
         le=1)
+    prefer: PreferConfig = PreferConfig()  # the recipe's `prefer:` block (train --prefer)
     seed: int = option(0, "seed for weights init, data order and dropout")
     save_steps: int = option(200, "checkpoint every N optimizer steps", ge=1)
     logging_steps: int = option(5, "log loss and throughput every N steps", ge=1)
@@ -110,4 +135,8 @@ def load_config(recipe: str | None, overrides: dict) -> TrainConfig:
     if not isinstance(values, dict):
         raise DoppelError(f"recipe {source} must be a mapping of settings")
     given = {key: value for key, value in overrides.items() if value is not None}
-    return build(TrainConfig, {**values, **given}, source, flags=given)
+    merged = {**values, **given}
+    for key, value in given.items():  # a flag of a block (--prefer-beta) keeps its other keys
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            merged[key] = {**values[key], **value}
+    return build(TrainConfig, merged, source, flags=given)

@@ -64,6 +64,25 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
+def gathered(value: T) -> list[T]:
+    """Every rank's `value` (picklable), in rank order; [value] in one process."""
+    if not _group_started():
+        return [value]
+    import torch.distributed as dist
+
+    found: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(found, value, group=_control)
+    return found
+
+
+def summed(tensor) -> None:
+    """Add `tensor` up over the ranks, in place (on the default group: NCCL on GPUs)."""
+    if _group_started():
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor)
+
+
 def on_every_rank(step: Callable[[], T]) -> T:
     """Run `step` on every rank; if it fails on any rank, every rank ends with its message."""
     value, error = _attempt(step)

@@ -22,10 +22,12 @@ class TrainCommand(Options):
                            "estimate, without loading weights.")
     prefer: bool = option(False, "A preference stage on the LoRA run given with --from: DPO "
                           "from the run's own replies (rejected) to your real ones (chosen) at "
-                          "your train-split turns, into a new run folder (-o).")
+                          "your train-split turns, into a new run folder (-o). Its settings: the "
+                          "recipe's prefer: block (--recipe, else the run's recipe.yaml), the "
+                          "--prefer-* flags, and --learning-rate, --epochs, --grad-accum, "
+                          "--max-steps, --max-length, --seed, --nproc for the stage.")
     from_run: Path | None = option(None, "The run folder --prefer starts from.",
                                    flags=("--from",), metavar="RUN_DIR")
     votes: Path | None = option(None, "With --prefer: the run's blind test answers "
                                 "(RUN.blindtest.sqlite); replies friends spotted as the twin's "
                                 "join the rejected ones.", metavar="FILE")
-    prefer_pairs: int = option(64, "With --prefer: self-play pairs at most.", ge=1)

@@ -10,9 +10,15 @@ them is not pushed down. Those items come from held-out conversations, so an eva
 same dataset is no longer blind to them (prefer.json says how many).
 
 A plain loop on the adapter's weights (LoRA on CPU in minutes for the demo model); the reference
-log-probabilities are computed once, before the first step, so no second model is held. The new
-run folder is RUN's tokenizer, run.json and recipe with the new adapter, metrics.jsonl (DPO loss,
-reward margin and accuracy per step) and prefer.json (settings, pair counts), written atomically.
+log-probabilities are computed once per round, before its first step, so no second model is
+held. Its settings are the recipe's `prefer:` block (train/config.py's PreferConfig; the recipe is
+--recipe, else RUN's own recipe.yaml) with the seed, max_steps and max_length of the recipe.
+Launched on several processes (torchrun, --nproc), each rank writes and trains on its share of
+the pairs and the adapter's gradients are added up over the ranks before every step (data
+parallel: a LoRA adapter is small, so no sharding); rank 0 alone writes the run folder. The new
+run folder is RUN's tokenizer and run.json with the new adapter, the resolved recipe,
+metrics.jsonl (DPO loss, reward margin and accuracy per step) and prefer.json (settings, pair
+counts), written atomically.
 """
 
 from __future__ import annotations
@@ -23,32 +29,20 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from doppel import runs
 from doppel.atomic import atomic_dir
 from doppel.data.dataset import Dataset, load_dataset
 from doppel.errors import DoppelError
+from doppel.hardware import rank, world_size
+from doppel.train import distributed
+from doppel.train.config import PreferConfig, TrainConfig
 
 PREFER_INFO = "prefer.json"
 MIN_PAIRS = 8  # fewer of the user's train-split turns than this: no stage
 PRINT_EVERY = 8  # optimizer steps between progress lines
-
-
-@dataclass
-class PreferSettings:
-    """The stage's settings (a first choice, not yet measured: docs/architecture.md)."""
-
-    pairs: int = 64  # self-play pairs at most (the user's train-split turns after someone else)
-    beta: float = 0.1  # DPO's temperature: how far from the starting run a margin may pull
-    learning_rate: float = 5e-5
-    epochs: int = 2
-    grad_accum: int = 4  # pairs per optimizer step
-    nll_weight: float = 0.0  # RPO: the chosen reply's mean NLL added to the loss
-    history_turns: int = 12
-    max_new_tokens: int = 64  # the run's self-play replies (ranking.CANDIDATE_TOKENS are scored)
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,12 +70,12 @@ def check_run(run: Path, dataset: Dataset) -> runs.RunInfo:
     return info
 
 
-def self_play_contexts(dataset: Dataset, settings: PreferSettings):
+def self_play_contexts(dataset: Dataset, settings: PreferConfig, seed: int = 0):
     """The user's train-split turns after someone else (seeded), at most settings.pairs."""
     from doppel.eval.contexts import build_contexts
 
     found = build_contexts(dataset, [dataset.me_name], settings.pairs, settings.history_turns,
-                           settings.seed, split="train")
+                           seed, split="train")
     if len(found) < MIN_PAIRS:
         raise DoppelError(f"dataset {dataset.path} has {len(found)} turns of yours after someone "
                           f"else in its train split; the preference stage needs at least "
@@ -129,11 +123,14 @@ def load_policy(run: Path, info: runs.RunInfo):
     import torch
     from peft import PeftModel
 
+    from doppel.hardware import has_cuda
     from doppel.models import load_model, load_tokenizer, resolve_model
 
     tokenizer = load_tokenizer(Path(run) / runs.TOKENIZER_DIR)
     base = load_model(resolve_model(info.base_model), tokenizer, torch.float32)
     model = PeftModel.from_pretrained(base, Path(run) / runs.ADAPTER_DIR, is_trainable=True)
+    if has_cuda():  # distributed.start() picked this rank's GPU
+        model.to("cuda")
     return runs.Loaded(model, tokenizer, info)
 
 
@@ -162,8 +159,27 @@ def _reference(model, encoded) -> list[tuple[float, float]]:
                 for p, c, r in encoded]
 
 
-def optimise(model, encoded, settings: PreferSettings, log) -> dict[str, float]:
-    """DPO steps over the pairs; log(row) per optimizer step. Returns the last step's numbers."""
+def _add_up(trainable, stats):
+    """Gradients and step numbers summed over the ranks (one collective), then the gradients
+    divided by the pairs of the step: each pair weighs the same, however the ranks split them."""
+    import torch
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in trainable]
+    flat = torch.cat([*(g.flatten() for g in grads), stats])
+    distributed.summed(flat)
+    count = max(flat[-1].item(), 1.0)
+    offset = 0
+    for p, g in zip(trainable, grads, strict=True):
+        p.grad = (flat[offset:offset + g.numel()] / count).view_as(g)
+        offset += g.numel()
+    return flat[-len(stats):].tolist()
+
+
+def optimise(model, encoded, settings: PreferConfig, seed: int, per_epoch: int, steps: int,
+             log, first_step: int = 0) -> dict[str, float]:
+    """`steps` DPO steps over this rank's pairs, `per_epoch` of them a pass (every rank takes as
+    many; a rank whose share ran out adds nothing); log(row) per optimizer step. Returns the
+    last row."""
     import torch
 
     from doppel.train.dpo import dpo_loss, reply_logprob
@@ -172,94 +188,150 @@ def optimise(model, encoded, settings: PreferSettings, log) -> dict[str, float]:
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.0)
-    rng = random.Random(settings.seed)
-    step, row = 0, {}
-    for _ in range(settings.epochs):
-        order = list(range(len(encoded)))
-        rng.shuffle(order)
-        for start in range(0, len(order), settings.grad_accum):
-            chunk = order[start:start + settings.grad_accum]
-            losses, margins = [], []
-            for index in chunk:
-                prompt, chosen, rejected = encoded[index]
-                got, tokens = reply_logprob(model, prompt, chosen)
-                lost, _ = reply_logprob(model, prompt, rejected)
-                loss, margin = dpo_loss(got, lost, *reference[index], settings.beta)
-                if settings.nll_weight:
-                    loss = loss - settings.nll_weight * got / tokens
-                (loss / len(chunk)).backward()
-                losses.append(loss.item())
-                margins.append(margin.item())
-            optimizer.step()
-            optimizer.zero_grad()
-            step += 1
-            row = {"step": step, "loss": sum(losses) / len(losses),
-                   "reward_margin": sum(margins) / len(margins),
-                   "reward_accuracy": sum(m > 0 for m in margins) / len(margins)}
-            log(row)
+    device = trainable[0].device
+    rng = random.Random(seed + rank())
+    step, row = first_step, {}
+    order: list[int] = []
+    for taken in range(steps):
+        if taken % per_epoch == 0:  # a new pass over this rank's pairs
+            order = list(range(len(encoded)))
+            rng.shuffle(order)
+        start = taken % per_epoch * settings.grad_accum
+        chunk = order[start:start + settings.grad_accum]
+        loss_sum = margin_sum = right = 0.0
+        for index in chunk:
+            prompt, chosen, rejected = encoded[index]
+            got, tokens = reply_logprob(model, prompt, chosen)
+            lost, _ = reply_logprob(model, prompt, rejected)
+            loss, margin = dpo_loss(got, lost, *reference[index], settings.beta)
+            if settings.nll_weight:
+                loss = loss - settings.nll_weight * got / tokens
+            loss.backward()
+            loss_sum, margin_sum = loss_sum + loss.item(), margin_sum + margin.item()
+            right += margin.item() > 0
+        total_loss, total_margin, total_right, count = _add_up(
+            trainable, torch.tensor([loss_sum, margin_sum, right, len(chunk)], device=device))
+        optimizer.step()
+        optimizer.zero_grad()
+        step += 1
+        count = max(count, 1.0)
+        row = {"step": step, "loss": total_loss / count, "reward_margin": total_margin / count,
+               "reward_accuracy": total_right / count}
+        log(row)
     model.eval()
     return row
 
 
-def prefer(dataset_dir: Path, run: Path, out: Path, settings: PreferSettings | None = None,
-           votes: Path | None = None, force: bool = False, say=print) -> Path:
-    """Train the preference stage on RUN's adapter into the run folder `out`; returns it."""
-    import torch
+def epoch_steps(pairs_per_rank: int, settings: PreferConfig) -> int:
+    """Optimizer steps of one pass over the largest rank's share of the pairs."""
+    return -(-pairs_per_rank // settings.grad_accum)
 
-    from doppel.infer.engine import Engine
-    from doppel.infer.sampling import SamplingParams
 
-    settings = settings or PreferSettings()
+def _checked(dataset_dir: Path, run: Path, out: Path, config: TrainConfig, votes: Path | None,
+             force: bool):
     dataset = load_dataset(Path(dataset_dir))
     info = check_run(Path(run), dataset)
-    if Path(out).exists() and not force:
+    if rank() == 0 and Path(out).exists() and not force:
         raise DoppelError(f"{out} already exists; pass --force to replace it")
     if Path(out).resolve() == Path(run).resolve():
         raise DoppelError("the preference stage writes a new run folder: pass another -o")
-    contexts = self_play_contexts(dataset, settings)
+    contexts = self_play_contexts(dataset, config.prefer, config.seed)
     voted, fooled = (vote_pairs(Path(votes), Path(run), dataset.fingerprint) if votes
                      else ([], 0))
-    started = time.perf_counter()
-    torch.manual_seed(settings.seed)
-    loaded = load_policy(Path(run), info)
-    engine = Engine(loaded, max_length=info.max_length)
-    loaded.model.eval()
-    say(f"self-play: {len(contexts)} replies from {run}")
-    sampling = SamplingParams(seed=settings.seed, max_new_tokens=settings.max_new_tokens)
-    replies = engine.reply_many([c.history for c in contexts], [c.respondent for c in contexts],
-                                sampling)
+    return info, contexts, voted, fooled
+
+
+def _pairs_of_round(engine, contexts, voted, config: TrainConfig, round_: int):
+    """This rank's encoded pairs: its share of the contexts, replied to by the model as it is
+    now, and its share of the votes' pairs."""
+    from doppel.infer.sampling import SamplingParams
+
+    sampling = SamplingParams(seed=config.seed + round_,
+                              max_new_tokens=config.prefer.max_new_tokens)
+    mine = contexts[rank()::world_size()]
+    replies = engine.reply_many([c.history for c in mine], [c.respondent for c in mine],
+                                sampling) if mine else []
     pairs = [Pair(c.history, c.respondent, c.reply, tuple(r), "self-play")
-             for c, r in zip(contexts, replies, strict=True)] + voted
-    encoded = encode(engine, pairs, info.max_length)
-    if len(encoded) < MIN_PAIRS:
-        raise DoppelError(f"only {len(encoded)} pairs whose replies differ; the preference stage "
+             for c, r in zip(mine, replies, strict=True)] + voted[rank()::world_size()]
+    return encode(engine, pairs, config.max_length)
+
+
+def _enough(counts: list[int]) -> None:
+    if sum(counts) < MIN_PAIRS:
+        raise DoppelError(f"only {sum(counts)} pairs whose replies differ; the preference stage "
                           f"needs at least {MIN_PAIRS}")
+
+
+def prefer(dataset_dir: Path, run: Path, out: Path, config: TrainConfig | None = None,
+           votes: Path | None = None, force: bool = False, say=print) -> Path:
+    """Train the preference stage on RUN's adapter into the run folder `out`; returns it. Under
+    torchrun every rank calls this (distributed.start() first)."""
+    import torch
+
+    from doppel.infer.engine import Engine
+
+    config = config or TrainConfig()
+    settings = config.prefer
+    distributed.start()
+    info, contexts, voted, fooled = distributed.on_every_rank(
+        lambda: _checked(dataset_dir, run, out, config, votes, force))
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    loaded = load_policy(Path(run), info)
+    engine = Engine(loaded, max_length=config.max_length)
     rows: list[dict] = []
-    steps = settings.epochs * -(-len(encoded) // settings.grad_accum)
-    say(f"DPO on {len(encoded)} pairs ({len(voted)} from votes), {settings.epochs} epochs, "
-        f"{steps} steps")
+    last: dict = {}
+    pairs_seen = 0
+    budget = config.max_steps if config.max_steps > 0 else None
+    for round_ in range(settings.rounds):
+        loaded.model.eval()
+        say(f"self-play{f' round {round_ + 1}' if settings.rounds > 1 else ''}: "
+            f"{len(contexts)} replies from {run}")
+        encoded = _pairs_of_round(engine, contexts, voted, config, round_)
+        counts = distributed.gathered(len(encoded))
+        distributed.on_every_rank(lambda: _enough(counts))  # noqa: B023 (called at once)
+        per_epoch = epoch_steps(max(counts), settings)
+        steps = settings.epochs * per_epoch
+        if budget is not None:
+            steps = min(steps, budget - len(rows))
+        say(f"DPO on {sum(counts)} pairs ({len(voted)} from votes), {settings.epochs} epochs, "
+            f"{steps} steps" + (f" on {len(counts)} processes" if len(counts) > 1 else ""))
+        first, end = len(rows), len(rows) + steps
 
-    def log(row: dict) -> None:
-        rows.append(row)
-        if row["step"] % PRINT_EVERY == 0 or row["step"] == steps:
-            say(f"step {row['step']}/{steps}: loss {row['loss']:.3f}, reward margin "
-                f"{row['reward_margin']:.3f}")
+        def log(row: dict, round_: int = round_, end: int = end) -> None:
+            rows.append({**row, "round": round_ + 1})
+            if row["step"] % PRINT_EVERY == 0 or row["step"] == end:
+                say(f"step {row['step']}/{end}: loss {row['loss']:.3f}, reward margin "
+                    f"{row['reward_margin']:.3f}")
 
-    last = optimise(loaded.model, encoded, settings, log)
-    summary = {"method": "dpo", "pairs": len(encoded), "self_play_pairs": len(contexts),
-               "vote_pairs": len(voted), "votes_fooled": fooled, "final": last,
+        last = optimise(loaded.model, encoded, settings, config.seed + round_, per_epoch, steps,
+                        log, first) or last
+        pairs_seen = sum(counts)
+        if budget is not None and len(rows) >= budget:
+            break
+    summary = {"method": "dpo", "pairs": pairs_seen, "self_play_pairs": len(contexts),
+               "vote_pairs": len(voted), "votes_fooled": fooled, "rounds": settings.rounds,
+               "steps": len(rows), "processes": world_size(), "final": last,
                "wall_s": round(time.perf_counter() - started, 1),
                "trainable_params": sum(p.numel() for p in loaded.model.parameters()
                                        if p.requires_grad)}
-    with atomic_dir(Path(out), force=force) as tmp:
-        loaded.model.save_pretrained(tmp / runs.ADAPTER_DIR)
-        shutil.copytree(Path(run) / runs.TOKENIZER_DIR, tmp / runs.TOKENIZER_DIR)
-        for name in ("recipe.yaml", runs.RUN_INFO):
-            if (Path(run) / name).is_file():
-                shutil.copy2(Path(run) / name, tmp / name)
+    if rank() == 0:
+        _write(Path(run), Path(out), loaded.model, config, rows, summary, votes, force)
+    distributed.finish()
+    return Path(out)
+
+
+def _write(run: Path, out: Path, model, config: TrainConfig, rows: list[dict], summary: dict,
+           votes: Path | None, force: bool) -> None:
+    with atomic_dir(out, force=force) as tmp:
+        model.save_pretrained(tmp / runs.ADAPTER_DIR)
+        shutil.copytree(run / runs.TOKENIZER_DIR, tmp / runs.TOKENIZER_DIR)
+        shutil.copy2(run / runs.RUN_INFO, tmp / runs.RUN_INFO)
+        (tmp / "recipe.yaml").write_text(config.to_yaml(), encoding="utf-8")
         with open(tmp / runs.METRICS, "w", encoding="utf-8") as metrics:
             metrics.writelines(json.dumps(r) + "\n" for r in [*rows, {"summary": summary}])
         (tmp / PREFER_INFO).write_text(json.dumps(
             {"from": os.path.abspath(run), "votes": os.path.abspath(votes) if votes else None,
-             "settings": asdict(settings), **summary}, indent=2), encoding="utf-8")
-    return Path(out)
+             "settings": {**config.prefer.model_dump(), "seed": config.seed,
+                          "max_length": config.max_length, "max_steps": config.max_steps},
+             **summary}, indent=2), encoding="utf-8")

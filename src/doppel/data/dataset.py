@@ -86,11 +86,20 @@ class Dataset:
         return self.manifest["fingerprint"]
 
     def conversations(self, split: str | None = None) -> Iterator[Conversation]:
-        with open(self.path / CONVERSATIONS, encoding="utf-8") as lines:
+        for row in self.rows():
+            conversation = Conversation.from_json(row)
+            if split is None or conversation.split == split:
+                yield conversation
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Each conversation as conversations.jsonl holds it, in file order: for a reader of
+        every message that needs no objects (the memory index's units)."""
+        with open(self.path / CONVERSATIONS, "rb") as lines:
             for line in lines:
-                conversation = Conversation.from_json(json.loads(line))
-                if split is None or conversation.split == split:
-                    yield conversation
+                try:
+                    yield orjson.loads(line)
+                except orjson.JSONDecodeError:  # what orjson refuses (a lone surrogate's escape)
+                    yield json.loads(line)
 
 
 def load_dataset(path: Path) -> Dataset:

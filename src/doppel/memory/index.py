@@ -54,15 +54,15 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     old = _reusable(reuse if reuse is not None else target, model)
     started = time.perf_counter()
     with owner_only(), atomic_path(target, force=True) as tmp:
-        db = sqlite3.connect(tmp)
+        db = sqlite3.connect(tmp, check_same_thread=False)  # its writes run in one thread
         try:
             _create(db, model, embedder, dataset.fingerprint)
             lend = None if old is None else Lender(old, _version_of(old), model.dimension,
                                                   BOT_PREFIX)
-            writer = Writer(db, model.embed, lend)
-            units = _fill(writer, dataset_units(dataset), progress)
-            if old is not None and _version_of(old) in CARRIES_BOT_UNITS:
-                units += _carry_bot_units(writer, old, model.dimension)
+            with Writer(db, model.embed, lend, background=True) as writer:
+                units = _fill(writer, dataset_units(dataset), progress)
+                if old is not None and _version_of(old) in CARRIES_BOT_UNITS:
+                    units += _carry_bot_units(writer, old, model.dimension)
             counts = {"units": units, "texts": writer.next_text - 1,
                       "units_embedded": writer.embedded, "units_reused": writer.reused}
             db.executemany("INSERT INTO meta VALUES (?, ?)",

@@ -10,7 +10,9 @@ FTS5 table is contentless (the text is never stored twice) and keyed by unit id.
 from __future__ import annotations
 
 import hashlib
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -53,10 +55,15 @@ def text_key(stored_lines: bytes) -> bytes:
 class Writer:
     """Appends units to an index: each distinct text once (with its vector), each chat's
     members once, every unit and its FTS5 row. `lend(keys)` gives the stored vectors another
-    source already holds (an older index), by key; the rest are embedded."""
+    source already holds (an older index), by key; the rest are embedded.
+
+    With `background`, the SQL runs in a thread of its own (SQLite releases the GIL while it
+    inserts and tokenizes for FTS5), overlapping the next batch's cutting and embedding; use
+    it as a context manager so the writes are waited for (and their error raised)."""
 
     def __init__(self, db: sqlite3.Connection, embed: Embed,
-                 lend: Callable[[list[bytes]], dict[bytes, bytes]] | None = None) -> None:
+                 lend: Callable[[list[bytes]], dict[bytes, bytes]] | None = None, *,
+                 background: bool = False) -> None:
         self.db = db
         self.embed = embed
         self.lend = lend
@@ -66,35 +73,45 @@ class Writer:
         self.next_chat = _next_id(db, "chats")
         self.next_unit = _next_id(db, "unit_rows")
         self.embedded = self.reused = 0
+        self._jobs: queue.Queue | None = queue.Queue(maxsize=4) if background else None
+        self._error: BaseException | None = None
+        if self._jobs is not None:
+            self._thread = threading.Thread(target=self._drain, name="memory-index-writer",
+                                            daemon=True)
+            self._thread.start()
 
     def add(self, units: Sequence[NewUnit], stored: Sequence[bytes | None] | None = None
             ) -> list[int]:
         """Write `units` (with their stored vectors where the caller has them); their ids."""
         stored_lines = [lines_json(unit) for unit in units]
         keys = [text_key(lines) for lines in stored_lines]
+        bodies = [unit_text(unit) for unit in units]
         new: dict[bytes, int] = {}  # key -> first unit of this batch with it
         for i, key in enumerate(keys):
             if key not in self.texts and key not in new:
                 new[key] = i
-        blobs = self._vectors(units, stored, new)
+        blobs = self._vectors(bodies, stored, new)
         rows = []
         for key, i in new.items():
             self.texts[key] = self.next_text
             rows.append((self.next_text, stored_lines[i].decode(), blobs[key]))
             self.next_text += 1
-        self.db.executemany("INSERT INTO texts (id, lines, vector) VALUES (?, ?, ?)", rows)
+        self._run("INSERT INTO texts (id, lines, vector) VALUES (?, ?, ?)", rows)
         ids = list(range(self.next_unit, self.next_unit + len(units)))
         self.next_unit += len(units)
-        self.db.executemany(
-            "INSERT INTO unit_rows (id, text, chat, conversation_id, start, end) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(unit_id, self.texts[key], self._chat(unit), unit.conversation_id, unit.start,
-              unit.end) for unit_id, key, unit in zip(ids, keys, units, strict=True)])
-        self.db.executemany("INSERT INTO fts (rowid, body) VALUES (?, ?)",
-                            zip(ids, map(unit_text, units), strict=True))
+        chats: list[tuple] = []
+        unit_rows = [(unit_id, self.texts[key], self._chat(unit, chats), unit.conversation_id,
+                      unit.start, unit.end) for unit_id, key, unit in zip(ids, keys, units,
+                                                                          strict=True)]
+        self._run("INSERT INTO chats (id, chat_id, chat_name, participants, names) "
+                  "VALUES (?, ?, ?, ?, ?)", chats)
+        self._run("INSERT INTO unit_rows (id, text, chat, conversation_id, start, end) "
+                  "VALUES (?, ?, ?, ?, ?, ?)", unit_rows)
+        self._run("INSERT INTO fts (rowid, body) VALUES (?, ?)", list(zip(ids, bodies,
+                                                                          strict=True)))
         return ids
 
-    def _vectors(self, units: Sequence[NewUnit], stored: Sequence[bytes | None] | None,
+    def _vectors(self, bodies: list[str], stored: Sequence[bytes | None] | None,
                  new: dict[bytes, int]) -> dict[bytes, bytes]:
         """The stored vector of each new text: given, lent, or embedded (in that order)."""
         out: dict[bytes, bytes] = {}
@@ -106,21 +123,51 @@ class Writer:
             out.update(lent)
         missing = [key for key in new if key not in out]
         if missing:
-            fresh = vectors.encode(self.embed([unit_text(units[new[key]]) for key in missing]))
+            fresh = vectors.encode(self.embed([bodies[new[key]] for key in missing]))
             out.update(zip(missing, fresh, strict=True))
             self.embedded += len(missing)
         return out
 
-    def _chat(self, unit: NewUnit) -> int:
+    def _chat(self, unit: NewUnit, new_rows: list[tuple]) -> int:
         members = (unit.chat_id, unit.chat_name, orjson.dumps(list(unit.participants)).decode(),
                    orjson.dumps(list(unit.names)).decode())
         code = self.chats.get(members)
         if code is None:
             code = self.chats[members] = self.next_chat
             self.next_chat += 1
-            self.db.execute("INSERT INTO chats (id, chat_id, chat_name, participants, names) "
-                            "VALUES (?, ?, ?, ?, ?)", (code, *members))
+            new_rows.append((code, *members))
         return code
+
+    def _run(self, sql: str, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self._jobs is None:
+            self.db.executemany(sql, rows)
+            return
+        if self._error is not None:
+            raise self._error
+        self._jobs.put((sql, rows))
+
+    def _drain(self) -> None:
+        assert self._jobs is not None
+        while (job := self._jobs.get()) is not None:
+            if self._error is None:
+                try:
+                    self.db.executemany(*job)
+                except BaseException as error:  # raised in the caller's thread by close()
+                    self._error = error
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        """Wait for the background writes; their error is raised unless one is on its way."""
+        if self._jobs is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._jobs = None
+            if self._error is not None and kind is None:
+                raise self._error
 
 
 def _next_id(db: sqlite3.Connection, table: str) -> int:

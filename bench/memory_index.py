@@ -101,9 +101,12 @@ def _child(step: str, folder: str) -> None:
 
         with sqlite3.connect(Path(folder) / MEMORY_FILE) as db:
             meta = dict(db.execute("SELECT key, value FROM meta"))
-        result.update(units=int(meta["units"]), embedded=int(meta["units_embedded"]),
-                      reused=int(meta.get("units_reused", 0)),
-                      size_mb=round((Path(folder) / MEMORY_FILE).stat().st_size / 2**20, 1))
+        size = (Path(folder) / MEMORY_FILE).stat().st_size
+        result.update(units=int(meta["units"]), texts=int(meta.get("texts", meta["units"])),
+                      embedded=int(meta["units_embedded"]),
+                      reused=int(meta.get("units_reused", 0)), size_mb=round(size / 2**20, 1),
+                      over_conversations=round(
+                          size / (Path(folder) / "conversations.jsonl").stat().st_size, 2))
     else:
         memory = open_index(Path(folder))
         rng = random.Random(3)

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from doppel.data.dataset import CONVERSATIONS, MANIFEST, SCHEMA_VERSION
 from doppel.memory import MEMORY_FILE, Scope, build_index, open_index
@@ -86,3 +87,27 @@ def test_identical_stretches_are_embedded_and_stored_once_but_read_in_their_own_
         assert [m.conversation_id for m in memory.search("walrus pot key", Scope.everything(),
                                                          k=5) if holds([m], "walrus")] in (
             ["sam-0"], ["nora-0"])
+
+
+def test_a_big_datasets_index_is_built_in_a_process_beside_the_report(sample_dataset, tmp_path,
+                                                                       monkeypatch):
+    """Past BUILD_BESIDE_FROM, prepare builds the index in a spawned process while it writes
+    the report: the same index as in-process, and the child's error reaches the caller."""
+    from doppel.data import pipeline
+    from doppel.data.options import PrepareOptions
+    from doppel.errors import DoppelError
+    from doppel.memory.options import EmbedderOptions
+
+    export = sample_dataset.path.parent / "export"  # the session's sample, prepared in-process
+    monkeypatch.setattr(pipeline, "BUILD_BESIDE_FROM", 0)
+    pipeline.prepare_dataset(export, tmp_path / "beside", PrepareOptions(), progress=False)
+    read = []
+    for folder in (sample_dataset.path, tmp_path / "beside"):
+        with sqlite3.connect(folder / MEMORY_FILE) as db:
+            read.append(db.execute("SELECT id, conversation_id, lines, vector FROM units "
+                                   "ORDER BY id").fetchall())
+    assert read[0] == read[1] and len(read[0]) > 100
+    with pytest.raises(DoppelError, match="not a folder"):
+        pipeline.prepare_dataset(export, tmp_path / "broken", PrepareOptions(
+            memory_index=EmbedderOptions(embedder=tmp_path / "missing")), progress=False)
+    assert not (tmp_path / "broken").exists()

@@ -83,7 +83,6 @@ def _create(db: sqlite3.Connection, model: Embedder, spec: str | Path | None,
             fingerprint: str) -> None:
     db.execute("PRAGMA journal_mode=OFF")  # a temporary file: a crash leaves nothing to recover
     db.execute("PRAGMA synchronous=OFF")
-    db.execute("PRAGMA cache_size=-65536")  # 64 MB: FTS5 merges its segments in the cache
     db.executescript(SCHEMA)
     source = DEFAULT_EMBEDDER if spec is None else str(Path(spec).resolve()) \
         if Path(str(spec)).is_dir() else str(spec)

@@ -68,7 +68,7 @@ class Writer:
         self.embed = embed
         self.lend = lend
         self.texts: dict[bytes, int] = {}
-        self.chats: dict[tuple[str, str, str, str], int] = {}
+        self.chats: dict[tuple, int] = {}  # (chat id, name, person ids, labels) -> row
         self.next_text = _next_id(db, "texts")
         self.next_chat = _next_id(db, "chats")
         self.next_unit = _next_id(db, "unit_rows")
@@ -129,13 +129,14 @@ class Writer:
         return out
 
     def _chat(self, unit: NewUnit, new_rows: list[tuple]) -> int:
-        members = (unit.chat_id, unit.chat_name, orjson.dumps(list(unit.participants)).decode(),
-                   orjson.dumps(list(unit.names)).decode())
+        members = (unit.chat_id, unit.chat_name, tuple(unit.participants), tuple(unit.names))
         code = self.chats.get(members)
         if code is None:
             code = self.chats[members] = self.next_chat
             self.next_chat += 1
-            new_rows.append((code, *members))
+            new_rows.append((code, unit.chat_id, unit.chat_name,
+                             orjson.dumps(list(unit.participants)).decode(),
+                             orjson.dumps(list(unit.names)).decode()))
         return code
 
     def _run(self, sql: str, rows: list[tuple]) -> None:

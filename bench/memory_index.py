@@ -4,6 +4,9 @@ rebuild after a newer export, and retrieval latency; plus the embedder compariso
 Usage: python bench/memory_index.py [--messages 1000000] [--dir /tmp/doppel-bench-memory]
        python bench/memory_index.py --search DATASET (only the searches, on a built index)
        python bench/memory_index.py --embedders      (quality on the sample's facts, speed)
+       python bench/memory_index.py --build DATASET  (build one dataset's index: time, size)
+       python bench/memory_index.py --results OUT.json (the sample's searches, to compare two
+                                                        versions' results: run from each)
 
 Searches go the way a reply's do (k=3, a 400-token budget); their p50 is given in wall and in
 CPU milliseconds (the second moves less with the load).
@@ -93,17 +96,21 @@ def _child(step: str, folder: str) -> None:
     from doppel.memory import Scope, build_index, open_index
     from doppel.memory.index import MEMORY_FILE
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result: dict = {"step": step}
-    if step == "build":
-        build_index(Path(folder), progress=False)
+    if step in ("build", "fresh"):  # fresh: nothing reused from the index being replaced
+        build_index(Path(folder), progress=False,
+                    reuse=Path(folder) / "no-older-index" if step == "fresh" else None)
         import sqlite3
 
         with sqlite3.connect(Path(folder) / MEMORY_FILE) as db:
             meta = dict(db.execute("SELECT key, value FROM meta"))
-        result.update(units=int(meta["units"]), embedded=int(meta["units_embedded"]),
-                      reused=int(meta.get("units_reused", 0)),
-                      size_mb=round((Path(folder) / MEMORY_FILE).stat().st_size / 2**20, 1))
+        size = (Path(folder) / MEMORY_FILE).stat().st_size
+        result.update(units=int(meta["units"]), texts=int(meta.get("texts", meta["units"])),
+                      embedded=int(meta["units_embedded"]),
+                      reused=int(meta.get("units_reused", 0)), size_mb=round(size / 2**20, 1),
+                      over_conversations=round(
+                          size / (Path(folder) / "conversations.jsonl").stat().st_size, 2))
     else:
         memory = open_index(Path(folder))
         rng = random.Random(3)
@@ -124,6 +131,7 @@ def _child(step: str, folder: str) -> None:
                                   "p95_ms": round(times[94], 1),
                                   "p50_cpu_ms": round(statistics.median(cpu_times), 1)}
     result["wall_s"] = round(time.perf_counter() - started, 1)
+    result["cpu_s"] = round(time.process_time() - cpu, 1)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(result))
 
@@ -184,6 +192,39 @@ def embedders() -> None:
           f"({len(texts)} sample units, one process)")
 
 
+def results(out: Path) -> None:
+    """The units (conversation id, lines) each of the sample's searches returns, as JSON: the
+    fact probes, the paraphrased questions, and 40 unit texts as queries over everything."""
+    import tempfile
+
+    from doppel.data.dataset import load_dataset
+    from doppel.data.options import PrepareOptions
+    from doppel.data.people import People
+    from doppel.data.pipeline import prepare_dataset
+    from doppel.memory import Scope, open_index
+    from doppel.memory.facts import fact_probes
+    from doppel.sample import write_sample_export
+    from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
+
+    root = Path(tempfile.mkdtemp(prefix="doppel-bench-results-"))
+    prepare_dataset(write_sample_export(root / "export"), root / "ds",
+                    PrepareOptions(groups=True), progress=False)
+    dataset = load_dataset(root / "ds")
+    people = People.of_manifest(dataset.manifest)
+    asked = [(p.query, Scope.with_partner(p.partner), p.before, {p.conversation_id}, 3)
+             for p in fact_probes(dataset, FACT_WORDS)]
+    asked += [(q, Scope.with_partner(people.resolve(who)), None, set(), 5)
+              for q, who, _ in FACT_QUESTIONS]
+    asked += [(" ".join(text for _, text in unit.lines), Scope.everything(), None, set(), 5)
+              for unit in _units(dataset)[::25]]
+    with open_index(root / "ds") as memory:
+        found = [[[m.conversation_id, m.lines] for m in memory.search(
+            query, scope, before=before, exclude_conversations=exclude, k=k)]
+            for query, scope, before, exclude, k in asked]
+    out.write_text(json.dumps(found), encoding="utf-8")
+    print(f"{len(found)} searches -> {out}")
+
+
 def _units(dataset):
     from doppel.memory.units import dataset_units
 
@@ -197,6 +238,9 @@ def main() -> None:
     parser.add_argument("--embedders", action="store_true")
     parser.add_argument("--search", type=Path, metavar="DATASET",
                         help="only the searches, on a dataset folder whose index is built")
+    parser.add_argument("--build", type=Path, metavar="DATASET",
+                        help="only the build, on a dataset folder (its index is replaced)")
+    parser.add_argument("--results", type=Path, metavar="OUT")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -205,6 +249,10 @@ def main() -> None:
         embedders()
     elif args.search:
         print(json.dumps(_run("search", args.search)), flush=True)
+    elif args.build:
+        print(json.dumps(_run("fresh", args.build)), flush=True)
+    elif args.results:
+        results(args.results)
     else:
         import shutil
 

@@ -16,13 +16,15 @@ rusage); CPU seconds are printed next to wall seconds because this machine is sh
 depends on what else runs. --baseline SRC also runs the same children with another version's
 `src` folder first on PYTHONPATH (e.g. `git archive <commit> src | tar -x -C /tmp/base`, then
 `--baseline /tmp/base/src`; several folders are measured in turn), as "before (base)" rows
-measured under the same load. --write-docs puts the
-table under "## prepare" in docs/benchmarks.md.
+measured under the same load. Telegram's `doppel prepare` row comes twice, without the memory
+index and then with it (prepare as a user runs it), and the index's share is printed.
+--write-docs puts the table under "## prepare" in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -164,9 +166,13 @@ def _bench_size(size: int, folder: Path, prepare: bool, src: Path | None = None,
         # -q: the progress bar's refresh thread costs CPU in proportion to wall time, so on a
         # loaded machine it inflates the CPU seconds this table compares
         args = [str(export), "-o", str(out), "--force", "-q"]
-        cmd = ([sys.executable, "-m", "doppel", "prepare", *args] if index
-               else [sys.executable, __file__, "--child-prepare", *args])
+        bare = [sys.executable, __file__, "--child-prepare", *args]
+        cmd = [sys.executable, "-m", "doppel", "prepare", *args] if index else bare
         cmd += ["--me", "Alex Doe"] if whatsapp else []
+        if index and source == "telegram":  # both parts: prepare alone, then with the index
+            results.append(_measure(label % "doppel prepare (no memory index)", bare, export,
+                                    results[0].messages, src))
+            print(_table(results).splitlines()[-1], flush=True)
         results.append(_measure(label % (noted % "doppel prepare"), cmd, export,
                                 results[0].messages, src))
         print(_table(results).splitlines()[-1], flush=True)
@@ -188,6 +194,22 @@ def _ratios(results: list[Result]) -> list[str]:
                 lines.append(f"{row.what}: {row.wall_s / twin.wall_s:.2f}x Telegram's wall time, "
                              f"{row.cpu_s / twin.cpu_s:.2f}x its CPU time, peak RSS "
                              f"{row.peak_rss_mb:,.0f} MB (Telegram {twin.peak_rss_mb:,.0f} MB)")
+    return lines
+
+
+def _index_parts(results: list[Result]) -> list[str]:
+    """What the memory index adds to `doppel prepare`: each "(no memory index)" row against the
+    row measured right after it with the index (goal, issue 29: at most half of the rest)."""
+    lines = []
+    for bare, full in itertools.pairwise(results):
+        if " (no memory index)" in bare.what and \
+                full.what == bare.what.replace(" (no memory index)", ""):
+            lines.append(
+                f"{full.what}: the memory index adds {full.wall_s - bare.wall_s:.1f} s wall "
+                f"({(full.wall_s - bare.wall_s) / bare.wall_s:.2f}x the rest's "
+                f"{bare.wall_s:.1f} s) and {full.cpu_s - bare.cpu_s:.1f} s CPU "
+                f"({(full.cpu_s - bare.cpu_s) / bare.cpu_s:.2f}x the rest's {bare.cpu_s:.1f} s); "
+                f"{full.rate:,.0f} messages/s with it, {bare.rate:,.0f} without (wall)")
     return lines
 
 
@@ -249,7 +271,7 @@ def main() -> None:
     print(_table(results))
     if args.rounds > 1:
         print(_medians(results))
-    ratios = _ratios(results)
+    ratios = _ratios(results) + _index_parts(results)
     print("\n".join(ratios))
     if args.write_docs:
         _write_docs(results, load, ratios)

@@ -385,15 +385,75 @@ def test_a_groups_scope_is_every_member(secrets):
         assert memory.readable(Scope.of(set())) == 0  # nobody to talk to, nothing to recall
 
 
+# memory.sqlite as versions 1 and 2 laid it out: a float16 vector on every unit's row
+OLDER_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE units (id INTEGER PRIMARY KEY, key TEXT NOT NULL, conversation_id TEXT NOT NULL,
+  chat_id TEXT NOT NULL, chat_name TEXT NOT NULL, participants TEXT NOT NULL,
+  names TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, lines TEXT NOT NULL,
+  vector BLOB NOT NULL);
+CREATE VIRTUAL TABLE fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE vocab USING fts5vocab(fts, row);
+"""
+
+
+def _as_older(path: Path, version: str, participants: str | None = None) -> None:
+    """Rewrite an index in the layout of schema 1 or 2 (participants replaced when given)."""
+    from doppel.memory.vectors import decode
+
+    with sqlite3.connect(path) as db:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        rows = db.execute("SELECT id, conversation_id, chat_id, chat_name, participants, names, "
+                          "start, end, lines, vector FROM units ORDER BY id").fetchall()
+    path.unlink()
+    dimension = int(meta["dimension"])
+    with sqlite3.connect(path) as db:
+        db.executescript(OLDER_SCHEMA)
+        db.executemany("INSERT INTO meta VALUES (?, ?)",
+                       [*{**meta, "schema_version": version}.items()])
+        for row in rows:
+            vector = decode([row[9]], dimension)[0].astype(np.float16).tobytes()
+            db.execute("INSERT INTO units VALUES (?, 'key', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (*row[:4], participants or row[4], *row[5:9], vector))
+            text = "\n".join(f"{s}: {t}" for s, t in json.loads(row[8]))
+            db.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (row[0], text))
+
+
 def test_an_index_from_before_person_ids_is_rebuilt_on_open(secrets, capsys):
     build_index(secrets, progress=False)
     path = secrets / MEMORY_FILE
-    with sqlite3.connect(path) as db:  # what version 1 held: names as participants
-        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-        db.execute("UPDATE units SET participants = '[\"Sam\", \"Nora\", \"Alex\"]'")
+    with open_index(secrets) as memory:  # a bot's unit: not carried from version 1
+        memory.add_units([NewUnit("bot:1:1", "1", "Sam", ("ualex", "usam"), 1.0, 2.0,
+                                  (("Sam", "paella at Rui"),), ("Alex", "Sam"))])
+    # what version 1 held: names as participants
+    _as_older(path, "1", participants='["Sam", "Nora", "Alex"]')
     with pytest.raises(DoppelError, match="memory index version '1'"):
         open_index(secrets, build_if_missing=False)
     with open_index(secrets) as memory:
         assert "older doppel" in capsys.readouterr().err
-        assert memory.meta["schema_version"] == "2" and memory.meta["units_reused"] != "0"
+        assert memory.meta["schema_version"] == "3" and memory.meta["units_reused"] != "0"
+        assert memory.meta["units_embedded"] == "0"  # every text's vector came from the old one
         assert not holds(memory.search("vault code", Scope.with_partner("usam")), "zebra")
+        assert not holds(memory.search("paella rui", Scope.with_partner("usam")), "paella")
+
+
+def test_an_index_of_float16_vectors_is_rebuilt_reusing_them_and_the_bots_units(secrets,
+                                                                                 capsys):
+    """Version 2 (person ids, float16 vectors per unit): rebuilt on open, nothing embedded
+    again, the bot's units carried over, the same memories found."""
+    build_index(secrets, progress=False)
+    bot = NewUnit("bot:1:1", "1", "Sam", ("ualex", "usam"), 1.0, 2.0,
+                  (("Sam", "paella at Rui"),), ("Alex", "Sam"))
+    with open_index(secrets) as memory:
+        memory.add_units([bot])
+        before = [(m.conversation_id, m.lines) for query in ("zebra code", "cinema rains")
+                  for m in memory.search(query, Scope.everything(), k=3)]
+    _as_older(secrets / MEMORY_FILE, "2")
+    with open_index(secrets) as memory:
+        assert "memory index version 2" in capsys.readouterr().err
+        assert memory.meta["units_embedded"] == "0" and memory.meta["schema_version"] == "3"
+        assert holds(memory.search("paella rui", Scope.with_partner("usam")), "paella")
+        assert not holds(memory.search("paella rui", Scope.with_partner("unora")), "paella")
+        after = [(m.conversation_id, m.lines) for query in ("zebra code", "cinema rains")
+                 for m in memory.search(query, Scope.everything(), k=3)]
+    assert after == before

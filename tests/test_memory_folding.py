@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from doppel.memory import index as memory_index
+from doppel.memory import layout
 from doppel.memory.embedder import MAX_CACHED_WORD, StaticEmbedder
 from doppel.memory.search import TOKENIZE, fold_words
 from memory_builders import write_memory_dataset
@@ -18,7 +19,7 @@ TEXT = "Herr Müller bringt den Kaffee ins Café in München; в Звениго�
 
 
 def test_query_words_fold_exactly_as_the_index_stores_them() -> None:
-    assert f"tokenize='{TOKENIZE}'" in memory_index._SCHEMA  # one tokenizer for both
+    assert f"tokenize='{TOKENIZE}'" in layout.SCHEMA  # one tokenizer for both
     db = sqlite3.connect(":memory:")
     db.executescript(f"CREATE VIRTUAL TABLE fts USING fts5(body, tokenize='{TOKENIZE}');"
                      "CREATE VIRTUAL TABLE vocab USING fts5vocab(fts, row);")
@@ -53,6 +54,7 @@ def test_the_word_cache_keeps_only_short_words() -> None:
     long_word = "x" * (MAX_CACHED_WORD + 1)
     texts = ["hello there", f"hello {long_word}", f"{long_word}y"]
     vectors = embedder.embed(texts)
-    assert embedder._cached_ids.cache_info().currsize == 2  # hello, there
+    assert sorted(embedder._words._number) == ["hello", "there"]
+    assert len(embedder._words._tokens) == 2
     assert np.allclose(vectors[1], embedder.embed([f"hello {long_word}"])[0])
     assert np.isfinite(vectors).all() and not np.allclose(vectors[0], vectors[1])

@@ -86,17 +86,26 @@ class Dataset:
         return self.manifest["fingerprint"]
 
     def conversations(self, split: str | None = None) -> Iterator[Conversation]:
-        """The conversations, without what the owner told doppel to forget (forgotten.py):
-        every reader (memory, training, eval) goes through here."""
+        """The conversations, without what the owner told doppel to forget (rows())."""
+        for row in self.rows():
+            if split is None or row["split"] == split:
+                yield Conversation.from_json(row)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Each conversation as conversations.jsonl holds it, in file order, without what the
+        owner told doppel to forget (forgotten.py): every reader (memory, training, eval) goes
+        through here; plain dicts, for a reader of every message that needs no objects (the
+        memory index's units)."""
         from doppel.data.forgotten import read_forgotten
 
         forgotten = read_forgotten(self.path)
-        with open(self.path / CONVERSATIONS, encoding="utf-8") as lines:
+        with open(self.path / CONVERSATIONS, "rb") as lines:
             for line in lines:
-                conversation = Conversation.from_json(json.loads(line))
-                if split is not None and conversation.split != split:
-                    continue
-                kept = forgotten.strip(conversation) if forgotten else conversation
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:  # what orjson refuses (a lone surrogate's escape)
+                    row = json.loads(line)
+                kept = forgotten.strip(row) if forgotten else row
                 if kept is not None:
                     yield kept
 

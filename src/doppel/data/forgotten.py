@@ -17,15 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from doppel.atomic import atomic_file
 from doppel.errors import DoppelError
-
-if TYPE_CHECKING:
-    from doppel.data.dataset import Conversation
 
 FORGOTTEN = "forgotten.jsonl"  # inside the dataset folder, beside conversations.jsonl
 
@@ -51,17 +48,15 @@ class Forgotten:
         at = bisect.bisect_right(starts, time) - 1
         return at >= 0 and time <= ends[at]
 
-    def strip(self, conversation: Conversation) -> Conversation | None:
-        """The conversation without its forgotten messages; None when none is left."""
-        if conversation.chat_id not in self.spans:
-            return conversation
-        kept = [m for m in conversation.messages if not self.hides(conversation.chat_id, m.time)]
-        if len(kept) == len(conversation.messages):
-            return conversation
-        if not kept:
-            return None
-        conversation.messages = kept
-        return conversation
+    def strip(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """A conversations.jsonl row without its forgotten messages; None when none is left."""
+        chat_id = row["chat"]["id"]
+        if chat_id not in self.spans:
+            return row
+        kept = [m for m in row["messages"] if not self.hides(chat_id, m["time"])]
+        if len(kept) == len(row["messages"]):
+            return row
+        return {**row, "messages": kept} if kept else None
 
 
 def read_forgotten(folder: Path) -> Forgotten:

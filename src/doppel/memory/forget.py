@@ -18,7 +18,7 @@ from doppel.data.people import People
 from doppel.errors import DoppelError
 from doppel.memory.index import MEMORY_FILE, build_index, open_index
 from doppel.memory.search import fold_words
-from doppel.memory.units import unit_text
+from doppel.memory.units import unit_key, unit_text
 
 
 @contextlib.contextmanager
@@ -30,7 +30,7 @@ def _index(dataset: Path) -> Iterator[sqlite3.Connection]:
                           f"`doppel memory build {dataset}`")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        db.execute("SELECT key, conversation_id, chat_id, chat_name, start, end, lines "
+        db.execute("SELECT conversation_id, chat_id, chat_name, start, end, lines "
                    "FROM units LIMIT 1").fetchall()
     except sqlite3.DatabaseError as error:
         db.close()
@@ -68,11 +68,12 @@ def choose(dataset: Path, query: str | None, chat: str | None,
             where.append("id IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
             params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in words))
         rows = db.execute(
-            "SELECT key, conversation_id, chat_id, chat_name, start, end, lines FROM units "
+            "SELECT conversation_id, chat_id, chat_name, start, end, lines FROM units "
             f"WHERE {' AND '.join(where)} ORDER BY start, id", params).fetchall()
-    return [Stretch(key, conversation, chat_id, name, start, end,
-                    unit_text(SimpleNamespace(lines=orjson.loads(lines))))
-            for key, conversation, chat_id, name, start, end, lines in rows]
+    return [Stretch(unit_key(chat_id, stored), conversation, chat_id, name, start, end,
+                    unit_text(SimpleNamespace(lines=stored)))
+            for conversation, chat_id, name, start, end, stored in
+            ((*row[:5], orjson.loads(row[5])) for row in rows)]
 
 
 def forget(dataset: Path, stretches: list[Stretch], how: str, progress: bool) -> Path:

@@ -19,43 +19,36 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import orjson
 
 from doppel.atomic import atomic_path, owner_only
 from doppel.errors import DoppelError
+from doppel.memory import vectors
 from doppel.memory.embedder import DEFAULT_EMBEDDER, Embedder, load_embedder
+from doppel.memory.layout import SCHEMA, Lender, Writer
 from doppel.memory.records import Memory, NewUnit
 from doppel.memory.scope import Scope
 from doppel.memory.search import Searcher
-from doppel.memory.units import batched, dataset_units, unit_key, unit_text
+from doppel.memory.units import batched, dataset_units, unit_key
 
 if TYPE_CHECKING:
     from doppel.data.forgotten import Forgotten
 
 MEMORY_FILE = "memory.sqlite"  # inside the dataset folder, owner-only
-# 2: participants are person ids (names beside them, for display); 1 held names, which collide
-SCHEMA_VERSION = 2
-BATCH = 2048  # units embedded and written at a time
-READS_VECTORS = ("1", str(SCHEMA_VERSION))  # versions whose vectors a rebuild reuses
+# 3: each distinct text stored once with an int8 vector (layout.py); 2 held float16 vectors
+# per unit; 1 held names as participants, which collide
+SCHEMA_VERSION = 3
+BATCH = 4096  # units embedded and written at a time
+READS_VECTORS = ("1", "2", str(SCHEMA_VERSION))  # versions whose vectors a rebuild reuses
+CARRIES_BOT_UNITS = ("2", str(SCHEMA_VERSION))  # versions whose bot units name person ids
 BOT_PREFIX = "bot:"  # conversation ids of units the bot added: kept across rebuilds
 HIDDEN_SLACK = 50  # extra hits a search asks for when its (stale) index holds forgotten units
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE units (id INTEGER PRIMARY KEY, key TEXT NOT NULL, conversation_id TEXT NOT NULL,
-  chat_id TEXT NOT NULL, chat_name TEXT NOT NULL, participants TEXT NOT NULL,
-  names TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, lines TEXT NOT NULL,
-  vector BLOB NOT NULL);
-CREATE VIRTUAL TABLE fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
-CREATE VIRTUAL TABLE vocab USING fts5vocab(fts, row);
-"""
 
 
 def build_index(dataset_dir: Path, embedder: str | Path | None = None,
                 progress: bool = True, *, reuse: Path | None = None) -> Path:
     """(Re)build DATASET/memory.sqlite from the dataset's conversations (to a temporary name,
-    renamed on success); units an older index (`reuse`, default the file being replaced)
+    renamed on success); texts an older index (`reuse`, default the file being replaced)
     already holds keep their vectors when its embedder is the same, so a dataset grown by a
     newer export embeds only what is new. Returns the index path."""
     from doppel.data.dataset import load_dataset
@@ -67,24 +60,29 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     old = _reusable(reuse if reuse is not None else target, model)
     started = time.perf_counter()
     with owner_only(), atomic_path(target, force=True) as tmp:
-        db = sqlite3.connect(tmp)
+        db = sqlite3.connect(tmp, check_same_thread=False)  # its writes run in one thread
         try:
             _create(db, model, embedder, dataset.fingerprint)
-            counts = _fill(db, dataset_units(dataset), model, old, progress)
-            if old is not None and _same_schema(old):  # an older one's bot units hold names
-                counts["units"] += _carry_bot_units(db, old, read_forgotten(dataset.path).units)
+            lend = None if old is None else Lender(old, _version_of(old), model.dimension,
+                                                  BOT_PREFIX)
+            with Writer(db, model.embed, lend, background=True) as writer:
+                units = _fill(writer, dataset_units(dataset), progress)
+                if old is not None and _version_of(old) in CARRIES_BOT_UNITS:
+                    units += _carry_bot_units(writer, old, model.dimension,
+                                              read_forgotten(dataset.path).units)
+            counts = {"units": units, "texts": writer.next_text - 1,
+                      "units_embedded": writer.embedded, "units_reused": writer.reused}
             db.executemany("INSERT INTO meta VALUES (?, ?)",
-                           [("units" if key == "units" else f"units_{key}", str(value))
-                            for key, value in counts.items()])
+                           [(key, str(value)) for key, value in counts.items()])
             db.commit()
         finally:
             db.close()
             if old is not None:
                 old.close()
     if progress:
-        print(f"memory index: {counts['units']} units ({counts['embedded']} embedded, "
-              f"{counts['reused']} reused) in {time.perf_counter() - started:.1f} s -> {target}",
-              file=sys.stderr)
+        print(f"memory index: {units} units, {counts['texts']} distinct texts "
+              f"({writer.embedded} embedded, {writer.reused} reused) in "
+              f"{time.perf_counter() - started:.1f} s -> {target}", file=sys.stderr)
     return target
 
 
@@ -92,88 +90,41 @@ def _create(db: sqlite3.Connection, model: Embedder, spec: str | Path | None,
             fingerprint: str) -> None:
     db.execute("PRAGMA journal_mode=OFF")  # a temporary file: a crash leaves nothing to recover
     db.execute("PRAGMA synchronous=OFF")
-    db.executescript(_SCHEMA)
+    db.executescript(SCHEMA)
     source = DEFAULT_EMBEDDER if spec is None else str(Path(spec).resolve()) \
         if Path(str(spec)).is_dir() else str(spec)
     meta = {"schema_version": str(SCHEMA_VERSION), "embedder": model.name,
             "embedder_source": source, "dimension": str(model.dimension),
-            "dataset_fingerprint": fingerprint, "created": str(time.time())}
+            "vector_format": "int8", "dataset_fingerprint": fingerprint,
+            "created": str(time.time())}
     db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
 
 
-def _fill(db: sqlite3.Connection, units: Iterable[NewUnit], model: Embedder,
-          old: sqlite3.Connection | None, progress: bool) -> dict[str, int]:
-    counts = {"units": 0, "embedded": 0, "reused": 0}
-    known = _old_keys(old)
+def _fill(writer: Writer, units: Iterable[NewUnit], progress: bool) -> int:
+    count = 0
     with _progress(progress) as advance:
         for batch in batched(units, BATCH):
-            keys = [unit_key(unit) for unit in batch]
-            vectors = _vectors(batch, keys, model, old, known)
-            _insert(db, batch, keys, vectors)
-            reused = sum(key in known for key in keys)
-            counts["units"] += len(batch)
-            counts["reused"] += reused
-            counts["embedded"] += len(batch) - reused
+            writer.add(batch)
+            count += len(batch)
             advance(len(batch))
-    return counts
+    return count
 
 
-def _vectors(batch: list[NewUnit], keys: list[str], model: Embedder,
-             old: sqlite3.Connection | None, known: dict[str, int]) -> list[bytes]:
-    """Each unit's vector as float16 bytes: from the older index where it has the unit."""
-    out: list[bytes | None] = [None] * len(batch)
-    if old is not None:
-        wanted = {known[key]: i for i, key in enumerate(keys) if key in known}
-        for start in range(0, len(wanted), 500):
-            ids = list(wanted)[start:start + 500]
-            marks = ",".join("?" * len(ids))
-            for unit_id, blob in old.execute(
-                    f"SELECT id, vector FROM units WHERE id IN ({marks})", ids):
-                out[wanted[unit_id]] = blob
-    missing = [i for i, blob in enumerate(out) if blob is None]
-    if missing:
-        fresh = model.embed([unit_text(batch[i]) for i in missing]).astype(np.float16)
-        for row, i in enumerate(missing):
-            out[i] = fresh[row].tobytes()
-    return out  # type: ignore[return-value]
-
-
-def _insert(db: sqlite3.Connection, batch: list[NewUnit], keys: list[str],
-            vectors: list[bytes]) -> list[int]:
-    ids = []
-    for unit, key, vector in zip(batch, keys, vectors, strict=True):
-        cursor = db.execute(
-            "INSERT INTO units (key, conversation_id, chat_id, chat_name, participants, names, "
-            "start, end, lines, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, unit.conversation_id, unit.chat_id, unit.chat_name,
-             orjson.dumps(list(unit.participants)).decode(),
-             orjson.dumps(list(unit.names)).decode(), unit.start, unit.end,
-             orjson.dumps([list(line) for line in unit.lines]).decode(), vector))
-        ids.append(cursor.lastrowid)
-    db.executemany("INSERT INTO fts (rowid, body) VALUES (?, ?)",
-                   [(unit_id, unit_text(unit)) for unit_id, unit in zip(ids, batch, strict=True)])
-    return ids
-
-
-def _old_keys(old: sqlite3.Connection | None) -> dict[str, int]:
-    if old is None:
-        return {}
-    return dict(old.execute(
-        f"SELECT key, id FROM units WHERE conversation_id NOT LIKE '{BOT_PREFIX}%'"))
-
-
-def _carry_bot_units(db: sqlite3.Connection, old: sqlite3.Connection,
+def _carry_bot_units(writer: Writer, old: sqlite3.Connection, dimension: int,
                      forgotten: Collection[str] = ()) -> int:
     """The bot's own conversations are not in the dataset: copy them over as they are, but for
     the ones the owner told doppel to forget (by unit key)."""
     rows = old.execute(
-        "SELECT key, conversation_id, chat_id, chat_name, participants, names, start, end, "
+        "SELECT conversation_id, chat_id, chat_name, participants, names, start, end, "
         f"lines, vector FROM units WHERE conversation_id LIKE '{BOT_PREFIX}%' ORDER BY id"
     ).fetchall()
-    rows = [row for row in rows if row[0] not in forgotten]
-    for row in rows:
-        unit = _row_unit(row[1:9])
-        _insert(db, [unit], [row[0]], [row[9]])
+    rows = [row for row in rows if unit_key(row[1], orjson.loads(row[7])) not in forgotten]
+    if not rows:
+        return 0
+    blobs = [row[8] for row in rows]
+    if _version_of(old) != str(SCHEMA_VERSION):
+        blobs = vectors.encode(vectors.decode_float16(blobs, dimension))
+    writer.add([_row_unit(row[:8]) for row in rows], blobs)
     return len(rows)
 
 
@@ -184,14 +135,14 @@ def _row_unit(row: tuple) -> NewUnit:
                    tuple(orjson.loads(names)))
 
 
-def _same_schema(db: sqlite3.Connection) -> bool:
+def _version_of(db: sqlite3.Connection) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return row is not None and row[0] == str(SCHEMA_VERSION)
+    return row[0] if row else None
 
 
 def _reusable(path: Path, model: Embedder) -> sqlite3.Connection | None:
     """An older index made by the same embedder, opened read-only (a unit's vector depends on
-    its chat and lines only, so version 1's vectors serve too); None for anything else."""
+    its lines only, so versions 1 and 2's vectors serve too); None for anything else."""
     if not path.is_file():
         return None
     try:
@@ -226,7 +177,7 @@ def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
 def open_index(dataset_dir: Path, build_if_missing: bool = True, *,
                embedder: str | Path | None = None) -> MemoryIndex:
     """The dataset's index; a dataset from before memory builds it on first use, and one from an
-    older doppel (its scope held names, not person ids) is rebuilt (saying so either way).
+    older doppel (another memory index version) is rebuilt (saying so either way).
     A truncated or foreign file, or one made by another embedder than `embedder` (when
     given): one-line DoppelError."""
     from doppel.data.dataset import load_dataset
@@ -241,10 +192,11 @@ def open_index(dataset_dir: Path, build_if_missing: bool = True, *,
         print(f"{dataset_dir} has no memory index yet (prepared before memory): building it",
               file=sys.stderr)
         build_index(dataset_dir, embedder)
-    elif build_if_missing and _version(path) not in (None, str(SCHEMA_VERSION)):
-        print(f"{path} is from an older doppel (its scope names people by name, not id): "
-              "rebuilding it; the bot's remembered exchanges in it are not carried over",
-              file=sys.stderr)
+    elif build_if_missing and (version := _version(path)) not in (None, str(SCHEMA_VERSION)):
+        lost = ("; the bot's remembered exchanges in it are not carried over (they name people "
+                "by name, not id)" if version not in CARRIES_BOT_UNITS else "")
+        print(f"{path} is from an older doppel (memory index version {version}): rebuilding "
+              f"it, reusing its vectors{lost}", file=sys.stderr)
         build_index(dataset_dir, embedder or _old_embedder(path))
     return MemoryIndex(path, embedder)
 
@@ -367,12 +319,13 @@ class MemoryIndex:
         units = list(units)
         if not units:
             return
-        keys = [unit_key(unit) for unit in units]
         with self._lock:
-            vectors = _vectors(units, keys, self.embedder, None, {})
-            ids = _insert(self._db, units, keys, vectors)
+            ids = Writer(self._db, self.embedder.embed).add(units)
             self._db.commit()
-            self._searcher.added(ids, units, vectors)
+            marks = ",".join("?" * len(ids))
+            stored = dict(self._db.execute(
+                f"SELECT id, vector FROM units WHERE id IN ({marks})", ids))
+            self._searcher.added(ids, units, [stored[unit_id] for unit_id in ids])
 
     def close(self) -> None:
         with self._lock:
@@ -388,12 +341,11 @@ class MemoryIndex:
 def _forgotten_ids(db: sqlite3.Connection, forgotten: Forgotten) -> set[int]:
     """Ids of units forgotten by key, or whose first or last message a forgotten span covers
     (a neighbour sharing a turn with a forgotten stretch)."""
-    keys = list(forgotten.units)
     ids: set[int] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        ids.update(i for (i,) in db.execute(f"SELECT id FROM units WHERE key IN ({marks})", chunk))
+    if forgotten.units:  # only the bot's units need their key: the spans cover the rest
+        ids.update(i for i, chat, lines in db.execute(
+            f"SELECT id, chat_id, lines FROM units WHERE conversation_id LIKE '{BOT_PREFIX}%'")
+            if unit_key(chat, orjson.loads(lines)) in forgotten.units)
     for chat in forgotten.spans:
         ids.update(i for i, begun, ended in db.execute(
             "SELECT id, start, end FROM units WHERE chat_id = ?", (chat,))

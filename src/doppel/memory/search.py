@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import orjson
 
+from doppel.memory import vectors
 from doppel.memory.embedder import Embedder
 from doppel.memory.ranking import fuse, pick, with_recency
 from doppel.memory.records import Memory, NewUnit
@@ -53,30 +54,40 @@ class Searcher:
 
     def _load(self) -> None:
         """Chats, conversations, ends and vectors of every unit, as numpy arrays."""
-        total = self.db.execute("SELECT count(*) FROM units").fetchone()[0]
-        # float32 in memory (float16 on disk): numpy converts float16 too slowly to score with
-        self.vectors = np.zeros((total, self.embedder.dimension), dtype=np.float32)
-        ids, chats, conversations, ends = [], [], [], []
+        ids, chats, conversations, ends, texts = [], [], [], [], []
         self.chat_codes: dict[str, int] = {}
         self.chat_members: list[frozenset[str]] = []
         self.conversation_codes: dict[str, int] = {}
         rows = self.db.execute(
-            "SELECT id, chat_id, participants, conversation_id, end, vector FROM units")
-        for row, (unit_id, chat, participants, conversation, end, blob) in enumerate(rows):
+            "SELECT id, chat_id, participants, conversation_id, end, text FROM units")
+        for unit_id, chat, participants, conversation, end, text in rows:
             ids.append(unit_id)
             chats.append(self._chat_code(chat, participants))
             conversations.append(self.conversation_codes.setdefault(
                 conversation, len(self.conversation_codes)))
             ends.append(end)
-            self.vectors[row] = np.frombuffer(blob, dtype=np.float16)
+            texts.append(text)
         self.ids = np.asarray(ids, dtype=np.int64)
         self.chats = np.asarray(chats, dtype=np.int32)
         self.conversations = np.asarray(conversations, dtype=np.int64)
         self.ends = np.asarray(ends, dtype=np.float64)
         self.row_of = {unit_id: row for row, unit_id in enumerate(ids)}
         self.units = len(ids)
+        self.vectors = self._unit_vectors(np.asarray(texts, dtype=np.int64))
         self._bits()
         self._loaded = True
+
+    def _unit_vectors(self, texts: np.ndarray) -> np.ndarray:
+        """float32 rows in memory (int8 on disk, each distinct text once: vectors.py), one per
+        unit: numpy scores float32 fastest."""
+        text_ids, blobs = [], []
+        for text_id, blob in self.db.execute("SELECT id, vector FROM texts"):
+            text_ids.append(text_id)
+            blobs.append(blob)
+        matrix = vectors.decode(blobs, self.embedder.dimension)
+        position = np.zeros(max(text_ids, default=0) + 1, dtype=np.int64)
+        position[text_ids] = np.arange(len(text_ids))
+        return matrix[position[texts]] if len(texts) else matrix[:0]
 
     def _bits(self) -> None:
         """One sign bit per dimension of each vector minus the mean vector, packed to uint64
@@ -100,12 +111,12 @@ class Searcher:
             self.chat_members[code] = self.chat_members[code] | names
         return code
 
-    def added(self, ids: list[int], units: Sequence[NewUnit], vectors: list[bytes]) -> None:
+    def added(self, ids: list[int], units: Sequence[NewUnit], stored: list[bytes]) -> None:
         """Take units just written (the bot's) into the arrays without reading everything."""
         if not self._loaded:
             return
-        rows = np.frombuffer(b"".join(vectors), dtype=np.float16).reshape(len(units), -1)
-        self.vectors = np.concatenate([self.vectors, rows.astype(np.float32)])
+        rows = vectors.decode(stored, self.embedder.dimension)
+        self.vectors = np.concatenate([self.vectors, rows])
         chats = [self._chat_code(u.chat_id, orjson.dumps(list(u.participants)).decode())
                  for u in units]
         conversations = [self.conversation_codes.setdefault(
@@ -118,7 +129,7 @@ class Searcher:
                                              np.asarray(conversations, dtype=np.int64)])
         self.ends = np.concatenate([self.ends, [u.end for u in units]])
         self.units += len(units)
-        self.bits = np.concatenate([self.bits, _pack(rows.astype(np.float32) > self.center)],
+        self.bits = np.concatenate([self.bits, _pack(rows > self.center)],
                                    axis=1)
 
     def people(self) -> set[str]:

@@ -1,13 +1,13 @@
 """Cutting conversations into memory units: a few turns in a row, so a hit carries its context.
 
-A unit is keyed by a hash of its chat and lines, so rebuilding after a newer export reuses the
-vectors of every unit already seen and embeds only what is new.
+A unit's text is keyed by a hash of its lines (layout.py), so rebuilding after a newer export
+reuses the vectors of every text already seen and embeds only what is new.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -49,50 +49,56 @@ def conversation_units(conversation: Conversation, members: Members | None = Non
     by one turn, so a remark and the answer to it always share a unit."""
     if not members:
         members = _members({m.speaker_id: m.speaker for m in conversation.messages})
+    return _cut(conversation.id, conversation.chat_id, conversation.chat_name,
+                [(m.speaker, m.text, m.time) for m in conversation.messages], members)
+
+
+def _cut(conversation_id: str, chat_id: str, chat_name: str,
+         messages: list[tuple[str, str, float]], members: Members) -> Iterator[NewUnit]:
     turns: list[list[tuple[str, str, float]]] = []
-    for message in conversation.messages:
-        if not message.text.strip():
+    last = None
+    for speaker, text, time in messages:
+        if not text or text.isspace():
             continue
-        line = (message.speaker, message.text[:MAX_LINE_CHARS], message.time)
-        if turns and turns[-1][0][0] == message.speaker:
+        line = (speaker, text[:MAX_LINE_CHARS], time)
+        if speaker == last:
             turns[-1].append(line)
         else:
             turns.append([line])
-    start = 0
-    while start < len(turns):
-        end = min(start + TURNS, len(turns))
-        if len(turns) - end == 1:  # a lone last turn joins this unit rather than make its own
+            last = speaker
+    start, count = 0, len(turns)
+    while start < count:
+        end = min(start + TURNS, count)
+        if count - end == 1:  # a lone last turn joins this unit rather than make its own
             end += 1
         lines = [line for turn in turns[start:end] for line in turn][-MAX_LINES:]
-        yield _unit(conversation, members, [(s, t) for s, t, _ in lines],
-                    [time for _, _, time in lines])
-        if end == len(turns):
+        yield NewUnit(conversation_id, chat_id, chat_name, members[0], lines[0][2],
+                      lines[-1][2], tuple((s, t) for s, t, _ in lines), members[1])
+        if end == count:
             break
         start = end - 1
 
 
-def _unit(conversation: Conversation, members: Members, lines: list[tuple[str, str]],
-          times: list[float]) -> NewUnit:
-    return NewUnit(conversation.id, conversation.chat_id, conversation.chat_name, members[0],
-                   times[0], times[-1], tuple(lines), members[1])
-
-
 def dataset_units(dataset: Dataset) -> Iterator[NewUnit]:
-    """Every unit of every conversation (train and val), streamed in file order."""
+    """Every unit of every conversation (train and val), streamed in file order (read as
+    plain rows: a million messages need no message objects)."""
     members = chat_members(dataset)
-    for conversation in dataset.conversations():
-        yield from conversation_units(conversation, members.get(conversation.chat_id))
+    for row in dataset.rows():
+        chat, messages = row["chat"], row["messages"]
+        people = members.get(chat["id"]) or _members(
+            {m["speaker_id"]: m["speaker"] for m in messages})
+        yield from _cut(row["id"], chat["id"], chat["name"],
+                        [(m["speaker"], m["text"], m["time"]) for m in messages], people)
+
+
+def unit_key(chat_id: str, lines: Sequence[Sequence[str]]) -> str:
+    """A unit's name in a forget record (data/forgotten.py): same chat, same lines, same key."""
+    return hashlib.blake2b(orjson.dumps([chat_id, lines]), digest_size=16).hexdigest()
 
 
 def unit_text(unit: NewUnit | Any) -> str:
     """What the lexical index and the embedder read: "Name: text" a line."""
     return "\n".join(f"{speaker}: {text}" for speaker, text in unit.lines)
-
-
-def unit_key(unit: NewUnit) -> str:
-    """Same chat, same lines: same key (and the same vector, so it is never embedded twice)."""
-    payload = orjson.dumps([unit.chat_id, unit.lines])
-    return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
 def batched(units: Iterable[NewUnit], size: int) -> Iterator[list[NewUnit]]:

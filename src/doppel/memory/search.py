@@ -30,6 +30,10 @@ PREFILTER_FROM = 20_000
 PREFILTER = 8192
 STAT_SAMPLE = 2048
 TOKENIZE = "unicode61 remove_diacritics 2"  # the index's FTS5 tokenizer (index.py's schema)
+# what we talked about last: the units of the scope's latest conversations are always candidates,
+# ranked by their cosine to the query (a friend's "how's the dog?" follows up what was said last)
+RECENT_CONVERSATIONS = 3
+RECENT_LOOKBACK = 256  # the latest units looked at to find those conversations
 
 
 def fold_words(text: str) -> list[str]:
@@ -145,9 +149,10 @@ class Searcher:
         mask = self.allowed(scope, before, exclude)
         if not query.strip() or not mask.any() or k <= 0:
             return []
+        vector = self.embedder.embed([query])[0]
         lexical = self._lexical(query, mask)
-        dense = self._dense(query, mask)
-        scores = fuse([lexical, dense])
+        dense = self._dense(query, mask, vector)
+        scores = fuse([lexical, dense, self._recent(mask, vector)])
         now = before if before is not None else float(self.ends.max())
         ends = {unit: float(self.ends[self.row_of[unit]]) for unit in scores}
         scores = with_recency(scores, ends, now)
@@ -192,9 +197,11 @@ class Searcher:
                     break
         return out
 
-    def _dense(self, query: str, mask: np.ndarray) -> list[int]:
+    def _dense(self, query: str, mask: np.ndarray, vector: np.ndarray | None = None
+               ) -> list[int]:
         """Unit ids by cosine to the query's vector, best first, among the allowed ones."""
-        vector = self.embedder.embed([query])[0]
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
         if not vector.any():
             return []
         rows = np.flatnonzero(mask)
@@ -213,6 +220,21 @@ class Searcher:
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top])]
         return [int(self.ids[rows[i]]) for i in top if scores[i] > floor]
+
+    def _recent(self, mask: np.ndarray, vector: np.ndarray) -> list[int]:
+        """The units of the RECENT_CONVERSATIONS latest allowed conversations, by cosine to the
+        query's vector (no floor: being recent is their claim), best first."""
+        rows = np.flatnonzero(mask)
+        if RECENT_CONVERSATIONS <= 0 or not len(rows):
+            return []
+        if len(rows) > RECENT_LOOKBACK:
+            rows = rows[np.argpartition(-self.ends[rows], RECENT_LOOKBACK - 1)[:RECENT_LOOKBACK]]
+        latest = rows[np.argsort(-self.ends[rows], kind="stable")]
+        conversations = list(dict.fromkeys(self.conversations[latest].tolist()))
+        picked = latest[np.isin(self.conversations[latest],
+                                conversations[:RECENT_CONVERSATIONS])]
+        scores = _dot(self.vectors[picked], vector) if vector.any() else -self.ends[picked]
+        return [int(self.ids[row]) for row in picked[np.argsort(-scores, kind="stable")]]
 
     def _spread(self, rows: np.ndarray, vector: np.ndarray) -> tuple[float, float]:
         """Mean and standard deviation of the query's cosine over `rows`, from a stride

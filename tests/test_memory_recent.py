@@ -61,3 +61,21 @@ def test_the_latest_are_the_latest_before_the_turn(latest):
     assert earlier and not holds(earlier, "beach")
     assert all(m.end < beach.start for m in earlier)
     assert ALEX[1] in {s for m in earlier for s, _ in m.lines}
+
+
+@pytest.mark.parametrize("share", [1.0, 0.05, 0.0005, 0.0])
+def test_the_latest_rows_walk_back_in_blocks_to_what_a_full_sort_finds(share):
+    """_latest_rows reads the time order from its end a block at a time (a scope of every chat
+    costs one block at a million units); any scope, wide or narrow, gets a full sort's answer."""
+    import numpy as np
+
+    from doppel.memory.search import RECENT_LOOKBACK, Searcher
+
+    rng = np.random.default_rng(7)
+    searcher = Searcher(None, None)  # type: ignore[arg-type]  # arrays only, no SQLite
+    searcher.units = 50_000
+    searcher.ends = rng.uniform(0, 1e9, searcher.units)
+    mask = rng.uniform(size=searcher.units) < share
+    allowed = np.flatnonzero(mask)
+    expected = allowed[np.argsort(-searcher.ends[allowed])][:RECENT_LOOKBACK]
+    assert searcher._latest_rows(mask).tolist() == expected.tolist()

@@ -54,6 +54,7 @@ class Searcher:
         self.db = db
         self.embedder = embedder
         self._loaded = False
+        self._by_end = np.zeros(0, dtype=np.int64)  # rows in time order (_latest_rows)
 
     def _load(self) -> None:
         """Chats, conversations, ends and vectors of every unit, as numpy arrays."""
@@ -224,17 +225,33 @@ class Searcher:
     def _recent(self, mask: np.ndarray, vector: np.ndarray) -> list[int]:
         """The units of the RECENT_CONVERSATIONS latest allowed conversations, by cosine to the
         query's vector (no floor: being recent is their claim), best first."""
-        rows = np.flatnonzero(mask)
-        if RECENT_CONVERSATIONS <= 0 or not len(rows):
+        if RECENT_CONVERSATIONS <= 0:
             return []
-        if len(rows) > RECENT_LOOKBACK:
-            rows = rows[np.argpartition(-self.ends[rows], RECENT_LOOKBACK - 1)[:RECENT_LOOKBACK]]
-        latest = rows[np.argsort(-self.ends[rows], kind="stable")]
+        latest = self._latest_rows(mask)
         conversations = list(dict.fromkeys(self.conversations[latest].tolist()))
         picked = latest[np.isin(self.conversations[latest],
                                 conversations[:RECENT_CONVERSATIONS])]
+        if not len(picked):
+            return []
         scores = _dot(self.vectors[picked], vector) if vector.any() else -self.ends[picked]
         return [int(self.ids[row]) for row in picked[np.argsort(-scores, kind="stable")]]
+
+    def _latest_rows(self, mask: np.ndarray) -> np.ndarray:
+        """Up to RECENT_LOOKBACK allowed rows, latest first: read from the end of the units'
+        time order (kept once per load) a block at a time, so a scope of every chat costs one
+        block, not a pass over a million units."""
+        if len(self._by_end) != self.units:  # first use, or the bot added units
+            self._by_end = np.argsort(self.ends, kind="stable")
+        found: list[np.ndarray] = []
+        count, stop, block = 0, self.units, RECENT_LOOKBACK * 4
+        while stop > 0 and count < RECENT_LOOKBACK:
+            rows = self._by_end[max(0, stop - block):stop][::-1]
+            rows = rows[mask[rows]]
+            found.append(rows)
+            count += len(rows)
+            stop -= block
+            block *= 2  # a narrow scope is found in a few doubling steps
+        return np.concatenate(found)[:RECENT_LOOKBACK] if found else np.zeros(0, np.int64)
 
     def _spread(self, rows: np.ndarray, vector: np.ndarray) -> tuple[float, float]:
         """Mean and standard deviation of the query's cosine over `rows`, from a stride

@@ -228,9 +228,10 @@ def main(argv: list[str] | None = None,
     dataset = dataset_for(root, args.scale)
     prepared = time.perf_counter() - started
     picked = {k: v for k, v in chosen().items() if not args.only or k in args.only}
+    fitted = ""
     if args.fit:
-        line, settings = fit(dataset, root, args.seed)
-        print(line)
+        fitted, settings = fit(dataset, root, args.seed)
+        fitted = f"The fit: {fitted}."
         picked["fitted on earlier turns"] = settings
     started = time.perf_counter()
     count, words, rows = measure(dataset, limit, args.seed, picked)
@@ -239,7 +240,8 @@ def main(argv: list[str] | None = None,
     note = (f"Export: the sample{'' if args.scale == 1 else f' scaled {args.scale}x'}; "
             f"{count} fact turns (seed {args.seed}); 2-core VM, 1-min load {load:.1f}; "
             f"{measured:.0f} s for all variants (prepare {prepared:.0f} s). Command: "
-            f"`python bench/recall.py --scale {args.scale}{' --all' if args.all else ''}`.")
+            f"`python bench/recall.py --scale {args.scale}{' --all' if args.all else ''}"
+            f"{' --fit' if args.fit else ''}`.{' ' + fitted if args.fit else ''}")
     print(note)
     print(f"fact words ({len(words)}): {', '.join(words[:40])}")
     print(table(rows))

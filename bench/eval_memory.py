@@ -149,6 +149,8 @@ def rows_of(result, me: str) -> list[tuple[str, list[str]]]:
                      _cells(facts.with_memory, facts.without, facts.intervals)))
         rows.append((f"fact recall@{facts.k}",
                      ["", f"{facts.recall:.2f}{_interval(facts.recall_interval, sign='')}", ""]))
+        rows.append(("the fact words scored (most turns first)",
+                     ["", ", ".join(facts.words), ""]))
     else:
         rows.append(("fact test", ["no fact turns", "", ""]))
     overall = found.overall

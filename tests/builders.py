@@ -209,8 +209,10 @@ def write_fact_dataset(path: Path, pairs: int = 48, held_out: int = 10, seed: in
     rows, t, count = [], 1_700_000_000.0, {ME[0]: 0, FRIEND[0]: 0}
     for index in range(pairs):
         place, name = word(3), rng.choice(names)
-        days = [[(FRIEND, f"how was the trip to {place}?"), (ME, f"{name} came along, fun")],
-                [(FRIEND, f"remember {place}? who was there"), (ME, f"{name} was there lol")]]
+        # the name mid-sentence in cased text: the fact rule (memory/fact_words.py) reads it
+        # as a name, as it would "Biscuit" in "a corgi called Biscuit"
+        days = [[(FRIEND, f"how was the trip to {place}?"), (ME, f"went with {name}, fun")],
+                [(FRIEND, f"remember {place}? who was there"), (ME, f"it was {name} lol")]]
         for day, said in enumerate(days):
             messages = []
             for speaker, text in said:

@@ -92,6 +92,10 @@ def test_the_fact_test_shows_a_gain_with_memory_and_none_without(trained, tmp_pa
     assert result.ranking["Alex"].contexts == summary.runs[0].ranking["Alex"].contexts
     report = summary.report_md.read_text()
     assert "Memory: the same run with and without" in report and "fact words" in report
+    # the words the fact test scored are listed for the reader, with their kind: the names
+    assert facts.words and set(facts.kinds.values()) == {"name"}
+    listed = report.split("The fact words it scored", 1)[1].split("\n", 1)[0]
+    assert all(f"{w} (name)" in listed for w in facts.words)
     back = read_results(tmp_path / "on").runs[0].metrics["memory"]
     assert back == result  # results.json round-trips
 

@@ -15,6 +15,7 @@ from doppel.data.dataset import CONVERSATIONS, MANIFEST, SCHEMA_VERSION, load_da
 from doppel.data.people import People
 from doppel.errors import DoppelError
 from doppel.memory import MEMORY_FILE, NewUnit, Scope, build_index, open_index
+from doppel.memory.fact_words import fact_words, stem
 from doppel.memory.facts import fact_probes, holds
 from doppel.sample.scripts import FACT_QUESTIONS, FACT_WORDS
 
@@ -54,6 +55,19 @@ def test_retrieval_finds_the_samples_planted_facts(sample):
                  for p in probes]
     recall = sum(found) / len(found)
     assert recall >= 0.85, [p.word for p, hit in zip(probes, found, strict=True) if not hit]
+
+
+def test_the_fact_rule_finds_the_samples_planted_facts(sample):
+    """The rule eval's fact test and the bench ask with (memory/fact_words.py) picks the facts
+    the sample planted (Priya's lowercase "lisbon" is said in other chats too), and the probes
+    it makes by default ask its words."""
+    dataset = load_dataset(sample)
+    picked = fact_words(dataset)
+    assert {stem(w) for w in FACT_WORDS} - set(picked) <= {stem("lisbon")}
+    assert {"alex", "sam", "carter"}.isdisjoint(picked)  # people's own names greet, not tell
+    probes = fact_probes(dataset)
+    assert {stem(p.word) for p in probes} <= set(picked)
+    assert {"biscuit", "clara", "звенигород"} <= {p.word for p in probes}
 
 
 def test_paraphrased_questions_find_facts(sample):

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from builders import run_doppel, write_tiny_model
+from builders import run_cli, run_doppel, write_tiny_model
 from conftest import write_adapter_run
 from memory_builders import SECRET
 from test_memory_use import QUESTION
@@ -94,3 +94,39 @@ def test_memory_bad_input_is_one_line(world, tmp_path):
     done = _chat(world, ["chat", "out/run", "--me", "Sam", "--data", old])
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
     assert "Traceback" not in done.stderr
+
+
+def test_readme_memory_forget_lines(world, tmp_path, monkeypatch, capsys):
+    """The README's forget lines, in order, in a copy of the world: the preview writes nothing,
+    then Sam's secret leaves search and chat, Jo's early stretches go and Jo's later ones stay;
+    the listing shows dates and chats, never the text."""
+    lines = [c for c in COMMANDS if c.text.startswith("doppel memory forget ")]
+    assert len(lines) == 4, [c.text for c in lines]
+    home = shutil.copytree(world, tmp_path / "home")
+    monkeypatch.chdir(home)
+    record = home / "out" / "dataset" / "forgotten.jsonl"
+
+    def doppel(*words) -> str:
+        code, out, err = run_cli(list(words), monkeypatch, capsys)
+        assert code == 0 and "Traceback" not in err, err
+        return out
+
+    def found(words: str) -> str:
+        return doppel("memory", "search", "out/dataset", words, "-k", "20").replace(words, "")
+
+    assert SECRET in found("vault code 4417") and "homework" in found("Pickles homework")
+    preview, forget, early, listing = (doppel(*line.words[1:]) for line in lines)
+    assert "Sam [user2]" in preview and "add --yes" in preview and SECRET not in preview
+    assert "forgot" in forget and "forgot" in early and record.is_file()
+    assert SECRET not in found("vault code 4417 zebra")
+    assert "homework" not in found("Pickles homework") and "sick" in found("Pickles sick")
+    assert "Jo [user3]" in listing and "2023-11-1" in listing and "before" in listing
+    said = record.read_text(encoding="utf-8") + listing
+    assert not any(word in said for word in (SECRET, "vault", "zebra", "homework"))
+    # the twin's replies no longer read it: Sam asks about the secret, chat shows no memory of it
+    code, out, err = run_cli(["chat", "out/run", "--me", "Sam", "--data", "out/dataset"],
+                             monkeypatch, capsys, input=f"{QUESTION}\n")
+    assert code == 0, err[-3000:]
+    remembered = _remembered(out)
+    assert "chat Sam" in remembered and "memory on" in err  # memory was read...
+    assert SECRET not in out and "zebra" not in out  # ...without the forgotten stretch

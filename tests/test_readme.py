@@ -58,6 +58,7 @@ COMMAND_TIMEOUT_S = 600
 NAMED = {
     "doppel chat out/run --me Sam": "tests/test_memory_readme.py::test_readme_memory_chat_lines",
     "doppel serve out/run --data": "tests/test_memory_readme.py::test_readme_memory_serve_line",
+    "doppel memory forget ": "tests/test_memory_readme.py::test_readme_memory_forget_lines",
     "make demo": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "make test": "tests/test_readme.py::test_make_demo_and_make_test_are_the_documented_verbs",
     "doppel chat ": "tests/test_qlora.py::test_qlora_on_cpu_trains_then_reloads_for_chat_and_eval",

@@ -86,11 +86,19 @@ class Dataset:
         return self.manifest["fingerprint"]
 
     def conversations(self, split: str | None = None) -> Iterator[Conversation]:
+        """The conversations, without what the owner told doppel to forget (forgotten.py):
+        every reader (memory, training, eval) goes through here."""
+        from doppel.data.forgotten import read_forgotten
+
+        forgotten = read_forgotten(self.path)
         with open(self.path / CONVERSATIONS, encoding="utf-8") as lines:
             for line in lines:
                 conversation = Conversation.from_json(json.loads(line))
-                if split is None or conversation.split == split:
-                    yield conversation
+                if split is not None and conversation.split != split:
+                    continue
+                kept = forgotten.strip(conversation) if forgotten else conversation
+                if kept is not None:
+                    yield kept
 
 
 def load_dataset(path: Path) -> Dataset:

@@ -37,6 +37,7 @@ class People:
     labels: Mapping[str, str]
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     me: str | None = None  # the exporting user's id, when known
+    noun: str = "people"  # what errors call them (chats resolve by the same rule: "chats")
 
     @classmethod
     def of_manifest(cls, manifest: Mapping[str, Any]) -> People:
@@ -97,8 +98,8 @@ class People:
         warning; everything else raises it)."""
         found = self.matches(typed) if found is None else found
         if found:
-            return (f"{what} {typed!r} matches several people ({self._list(found)}); give the "
-                    "full name or the id")
+            return (f"{what} {typed!r} matches several {self.noun} ({self._list(found)}); give "
+                    "the full name or the id")
         return (f"{what} {typed!r} matches nobody in the data; known: "
                 f"{self._list(sorted(self.labels, key=self.labels.__getitem__))}")
 

@@ -35,6 +35,7 @@ from doppel.data.exports import (
     open_exports,
     source_of,
 )
+from doppel.data.forgotten import carry_forgotten
 from doppel.data.gaps import GapChoice, GapHistogram
 from doppel.data.identities import (
     Identities,
@@ -493,6 +494,7 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
                              [*identities.warnings, *moved])
         writer.finish(manifest.to_json())
         write_report(folder, manifest)
+        carry_forgotten(out_dir, folder)  # what the owner forgot stays forgotten
         _write_memory(folder, out_dir, options, progress)
     return PrepareSummary(out_dir, manifest, time.perf_counter() - started)
 

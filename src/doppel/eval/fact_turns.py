@@ -1,26 +1,22 @@
-"""The fact test's turns: held-out turns naming a rare word (a name, a place, a date, a pet)
-that the speaker's earlier chats in scope already hold, so a memory could have told the model.
+"""The fact test's turns: held-out turns naming a fact word (a name, a place, a pet, a number,
+a word that belongs to one chat: memory/fact_words.py's rule, the bench's too) that the
+speaker's earlier chats in scope already hold, so a memory could have told the model.
 
-A word is rare when few conversations hold it (RARE_CONVERSATIONS, the prototype's cut in
-issue 20); "earlier in scope" means a conversation that ended before the held-out one began, in
-a chat every partner of the turn was part of (the memory scope rule), never the conversation
-itself. Which turns are drawn, and in what order, follows the seed.
+"Earlier in scope" means a conversation that ended before the held-out one began, in a chat
+every partner of the turn was part of (the memory scope rule), never the conversation itself;
+words are compared by stem. Which turns are drawn, and in what order, follows the seed.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from doppel.chatformat import MESSAGE_SEP, group_turns
 from doppel.data.dataset import Dataset
 from doppel.eval.contexts import Context
-
-RARE_CONVERSATIONS = 20  # a word held by more conversations than this is no fact
-MIN_CHARS = 4  # shorter words are too often small talk ("lol"); numbers count from 2 digits
-_WORD = re.compile(r"\w+")
+from doppel.memory.fact_words import WORD, FactWord, WordCounts, stem
 
 
 @dataclass(frozen=True)
@@ -32,36 +28,39 @@ class FactTurn:
     word: str  # casefolded
     start: int  # the word's characters in MESSAGE_SEP.join(context.reply)
     end: int
+    kind: str = ""  # the rule's kind of fact (fact_words.KINDS)
 
 
-def _fact_word(word: str) -> bool:
-    return len(word) >= MIN_CHARS or (word.isdigit() and len(word) >= 2)
+Places = dict[str, list[tuple[float, str, str]]]
 
 
-def _word_places(dataset: Dataset, wanted: set[str]) -> dict[str, list[tuple[float, str, str]]]:
-    """Each rare word of `wanted` -> (end time, chat id, conversation id) of the conversations
-    holding it (only the held-out turns' words are counted: a large export has millions)."""
-    places: dict[str, list[tuple[float, str, str]]] = {}
+def fact_places(dataset: Dataset, wanted: set[str]) -> tuple[dict[str, FactWord], Places]:
+    """The fact words among the stems `wanted`, and each one's (end time, chat id, conversation
+    id) of the conversations holding it (only the held-out turns' words are counted: a large
+    export has millions)."""
+    counts, places = WordCounts.of(dataset), {}
     for conversation in dataset.conversations():
-        words = {w.casefold() for m in conversation.messages for w in _WORD.findall(m.text)}
+        held = counts.add(conversation.chat_id,
+                          ((m.speaker_id, m.text) for m in conversation.messages), wanted)
         end = max(m.time for m in conversation.messages)
-        for word in words & wanted:
-            places.setdefault(word, []).append((end, conversation.chat_id, conversation.id))
-    return {w: p for w, p in places.items() if len(p) <= RARE_CONVERSATIONS}
+        for key in held:
+            places.setdefault(key, []).append((end, conversation.chat_id, conversation.id))
+    facts = counts.pick()
+    return facts, {key: p for key, p in places.items() if key in facts}
 
 
 def fact_turns(dataset: Dataset, speakers: Sequence[str], history_turns: int, limit: int,
                seed: int) -> list[FactTurn]:
-    """Up to `limit` held-out turns of `speakers` (after someone else's turn) naming a rare word
+    """Up to `limit` held-out turns of `speakers` (after someone else's turn) naming a fact word
     an earlier in-scope conversation holds; one word per turn (its first such), seeded order."""
     from doppel.memory.scope import ChatPartners
 
     if limit <= 0:
         return []
     wanted = set(speakers)
-    held_out = {w.casefold() for c in dataset.conversations("val") for m in c.messages
-                if m.speaker in wanted for w in _WORD.findall(m.text)}
-    places = _word_places(dataset, {w for w in held_out if _fact_word(w)})
+    held_out = {stem(w) for c in dataset.conversations("val") for m in c.messages
+                if m.speaker in wanted for w in WORD.findall(m.text)}
+    facts, places = fact_places(dataset, held_out)
     scopes = ChatPartners.of(dataset)
     found: list[FactTurn] = []
     for conversation in dataset.conversations("val"):
@@ -75,13 +74,14 @@ def fact_turns(dataset: Dataset, speakers: Sequence[str], history_turns: int, li
             history = tuple((t.speaker, text) for t in before for text in t.messages)
             others = scopes.in_chat(conversation.chat_id, scopes.ids.get(turn.speaker, ""))
             text = MESSAGE_SEP.join(turn.messages)
-            for match in _WORD.finditer(text):
-                word = match.group().casefold()
+            for match in WORD.finditer(text):
+                key = stem(match.group())
                 if any(end < began and cid != conversation.id and others
                        and others <= set(scopes.members.get(chat, ()))
-                       for end, chat, cid in places.get(word, ())):
+                       for end, chat, cid in places.get(key, ())):
                     context = Context(conversation.id, history, turn.speaker, turn.messages)
-                    found.append(FactTurn(context, began, word, match.start(), match.end()))
+                    found.append(FactTurn(context, began, match.group().casefold(),
+                                          match.start(), match.end(), facts[key].kind))
                     break
     random.Random(f"facts:{seed}").shuffle(found)
     return found[:limit]

@@ -67,7 +67,8 @@ class EvalOptions(MemorySwitch):
         "secret's exposure, run vs base. bench/privacy.py writes one; see README.",
         metavar="FILE")
     fact_turns: int = option(48, "Held-out turns the memory fact test scores at most (turns "
-                             "naming a rare word the speaker's earlier chats hold); 0 skips it.",
+                             "naming a fact word, a name, a number or a word of one chat, "
+                             "that the speaker's earlier chats hold); 0 skips it.",
                              ge=0)
     transcripts: bool = option(True, "Write scripted chats (hey / what's up?) for each run.")
     force: bool = force_option("the eval folder")

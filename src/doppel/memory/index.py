@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -29,12 +30,16 @@ from doppel.memory.scope import Scope
 from doppel.memory.search import Searcher
 from doppel.memory.units import batched, dataset_units, unit_key, unit_text
 
+if TYPE_CHECKING:
+    from doppel.data.forgotten import Forgotten
+
 MEMORY_FILE = "memory.sqlite"  # inside the dataset folder, owner-only
 # 2: participants are person ids (names beside them, for display); 1 held names, which collide
 SCHEMA_VERSION = 2
 BATCH = 2048  # units embedded and written at a time
 READS_VECTORS = ("1", str(SCHEMA_VERSION))  # versions whose vectors a rebuild reuses
 BOT_PREFIX = "bot:"  # conversation ids of units the bot added: kept across rebuilds
+HIDDEN_SLACK = 50  # extra hits a search asks for when its (stale) index holds forgotten units
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,8 +59,9 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     already holds keep their vectors when its embedder is the same, so a dataset grown by a
     newer export embeds only what is new. Returns the index path."""
     from doppel.data.dataset import load_dataset
+    from doppel.data.forgotten import read_forgotten
 
-    dataset = load_dataset(Path(dataset_dir))
+    dataset = load_dataset(Path(dataset_dir))  # its conversations() leave forgotten ones out
     target = dataset.path / MEMORY_FILE
     model = load_embedder(embedder)
     old = _reusable(reuse if reuse is not None else target, model)
@@ -66,7 +72,7 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
             _create(db, model, embedder, dataset.fingerprint)
             counts = _fill(db, dataset_units(dataset), model, old, progress)
             if old is not None and _same_schema(old):  # an older one's bot units hold names
-                counts["units"] += _carry_bot_units(db, old)
+                counts["units"] += _carry_bot_units(db, old, read_forgotten(dataset.path).units)
             db.executemany("INSERT INTO meta VALUES (?, ?)",
                            [("units" if key == "units" else f"units_{key}", str(value))
                             for key, value in counts.items()])
@@ -156,12 +162,15 @@ def _old_keys(old: sqlite3.Connection | None) -> dict[str, int]:
         f"SELECT key, id FROM units WHERE conversation_id NOT LIKE '{BOT_PREFIX}%'"))
 
 
-def _carry_bot_units(db: sqlite3.Connection, old: sqlite3.Connection) -> int:
-    """The bot's own conversations are not in the dataset: copy them over as they are."""
+def _carry_bot_units(db: sqlite3.Connection, old: sqlite3.Connection,
+                     forgotten: Collection[str] = ()) -> int:
+    """The bot's own conversations are not in the dataset: copy them over as they are, but for
+    the ones the owner told doppel to forget (by unit key)."""
     rows = old.execute(
         "SELECT key, conversation_id, chat_id, chat_name, participants, names, start, end, "
         f"lines, vector FROM units WHERE conversation_id LIKE '{BOT_PREFIX}%' ORDER BY id"
     ).fetchall()
+    rows = [row for row in rows if row[0] not in forgotten]
     for row in rows:
         unit = _row_unit(row[1:9])
         _insert(db, [unit], [row[0]], [row[9]])
@@ -286,6 +295,7 @@ class MemoryIndex:
         self.meta = meta
         self.embedder = self._embedder(embedder)
         self._searcher = Searcher(self._db, self.embedder)
+        self._forgotten: tuple[tuple[int, int] | None, set[int]] = (None, set())
 
     def _embedder(self, spec: str | Path | None) -> Embedder:
         """The embedder the index was built with; another one is refused in one line."""
@@ -331,8 +341,26 @@ class MemoryIndex:
 
         query = repair_surrogates(query)  # half a UTF-16 pair (a shell's undecodable byte)
         with self._lock:
-            return self._searcher.search(query, scope, before, exclude_conversations, k,
+            hidden = self._hidden()
+            more = min(len(hidden), HIDDEN_SLACK)
+            hits = self._searcher.search(query, scope, before, exclude_conversations, k + more,
                                          token_budget)
+            return [hit for hit in hits if hit.unit_id not in hidden][:k] if hidden else hits
+
+    def _hidden(self) -> set[int]:
+        """Units of this file the forget record covers: none once `memory forget` rebuilt it,
+        but an index opened before (a running server's) or copied in never shows them."""
+        from doppel.data.forgotten import FORGOTTEN, read_forgotten
+
+        try:
+            found = (self.path.parent / FORGOTTEN).stat()
+            stamp: tuple[int, int] | None = (found.st_mtime_ns, found.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._forgotten[0]:
+            forgotten = read_forgotten(self.path.parent)
+            self._forgotten = (stamp, _forgotten_ids(self._db, forgotten) if forgotten else set())
+        return self._forgotten[1]
 
     def add_units(self, units: Iterable[NewUnit]) -> None:
         """Index more units (the bot's own finished conversations), committed at once."""
@@ -355,6 +383,22 @@ class MemoryIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _forgotten_ids(db: sqlite3.Connection, forgotten: Forgotten) -> set[int]:
+    """Ids of units forgotten by key, or whose first or last message a forgotten span covers
+    (a neighbour sharing a turn with a forgotten stretch)."""
+    keys = list(forgotten.units)
+    ids: set[int] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        ids.update(i for (i,) in db.execute(f"SELECT id FROM units WHERE key IN ({marks})", chunk))
+    for chat in forgotten.spans:
+        ids.update(i for i, begun, ended in db.execute(
+            "SELECT id, start, end FROM units WHERE chat_id = ?", (chat,))
+            if forgotten.hides(chat, begun) or forgotten.hides(chat, ended))
+    return ids
 
 
 def index_size(path: Path) -> int:

@@ -1,15 +1,17 @@
 """Memory on and off, side by side: the same run's held-out perplexity, ranking test and a fact
 test, each with paired intervals (eval/memory.py does the work while the run is loaded).
 
-The fact test is where memory shows: held-out turns naming a rare word (a name, a place, a pet)
-that the speaker's earlier chats in scope hold. Its numbers are the mean log-likelihood per token
-of that word's tokens with and without the memories retrieved for the context, and recall@k, the
-share of those turns whose retrieved memories hold the word. An average over all tokens hides it
+The fact test is where memory shows: held-out turns naming a fact word (a name, a place, a pet,
+a number: memory/fact_words.py's rule) that the speaker's earlier chats in scope hold. Its
+numbers are the mean log-likelihood per token of that word's tokens with and without the
+memories retrieved for the context, and recall@k, the share of those turns whose retrieved
+memories hold the word. An average over all tokens hides it
 (issue 20's prototype: within noise on all replies, +0.87 nats on the fact words).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,6 @@ from doppel.chatformat import MESSAGE_SEP, ChatEncoder, group_turns
 from doppel.eval import markdown as md
 from doppel.eval import perplexity, ranking
 from doppel.eval.bootstrap import Intervals
-from doppel.eval.fact_turns import RARE_CONVERSATIONS
 from doppel.eval.memory import K
 from doppel.eval.metric import Metric, Said
 from doppel.eval.plain import said
@@ -26,6 +27,7 @@ from doppel.eval.tables import Report, with_interval
 
 HEADING = "memory (with / without)"
 ON = "on"
+WORDS_SHOWN = 12  # the fact words the report lists, most-scored first: enough to judge them
 
 
 @dataclass
@@ -40,7 +42,11 @@ class FactRow:
     k: int = 0  # memories retrieved per turn
     recall: float | None = None  # share of turns whose memories hold the word
     recall_interval: tuple[float, float] | None = None
-    words: list[str] = field(default_factory=list)  # a few of the words, for the reader
+    # the fact words the turns named, most turns first (WORDS_SHOWN at most), for the reader to
+    # judge; each one's kind (fact_words.KINDS), and how many distinct words there were
+    words: list[str] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)
+    distinct: int = 0
 
     @property
     def fine_tuned(self) -> float | None:  # the shared tables' and words' names
@@ -75,10 +81,10 @@ class MemoryProbe:
     found: int = 0
     spans: list[Any] = field(default_factory=list)  # eval.memory.SpanScore per fact turn
     hits: list[float] = field(default_factory=list)
-    words: list[str] = field(default_factory=list)
+    words: list[tuple[str, str]] = field(default_factory=list)  # (word, kind) per fact turn
 
 
-def _facts(p, index, engine) -> tuple[list, list[float], list[str]]:
+def _facts(p, index, engine) -> tuple[list, list[float], list[tuple[str, str]]]:
     from doppel.eval import fact_turns, memory
     from doppel.memory.facts import holds
     from doppel.memory.scope import ChatPartners
@@ -100,7 +106,7 @@ def _facts(p, index, engine) -> tuple[list, list[float], list[str]]:
     keep = [n for n, (_, span) in enumerate(bodies) if span]
     spans = memory.span_scores(engine, [prompts[n] for n in keep], [bodies[n] for n in keep],
                                p.options.ppl_batch_tokens) if keep else []
-    return spans, [hits[n] for n in keep], [turns[n].word for n in keep]
+    return spans, [hits[n] for n in keep], [(turns[n].word, turns[n].kind) for n in keep]
 
 
 def probe(p) -> MemoryProbe | None:
@@ -143,8 +149,11 @@ def _fact_row(found: MemoryProbe, seed: int) -> FactRow:
     from doppel.eval import bootstrap
 
     spans = found.spans
-    row = FactRow(len(spans), sum(s.tokens for s in spans), k=K,
-                  words=sorted(set(found.words))[:8])
+    named = Counter(word for word, _ in found.words)
+    shown = sorted(named, key=lambda w: (-named[w], w))[:WORDS_SHOWN]
+    kinds = dict(found.words)
+    row = FactRow(len(spans), sum(s.tokens for s in spans), k=K, words=shown,
+                  kinds={w: kinds[w] for w in shown}, distinct=len(named))
     if not spans:
         return row
     with_memory = [s.with_memory for s in spans]
@@ -223,15 +232,18 @@ def _rank_table(result: MemoryResult) -> str:
 
 def _fact_table(row: FactRow | None) -> str:
     if row is None or not row.turns:
-        return ("No fact turns: no held-out turn names a rare word that an earlier chat in its "
-                "scope holds (or --fact-turns 0).\n")
+        return ("No fact turns: no held-out turn names a fact word (a name, a number, a word "
+                "that belongs to one chat) that an earlier chat in its scope holds (or "
+                "--fact-turns 0).\n")
     recall = with_interval(row.recall, row.recall_interval)
     table = md.table(["turns", "word tokens", "log-likelihood per token without",
                       "with memory", "change [95%]", f"recall@{row.k} [95%]"],
                      [[md.number(row.turns), md.number(row.tokens), md.number(row.without),
                        md.number(row.with_memory), _change(row), recall]])
-    words = ", ".join(md.escape(w) for w in row.words)
-    return f"{table}\nSome of the words: {words}.\n"
+    words = ", ".join(md.escape(f"{w} ({row.kinds[w]})" if row.kinds.get(w) else w)
+                      for w in row.words)
+    shown = "" if row.distinct <= len(row.words) else f", {len(row.words)} of {row.distinct}"
+    return f"{table}\nThe fact words it scored (most turns first{shown}): {words}.\n"
 
 
 def _verdict(row, what: str, lower_is_better: bool) -> str:
@@ -268,8 +280,9 @@ def section(r: Report) -> str:
     return f"""The same run scored without and with memories: up to {K} stretches of earlier \
 chats retrieved for each held-out context, only from conversations that ended before it began \
 (never its own), in the scope of the people the speaker is talking to, in the memories block the \
-run saw in training. The fact test scores held-out turns that name a rare word (in at most \
-{RARE_CONVERSATIONS} conversations) that an earlier conversation in scope already held: the mean \
+run saw in training. The fact test scores held-out turns that name a fact word that an earlier \
+conversation in scope already held (a name, a number or a word that belongs to one chat far more \
+than to the others, recurring there: the words are listed, to judge): the mean \
 log-likelihood per token of that word (higher is better), and recall@k, the share of those turns \
 whose retrieved memories hold it. Changes are with memory minus without, paired (`--memory off` \
 measures none of it).

@@ -175,7 +175,7 @@ def embedders() -> None:
           f"({len([p for p in probes if p.word in FACT_WORDS])} on the planted ones)")
     people = People.of_manifest(dataset.manifest)
     memory = open_index(root / "ds")
-    for label, weights in (("lexical only", (1.0, 0.0)), ("vectors only", (0.0, 1.0)),
+    for label, weights in (("lexical only", (1.0, 0.0, 0.0)), ("vectors only", (0.0, 1.0, 0.0)),
                            ("fused (default)", ranking.LIST_WEIGHTS)):
         ranking.LIST_WEIGHTS = weights
         hits = sum(holds(memory.search(p.query, Scope.with_partner(p.partner), before=p.before,

@@ -32,17 +32,20 @@ PLANTED = {
 
 
 def write_memory_dataset(path: Path, conversations: int = 18, seed: int = 0,
-                         labels: dict[str, str] | None = None) -> Path:
+                         labels: dict[str, str] | None = None,
+                         planted: dict[int, tuple[str, list]] | None = None) -> Path:
     """conversations.jsonl + manifest.json in the dataset contract's shape; one conversation a
-    day, the chats taking turns: small talk, or the planted lines where PLANTED says. `labels`
-    renames people by id ({"user2": "Sam Carter"}): ids, not names, decide who reads what."""
+    day, the chats taking turns: small talk, or the planted lines where PLANTED (and `planted`,
+    over it) says. `labels` renames people by id ({"user2": "Sam Carter"}): ids, not names,
+    decide who reads what."""
     labels = labels or {}
+    planted = PLANTED | (planted or {})
     rng = random.Random(seed)
     path.mkdir(parents=True, exist_ok=True)
     rows, t = [], 1_700_000_000.0
     counts: dict[str, int] = {}
     for index in range(conversations):
-        chat_id, lines = PLANTED.get(index, (list(CHATS)[index % 3], []))
+        chat_id, lines = planted.get(index, (list(CHATS)[index % 3], []))
         name, kind, people = CHATS[chat_id]
         friends = [p for p in people if p != ALEX]
         said = lines or [(rng.choice(friends), rng.choice(FILLER)), (ALEX, rng.choice(FILLER)),

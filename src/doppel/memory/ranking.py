@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from doppel.memory.records import Memory
 
 RRF_K = 10  # small: with 50 candidates a list, its first few ranks should count (60 flattens them)
-LIST_WEIGHTS = (1.0, 0.5)  # lexical, vectors: a rare word shared is the surer sign of a fact
+# lexical, vectors, the latest conversations: a rare word shared is the surer sign of a fact; the
+# latest conversations weigh little (a tie-breaker, and the answer when nothing else fits: "any
+# news?"): at 0.25 a recent small-talk stretch outranked a friend's secret named by the query
+LIST_WEIGHTS = (1.0, 0.5, 0.05)
 RECENCY_HALF_LIFE_DAYS = 90.0
 RECENCY_WEIGHT = 0.1  # a unit from today scores at most 10% above the same unit long ago
 DUPLICATE_JACCARD = 0.7

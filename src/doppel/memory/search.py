@@ -31,6 +31,10 @@ PREFILTER_FROM = 20_000
 PREFILTER = 8192
 STAT_SAMPLE = 2048
 TOKENIZE = "unicode61 remove_diacritics 2"  # the index's FTS5 tokenizer (index.py's schema)
+# what we talked about last: the units of the scope's latest conversations are always candidates,
+# ranked by their cosine to the query (a friend's "how's the dog?" follows up what was said last)
+RECENT_CONVERSATIONS = 3
+RECENT_LOOKBACK = 256  # the latest units looked at to find those conversations
 
 
 def fold_words(text: str) -> list[str]:
@@ -51,6 +55,7 @@ class Searcher:
         self.db = db
         self.embedder = embedder
         self._loaded = False
+        self._by_end = np.zeros(0, dtype=np.int64)  # rows in time order (_latest_rows)
 
     def _load(self) -> None:
         """Chats, conversations, ends and vectors of every unit, as numpy arrays."""
@@ -156,9 +161,10 @@ class Searcher:
         mask = self.allowed(scope, before, exclude)
         if not query.strip() or not mask.any() or k <= 0:
             return []
+        vector = self.embedder.embed([query])[0]
         lexical = self._lexical(query, mask)
-        dense = self._dense(query, mask)
-        scores = fuse([lexical, dense])
+        dense = self._dense(query, mask, vector)
+        scores = fuse([lexical, dense, self._recent(mask, vector)])
         now = before if before is not None else float(self.ends.max())
         ends = {unit: float(self.ends[self.row_of[unit]]) for unit in scores}
         scores = with_recency(scores, ends, now)
@@ -203,9 +209,11 @@ class Searcher:
                     break
         return out
 
-    def _dense(self, query: str, mask: np.ndarray) -> list[int]:
+    def _dense(self, query: str, mask: np.ndarray, vector: np.ndarray | None = None
+               ) -> list[int]:
         """Unit ids by cosine to the query's vector, best first, among the allowed ones."""
-        vector = self.embedder.embed([query])[0]
+        if vector is None:
+            vector = self.embedder.embed([query])[0]
         if not vector.any():
             return []
         rows = np.flatnonzero(mask)
@@ -224,6 +232,37 @@ class Searcher:
         top = np.argpartition(-scores, count - 1)[:count]
         top = top[np.argsort(-scores[top])]
         return [int(self.ids[rows[i]]) for i in top if scores[i] > floor]
+
+    def _recent(self, mask: np.ndarray, vector: np.ndarray) -> list[int]:
+        """The units of the RECENT_CONVERSATIONS latest allowed conversations, by cosine to the
+        query's vector (no floor: being recent is their claim), best first."""
+        if RECENT_CONVERSATIONS <= 0:
+            return []
+        latest = self._latest_rows(mask)
+        conversations = list(dict.fromkeys(self.conversations[latest].tolist()))
+        picked = latest[np.isin(self.conversations[latest],
+                                conversations[:RECENT_CONVERSATIONS])]
+        if not len(picked):
+            return []
+        scores = _dot(self.vectors[picked], vector) if vector.any() else -self.ends[picked]
+        return [int(self.ids[row]) for row in picked[np.argsort(-scores, kind="stable")]]
+
+    def _latest_rows(self, mask: np.ndarray) -> np.ndarray:
+        """Up to RECENT_LOOKBACK allowed rows, latest first: read from the end of the units'
+        time order (kept once per load) a block at a time, so a scope of every chat costs one
+        block, not a pass over a million units."""
+        if len(self._by_end) != self.units:  # first use, or the bot added units
+            self._by_end = np.argsort(self.ends, kind="stable")
+        found: list[np.ndarray] = []
+        count, stop, block = 0, self.units, RECENT_LOOKBACK * 4
+        while stop > 0 and count < RECENT_LOOKBACK:
+            rows = self._by_end[max(0, stop - block):stop][::-1]
+            rows = rows[mask[rows]]
+            found.append(rows)
+            count += len(rows)
+            stop -= block
+            block *= 2  # a narrow scope is found in a few doubling steps
+        return np.concatenate(found)[:RECENT_LOOKBACK] if found else np.zeros(0, np.int64)
 
     def _spread(self, rows: np.ndarray, vector: np.ndarray) -> tuple[float, float]:
         """Mean and standard deviation of the query's cosine over `rows`, from a stride

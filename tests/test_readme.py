@@ -129,7 +129,7 @@ SEEDS: dict[str, Callable[[Path, str], Path]] = {"out/mine": _small_dataset}
 # command -> flags that cut it to a few steps (appended unless the line sets them)
 SHRINK = {
     "train": {"--max-steps": "2", "--max-length": "128", "--micro-batch-size": "2",
-              "--save-steps": "1000", "--prefer-pairs": "12"},
+              "--save-steps": "1000", "--prefer-pairs": "8"},
     "eval": {"--quick": None, "--max-contexts": "2", "--max-new-tokens": "4",
              "--top-speakers": "1", "--no-transcripts": None, "--ppl-max-tokens": "300",
              "--fact-turns": "4"},

@@ -131,8 +131,8 @@ SEEDS: dict[str, Callable[[Path, str], Path]] = {"out/mine": _small_dataset}
 SHRINK = {
     "train": {"--max-steps": "2", "--max-length": "128", "--micro-batch-size": "2",
               "--save-steps": "1000"},
-    # the preference stage takes no run-shaping flags (it refuses them)
-    "train --prefer": {"--max-steps": "2", "--max-length": "128", "--prefer-pairs": "12"},
+    # the preference stage takes no run-shaping flags (it refuses them); 8 pairs: its least
+    "train --prefer": {"--max-steps": "2", "--max-length": "128", "--prefer-pairs": "8"},
     "eval": {"--quick": None, "--max-contexts": "2", "--max-new-tokens": "4",
              "--top-speakers": "1", "--no-transcripts": None, "--ppl-max-tokens": "300",
              "--fact-turns": "4"},

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from builders import write_hub_cache
+from builders import run_cli, write_hub_cache
 from doppel.train.config import load_config, recipe_names
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
@@ -172,20 +172,28 @@ def test_killed_two_process_fsdp_run_resumes_on_the_same_loss_curve(tmp_path, da
     no_doppel_traceback(nothing.stderr)
 
 
-@pytest.mark.slow
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory) -> Path:
+    return write_hub_cache(tmp_path_factory.mktemp("hub"))
+
+
 @pytest.mark.parametrize("recipe", recipe_names())
-def test_dry_run_of_every_shipped_recipe_plans_for_its_model(tmp_path, dataset, recipe):
-    """Each recipe's model as a user's HF cache holds it (configs here, no weights)."""
-    cache = write_hub_cache(tmp_path / "hub")
-    done = subprocess.run([*DOPPEL, "train", str(dataset), "-o", str(tmp_path / "run"),
-                           "--recipe", recipe, "--dry-run"], capture_output=True, text=True,
-                          timeout=TIMEOUT_S, env=env(HF_HUB_CACHE=str(cache)))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "memory per device" in done.stdout and "recipe expects" in done.stdout
+def test_dry_run_of_every_shipped_recipe_plans_for_its_model(tmp_path, dataset, hub_cache,
+                                                            recipe, monkeypatch, capsys):
+    """Each recipe's model as a user's HF cache holds it (configs here, no weights). In this
+    process (a dry run loads no weights; the README's dry-run line runs as a process of its own
+    in test_readme): HF_HUB_CACHE as the hub client read it at import."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
+    code, out, err = run_cli(["train", dataset, "-o", tmp_path / "run", "--recipe", recipe,
+                              "--dry-run"], monkeypatch, capsys)
+    assert code == 0, err[-3000:]
+    assert "memory per device" in out and "recipe expects" in out
     assert not (tmp_path / "run").exists()
     # the recipe's documented memory agrees with the estimate for the device it names
     expected = load_config(recipe, {}).expected_memory
     documented = float(re.search(r"~([\d.]+) GB", expected).group(1))
     row = "memory per CUDA GPU" if "GPU" in expected else "memory per device"
-    estimate = float(re.search(rf"{row}[^\n]*?([\d.]+) GB", done.stdout).group(1))
+    estimate = float(re.search(rf"{row}[^\n]*?([\d.]+) GB", out).group(1))
     assert abs(estimate - documented) <= 0.3 * documented, (recipe, estimate, expected)

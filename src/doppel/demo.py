@@ -25,6 +25,8 @@ QUICK_TRAIN = {"max_steps": 8, "max_length": 128, "learning_rate": 1e-3, "save_s
                "val_max_windows": 16}
 # the full demo's eval: --quick's short replies, but eval's thorough amounts of held-out data
 THOROUGH = ("max_contexts", "ppl_max_tokens", "fact_turns", "rank_candidates")
+# --quick's eval skips the scripted chats (a third of its generating): the chat step has one
+QUICK_EVAL = {"transcripts": False}
 CPU_COMPARE = {"lora": ("cpu-demo", {}), "full": ("cpu-full", {})}  # recipe, overrides
 
 
@@ -106,7 +108,7 @@ def evaluate_into(outputs: Outputs, runs: list[Path], dataset: Path, quick: bool
     # the demo keeps eval to a few minutes on a laptop CPU: short replies, but the default
     # amounts of held-out data (THOROUGH) unless --quick; `doppel eval` is the thorough version
     thorough = {name: EvalOptions.model_fields[name].default for name in THOROUGH}
-    options = EvalOptions(quick=True, force=True, **({} if quick else thorough))
+    options = EvalOptions(quick=True, force=True, **(QUICK_EVAL if quick else thorough))
     outputs.eval = evaluate(runs, dataset, outputs.root / "eval", options)
     outputs.paths["report"] = outputs.eval.report_html
 

@@ -87,6 +87,12 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     return target
 
 
+def preload(embedder: str | Path | None = None) -> None:
+    """Load the embedder (and what a build imports) in a process that will build an index
+    soon: `doppel prepare` starts one so this runs while it reads the export."""
+    load_embedder(embedder)
+
+
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
     """A build makes millions of short-lived tuples and lists (rows, lines, units) and no

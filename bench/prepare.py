@@ -24,6 +24,7 @@ index and then with it (prepare as a user runs it), and the index's share is pri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -133,6 +134,8 @@ def _child_prepare(args: list[str]) -> None:
 
     if hasattr(pipeline, "_write_memory"):
         pipeline._write_memory = lambda *args, **kwargs: None
+    if hasattr(pipeline, "_index_process"):  # nor the index's process started before reading
+        pipeline._index_process = lambda *args, **kwargs: contextlib.nullcontext()
     sys.argv = ["doppel", "prepare", *args]
     runpy.run_module("doppel", run_name="__main__")
 

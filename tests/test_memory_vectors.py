@@ -89,10 +89,12 @@ def test_identical_stretches_are_embedded_and_stored_once_but_read_in_their_own_
             ["sam-0"], ["nora-0"])
 
 
-def test_a_big_datasets_index_is_built_in_a_process_beside_the_report(sample_dataset, tmp_path,
-                                                                       monkeypatch):
+@pytest.mark.parametrize("started_before_reading", [False, True])
+def test_a_big_datasets_index_is_built_in_a_process_beside_the_report(
+        sample_dataset, tmp_path, monkeypatch, started_before_reading):
     """Past BUILD_BESIDE_FROM, prepare builds the index in a spawned process while it writes
-    the report: the same index as in-process, and the child's error reaches the caller."""
+    the report (past START_BUILDER_FROM, a process started before reading): the same index as
+    in-process, and the child's error reaches the caller."""
     from doppel.data import pipeline
     from doppel.data.options import PrepareOptions
     from doppel.errors import DoppelError
@@ -100,6 +102,8 @@ def test_a_big_datasets_index_is_built_in_a_process_beside_the_report(sample_dat
 
     export = sample_dataset.path.parent / "export"  # the session's sample, prepared in-process
     monkeypatch.setattr(pipeline, "BUILD_BESIDE_FROM", 0)
+    if started_before_reading:  # the process started (and its embedder loaded) before reading
+        monkeypatch.setattr(pipeline, "START_BUILDER_FROM", 0)
     pipeline.prepare_dataset(export, tmp_path / "beside", PrepareOptions(), progress=False)
     read = []
     for folder in (sample_dataset.path, tmp_path / "beside"):

@@ -463,7 +463,8 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
     out_dir = Path(out_dir)
     previous = previous_labels(out_dir)  # a dataset being replaced: its people keep their labels
     speech = check_model(options)  # a missing speech model fails before any reading
-    with owner_only(), atomic_dir(out_dir, force=options.force) as folder:
+    with _index_process(readers, options) as builder, owner_only(), \
+            atomic_dir(out_dir, force=options.force) as folder:
         voice = None if speech is None else transcribe_exports(readers, options, speech, progress)
         with open(folder / SPOOL, "wb") as spool:
             collector = _Collector(options, Spool(spool, GapHistogram()), voice)
@@ -495,7 +496,7 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
                              [*identities.warnings, *moved])
         writer.finish(manifest.to_json())
         carry_forgotten(out_dir, folder)  # what the owner forgot stays forgotten
-        wait = _write_memory(folder, out_dir, options, progress)
+        wait = _write_memory(folder, out_dir, options, progress, builder)
         try:
             write_report(folder, manifest)
         finally:
@@ -508,38 +509,73 @@ def prepare_from(export: Any, export_path: Path | Sequence[Path], out_dir: Path,
 # of its own, beside the report, on a second core; smaller ones build here, in less time than a
 # process takes to start (and reuse this process's loaded embedder)
 BUILD_BESIDE_FROM = 20_000_000
+# exports from this size on (about 200k messages): that process is started before reading, so
+# its start and the embedder's load (1-2 CPU seconds) run beside the reading, not after it
+START_BUILDER_FROM = 3 * BUILD_BESIDE_FROM
 
 
-def _write_memory(folder: Path, out_dir: Path, options: PrepareOptions, progress: bool
-                  ) -> Callable[[], None] | None:
+def _builds_index(options: PrepareOptions) -> bool:
+    from doppel.memory.embedder import default_installed
+
+    return options.memory_index.embedder is not None or default_installed()
+
+
+@contextlib.contextmanager
+def _index_process(readers: Sequence[Any], options: PrepareOptions) -> Iterator[Any]:
+    """For a big export, the process that will build the memory index, started now and
+    loading its embedder while this one reads; None for a small export (or no index). Shut
+    down on the way out, whatever happened (a failed prepare waits for the load at most)."""
+    if (sum(reader.size_bytes for reader in readers) < START_BUILDER_FROM
+            or not _builds_index(options)):
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from doppel.memory.index import preload
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(preload, options.memory_index.embedder)  # its error, if any, the build repeats
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _write_memory(folder: Path, out_dir: Path, options: PrepareOptions, progress: bool,
+                  builder: Any = None) -> Callable[[], None] | None:
     """The memory index, inside the dataset folder before it is renamed into place; a dataset
     being replaced (--force) lends its vectors, so only new conversations are embedded. Without
     the default embedder's wheel (an offline node's), no index: `doppel chat` runs with memory
     off until `doppel memory build` makes one where the wheel is. A big dataset's index is
-    started in another process: returns what waits for it (and raises its error)."""
-    from doppel.memory.embedder import INSTALL, default_installed
+    built in another process (`builder`, when one was started before reading): returns what
+    waits for it (and raises its error)."""
+    from doppel.memory.embedder import INSTALL
     from doppel.memory.index import MEMORY_FILE, build_index
 
-    if options.memory_index.embedder is None and not default_installed():
+    if not _builds_index(options):
         print(f"memory index: not built, the default embedder is not installed here (`{INSTALL}`, "
               f"then `doppel memory build {out_dir}`)", file=sys.stderr)
         return None
     build = functools.partial(build_index, folder, options.memory_index.embedder, progress,
                               reuse=out_dir / MEMORY_FILE)
-    if (folder / CONVERSATIONS).stat().st_size < BUILD_BESIDE_FROM:
+    if builder is None and (folder / CONVERSATIONS).stat().st_size < BUILD_BESIDE_FROM:
         build()
         return None
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    pool = builder
+    if pool is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     future = pool.submit(build)
 
     def wait() -> None:
         try:
             future.result()
         finally:
-            pool.shutdown()
+            if builder is None:
+                pool.shutdown()
 
     return wait
 

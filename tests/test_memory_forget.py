@@ -308,3 +308,22 @@ def test_an_open_index_cut_otherwise_hides_a_span_inside_a_stretch(user):
         (kept,) = [m for m in memory.search("vault code 4417", Scope.everything(), k=5)
                    if "4417" in str(m.lines)]  # not hidden as if it still held the message
         assert [text for _, text in kept.lines] == [VAULT, *FILLER[2:]]
+
+
+def test_a_stretch_hidden_in_an_open_index_takes_no_place_from_the_rest(user):
+    """Sam's small talk is the same stretch on many days: with the one a search would show first
+    forgotten, a running server's index shows another day's, not nothing (a forgotten stretch
+    is masked before ranking: no candidate, near-duplicate or budget place is lost to it)."""
+    from doppel.data.forgotten import Stretch, append_forgotten, records_of
+    from doppel.memory import Scope, open_index
+
+    sam = Scope.with_partner(SAM[0])
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        (first,) = memory.search("hey what's up", sam, k=1)
+        assert [text for _, text in first.lines] == list(FILLER)
+        append_forgotten(Path("out/dataset"), records_of(
+            [Stretch("k", first.conversation_id, first.chat_id, first.chat_name, first.start,
+                     first.end, "\n".join(FILLER))], "words"))
+        (shown,) = memory.search("hey what's up", sam, k=1)
+        assert shown.unit_id != first.unit_id and shown.conversation_id != first.conversation_id
+        assert [text for _, text in shown.lines] == list(FILLER)

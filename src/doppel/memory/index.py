@@ -42,7 +42,6 @@ BATCH = 4096  # units embedded and written at a time
 READS_VECTORS = ("1", "2", str(SCHEMA_VERSION))  # versions whose vectors a rebuild reuses
 CARRIES_BOT_UNITS = ("2", str(SCHEMA_VERSION))  # versions whose bot units name person ids
 BOT_PREFIX = "bot:"  # conversation ids of units the bot added: kept across rebuilds
-HIDDEN_SLACK = 50  # extra hits a search asks for when its (stale) index holds forgotten units
 
 
 def build_index(dataset_dir: Path, embedder: str | Path | None = None,
@@ -281,7 +280,7 @@ class MemoryIndex:
     def readable(self, scope: Scope, before: float | None = None) -> int:
         """How many units `scope` may read (0: an empty scope)."""
         with self._lock:
-            return int(self._searcher.allowed(scope, before, ()).sum())
+            return int(self._searcher.allowed(scope, before, (), self._hidden()).sum())
 
     def search(self, query: str, scope: Scope, *, before: float | None = None,
                exclude_conversations: Collection[str] = (), k: int = 3,
@@ -295,11 +294,8 @@ class MemoryIndex:
 
         query = repair_surrogates(query)  # half a UTF-16 pair (a shell's undecodable byte)
         with self._lock:
-            hidden = self._hidden()
-            more = min(len(hidden), HIDDEN_SLACK)
-            hits = self._searcher.search(query, scope, before, exclude_conversations, k + more,
-                                         token_budget)
-            return [hit for hit in hits if hit.unit_id not in hidden][:k] if hidden else hits
+            return self._searcher.search(query, scope, before, exclude_conversations, k,
+                                         token_budget, self._hidden())
 
     def _hidden(self) -> set[int]:
         """Units of this file the forget record covers: none once `memory forget` rebuilt it,

@@ -327,3 +327,24 @@ def test_a_stretch_hidden_in_an_open_index_takes_no_place_from_the_rest(user):
         (shown,) = memory.search("hey what's up", sam, k=1)
         assert shown.unit_id != first.unit_id and shown.conversation_id != first.conversation_id
         assert [text for _, text in shown.lines] == list(FILLER)
+
+
+def test_a_running_bot_keeps_what_it_adds_after_a_forget(user):
+    """`memory forget` renames a rebuilt index into place while a bot holds the old one open:
+    the bot's next exchange goes into the new file (not the replaced one, lost at its exit),
+    and its searches read the rebuilt index."""
+    from doppel.memory import NewUnit, Scope, open_index
+
+    doppel = user
+    when = 1_800_000_000.0
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        assert "4417" in str(memory.search("vault code", Scope.everything(), k=10))
+        code, _, err = doppel("memory", "forget", "out/dataset", "vault", "--yes", "-q")
+        assert code == 0, err
+        memory.add_units([NewUnit("bot:42:0", SAM[0], "Sam", (SAM[0], ME[0]), when, when + 60,
+                                  (("Sam", "my kayak is bright orange"), ("Alex", "nice")))])
+        assert "kayak" in str(memory.search("kayak orange", Scope.everything()))
+        assert "4417" not in str(memory.search("vault code 4417", Scope.everything(), k=10))
+    assert b"kayak" in Path("out/dataset/memory.sqlite").read_bytes()
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        assert "kayak" in str(memory.search("kayak orange", Scope.with_partner(SAM[0])))

@@ -249,6 +249,33 @@ class MemoryIndex:
         self.embedder = self._embedder(embedder)
         self._searcher = Searcher(self._db, self.embedder)
         self._forgotten: tuple[tuple[int, int] | None, set[int]] = (None, set())
+        self._file = _identity(self.path)
+
+    def _follow(self) -> None:
+        """When `memory forget`, `memory build` or `prepare --force` renamed a rebuilt file into
+        place, read and write that one from now on: what the bot adds would otherwise go into
+        the replaced file and be lost. One of another schema or embedder waits for a restart."""
+        now = _identity(self.path)
+        if now is None or now == self._file:
+            return
+        self._file = now
+        try:
+            db = _connect(self.path)
+        except sqlite3.DatabaseError:
+            return
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError:
+            db.close()
+            return
+        same = ("schema_version", "embedder", "dimension")
+        if [meta.get(key) for key in same] != [self.meta.get(key) for key in same]:
+            db.close()
+            return
+        self._db.close()
+        self._db, self.meta = db, meta
+        self._searcher = Searcher(db, self.embedder)
+        self._forgotten = (None, set())
 
     def _embedder(self, spec: str | Path | None) -> Embedder:
         """The embedder the index was built with; another one is refused in one line."""
@@ -275,11 +302,13 @@ class MemoryIndex:
     def people(self) -> set[str]:
         """Every participant id the index knows (the bot's keys among them)."""
         with self._lock:
+            self._follow()
             return self._searcher.people()
 
     def readable(self, scope: Scope, before: float | None = None) -> int:
         """How many units `scope` may read (0: an empty scope)."""
         with self._lock:
+            self._follow()
             return int(self._searcher.allowed(scope, before, (), self._hidden()).sum())
 
     def search(self, query: str, scope: Scope, *, before: float | None = None,
@@ -294,6 +323,7 @@ class MemoryIndex:
 
         query = repair_surrogates(query)  # half a UTF-16 pair (a shell's undecodable byte)
         with self._lock:
+            self._follow()
             return self._searcher.search(query, scope, before, exclude_conversations, k,
                                          token_budget, self._hidden())
 
@@ -320,6 +350,7 @@ class MemoryIndex:
         if not units:
             return
         with self._lock:
+            self._follow()
             ids = Writer(self._db, self.embedder.embed).add(units)
             self._db.commit()
             marks = ",".join("?" * len(ids))
@@ -336,6 +367,15 @@ class MemoryIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` now (a rename puts another there)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _forgotten_ids(db: sqlite3.Connection, forgotten: Forgotten) -> set[int]:

@@ -91,14 +91,14 @@ class Dataset:
             if split is None or row["split"] == split:
                 yield Conversation.from_json(row)
 
-    def rows(self) -> Iterator[dict[str, Any]]:
+    def rows(self, as_prepared: bool = False) -> Iterator[dict[str, Any]]:
         """Each conversation as conversations.jsonl holds it, in file order, without what the
         owner told doppel to forget (forgotten.py): every reader (memory, training, eval) goes
         through here; plain dicts, for a reader of every message that needs no objects (the
-        memory index's units)."""
-        from doppel.data.forgotten import read_forgotten
+        memory index's units). `as_prepared`: with it (only to find what was forgotten)."""
+        from doppel.data.forgotten import Forgotten, read_forgotten
 
-        forgotten = read_forgotten(self.path)
+        forgotten = Forgotten() if as_prepared else read_forgotten(self.path)
         with open(self.path / CONVERSATIONS, "rb") as lines:
             for line in lines:
                 try:

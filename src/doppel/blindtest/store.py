@@ -160,7 +160,8 @@ class BlindStore:
         """Texts `doppel memory forget` removed from the test's dataset after its screens were
         made: a screen showing one is withheld (from judges, the bot's quiz and the results),
         re-read whenever the forget record changes."""
-        from doppel.data.forgotten import FORGOTTEN, forgotten_texts
+        from doppel.data.dataset import load_dataset
+        from doppel.data.forgotten import FORGOTTEN
 
         folder = self.meta().get("dataset")
         if not folder:
@@ -172,7 +173,7 @@ class BlindStore:
             stamp = None
         if stamp != self._withheld[0]:
             self._withheld = (stamp, frozenset() if stamp is None
-                              else forgotten_texts(Path(folder)))
+                              else load_dataset(Path(folder)).forgotten_texts())
         return self._withheld[1]
 
     # --- answers -------------------------------------------------------------------------

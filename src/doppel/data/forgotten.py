@@ -141,21 +141,6 @@ class Stretch:
     text: str
 
 
-def forgotten_texts(folder: Path) -> frozenset[str]:
-    """The text of every forgotten message, read from conversations.jsonl (kept as prepared):
-    what a store filled before the forget (the blind test's screens) must withhold, whatever
-    conversation ids a later `prepare --force` gave. In memory only, never written."""
-    from doppel.data.dataset import load_dataset
-
-    forgotten = read_forgotten(folder)
-    if not forgotten:
-        return frozenset()
-    return frozenset(message["text"] for row in load_dataset(folder).rows(as_prepared=True)
-                     if row["chat"]["id"] in forgotten.spans
-                     for message in row["messages"]
-                     if forgotten.hides(row["chat"]["id"], message["time"]))
-
-
 def records_of(stretches: Iterable[Stretch], how: str) -> list[dict[str, Any]]:
     """One record per conversation: its spans, units' keys and the hash of their text."""
     by_conversation: dict[str, list[Stretch]] = {}

@@ -367,3 +367,38 @@ def test_readme_serve_line(prepared, tmp_path):
     assert "Traceback" not in err
     with BlindStore(store) as opened:
         assert [(a.judge, a.item, a.pick) for a in opened.answers()] == [("Jo", item, 0)]
+
+
+def test_a_forget_after_the_test_was_made_withholds_the_screens_showing_it(prepared, tmp_path):
+    """The screens are made once: `memory forget` afterwards must still keep the forgotten
+    text from judges and from the results (the screens showing it are withheld, the rest
+    stay; another judge's test is untouched)."""
+    import shutil
+
+    from doppel.data.dataset import CONVERSATIONS
+    from doppel.data.forgotten import Stretch, append_forgotten, records_of
+
+    _, dataset, store_path, links = prepared
+    copy = shutil.copytree(dataset, tmp_path / "dataset")
+    store = BlindStore(copy_store(store_path, tmp_path / "copy.sqlite"))
+    store.set_meta({"dataset": str(copy)})
+    with TestClient(create_app(store, api_key="owner-key")) as client:
+        client.links = {judge: token_of(link) for judge, link in links.items()}
+        jo, sam = get_test(client, "Jo"), get_test(client, "Sam")
+        clean = [item["id"] for item in jo["items"] if SECRET not in json.dumps(item)]
+        assert SECRET in json.dumps(jo) and len(clean) < len(jo["items"])
+        for item in jo["items"]:
+            client.post("/api/answer", json={"item": item["id"], "pick": 1},
+                        headers={"Authorization": f"Bearer {client.links['Jo']}"})
+        rows = [json.loads(line) for line in (copy / CONVERSATIONS).read_text().splitlines()]
+        append_forgotten(copy, records_of(
+            [Stretch("k", row["id"], row["chat"]["id"], row["chat"]["name"], m["time"],
+                     m["time"], m["text"])
+             for row in rows for m in row["messages"] if SECRET in m["text"]], "words"))
+        after = get_test(client, "Jo")
+        assert SECRET not in json.dumps(after)
+        assert [item["id"] for item in after["items"]] == clean
+        assert get_test(client, "Sam") == sam
+        results = client.get("/api/results", headers={"Authorization": "Bearer owner-key"})
+        assert results.status_code == 200 and SECRET not in results.text
+    store.close()

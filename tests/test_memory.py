@@ -457,3 +457,33 @@ def test_an_index_of_float16_vectors_is_rebuilt_reusing_them_and_the_bots_units(
         after = [(m.conversation_id, m.lines) for query in ("zebra code", "cinema rains")
                  for m in memory.search(query, Scope.everything(), k=3)]
     assert after == before
+
+
+def test_an_older_index_restored_after_a_forget_is_migrated_without_what_was_forgotten(
+        secrets, monkeypatch, capsys):
+    """A version 2 index from before a forget (a backup put back): the rebuild on open reuses
+    its vectors, but neither the forgotten stretch nor the bot's forgotten unit comes back."""
+    import shutil
+
+    from builders import run_cli
+
+    build_index(secrets, progress=False)
+    with open_index(secrets) as memory:
+        memory.add_units([NewUnit("bot:1:1", "1", "Sam", ("ualex", "usam"), 1.0, 2.0,
+                                  (("Sam", "paella at Rui"),), ("Alex", "Sam"))])
+    backup = shutil.copy(secrets / MEMORY_FILE, secrets.parent / "backup.sqlite")
+    for words in ("zebra 7391", "paella rui"):
+        code, out, err = run_cli(["memory", "forget", secrets, words, "--yes", "-q"],
+                                 monkeypatch, capsys)
+        assert code == 0 and "forgot 1 stretches" in out, out + err
+    _as_older(backup, "2")
+    assert b"7391" in backup.read_bytes() and b"paella" in backup.read_bytes()
+    shutil.copy(backup, secrets / MEMORY_FILE)
+    with open_index(secrets) as memory:
+        assert "memory index version 2" in capsys.readouterr().err
+        assert memory.meta["units_embedded"] == "0"
+        for query, word in (("vault code zebra", "7391"), ("paella rui", "paella")):
+            assert not holds(memory.search(query, Scope.everything(), k=10), word)
+        assert holds(memory.search("snacks", Scope.everything()), "snacks")
+    held = (secrets / MEMORY_FILE).read_bytes()
+    assert b"7391" not in held and b"paella" not in held

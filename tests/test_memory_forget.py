@@ -256,3 +256,95 @@ def test_the_bots_own_stretches_are_forgotten_too(memory_dataset, tmp_path, monk
                                                        Scope.everything(), k=10)])
             assert "9876" not in said and "walrus" not in said
             assert "croissants" in str(memory.search("bakery croissants", Scope.everything()))
+
+
+def test_a_damaged_or_hand_edited_record_is_one_line_everywhere(user):
+    """A record line of the wrong shape (a chat id null, keys a string, no spans, a list) is
+    never half-applied nor a traceback in `--list`; forget adds nothing to it."""
+    doppel = user
+    record = Path("out/dataset/forgotten.jsonl")
+    index = Path("out/dataset/memory.sqlite").read_bytes()
+    good = {"forgotten_at": "2026-12-08T06:00:00Z", "how": "words", "chat_id": "user42",
+            "chat": "Sam", "conversation": "c1", "spans": [[1.0, 2.0]], "units": ["k"],
+            "text_sha256": "0" * 64}
+    for damaged in ({k: v for k, v in good.items() if k != "forgotten_at"},
+                    {**good, "chat_id": None}, {**good, "units": "abc"}, {**good, "spans": []},
+                    {**good, "spans": [[2.0, 1.0]]}, {**good, "spans": [[1.0, "x"]]}, [1, 2]):
+        line = json.dumps(damaged).encode() + b"\n"
+        record.write_bytes(line)
+        for words in (["memory", "forget", "out/dataset", "--list"],
+                      ["memory", "forget", "out/dataset", "vault", "--yes"],
+                      ["memory", "search", "out/dataset", "vault"]):
+            code, out, err = doppel(*words)
+            assert code == 2 and "not a readable forget record" in err, (damaged, words, err)
+            assert err.strip().count("\n") == 0 and "Traceback" not in err
+        assert record.read_bytes() == line
+        assert Path("out/dataset/memory.sqlite").read_bytes() == index
+    record.write_bytes(json.dumps(good).encode() + b"\n")  # the shape forget writes is read
+    code, out, err = doppel("memory", "forget", "out/dataset", "--list")
+    assert code == 0 and "Sam [user42]" in out, err
+
+
+def test_an_open_index_cut_otherwise_hides_a_span_inside_a_stretch(user):
+    """A running server's index may be cut into stretches other than the ones forgotten (it
+    predates a `prepare --force`): a stretch that holds a forgotten message inside is hidden
+    there, while the index rebuilt without that message shows the rest of the stretch."""
+    from doppel.data.forgotten import Stretch, append_forgotten, records_of
+    from doppel.memory import Scope, open_index
+
+    doppel = user
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        (hit,) = [m for m in memory.search("vault code 4417", Scope.everything(), k=5)
+                  if "4417" in str(m.lines)]
+        assert [text for _, text in hit.lines] == [VAULT, *FILLER[1:]]
+        middle = hit.start + 60  # "what's up": neither the stretch's first nor last message
+        append_forgotten(Path("out/dataset"), records_of(
+            [Stretch("k", hit.conversation_id, hit.chat_id, hit.chat_name, middle, middle,
+                     FILLER[1])], "words"))
+        shown = memory.search("vault code 4417", Scope.everything(), k=5)
+        assert all(m.unit_id != hit.unit_id for m in shown), shown
+    assert doppel("memory", "build", "out/dataset", "-q")[0] == 0
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        (kept,) = [m for m in memory.search("vault code 4417", Scope.everything(), k=5)
+                   if "4417" in str(m.lines)]  # not hidden as if it still held the message
+        assert [text for _, text in kept.lines] == [VAULT, *FILLER[2:]]
+
+
+def test_a_stretch_hidden_in_an_open_index_takes_no_place_from_the_rest(user):
+    """Sam's small talk is the same stretch on many days: with the one a search would show first
+    forgotten, a running server's index shows another day's, not nothing (a forgotten stretch
+    is masked before ranking: no candidate, near-duplicate or budget place is lost to it)."""
+    from doppel.data.forgotten import Stretch, append_forgotten, records_of
+    from doppel.memory import Scope, open_index
+
+    sam = Scope.with_partner(SAM[0])
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        (first,) = memory.search("hey what's up", sam, k=1)
+        assert [text for _, text in first.lines] == list(FILLER)
+        append_forgotten(Path("out/dataset"), records_of(
+            [Stretch("k", first.conversation_id, first.chat_id, first.chat_name, first.start,
+                     first.end, "\n".join(FILLER))], "words"))
+        (shown,) = memory.search("hey what's up", sam, k=1)
+        assert shown.unit_id != first.unit_id and shown.conversation_id != first.conversation_id
+        assert [text for _, text in shown.lines] == list(FILLER)
+
+
+def test_a_running_bot_keeps_what_it_adds_after_a_forget(user):
+    """`memory forget` renames a rebuilt index into place while a bot holds the old one open:
+    the bot's next exchange goes into the new file (not the replaced one, lost at its exit),
+    and its searches read the rebuilt index."""
+    from doppel.memory import NewUnit, Scope, open_index
+
+    doppel = user
+    when = 1_800_000_000.0
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        assert "4417" in str(memory.search("vault code", Scope.everything(), k=10))
+        code, _, err = doppel("memory", "forget", "out/dataset", "vault", "--yes", "-q")
+        assert code == 0, err
+        memory.add_units([NewUnit("bot:42:0", SAM[0], "Sam", (SAM[0], ME[0]), when, when + 60,
+                                  (("Sam", "my kayak is bright orange"), ("Alex", "nice")))])
+        assert "kayak" in str(memory.search("kayak orange", Scope.everything()))
+        assert "4417" not in str(memory.search("vault code 4417", Scope.everything(), k=10))
+    assert b"kayak" in Path("out/dataset/memory.sqlite").read_bytes()
+    with open_index(Path("out/dataset"), build_if_missing=False) as memory:
+        assert "kayak" in str(memory.search("kayak orange", Scope.with_partner(SAM[0])))

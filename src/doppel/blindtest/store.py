@@ -81,6 +81,7 @@ class BlindStore:
             raise DoppelError(f"no blind test at {self.path}; prepare one with `doppel blindtest "
                               "RUN --data DATASET --judge NAME`")
         self.db = _connect(self.path)
+        self._withheld: tuple[tuple[int, int] | None, frozenset[str]] = (None, frozenset())
 
     # --- the test's identity -------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
@@ -145,9 +146,35 @@ class BlindStore:
                 "SELECT i.id, i.conversation, i.turn, i.history, i.candidates, i.sources FROM "
                 "judge_items j JOIN items i ON i.id = j.item WHERE j.judge = ? "
                 "ORDER BY j.position", (judge,))
-        return [Item(id_, conversation, turn, [tuple(m) for m in json.loads(history)],
-                     json.loads(candidates), json.loads(sources))
-                for id_, conversation, turn, history, candidates, sources in rows]
+        items = [Item(id_, conversation, turn, [tuple(m) for m in json.loads(history)],
+                      json.loads(candidates), json.loads(sources))
+                 for id_, conversation, turn, history, candidates, sources in rows]
+        withheld = self._forgotten()
+        if not withheld:
+            return items
+        return [item for item in items
+                if not any(text in withheld for _, text in item.history)
+                and not any(text in withheld for said in item.candidates for text in said)]
+
+    def _forgotten(self) -> frozenset[str]:
+        """Texts `doppel memory forget` removed from the test's dataset after its screens were
+        made: a screen showing one is withheld (from judges, the bot's quiz and the results),
+        re-read whenever the forget record changes."""
+        from doppel.data.dataset import load_dataset
+        from doppel.data.forgotten import FORGOTTEN
+
+        folder = self.meta().get("dataset")
+        if not folder:
+            return frozenset()
+        try:
+            found = (Path(folder) / FORGOTTEN).stat()
+            stamp: tuple[int, int] | None = (found.st_mtime_ns, found.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._withheld[0]:
+            self._withheld = (stamp, frozenset() if stamp is None
+                              else load_dataset(Path(folder)).forgotten_texts())
+        return self._withheld[1]
 
     # --- answers -------------------------------------------------------------------------
     def answer(self, judge: str, item: int, pick: int, ratings: list[int | None],

@@ -87,6 +87,7 @@ def forget_stretches(dataset: Path, query: str | None, forgetting: MemoryForgetO
     from doppel.memory.forget import choose, forget
 
     load_dataset(dataset)  # a missing or foreign folder: one line
+    forgotten = read_forgotten(dataset)  # a damaged record: one line, before anything is added
     chat, before = forgetting.chat, forgetting.before
     if query is not None and not query.strip():
         raise DoppelError('pass what to forget: doppel memory forget DATASET "words"')
@@ -94,7 +95,7 @@ def forget_stretches(dataset: Path, query: str | None, forgetting: MemoryForgetO
         if query is not None or chat is not None or before is not None or forgetting.yes:
             raise DoppelError("--list shows what was forgotten; it takes no query, --chat, "
                               "--before or --yes")
-        _print_forgotten(dataset, read_forgotten(dataset).records)
+        _print_forgotten(dataset, forgotten.records)
         return
     if query is None and chat is None and before is None:
         raise DoppelError('say what to forget: doppel memory forget DATASET "words" '

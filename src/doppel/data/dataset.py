@@ -91,14 +91,28 @@ class Dataset:
             if split is None or row["split"] == split:
                 yield Conversation.from_json(row)
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        """Each conversation as conversations.jsonl holds it, in file order, without what the
-        owner told doppel to forget (forgotten.py): every reader (memory, training, eval) goes
-        through here; plain dicts, for a reader of every message that needs no objects (the
-        memory index's units)."""
+    def forgotten_texts(self) -> frozenset[str]:
+        """The text of every forgotten message, read from conversations.jsonl (kept as
+        prepared): what a store filled before the forget (the blind test's screens) must
+        withhold, whatever conversation ids a later `prepare --force` gave. In memory only."""
         from doppel.data.forgotten import read_forgotten
 
         forgotten = read_forgotten(self.path)
+        if not forgotten:
+            return frozenset()
+        return frozenset(message["text"] for row in self.rows(as_prepared=True)
+                         if row["chat"]["id"] in forgotten.spans
+                         for message in row["messages"]
+                         if forgotten.hides(row["chat"]["id"], message["time"]))
+
+    def rows(self, as_prepared: bool = False) -> Iterator[dict[str, Any]]:
+        """Each conversation as conversations.jsonl holds it, in file order, without what the
+        owner told doppel to forget (forgotten.py): every reader (memory, training, eval) goes
+        through here; plain dicts, for a reader of every message that needs no objects (the
+        memory index's units). `as_prepared`: with it (only to find what was forgotten)."""
+        from doppel.data.forgotten import Forgotten, read_forgotten
+
+        forgotten = Forgotten() if as_prepared else read_forgotten(self.path)
         with open(self.path / CONVERSATIONS, "rb") as lines:
             for line in lines:
                 try:

@@ -35,6 +35,7 @@ class Forgotten:
     records: tuple[dict[str, Any], ...] = ()
     spans: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     units: frozenset[str] = frozenset()
+    digest: str = ""  # SHA-256 of the file: an index built from this record records it
 
     def __bool__(self) -> bool:
         return bool(self.records)
@@ -47,6 +48,16 @@ class Forgotten:
         starts, ends = spans
         at = bisect.bisect_right(starts, time) - 1
         return at >= 0 and time <= ends[at]
+
+    def overlaps(self, chat_id: str, start: float, end: float) -> bool:
+        """Whether any forgotten span of chat `chat_id` meets the time range [start, end] (a
+        stretch of an index cut otherwise, that holds a forgotten message inside)."""
+        spans = self.spans.get(chat_id)
+        if spans is None:
+            return False
+        starts, ends = spans
+        at = bisect.bisect_right(starts, end) - 1  # the last span begun by `end`
+        return at >= 0 and ends[at] >= start
 
     def strip(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """A conversations.jsonl row without its forgotten messages; None when none is left."""
@@ -65,17 +76,42 @@ def read_forgotten(folder: Path) -> Forgotten:
     path = Path(folder) / FORGOTTEN
     if not path.is_file():
         return Forgotten()
+    data = path.read_bytes()
     try:
-        records = tuple(orjson.loads(line) for line in path.read_bytes().splitlines() if line)
-        by_chat: dict[str, list[tuple[float, float]]] = {}
-        for record in records:
-            by_chat.setdefault(str(record["chat_id"]), []).extend(
-                (float(start), float(end)) for start, end in record["spans"])
-        units = frozenset(key for record in records for key in record["units"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        records = tuple(_checked(orjson.loads(line)) for line in data.splitlines()
+                        if line.strip())
+    except (orjson.JSONDecodeError, ValueError) as error:
         raise DoppelError(f"{path} is not a readable forget record ({error}); restore it from "
                           "a backup (deleting it brings the forgotten stretches back)") from None
-    return Forgotten(records, {chat: _merged(spans) for chat, spans in by_chat.items()}, units)
+    by_chat: dict[str, list[tuple[float, float]]] = {}
+    for record in records:
+        by_chat.setdefault(record["chat_id"], []).extend(
+            (float(start), float(end)) for start, end in record["spans"])
+    units = frozenset(key for record in records for key in record["units"])
+    return Forgotten(records, {chat: _merged(spans) for chat, spans in by_chat.items()}, units,
+                     hashlib.sha256(data).hexdigest())
+
+
+_TEXT_FIELDS = ("forgotten_at", "how", "chat_id", "chat", "conversation", "text_sha256")
+
+
+def _checked(record: Any) -> dict[str, Any]:
+    """A record as records_of writes it, or ValueError: a hand-edited or damaged line must not
+    half-apply (a chat id read as "None", a key read letter by letter) nor break `--list`."""
+    if not isinstance(record, dict):
+        raise ValueError(f"a line is {type(record).__name__}, not a record")
+    for name in _TEXT_FIELDS:
+        if not isinstance(record.get(name), str):
+            raise ValueError(f"a record's {name!r} is missing or not text")
+    spans, units = record.get("spans"), record.get("units")
+    if not isinstance(units, list) or not all(isinstance(key, str) for key in units):
+        raise ValueError("a record's 'units' is not a list of keys")
+    if not isinstance(spans, list) or not spans or not all(
+            isinstance(span, list) and len(span) == 2
+            and all(isinstance(t, int | float) and not isinstance(t, bool) for t in span)
+            and span[0] <= span[1] for span in spans):
+        raise ValueError("a record's 'spans' is not a list of [start, end] times")
+    return record
 
 
 def _merged(spans: list[tuple[float, float]]) -> tuple[list[float], list[float]]:

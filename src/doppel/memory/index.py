@@ -43,7 +43,6 @@ BATCH = 4096  # units embedded and written at a time
 READS_VECTORS = ("1", "2", str(SCHEMA_VERSION))  # versions whose vectors a rebuild reuses
 CARRIES_BOT_UNITS = ("2", str(SCHEMA_VERSION))  # versions whose bot units name person ids
 BOT_PREFIX = "bot:"  # conversation ids of units the bot added: kept across rebuilds
-HIDDEN_SLACK = 50  # extra hits a search asks for when its (stale) index holds forgotten units
 
 
 def build_index(dataset_dir: Path, embedder: str | Path | None = None,
@@ -56,6 +55,7 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     from doppel.data.forgotten import read_forgotten
 
     dataset = load_dataset(Path(dataset_dir))  # its conversations() leave forgotten ones out
+    forgotten = read_forgotten(dataset.path)
     target = dataset.path / MEMORY_FILE
     model = load_embedder(embedder)
     old = _reusable(reuse if reuse is not None else target, model)
@@ -63,14 +63,14 @@ def build_index(dataset_dir: Path, embedder: str | Path | None = None,
     with owner_only(), atomic_path(target, force=True) as tmp:
         db = sqlite3.connect(tmp, check_same_thread=False)  # its writes run in one thread
         try:
-            _create(db, model, embedder, dataset.fingerprint)
+            _create(db, model, embedder, dataset.fingerprint, forgotten.digest)
             lend = None if old is None else Lender(old, _version_of(old), model.dimension,
                                                   BOT_PREFIX)
             with _fewer_collections(), Writer(db, model.embed, lend, background=True) as writer:
                 units = _fill(writer, dataset_units(dataset), progress)
                 if old is not None and _version_of(old) in CARRIES_BOT_UNITS:
                     units += _carry_bot_units(writer, old, model.dimension,
-                                              read_forgotten(dataset.path).units)
+                                              forgotten.units)
             counts = {"units": units, "texts": writer.next_text - 1,
                       "units_embedded": writer.embedded, "units_reused": writer.reused}
             db.executemany("INSERT INTO meta VALUES (?, ?)",
@@ -108,7 +108,7 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def _create(db: sqlite3.Connection, model: Embedder, spec: str | Path | None,
-            fingerprint: str) -> None:
+            fingerprint: str, forgotten: str) -> None:
     db.execute("PRAGMA journal_mode=OFF")  # a temporary file: a crash leaves nothing to recover
     db.execute("PRAGMA synchronous=OFF")
     db.executescript(SCHEMA)
@@ -117,6 +117,7 @@ def _create(db: sqlite3.Connection, model: Embedder, spec: str | Path | None,
     meta = {"schema_version": str(SCHEMA_VERSION), "embedder": model.name,
             "embedder_source": source, "dimension": str(model.dimension),
             "vector_format": "int8", "dataset_fingerprint": fingerprint,
+            "forgotten_sha256": forgotten,  # the forget record it was built without
             "created": str(time.time())}
     db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
 
@@ -269,6 +270,33 @@ class MemoryIndex:
         self.embedder = self._embedder(embedder)
         self._searcher = Searcher(self._db, self.embedder)
         self._forgotten: tuple[tuple[int, int] | None, set[int]] = (None, set())
+        self._file = _identity(self.path)
+
+    def _follow(self) -> None:
+        """When `memory forget`, `memory build` or `prepare --force` renamed a rebuilt file into
+        place, read and write that one from now on: what the bot adds would otherwise go into
+        the replaced file and be lost. One of another schema or embedder waits for a restart."""
+        now = _identity(self.path)
+        if now is None or now == self._file:
+            return
+        self._file = now
+        try:
+            db = _connect(self.path)
+        except sqlite3.DatabaseError:
+            return
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError:
+            db.close()
+            return
+        same = ("schema_version", "embedder", "dimension")
+        if [meta.get(key) for key in same] != [self.meta.get(key) for key in same]:
+            db.close()
+            return
+        self._db.close()
+        self._db, self.meta = db, meta
+        self._searcher = Searcher(db, self.embedder)
+        self._forgotten = (None, set())
 
     def _embedder(self, spec: str | Path | None) -> Embedder:
         """The embedder the index was built with; another one is refused in one line."""
@@ -295,12 +323,14 @@ class MemoryIndex:
     def people(self) -> set[str]:
         """Every participant id the index knows (the bot's keys among them)."""
         with self._lock:
+            self._follow()
             return self._searcher.people()
 
     def readable(self, scope: Scope, before: float | None = None) -> int:
         """How many units `scope` may read (0: an empty scope)."""
         with self._lock:
-            return int(self._searcher.allowed(scope, before, ()).sum())
+            self._follow()
+            return int(self._searcher.allowed(scope, before, (), self._hidden()).sum())
 
     def search(self, query: str, scope: Scope, *, before: float | None = None,
                exclude_conversations: Collection[str] = (), k: int = 3,
@@ -314,11 +344,9 @@ class MemoryIndex:
 
         query = repair_surrogates(query)  # half a UTF-16 pair (a shell's undecodable byte)
         with self._lock:
-            hidden = self._hidden()
-            more = min(len(hidden), HIDDEN_SLACK)
-            hits = self._searcher.search(query, scope, before, exclude_conversations, k + more,
-                                         token_budget)
-            return [hit for hit in hits if hit.unit_id not in hidden][:k] if hidden else hits
+            self._follow()
+            return self._searcher.search(query, scope, before, exclude_conversations, k,
+                                         token_budget, self._hidden())
 
     def _hidden(self) -> set[int]:
         """Units of this file the forget record covers: none once `memory forget` rebuilt it,
@@ -332,7 +360,9 @@ class MemoryIndex:
             stamp = None
         if stamp != self._forgotten[0]:
             forgotten = read_forgotten(self.path.parent)
-            self._forgotten = (stamp, _forgotten_ids(self._db, forgotten) if forgotten else set())
+            built_without = forgotten.digest == self.meta.get("forgotten_sha256")
+            self._forgotten = (stamp, _forgotten_ids(self._db, forgotten)
+                               if forgotten and not built_without else set())
         return self._forgotten[1]
 
     def add_units(self, units: Iterable[NewUnit]) -> None:
@@ -341,6 +371,7 @@ class MemoryIndex:
         if not units:
             return
         with self._lock:
+            self._follow()
             ids = Writer(self._db, self.embedder.embed).add(units)
             self._db.commit()
             marks = ",".join("?" * len(ids))
@@ -359,9 +390,19 @@ class MemoryIndex:
         self.close()
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` now (a rename puts another there)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _forgotten_ids(db: sqlite3.Connection, forgotten: Forgotten) -> set[int]:
-    """Ids of units forgotten by key, or whose first or last message a forgotten span covers
-    (a neighbour sharing a turn with a forgotten stretch)."""
+    """Ids of units forgotten by key, or whose time range meets a forgotten span (a neighbour
+    sharing a turn with a forgotten stretch, or a stretch of an index cut otherwise, e.g. before
+    a `prepare --force`, holding one inside)."""
     ids: set[int] = set()
     if forgotten.units:  # only the bot's units need their key: the spans cover the rest
         ids.update(i for i, chat, lines in db.execute(
@@ -370,7 +411,7 @@ def _forgotten_ids(db: sqlite3.Connection, forgotten: Forgotten) -> set[int]:
     for chat in forgotten.spans:
         ids.update(i for i, begun, ended in db.execute(
             "SELECT id, start, end FROM units WHERE chat_id = ?", (chat,))
-            if forgotten.hides(chat, begun) or forgotten.hides(chat, ended))
+            if forgotten.overlaps(chat, begun, ended))
     return ids
 
 

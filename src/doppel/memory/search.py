@@ -142,9 +142,11 @@ class Searcher:
             self._load()
         return set().union(*self.chat_members) if self.chat_members else set()
 
-    def allowed(self, scope: Scope, before: float | None,
-                exclude: Collection[str]) -> np.ndarray:
-        """Boolean mask over units: in scope, ended before `before`, not excluded."""
+    def allowed(self, scope: Scope, before: float | None, exclude: Collection[str],
+                hidden: Collection[int] = ()) -> np.ndarray:
+        """Boolean mask over units: in scope, ended before `before`, not excluded, not hidden
+        (forgotten: masked before ranking, so they take no candidate, duplicate or budget
+        place from what may be shown)."""
         if not self._loaded:
             self._load()
         chats = np.asarray([scope.allows(members) for members in self.chat_members] or [False])
@@ -154,11 +156,14 @@ class Searcher:
         codes = [self.conversation_codes[c] for c in exclude if c in self.conversation_codes]
         if codes:
             mask &= ~np.isin(self.conversations, codes)
+        if hidden:
+            mask &= ~np.isin(self.ids, np.fromiter(hidden, dtype=np.int64))
         return mask
 
     def search(self, query: str, scope: Scope, before: float | None,
-               exclude: Collection[str], k: int, token_budget: int | None) -> list[Memory]:
-        mask = self.allowed(scope, before, exclude)
+               exclude: Collection[str], k: int, token_budget: int | None,
+               hidden: Collection[int] = ()) -> list[Memory]:
+        mask = self.allowed(scope, before, exclude, hidden)
         if not query.strip() or not mask.any() or k <= 0:
             return []
         vector = self.embedder.embed([query])[0]

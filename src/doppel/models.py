@@ -136,8 +136,12 @@ def gguf_loads_shared() -> Iterator[None]:
     string), and builds the gguf package's tensor-name map once per (architecture, layers),
     not once per module (~800 times for SmolLM2). Both are read-only where transformers uses
     them. SmolLM2's model and tokenizer from GGUF: 15.7 -> 5.5 s CPU; Gemma 3 270M's: 45.3 ->
-    21.8 s (docs/benchmarks.md, "Test suite, idle (session 5)")."""
+    21.8 s (docs/benchmarks.md, "Test suite, idle (session 5)"). The one parse is doppel's
+    FastGGUFReader, which reads the vocabulary arrays in one pass (docs/benchmarks.md, "GGUF
+    vocabulary reading")."""
     import gguf
+
+    from doppel.ggufread import FastGGUFReader
 
     originals = gguf.GGUFReader, gguf.get_tensor_name_map
     readers: dict[tuple[str, str], object] = {}
@@ -145,7 +149,7 @@ def gguf_loads_shared() -> Iterator[None]:
     def shared_reader(path, mode="r"):
         key = (os.fspath(path), mode)
         if key not in readers:
-            readers[key] = originals[0](path, mode)
+            readers[key] = FastGGUFReader(path, mode)
         return readers[key]
 
     gguf.GGUFReader = shared_reader

@@ -162,6 +162,7 @@ def gguf_loads_shared() -> Iterator[None]:
 
 def _convert_into(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.initialization import no_init_weights
 
     with atomic_dir(target, force=True) as tmp, gguf_loads_shared():
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -172,8 +173,9 @@ def _convert_into(gguf: Path, target: Path) -> None:
         if hasattr(config, "quantization_config"):
             del config.quantization_config
         config.name_or_path = str(target)
-        plain = AutoModelForCausalLM.from_config(config)
-        plain.load_state_dict(loaded.state_dict())
+        with no_init_weights():  # every weight is copied in next; random init cost ~8 s (Gemma 3)
+            plain = AutoModelForCausalLM.from_config(config)
+        plain.load_state_dict(loaded.state_dict())  # strict: a weight left out is an error
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 

@@ -175,6 +175,7 @@ def _convert_into(gguf: Path, target: Path) -> None:
         config.name_or_path = str(target)
         with no_init_weights():  # every weight is copied in next; random init cost ~8 s (Gemma 3)
             plain = AutoModelForCausalLM.from_config(config)
+        plain.tie_weights()  # which no_init_weights skips with the init
         plain.load_state_dict(loaded.state_dict())  # strict: a weight left out is an error
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -136,8 +136,12 @@ def gguf_loads_shared() -> Iterator[None]:
     string), and builds the gguf package's tensor-name map once per (architecture, layers),
     not once per module (~800 times for SmolLM2). Both are read-only where transformers uses
     them. SmolLM2's model and tokenizer from GGUF: 15.7 -> 5.5 s CPU; Gemma 3 270M's: 45.3 ->
-    21.8 s (docs/benchmarks.md, "Test suite, idle (session 5)")."""
+    21.8 s (docs/benchmarks.md, "Test suite, idle (session 5)"). The one parse is doppel's
+    FastGGUFReader, which reads the vocabulary arrays in one pass (docs/benchmarks.md, "GGUF
+    vocabulary reading")."""
     import gguf
+
+    from doppel.ggufread import FastGGUFReader
 
     originals = gguf.GGUFReader, gguf.get_tensor_name_map
     readers: dict[tuple[str, str], object] = {}
@@ -145,7 +149,7 @@ def gguf_loads_shared() -> Iterator[None]:
     def shared_reader(path, mode="r"):
         key = (os.fspath(path), mode)
         if key not in readers:
-            readers[key] = originals[0](path, mode)
+            readers[key] = FastGGUFReader(path, mode)
         return readers[key]
 
     gguf.GGUFReader = shared_reader
@@ -158,6 +162,7 @@ def gguf_loads_shared() -> Iterator[None]:
 
 def _convert_into(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.initialization import no_init_weights
 
     with atomic_dir(target, force=True) as tmp, gguf_loads_shared():
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -168,8 +173,10 @@ def _convert_into(gguf: Path, target: Path) -> None:
         if hasattr(config, "quantization_config"):
             del config.quantization_config
         config.name_or_path = str(target)
-        plain = AutoModelForCausalLM.from_config(config)
-        plain.load_state_dict(loaded.state_dict())
+        with no_init_weights():  # every weight is copied in next; random init cost ~8 s (Gemma 3)
+            plain = AutoModelForCausalLM.from_config(config)
+        plain.tie_weights()  # which no_init_weights skips with the init
+        plain.load_state_dict(loaded.state_dict())  # strict: a weight left out is an error
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 

@@ -24,10 +24,10 @@ def add_run_info(writer, info: RunInfo, max_length: int) -> None:
 
 def read_run_info(path: Path) -> RunInfo:
     """The RunInfo a doppel GGUF carries, or a one-line error for any other GGUF."""
-    import gguf
+    from doppel.ggufread import FastGGUFReader
 
     try:
-        field = gguf.GGUFReader(path).fields.get(RUN_KEY)
+        field = FastGGUFReader(path).fields.get(RUN_KEY)
     except (ValueError, OSError) as error:
         raise DoppelError(f"{path} is not a readable GGUF file ({error})") from None
     if field is None:

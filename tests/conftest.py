@@ -31,8 +31,9 @@ os.environ["DOPPEL_CACHE"] = SESSION_CACHE
 # pytest-xdist workers (--dist loadfile: a file stays on one worker) start the two longest at
 # once and share out the short ones last, instead of one worker ending alone on a long file.
 HEAVY_FIRST = ("test_readme.py", "test_export.py", "test_demo.py", "test_train_distributed.py",
-               "test_serve_llamacpp.py", "test_offline_node.py", "test_train.py",
-               "test_memory_readme.py", "test_canaries.py", "test_bench_gpu.py")
+               "test_offline_node.py", "test_train.py", "test_memory_readme.py",
+               "test_prefer.py", "test_serve_llamacpp.py", "test_eval_ranking.py",
+               "test_canaries.py", "test_bench_gpu.py")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
